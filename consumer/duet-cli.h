@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef DUET_CLI_H
+#define DUET_CLI_H
+
+int cmd_watch(int argc, char **argv);
+
+#endif

@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Ordering argument for inotify: a file is created (IN_CREATE queued in
+ * the syscall) before any of its pages can be dirtied or added, so when a
+ * page event for an unknown inode is processed, the create that explains
+ * it is already in the inotify queue. Draining the queue before deciding
+ * "not under the roots" is therefore enough for files created later.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#undef HASH_FUNCTION
+#define HASH_FUNCTION(keyptr, keylen, hashv) \
+	((hashv) = (unsigned int)XXH3_64bits((keyptr), (keylen)))
+#include <uthash.h>
+
+#include "index.h"
+
+enum { ENT_POS = 1, ENT_NEG, ENT_DELETED };
+
+struct key {
+	uint64_t ino;
+	uint32_t dev;
+	uint32_t pad;
+};
+
+struct ent {
+	struct key k;
+	char *path;		/* a name under a root (the last one seen) */
+	uint32_t names;		/* names known under the roots */
+	uint8_t state;
+	UT_hash_handle hh;
+};
+
+struct pname {
+	char *path;
+	struct key k;
+	UT_hash_handle hh;
+};
+
+struct wdir {
+	int wd;
+	char *path;
+	uint32_t kdev;
+	UT_hash_handle hh;
+};
+
+struct dc_index {
+	char **roots;
+	size_t nroots;
+	int ifd;
+	struct dc_mounts mounts;
+	struct ent *ents;
+	struct pname *names;
+	struct wdir *wdirs;
+	struct ent *last;
+	struct dc_index_stats st;
+};
+
+#define IN_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | \
+		 IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+
+static struct ent *find(struct dc_index *x, uint32_t dev, uint64_t ino)
+{
+	struct key k = { .ino = ino, .dev = dev };
+	struct ent *e;
+
+	HASH_FIND(hh, x->ents, &k, sizeof(k), e);
+	return e;
+}
+
+static struct ent *get(struct dc_index *x, uint32_t dev, uint64_t ino)
+{
+	struct ent *e = find(x, dev, ino);
+
+	if (e)
+		return e;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->k.dev = dev;
+	e->k.ino = ino;
+	HASH_ADD(hh, x->ents, k, sizeof(e->k), e);
+	return e;
+}
+
+static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_t ino)
+{
+	struct pname *p;
+	struct ent *e;
+
+	HASH_FIND_STR(x->names, path, p);
+	if (p) {
+		if (p->k.dev == dev && p->k.ino == ino)
+			return;
+		/* The name now points at another inode: forget the old link. */
+		e = find(x, p->k.dev, p->k.ino);
+		if (e && e->names && --e->names == 0 && e->state == ENT_POS) {
+			e->state = ENT_DELETED;
+			x->st.files--;
+		}
+		HASH_DEL(x->names, p);
+		free(p->path);
+		free(p);
+	}
+	e = get(x, dev, ino);
+	p = calloc(1, sizeof(*p));
+	if (!e || !p || !(p->path = strdup(path))) {
+		free(p);
+		return;
+	}
+	p->k = e->k;
+	HASH_ADD_KEYPTR(hh, x->names, p->path, strlen(p->path), p);
+	if (e->state == ENT_NEG)
+		x->st.negative--;
+	if (e->state != ENT_POS)
+		x->st.files++;
+	e->state = ENT_POS;
+	e->names++;
+	free(e->path);
+	e->path = strdup(path);
+	x->last = NULL;
+}
+
+static void drop_name(struct dc_index *x, struct pname *p)
+{
+	struct ent *e = find(x, p->k.dev, p->k.ino);
+
+	if (e && e->names && --e->names == 0 && e->state == ENT_POS) {
+		e->state = ENT_DELETED;
+		x->st.files--;
+	}
+	HASH_DEL(x->names, p);
+	free(p->path);
+	free(p);
+	x->last = NULL;
+}
+
+/* Forget path and every name below it (a directory moved away). */
+static void drop_tree(struct dc_index *x, const char *path)
+{
+	struct pname *p, *tmp;
+	struct wdir *w, *wt;
+
+	HASH_ITER(hh, x->names, p, tmp)
+		if (dc_path_under(p->path, path))
+			drop_name(x, p);
+	HASH_ITER(hh, x->wdirs, w, wt) {
+		if (dc_path_under(w->path, path)) {
+			inotify_rm_watch(x->ifd, w->wd);
+			HASH_DEL(x->wdirs, w);
+			free(w->path);
+			free(w);
+			x->st.dirs_watched--;
+		}
+	}
+}
+
+static uint32_t kdev_of(struct dc_index *x, const char *path, uint32_t parent_kdev,
+			dev_t parent_st, dev_t st)
+{
+	const struct dc_mount *m;
+
+	if (st == parent_st)
+		return parent_kdev;
+	/* A mount point: the events carry its super block's device. */
+	m = dc_mounts_find(&x->mounts, path);
+	if (m && !strcmp(m->mnt_point, path))
+		return m->kdev;
+	return parent_kdev;	/* e.g. a btrfs subvolume: same super block */
+}
+
+static void watch_dir(struct dc_index *x, const char *path, uint32_t kdev)
+{
+	int wd = inotify_add_watch(x->ifd, path, IN_MASK);
+	struct wdir *w;
+
+	if (wd < 0)
+		return;
+	HASH_FIND_INT(x->wdirs, &wd, w);
+	if (w) {
+		free(w->path);
+	} else {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return;
+		w->wd = wd;
+		HASH_ADD_INT(x->wdirs, wd, w);
+		x->st.dirs_watched++;
+	}
+	w->path = strdup(path);
+	w->kdev = kdev;
+}
+
+/*
+ * Walk a directory: watch first, then list, so that nothing created
+ * meanwhile is missed (it is either listed or reported by the watch).
+ */
+static void walk(struct dc_index *x, const char *dir, uint32_t kdev, dev_t st_dev, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (depth > 4096)
+		return;
+	watch_dir(x, dir, kdev);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s%s%s", dir,
+				     dir[strlen(dir) - 1] == '/' ? "" : "/", de->d_name) >=
+		    sizeof(path))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			uint32_t k = kdev_of(x, path, kdev, st_dev, st.st_dev);
+
+			add_name(x, path, k, st.st_ino);
+			walk(x, path, k, st.st_dev, depth + 1);
+		} else if (S_ISREG(st.st_mode)) {
+			add_name(x, path, kdev, st.st_ino);
+		}
+	}
+	closedir(d);
+}
+
+static int walk_roots(struct dc_index *x)
+{
+	for (size_t i = 0; i < x->nroots; i++) {
+		const struct dc_mount *m = dc_mounts_find(&x->mounts, x->roots[i]);
+		struct stat st;
+
+		if (!m)
+			return -ENOENT;
+		if (stat(x->roots[i], &st))
+			return -errno;
+		if (!S_ISDIR(st.st_mode)) {
+			add_name(x, x->roots[i], m->kdev, st.st_ino);
+			continue;
+		}
+		add_name(x, x->roots[i], m->kdev, st.st_ino);
+		walk(x, x->roots[i], m->kdev, st.st_dev, 0);
+	}
+	return 0;
+}
+
+int dc_index_new(char *const *roots, size_t nroots, struct dc_index **ret)
+{
+	struct dc_index *x = calloc(1, sizeof(*x));
+	int r = -ENOMEM;
+
+	if (!x)
+		return -ENOMEM;
+	x->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (x->ifd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	x->roots = calloc(nroots ? nroots : 1, sizeof(*x->roots));
+	if (!x->roots)
+		goto fail;
+	for (size_t i = 0; i < nroots; i++) {
+		x->roots[i] = strdup(roots[i]);
+		if (!x->roots[i])
+			goto fail;
+		x->nroots++;
+	}
+	r = dc_mounts_load(&x->mounts);
+	if (r)
+		goto fail;
+	r = walk_roots(x);
+	if (r)
+		goto fail;
+	*ret = x;
+	return 0;
+fail:
+	dc_index_free(x);
+	return r;
+}
+
+void dc_index_free(struct dc_index *x)
+{
+	struct ent *e, *et;
+	struct pname *p, *pt;
+	struct wdir *w, *wt;
+
+	if (!x)
+		return;
+	HASH_ITER(hh, x->ents, e, et) {
+		HASH_DEL(x->ents, e);
+		free(e->path);
+		free(e);
+	}
+	HASH_ITER(hh, x->names, p, pt) {
+		HASH_DEL(x->names, p);
+		free(p->path);
+		free(p);
+	}
+	HASH_ITER(hh, x->wdirs, w, wt) {
+		HASH_DEL(x->wdirs, w);
+		free(w->path);
+		free(w);
+	}
+	for (size_t i = 0; i < x->nroots; i++)
+		free(x->roots[i]);
+	free(x->roots);
+	dc_mounts_free(&x->mounts);
+	if (x->ifd >= 0)
+		close(x->ifd);
+	free(x);
+}
+
+int dc_index_fd(const struct dc_index *x)
+{
+	return x->ifd;
+}
+
+static void rewalk(struct dc_index *x)
+{
+	struct pname *p, *pt;
+
+	/* Names are rebuilt; inode entries keep their state until re-seen. */
+	HASH_ITER(hh, x->names, p, pt)
+		drop_name(x, p);
+	walk_roots(x);
+}
+
+static void apply(struct dc_index *x, const struct inotify_event *ev)
+{
+	char path[PATH_MAX];
+	struct pname *p;
+	struct wdir *w;
+	struct stat st;
+
+	if (ev->mask & IN_Q_OVERFLOW) {
+		x->st.overflows++;
+		rewalk(x);
+		return;
+	}
+	if (ev->mask & IN_IGNORED) {
+		HASH_FIND_INT(x->wdirs, &ev->wd, w);
+		if (w) {
+			HASH_DEL(x->wdirs, w);
+			free(w->path);
+			free(w);
+			x->st.dirs_watched--;
+		}
+		return;
+	}
+	if (!ev->len)
+		return;
+	HASH_FIND_INT(x->wdirs, &ev->wd, w);
+	if (!w)
+		return;
+	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", w->path,
+			     w->path[strlen(w->path) - 1] == '/' ? "" : "/", ev->name) >=
+	    sizeof(path))
+		return;
+	if (ev->mask & (IN_MOVED_FROM | IN_DELETE)) {
+		if (ev->mask & IN_ISDIR) {
+			drop_tree(x, path);
+		} else {
+			HASH_FIND_STR(x->names, path, p);
+			if (p)
+				drop_name(x, p);
+		}
+		return;
+	}
+	if (!(ev->mask & (IN_CREATE | IN_MOVED_TO)))
+		return;
+	if (lstat(path, &st))
+		return;		/* gone again; a later event says where */
+	if (S_ISDIR(st.st_mode)) {
+		struct stat pst;
+		uint32_t k = w->kdev;
+
+		if (!stat(w->path, &pst))
+			k = kdev_of(x, path, w->kdev, pst.st_dev, st.st_dev);
+		add_name(x, path, k, st.st_ino);
+		walk(x, path, k, st.st_dev, 0);
+	} else if (S_ISREG(st.st_mode)) {
+		add_name(x, path, w->kdev, st.st_ino);
+	}
+}
+
+int dc_index_update(struct dc_index *x)
+{
+	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int applied = 0;
+
+	for (;;) {
+		ssize_t n = read(x->ifd, buf, sizeof(buf));
+
+		if (n <= 0)
+			break;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			apply(x, ev);
+			applied++;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return applied;
+}
+
+const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
+			    unsigned int *flags)
+{
+	struct ent *e = x->last;
+
+	x->st.lookups++;
+	if (!e || e->k.ino != ino || e->k.dev != kdev) {
+		e = find(x, kdev, ino);
+		if (!e) {
+			x->st.misses++;
+			dc_index_update(x);
+			e = find(x, kdev, ino);
+		}
+		if (!e) {
+			e = get(x, kdev, ino);
+			if (!e)
+				return NULL;
+			e->state = ENT_NEG;
+			x->st.negative++;
+		}
+		x->last = e;
+	}
+	if (flags)
+		*flags = e->state == ENT_DELETED ? DC_PATH_DELETED : 0;
+	return e->state == ENT_NEG ? NULL : e->path;
+}
+
+const struct dc_index_stats *dc_index_stats(const struct dc_index *x)
+{
+	return &x->st;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A simple (device, inode) -> path index for the directories being watched:
+ * built by walking them at start and kept current with inotify (creates,
+ * renames, deletes). libduet replaces it with the complete resolver.
+ */
+#ifndef DUET_INDEX_H
+#define DUET_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices.h"
+
+struct dc_index;
+
+struct dc_index_stats {
+	uint64_t files;		/* inodes known under the roots */
+	uint64_t negative;	/* inodes known not to be under the roots */
+	uint64_t dirs_watched;
+	uint64_t lookups;
+	uint64_t misses;	/* lookups that needed the inotify queue */
+	uint64_t overflows;	/* inotify queue overflows (full rewalks) */
+};
+
+/* roots: absolute, resolved directories. */
+int dc_index_new(char *const *roots, size_t nroots, struct dc_index **ret);
+void dc_index_free(struct dc_index *x);
+int dc_index_fd(const struct dc_index *x);
+/* Apply queued directory changes; returns how many were applied. */
+int dc_index_update(struct dc_index *x);
+
+#define DC_PATH_DELETED 0x1	/* no name under the roots any more */
+
+/*
+ * Path of (kdev, ino) if it is under a root, or NULL. An unknown inode
+ * first has the pending directory changes applied; if it is still unknown
+ * it is remembered as not under the roots.
+ */
+const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
+			    unsigned int *flags);
+const struct dc_index_stats *dc_index_stats(const struct dc_index *x);
+
+#endif

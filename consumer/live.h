@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The live source: one tracefs instance owned by this process, one reader
+ * thread per CPU, records merged in timestamp order.
+ */
+#ifndef DUET_LIVE_H
+#define DUET_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "page.h"
+
+/* Which FLUSHED semantics the running kernel allows. */
+enum dc_flush_sem {
+	DC_FLUSH_NONE,		/* no flush event available */
+	DC_FLUSH_INODE,		/* stock kernel: inode-level (sb_clear_inode_writeback) */
+	DC_FLUSH_EXACT,		/* patched kernel: per folio */
+};
+
+enum dc_dirty_sem {
+	DC_DIRTY_NONE,
+	DC_DIRTY_BDI,		/* stock: writeback_dirty_folio, bdi mapped, 1 page */
+	DC_DIRTY_EXACT,		/* patched: per folio with device and order */
+};
+
+struct dc_live_opts {
+	size_t sz;			/* sizeof(struct dc_live_opts) */
+	const uint32_t *devs;		/* kernel dev_t to keep; none: all */
+	size_t ndevs;
+	const struct dc_bdi *bdis;	/* bdi names of those devices */
+	size_t nbdis;
+	unsigned int types;		/* DC_ADDED | ...; 0: all four */
+	unsigned int buffer_kb;		/* per-CPU buffer; 0: kernel default */
+	unsigned int buffer_percent;	/* reader wakeup; 0: default 50 */
+	unsigned int latency_ms;	/* partial pages are read at least this often; 0: 100 */
+	bool stock_only;		/* ignore patched events even if present */
+};
+
+struct dc_cpu_stats {
+	uint64_t pages;
+	uint64_t bytes;
+	uint64_t events;
+	uint64_t records;
+	uint64_t lost_in_pages;		/* from the pages' missed-events counts */
+	uint64_t lost_unknown_pages;	/* pages flagged without a count */
+	uint64_t overrun;		/* per_cpu/cpuN/stats */
+	uint64_t dropped;		/* per_cpu/cpuN/stats "dropped events" */
+	uint64_t backpressure_waits;	/* reader waited for the consumer */
+};
+
+struct dc_live_stats {
+	unsigned int ncpus;
+	struct dc_cpu_stats total;
+	struct dc_cpu_stats *cpu;	/* ncpus entries, owned by dc_live */
+};
+
+struct dc_live;
+
+/*
+ * Mounts tracefs if needed, removes instances of dead owners, creates this
+ * process's instance and enables the events. -ENOENT: no tracefs or no
+ * page-cache events; -EACCES/-EPERM: not allowed.
+ */
+int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret);
+/* Start tracing and the reader threads. */
+int dc_live_start(struct dc_live *l);
+/* Readable (eventfd) when records may be fetched. */
+int dc_live_fd(const struct dc_live *l);
+/*
+ * Append records that are complete on every CPU, in timestamp order. After
+ * dc_live_stop() everything left is returned. Returns the number appended.
+ */
+int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out);
+/* Stop tracing and drain the readers; records stay fetchable. */
+int dc_live_stop(struct dc_live *l);
+/* True once stopped and every record was fetched. */
+bool dc_live_finished(const struct dc_live *l);
+/* Refresh the kernel's per-CPU counters and return all counters. */
+int dc_live_stats(struct dc_live *l, const struct dc_live_stats **ret);
+/* Stops if needed and removes the instance. NULL is a no-op. */
+void dc_live_free(struct dc_live *l);
+
+enum dc_flush_sem dc_live_flush_sem(const struct dc_live *l);
+enum dc_dirty_sem dc_live_dirty_sem(const struct dc_live *l);
+const char *dc_live_instance_name(const struct dc_live *l);
+/* One sentence per source in use, for people: "DIRTY: ...". */
+const char *dc_live_describe(const struct dc_live *l);
+
+/* tracefs helpers (tracefs.c) */
+#define DC_INSTANCE_PREFIX "duet-"
+int dc_tracefs_ensure(const char **dir);
+int dc_instance_name_self(char *buf, size_t len);
+/* Remove duet instances whose owner process is gone; returns how many. */
+int dc_instances_reap(void);
+/* Read an event's format file text from tracefs. */
+int dc_event_format(const char *system, const char *name, char **text, size_t *len);
+int dc_parse_cpu_stats(const char *text, uint64_t *overrun, uint64_t *dropped);
+
+#endif

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Page decoding on top of libtraceevent's kbuffer. kbuffer trusts the
+ * page it is given, so this file checks the header against the length
+ * first and decodes from a private, zero-padded copy: a corrupt event
+ * length can then at worst end the walk early, never read outside it.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <traceevent/kbuffer.h>
+
+#include "page.h"
+
+#define PAGE_HDR_SLACK 64	/* kbuffer may peek a few bytes past the end */
+#define COMMIT_MISSED_EVENTS (1ULL << 31)
+#define COMMIT_MISSED_STORED (1ULL << 30)
+#define COMMIT_SIZE_MASK ((1ULL << 27) - 1)
+
+struct dc_decoder {
+	struct kbuffer *kb;
+	int long_size;
+	unsigned int types;
+	uint8_t *copy;
+	size_t copy_cap;
+	struct dc_layout *layouts;
+	size_t nlayouts;
+	struct dc_bdi *bdis;
+	size_t nbdis;
+	size_t last_bdi;
+	uint8_t *slot;		/* common_type -> layout index + 1 */
+	uint16_t max_id;
+	uint16_t need[DC_SRC_NR];	/* bytes an event of a source must have */
+	struct dc_decode_stats st;
+};
+
+static unsigned int field_end(const struct dc_field *f)
+{
+	return f->size ? f->offset + f->size : 0;
+}
+
+static unsigned int max_u(unsigned int a, unsigned int b)
+{
+	return a > b ? a : b;
+}
+
+int dc_decoder_new(const struct dc_decoder_opts *opts, struct dc_decoder **ret)
+{
+	struct dc_decoder *d;
+	size_t i;
+
+	if (!opts || opts->sz < sizeof(*opts) || !ret ||
+	    (opts->long_size != 4 && opts->long_size != 8) ||
+	    (opts->nlayouts && !opts->layouts) || (opts->nbdis && !opts->bdis))
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->long_size = opts->long_size;
+	d->types = opts->types ? opts->types : ~0u;
+	d->kb = kbuffer_alloc(opts->long_size == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
+			      __BYTE_ORDER == __LITTLE_ENDIAN ? KBUFFER_ENDIAN_LITTLE :
+							       KBUFFER_ENDIAN_BIG);
+	if (!d->kb)
+		goto nomem;
+	for (i = 0; i < opts->nlayouts; i++)
+		if (opts->layouts[i].id > d->max_id)
+			d->max_id = opts->layouts[i].id;
+	d->slot = calloc((size_t)d->max_id + 1, 1);
+	d->layouts = calloc(opts->nlayouts ? opts->nlayouts : 1, sizeof(*d->layouts));
+	d->bdis = calloc(opts->nbdis ? opts->nbdis : 1, sizeof(*d->bdis));
+	if (!d->slot || !d->layouts || !d->bdis)
+		goto nomem;
+	if (opts->nlayouts > 254) {
+		dc_decoder_free(d);
+		return -EINVAL;
+	}
+	for (i = 0; i < opts->nlayouts; i++) {
+		const struct dc_layout *l = &opts->layouts[i];
+		unsigned int need;
+
+		if (l->id <= 0 || (unsigned int)l->src >= DC_SRC_NR) {
+			dc_decoder_free(d);
+			return -EINVAL;
+		}
+		d->layouts[i] = *l;
+		d->slot[l->id] = (uint8_t)(i + 1);
+		need = max_u(field_end(&l->pid), field_end(&l->ino));
+		need = max_u(need, field_end(&l->index));
+		need = max_u(need, field_end(&l->dev));
+		need = max_u(need, field_end(&l->order));
+		need = max_u(need, field_end(&l->name));
+		d->need[l->src] = (uint16_t)need;
+	}
+	d->nlayouts = opts->nlayouts;
+	if (opts->nbdis)
+		memcpy(d->bdis, opts->bdis, opts->nbdis * sizeof(*d->bdis));
+	d->nbdis = opts->nbdis;
+	*ret = d;
+	return 0;
+nomem:
+	dc_decoder_free(d);
+	return -ENOMEM;
+}
+
+void dc_decoder_free(struct dc_decoder *d)
+{
+	if (!d)
+		return;
+	if (d->kb)
+		kbuffer_free(d->kb);
+	free(d->copy);
+	free(d->slot);
+	free(d->layouts);
+	free(d->bdis);
+	free(d);
+}
+
+const struct dc_decode_stats *dc_decoder_stats(const struct dc_decoder *d)
+{
+	return &d->st;
+}
+
+int dc_recbuf_reserve(struct dc_recbuf *b, size_t more)
+{
+	size_t want = b->n + more, cap;
+	struct dc_record *r;
+
+	if (want <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < want)
+		cap *= 2;
+	r = realloc(b->rec, cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	b->rec = r;
+	b->cap = cap;
+	return 0;
+}
+
+void dc_recbuf_free(struct dc_recbuf *b)
+{
+	free(b->rec);
+	b->rec = NULL;
+	b->n = b->cap = 0;
+}
+
+/* Fields are native-endian: pages are decoded on the machine that wrote them. */
+static inline uint64_t rd(const uint8_t *data, const struct dc_field *f)
+{
+	switch (f->size) {
+	case 1:
+		return data[f->offset];
+	case 2: {
+		uint16_t v;
+
+		memcpy(&v, data + f->offset, 2);
+		return v;
+	}
+	case 4: {
+		uint32_t v;
+
+		memcpy(&v, data + f->offset, 4);
+		return v;
+	}
+	case 8: {
+		uint64_t v;
+
+		memcpy(&v, data + f->offset, 8);
+		return v;
+	}
+	}
+	return 0;
+}
+
+static const struct dc_bdi *find_bdi(struct dc_decoder *d, const uint8_t *data,
+				     const struct dc_field *f)
+{
+	const char *name = (const char *)data + f->offset;
+	size_t n = f->size < sizeof(d->bdis[0].name) ? f->size : sizeof(d->bdis[0].name);
+
+	if (!d->nbdis)
+		return NULL;
+	if (!strncmp(d->bdis[d->last_bdi].name, name, n))
+		return &d->bdis[d->last_bdi];
+	for (size_t i = 0; i < d->nbdis; i++) {
+		if (!strncmp(d->bdis[i].name, name, n)) {
+			d->last_bdi = i;
+			return &d->bdis[i];
+		}
+	}
+	return NULL;
+}
+
+/* Check the header and copy the page so kbuffer never reads outside it. */
+static int load(struct dc_decoder *d, const void *page, size_t len)
+{
+	size_t hdr = 8 + (size_t)d->long_size, size;
+	uint64_t commit;
+
+	if (len < hdr || len > (1u << 27))
+		return -EBADMSG;
+	if (d->long_size == 8) {
+		memcpy(&commit, (const uint8_t *)page + 8, 8);
+	} else {
+		uint32_t c;
+
+		memcpy(&c, (const uint8_t *)page + 8, 4);
+		commit = c;
+	}
+	size = commit & COMMIT_SIZE_MASK;
+	if (size > len - hdr)
+		return -EBADMSG;
+	if ((commit & COMMIT_MISSED_STORED) && size + (size_t)d->long_size > len - hdr)
+		return -EBADMSG;
+	if (d->copy_cap < len + PAGE_HDR_SLACK) {
+		uint8_t *c = realloc(d->copy, len + PAGE_HDR_SLACK);
+
+		if (!c)
+			return -ENOMEM;
+		d->copy = c;
+		d->copy_cap = len + PAGE_HDR_SLACK;
+	}
+	memcpy(d->copy, page, len);
+	memset(d->copy + len, 0, PAGE_HDR_SLACK);
+	if (kbuffer_load_subbuffer(d->kb, d->copy) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
+		   uint16_t cpu, struct dc_recbuf *out)
+{
+	const uint8_t *end;
+	unsigned long long ts;
+	size_t n0 = out->n;
+	uint8_t *data;
+	int missed, r;
+
+	r = load(d, page, len);
+	if (r)
+		return r;
+	end = d->copy + len;
+	d->st.pages++;
+	missed = kbuffer_missed_events(d->kb);
+	data = kbuffer_read_event(d->kb, &ts);
+	if (missed) {
+		struct dc_record *rec;
+
+		if (dc_recbuf_reserve(out, 1))
+			return -ENOMEM;
+		rec = &out->rec[out->n++];
+		memset(rec, 0, sizeof(*rec));
+		rec->ts = data ? ts : kbuffer_timestamp(d->kb);
+		rec->cpu = cpu;
+		rec->type = DC_LOST;
+		rec->pid = -1;
+		if (missed < 0) {
+			rec->flags = DC_REC_LOST_UNKNOWN;
+			rec->count = 1;
+			d->st.lost_unknown++;
+		} else {
+			rec->count = (uint64_t)missed;
+			d->st.lost += (uint64_t)missed;
+		}
+	}
+	for (; data; data = kbuffer_next_event(d->kb, &ts)) {
+		unsigned int esz = (unsigned int)kbuffer_event_size(d->kb);
+		const struct dc_layout *l;
+		const struct dc_src_info *si;
+		struct dc_record *rec;
+		uint16_t id;
+
+		if (data < d->copy || data + 2 > end)
+			break;
+		d->st.events++;
+		memcpy(&id, data, 2);
+		if (id > d->max_id || !d->slot[id]) {
+			d->st.unknown++;
+			continue;
+		}
+		l = &d->layouts[d->slot[id] - 1];
+		if (esz < d->need[l->src] || data + d->need[l->src] > end) {
+			d->st.short_events++;
+			continue;
+		}
+		si = &dc_src_info[l->src];
+		if (!(si->type & d->types))
+			continue;
+		if (dc_recbuf_reserve(out, DC_BDI_MAX_DEVS))
+			return -ENOMEM;
+		rec = &out->rec[out->n];
+		rec->ts = ts;
+		rec->ino = rd(data, &l->ino);
+		rec->pid = (int32_t)rd(data, &l->pid);
+		rec->cpu = cpu;
+		rec->type = si->type;
+		rec->flags = si->rec_flags;
+		rec->reserved = 0;
+		if (l->src == DC_SRC_SB_CLEAR_WB) {
+			rec->dev = (uint32_t)rd(data, &l->dev);
+			rec->index = 0;
+			rec->count = 0;
+			out->n++;
+		} else if (l->src == DC_SRC_WB_DIRTY) {
+			const struct dc_bdi *b = find_bdi(d, data, &l->name);
+
+			if (!b || !b->ndevs) {
+				d->st.unmapped++;
+				continue;
+			}
+			/* The event has no order: one page per event. */
+			rec->index = rd(data, &l->index);
+			rec->count = 1;
+			rec->dev = b->devs[0];
+			if (b->ndevs > 1) {
+				rec->flags |= DC_REC_DEV_AMBIGUOUS;
+				for (unsigned int i = 1; i < b->ndevs; i++) {
+					rec[i] = rec[0];
+					rec[i].dev = b->devs[i];
+				}
+			}
+			out->n += b->ndevs;
+		} else {
+			unsigned int order = (unsigned int)rd(data, &l->order);
+
+			rec->dev = (uint32_t)rd(data, &l->dev);
+			rec->index = rd(data, &l->index);
+			rec->count = order < 63 ? 1ULL << order : 0;
+			out->n++;
+		}
+	}
+	d->st.records += out->n - n0;
+	return (int)(out->n - n0);
+}

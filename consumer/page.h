@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Ring-buffer sub-buffer ("page") decoder. Pure: bytes in, records out, no
+ * I/O, so it is tested on recorded and hand-built pages and fuzzed.
+ */
+#ifndef DUET_PAGE_H
+#define DUET_PAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "record.h"
+
+#define DC_BDI_MAX_DEVS 4
+
+/* A backing-device name and the file systems (kernel dev_t) that use it. */
+struct dc_bdi {
+	char name[32];
+	uint32_t devs[DC_BDI_MAX_DEVS];
+	uint8_t ndevs;
+};
+
+struct dc_decoder_opts {
+	size_t sz;		/* sizeof(struct dc_decoder_opts) */
+	int long_size;		/* 4 or 8: size of the page header's commit */
+	const struct dc_layout *layouts;
+	size_t nlayouts;
+	const struct dc_bdi *bdis;	/* for writeback_dirty_folio */
+	size_t nbdis;
+	unsigned int types;	/* DC_ADDED | ...: records to emit; 0: all */
+};
+
+/* Growable output array. */
+struct dc_recbuf {
+	struct dc_record *rec;
+	size_t n;
+	size_t cap;
+};
+
+struct dc_decode_stats {
+	uint64_t pages;
+	uint64_t events;	/* data events seen on pages */
+	uint64_t records;	/* records emitted */
+	uint64_t unknown;	/* events of an id no layout describes */
+	uint64_t short_events;	/* events too small for their layout */
+	uint64_t unmapped;	/* dirty events of a bdi not in the table */
+	uint64_t lost;		/* events the pages say were lost */
+	uint64_t lost_unknown;	/* pages flagged lost without a count */
+};
+
+struct dc_decoder;
+
+int dc_decoder_new(const struct dc_decoder_opts *opts, struct dc_decoder **ret);
+void dc_decoder_free(struct dc_decoder *d);
+
+/*
+ * Decode one sub-buffer of len bytes read from cpu's trace_pipe_raw (or a
+ * recorded file). Appends records to out in page order; a page marked with
+ * missed events first gets a DC_LOST record. Returns the number of records
+ * appended, -EBADMSG for a page whose header is inconsistent (nothing is
+ * appended), -ENOMEM.
+ */
+int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
+		   uint16_t cpu, struct dc_recbuf *out);
+
+const struct dc_decode_stats *dc_decoder_stats(const struct dc_decoder *d);
+
+int dc_recbuf_reserve(struct dc_recbuf *b, size_t more);
+void dc_recbuf_free(struct dc_recbuf *b);
+
+#endif

@@ -1,0 +1,760 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The live source. One reader thread per CPU sleeps in poll() on its
+ * trace_pipe_raw until the kernel's buffer_percent wakeup or the latency
+ * timeout, then reads pages until the CPU's buffer is empty and decodes
+ * them. Each CPU hands its records to the consumer through its own queue:
+ * no lock is shared between CPUs. The consumer merges the queues in
+ * timestamp order up to the lowest "complete up to" mark of all CPUs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <tracefs/tracefs.h>
+
+#include "live.h"
+
+/* A reader never holds more than this many undelivered records. */
+#define QUEUE_MAX_RECORDS (1u << 20)
+/* Events reserved just before a drain may commit just after it. */
+#define WATERMARK_MARGIN_NS 2000000ull
+
+struct cpu_reader {
+	struct dc_live *l;
+	int cpu;
+	int fd;
+	struct tracefs_cpu *tcpu;
+	struct dc_decoder *dec;
+	pthread_t thread;
+	bool started;
+	void *page;
+	struct dc_recbuf local;
+
+	/* Protected by lock: the hand-off to the consumer. */
+	pthread_mutex_t lock;
+	pthread_cond_t space;
+	struct dc_recbuf queue;
+	uint64_t watermark;	/* every event with ts below it is queued */
+	bool done;		/* final drain finished */
+	struct dc_cpu_stats st;
+
+	/* Consumer side only. */
+	struct dc_recbuf pend;
+	size_t pend_head;
+	uint64_t c_watermark;
+	bool c_done;
+};
+
+struct dc_live {
+	struct dc_live_opts opts;
+	uint32_t *devs;
+	struct dc_bdi *bdis;
+	struct tracefs_instance *inst;
+	char name[64];
+	int efd;		/* consumer wakeup */
+	int stopfd;		/* readers' stop signal */
+	int ncpus;
+	int subbuf_size;
+	struct cpu_reader *cpus;
+	struct dc_layout layouts[DC_SRC_NR];
+	size_t nlayouts;
+	enum dc_flush_sem flush_sem;
+	enum dc_dirty_sem dirty_sem;
+	bool use[DC_SRC_NR];
+	bool started, stopped;
+	char describe[1024];
+	struct dc_live_stats stats;
+};
+
+static uint64_t now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int load_layout(struct dc_live *l, enum dc_src src)
+{
+	const struct dc_src_info *si = &dc_src_info[src];
+	char *text;
+	size_t len;
+	int r;
+
+	r = dc_event_format(si->system, si->name, &text, &len);
+	if (r)
+		return r;
+	r = dc_layout_parse(src, text, len, &l->layouts[l->nlayouts]);
+	free(text);
+	if (r)
+		return r;
+	l->nlayouts++;
+	l->use[src] = true;
+	return 0;
+}
+
+/* Pick the sources: patched events when present, the stock ones otherwise. */
+static int choose_sources(struct dc_live *l)
+{
+	unsigned int types = l->opts.types;
+	int r;
+
+	if (types & (DC_ADDED)) {
+		r = load_layout(l, DC_SRC_ADD);
+		if (r)
+			return r;
+	}
+	if (types & (DC_REMOVED)) {
+		r = load_layout(l, DC_SRC_DELETE);
+		if (r)
+			return r;
+	}
+	if (types & (DC_DIRTY | DC_FLUSHED)) {
+		if (!l->opts.stock_only && !load_layout(l, DC_SRC_P_DIRTY) &&
+		    !load_layout(l, DC_SRC_P_WB_START)) {
+			l->dirty_sem = DC_DIRTY_EXACT;
+			l->flush_sem = DC_FLUSH_EXACT;
+			/* Optional companions of the patched series. */
+			load_layout(l, DC_SRC_P_CANCEL);
+			if (!(types & DC_DIRTY))
+				l->use[DC_SRC_P_DIRTY] = false;
+		} else {
+			/* A half-loaded patched set must not stay in use. */
+			l->nlayouts = 0;
+			memset(l->use, 0, sizeof(l->use));
+			if (types & DC_ADDED)
+				load_layout(l, DC_SRC_ADD);
+			if (types & DC_REMOVED)
+				load_layout(l, DC_SRC_DELETE);
+			if ((types & DC_DIRTY) && !load_layout(l, DC_SRC_WB_DIRTY))
+				l->dirty_sem = DC_DIRTY_BDI;
+			if ((types & DC_FLUSHED) && !load_layout(l, DC_SRC_SB_CLEAR_WB))
+				l->flush_sem = DC_FLUSH_INODE;
+		}
+	}
+	if (!l->nlayouts)
+		return -ENOENT;
+	return 0;
+}
+
+static int append_dev_filter(char *buf, size_t len, const char *field,
+			     const uint32_t *devs, size_t n)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(buf + off, len - off, "%s%s == %" PRIu32,
+				 i ? " || " : "", field, devs[i]);
+
+		if (w < 0 || (size_t)w >= len - off)
+			return -E2BIG;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+static int bdi_filter(char *buf, size_t len, const struct dc_bdi *b, size_t n)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(buf + off, len - off, "%sname == \"%s\"",
+				 i ? " || " : "", b[i].name);
+
+		if (w < 0 || (size_t)w >= len - off)
+			return -E2BIG;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+static int inst_write(struct dc_live *l, const char *file, const char *val)
+{
+	if (tracefs_instance_file_write(l->inst, file, val) < 0)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+static int enable_events(struct dc_live *l)
+{
+	char filter[4096];
+
+	for (size_t i = 0; i < l->nlayouts; i++) {
+		enum dc_src src = l->layouts[i].src;
+		const struct dc_src_info *si = &dc_src_info[src];
+		int r = 0;
+
+		if (!l->use[src])
+			continue;
+		filter[0] = '\0';
+		if (l->opts.ndevs) {
+			if (src == DC_SRC_WB_DIRTY)
+				r = bdi_filter(filter, sizeof(filter), l->bdis, l->opts.nbdis);
+			else if (src == DC_SRC_SB_CLEAR_WB)
+				r = append_dev_filter(filter, sizeof(filter), "dev",
+						      l->devs, l->opts.ndevs);
+			else
+				r = append_dev_filter(filter, sizeof(filter), "s_dev",
+						      l->devs, l->opts.ndevs);
+			if (r)
+				return r;
+			if (src == DC_SRC_WB_DIRTY && !l->opts.nbdis)
+				continue;	/* no device with a known bdi */
+		}
+		/*
+		 * Our own page-cache activity (output written to a watched
+		 * file system) must not feed back into the buffer.
+		 */
+		{
+			char self[4200];
+			int w = snprintf(self, sizeof(self), "%s%s%scommon_pid != %d",
+					 filter[0] ? "(" : "", filter, filter[0] ? ") && " : "",
+					 (int)getpid());
+
+			if (w < 0 || (size_t)w >= sizeof(filter))
+				return -E2BIG;
+			memcpy(filter, self, (size_t)w + 1);
+		}
+		if (filter[0] &&
+		    tracefs_event_file_write(l->inst, si->system, si->name, "filter",
+					     filter) < 0)
+			return -EINVAL;
+		if (tracefs_event_enable(l->inst, si->system, si->name) < 0)
+			return errno ? -errno : -EIO;
+	}
+	return 0;
+}
+
+static void describe(struct dc_live *l)
+{
+	const char *d, *f;
+
+	switch (l->dirty_sem) {
+	case DC_DIRTY_EXACT:
+		d = "DIRTY exact per folio (filemap/mm_filemap_dirty_folio)";
+		break;
+	case DC_DIRTY_BDI:
+		d = "DIRTY per page from writeback/writeback_dirty_folio (bdi name mapped to device; no folio order, one page per event)";
+		break;
+	default:
+		d = "DIRTY not available";
+	}
+	switch (l->flush_sem) {
+	case DC_FLUSH_EXACT:
+		f = "FLUSHED exact per folio (filemap/mm_filemap_writeback_start)";
+		break;
+	case DC_FLUSH_INODE:
+		f = "FLUSHED inode-level from writeback/sb_clear_inode_writeback (kernel not patched, see kernel-tracepoints/README.md)";
+		break;
+	default:
+		f = "FLUSHED not available";
+	}
+	snprintf(l->describe, sizeof(l->describe),
+		 "ADDED/REMOVED exact per folio (filemap); %s; %s", d, f);
+}
+
+static int reader_setup(struct dc_live *l, struct cpu_reader *c)
+{
+	struct dc_decoder_opts dopts = {
+		.sz = sizeof(dopts),
+		.long_size = 8,
+		.layouts = l->layouts,
+		.nlayouts = l->nlayouts,
+		.bdis = l->bdis,
+		.nbdis = l->opts.nbdis,
+		.types = l->opts.types,
+	};
+	char file[64];
+	char *path;
+	int r;
+
+	c->l = l;
+	c->fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->space, NULL);
+	dopts.long_size = sizeof(long);
+	r = dc_decoder_new(&dopts, &c->dec);
+	if (r)
+		return r;
+	snprintf(file, sizeof(file), "per_cpu/cpu%d/trace_pipe_raw", c->cpu);
+	path = tracefs_instance_get_file(l->inst, file);
+	if (!path)
+		return -ENOMEM;
+	c->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	r = -errno;
+	tracefs_put_tracing_file(path);
+	if (c->fd < 0)
+		return r;
+	c->tcpu = tracefs_cpu_alloc_fd(c->fd, l->subbuf_size, true);
+	if (!c->tcpu)
+		return -ENOMEM;
+	c->page = malloc((size_t)l->subbuf_size);
+	if (!c->page)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Read until the CPU's buffer is empty; returns pages read or -errno. */
+static int drain(struct cpu_reader *c)
+{
+	int pages = 0;
+
+	for (;;) {
+		int n = tracefs_cpu_read(c->tcpu, c->page, true);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		pages++;
+		c->st.pages++;
+		c->st.bytes += (uint64_t)n;
+		if (dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu,
+				   &c->local) < 0)
+			continue;	/* counted by the decoder; page skipped */
+	}
+	return pages;
+}
+
+static void publish(struct cpu_reader *c, uint64_t mark, bool done)
+{
+	const struct dc_decode_stats *ds = dc_decoder_stats(c->dec);
+	bool wake = false;
+
+	pthread_mutex_lock(&c->lock);
+	/* Backpressure: the kernel keeps overwriting (and counting) meanwhile. */
+	while (!done && c->queue.n >= QUEUE_MAX_RECORDS) {
+		c->st.backpressure_waits++;
+		pthread_cond_wait(&c->space, &c->lock);
+	}
+	if (c->local.n) {
+		if (!dc_recbuf_reserve(&c->queue, c->local.n)) {
+			memcpy(c->queue.rec + c->queue.n, c->local.rec,
+			       c->local.n * sizeof(*c->local.rec));
+			c->queue.n += c->local.n;
+			c->local.n = 0;
+			wake = true;
+		}
+	}
+	if (mark > c->watermark) {
+		c->watermark = mark;
+		wake = true;
+	}
+	c->done = done;
+	c->st.events = ds->events;
+	c->st.records = ds->records;
+	c->st.lost_in_pages = ds->lost;
+	c->st.lost_unknown_pages = ds->lost_unknown;
+	pthread_mutex_unlock(&c->lock);
+	if (wake || done) {
+		uint64_t one = 1;
+
+		/* eventfd counts; a full counter still leaves it readable. */
+		if (write(c->l->efd, &one, sizeof(one)) < 0) {
+		}
+	}
+}
+
+static void *reader_main(void *arg)
+{
+	struct cpu_reader *c = arg;
+	struct dc_live *l = c->l;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = c->fd, .events = POLLIN },
+			{ .fd = l->stopfd, .events = POLLIN },
+		};
+		uint64_t mark;
+		bool stop;
+
+		poll(pfd, 2, (int)l->opts.latency_ms);
+		stop = pfd[1].revents & POLLIN;
+		/* Taken before draining: everything older is read below. */
+		mark = now_mono();
+		drain(c);
+		mark = mark > WATERMARK_MARGIN_NS ? mark - WATERMARK_MARGIN_NS : 0;
+		publish(c, mark, stop);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
+{
+	struct dc_live *l;
+	char *v;
+	int r;
+
+	if (!opts || opts->sz < sizeof(*opts) || !ret || (opts->ndevs && !opts->devs) ||
+	    (opts->nbdis && !opts->bdis))
+		return -EINVAL;
+	r = dc_tracefs_ensure(NULL);
+	if (r)
+		return r;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->efd = l->stopfd = -1;
+	l->opts = *opts;
+	if (!l->opts.types)
+		l->opts.types = DC_EVENTS_ALL;
+	if (!l->opts.buffer_percent)
+		l->opts.buffer_percent = 50;
+	if (!l->opts.latency_ms)
+		l->opts.latency_ms = 100;
+	l->devs = calloc(opts->ndevs + 1, sizeof(*l->devs));
+	l->bdis = calloc(opts->nbdis + 1, sizeof(*l->bdis));
+	if (!l->devs || !l->bdis) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (opts->ndevs)
+		memcpy(l->devs, opts->devs, opts->ndevs * sizeof(*l->devs));
+	if (opts->nbdis)
+		memcpy(l->bdis, opts->bdis, opts->nbdis * sizeof(*l->bdis));
+	l->opts.devs = l->devs;
+	l->opts.bdis = l->bdis;
+
+	r = choose_sources(l);
+	if (r)
+		goto fail;
+	describe(l);
+
+	dc_instances_reap();
+	r = dc_instance_name_self(l->name, sizeof(l->name));
+	if (r)
+		goto fail;
+	l->inst = tracefs_instance_create(l->name);
+	if (!l->inst) {
+		r = errno == EPERM || errno == EACCES ? -EACCES : (errno ? -errno : -EIO);
+		goto fail;
+	}
+	if (!tracefs_instance_exists(l->name)) {
+		/* libtracefs returns an object even when mkdir was refused. */
+		r = geteuid() ? -EACCES : -EIO;
+		goto fail;
+	}
+	/* Tracing stays off until dc_live_start(). */
+	r = inst_write(l, "tracing_on", "0");
+	if (!r)
+		r = inst_write(l, "trace_clock", "mono");
+	if (!r) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "%u", l->opts.buffer_percent);
+		r = inst_write(l, "buffer_percent", num);
+		if (!r && l->opts.buffer_kb) {
+			snprintf(num, sizeof(num), "%u", l->opts.buffer_kb);
+			r = inst_write(l, "buffer_size_kb", num);
+		}
+	}
+	if (r)
+		goto fail;
+	l->subbuf_size = getpagesize();
+	v = tracefs_instance_file_read(l->inst, "buffer_subbuf_size_kb", NULL);
+	if (v) {
+		int kb = atoi(v);
+
+		if (kb > 0)
+			l->subbuf_size = kb * 1024;
+		free(v);
+	}
+	r = enable_events(l);
+	if (r)
+		goto fail;
+
+	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	l->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->efd < 0 || l->stopfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	l->ncpus = (int)sysconf(_SC_NPROCESSORS_CONF);
+	if (l->ncpus <= 0)
+		l->ncpus = 1;
+	l->cpus = calloc((size_t)l->ncpus, sizeof(*l->cpus));
+	l->stats.cpu = calloc((size_t)l->ncpus, sizeof(*l->stats.cpu));
+	if (!l->cpus || !l->stats.cpu) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	l->stats.ncpus = (unsigned int)l->ncpus;
+	for (int i = 0; i < l->ncpus; i++) {
+		l->cpus[i].cpu = i;
+		r = reader_setup(l, &l->cpus[i]);
+		if (r)
+			goto fail;
+	}
+	*ret = l;
+	return 0;
+fail:
+	dc_live_free(l);
+	return r;
+}
+
+int dc_live_start(struct dc_live *l)
+{
+	int r;
+
+	if (l->started)
+		return -EALREADY;
+	for (int i = 0; i < l->ncpus; i++) {
+		r = -pthread_create(&l->cpus[i].thread, NULL, reader_main, &l->cpus[i]);
+		if (r) {
+			dc_live_stop(l);
+			return r;
+		}
+		l->cpus[i].started = true;
+	}
+	l->started = true;
+	return inst_write(l, "tracing_on", "1");
+}
+
+int dc_live_fd(const struct dc_live *l)
+{
+	return l->efd;
+}
+
+int dc_live_stop(struct dc_live *l)
+{
+	uint64_t one = 1;
+
+	if (l->stopped)
+		return 0;
+	l->stopped = true;
+	if (l->inst)
+		inst_write(l, "tracing_on", "0");
+	if (l->stopfd >= 0 && write(l->stopfd, &one, sizeof(one)) < 0) {
+	}
+	for (int i = 0; l->cpus && i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+
+		if (!c->started)
+			continue;
+		/* A reader blocked on a full queue must see done-time space. */
+		pthread_mutex_lock(&c->lock);
+		pthread_cond_broadcast(&c->space);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return 0;
+}
+
+/* Move what the readers queued to the consumer's side. */
+static void collect(struct dc_live *l)
+{
+	uint64_t junk;
+
+	if (read(l->efd, &junk, sizeof(junk)) < 0) {
+	}
+	for (int i = 0; i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+
+		pthread_mutex_lock(&c->lock);
+		if (c->queue.n) {
+			if (c->pend_head) {
+				memmove(c->pend.rec, c->pend.rec + c->pend_head,
+					(c->pend.n - c->pend_head) * sizeof(*c->pend.rec));
+				c->pend.n -= c->pend_head;
+				c->pend_head = 0;
+			}
+			if (!c->pend.n) {
+				/* Swap: no copy on the common path. */
+				struct dc_recbuf t = c->pend;
+
+				c->pend = c->queue;
+				c->queue = t;
+				c->queue.n = 0;
+			} else if (!dc_recbuf_reserve(&c->pend, c->queue.n)) {
+				memcpy(c->pend.rec + c->pend.n, c->queue.rec,
+				       c->queue.n * sizeof(*c->queue.rec));
+				c->pend.n += c->queue.n;
+				c->queue.n = 0;
+			}
+			pthread_cond_broadcast(&c->space);
+		}
+		c->c_watermark = c->watermark;
+		c->c_done = c->done;
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out)
+{
+	uint64_t limit = UINT64_MAX;
+	size_t n0 = out->n;
+
+	if (!l->started)
+		return 0;
+	collect(l);
+	for (int i = 0; i < l->ncpus; i++)
+		if (!l->cpus[i].c_done && l->cpus[i].c_watermark < limit)
+			limit = l->cpus[i].c_watermark;
+	/* k-way merge of per-CPU streams, each already in time order. */
+	for (;;) {
+		struct cpu_reader *best = NULL;
+		uint64_t bts = 0;
+
+		for (int i = 0; i < l->ncpus; i++) {
+			struct cpu_reader *c = &l->cpus[i];
+			uint64_t ts;
+
+			if (c->pend_head >= c->pend.n)
+				continue;
+			ts = c->pend.rec[c->pend_head].ts;
+			if (ts > limit)
+				continue;
+			if (!best || ts < bts) {
+				best = c;
+				bts = ts;
+			}
+		}
+		if (!best)
+			break;
+		/* Take the run of best's records that precede every other head. */
+		{
+			uint64_t next = limit;
+			size_t end = best->pend_head;
+
+			for (int i = 0; i < l->ncpus; i++) {
+				struct cpu_reader *c = &l->cpus[i];
+
+				if (c != best && c->pend_head < c->pend.n &&
+				    c->pend.rec[c->pend_head].ts < next)
+					next = c->pend.rec[c->pend_head].ts;
+			}
+			while (end < best->pend.n && best->pend.rec[end].ts <= next)
+				end++;
+			if (dc_recbuf_reserve(out, end - best->pend_head))
+				return -ENOMEM;
+			memcpy(out->rec + out->n, best->pend.rec + best->pend_head,
+			       (end - best->pend_head) * sizeof(*out->rec));
+			out->n += end - best->pend_head;
+			best->pend_head = end;
+		}
+	}
+	for (int i = 0; i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+
+		if (c->pend_head == c->pend.n)
+			c->pend.n = c->pend_head = 0;
+	}
+	return (int)(out->n - n0);
+}
+
+bool dc_live_finished(const struct dc_live *l)
+{
+	if (!l->stopped)
+		return false;
+	for (int i = 0; i < l->ncpus; i++) {
+		const struct cpu_reader *c = &l->cpus[i];
+
+		if (c->started && (!c->c_done || c->pend_head < c->pend.n))
+			return false;
+	}
+	return true;
+}
+
+int dc_live_stats(struct dc_live *l, const struct dc_live_stats **ret)
+{
+	struct dc_cpu_stats *t = &l->stats.total;
+
+	memset(t, 0, sizeof(*t));
+	for (int i = 0; i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+		struct dc_cpu_stats *s = &l->stats.cpu[i];
+		char file[64], *text;
+
+		pthread_mutex_lock(&c->lock);
+		*s = c->st;
+		pthread_mutex_unlock(&c->lock);
+		snprintf(file, sizeof(file), "per_cpu/cpu%d/stats", i);
+		text = l->inst ? tracefs_instance_file_read(l->inst, file, NULL) : NULL;
+		if (text) {
+			dc_parse_cpu_stats(text, &s->overrun, &s->dropped);
+			free(text);
+		}
+		t->pages += s->pages;
+		t->bytes += s->bytes;
+		t->events += s->events;
+		t->records += s->records;
+		t->lost_in_pages += s->lost_in_pages;
+		t->lost_unknown_pages += s->lost_unknown_pages;
+		t->overrun += s->overrun;
+		t->dropped += s->dropped;
+		t->backpressure_waits += s->backpressure_waits;
+	}
+	*ret = &l->stats;
+	return 0;
+}
+
+void dc_live_free(struct dc_live *l)
+{
+	if (!l)
+		return;
+	dc_live_stop(l);
+	for (int i = 0; l->cpus && i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+
+		if (c->started)
+			pthread_join(c->thread, NULL);
+		if (c->tcpu)
+			tracefs_cpu_free_fd(c->tcpu);
+		if (c->fd >= 0)
+			close(c->fd);
+		dc_decoder_free(c->dec);
+		free(c->page);
+		dc_recbuf_free(&c->local);
+		dc_recbuf_free(&c->queue);
+		dc_recbuf_free(&c->pend);
+		pthread_mutex_destroy(&c->lock);
+		pthread_cond_destroy(&c->space);
+	}
+	if (l->inst) {
+		tracefs_instance_destroy(l->inst);
+		tracefs_instance_free(l->inst);
+	}
+	if (l->efd >= 0)
+		close(l->efd);
+	if (l->stopfd >= 0)
+		close(l->stopfd);
+	free(l->cpus);
+	free(l->stats.cpu);
+	free(l->devs);
+	free(l->bdis);
+	free(l);
+}
+
+enum dc_flush_sem dc_live_flush_sem(const struct dc_live *l)
+{
+	return l->flush_sem;
+}
+
+enum dc_dirty_sem dc_live_dirty_sem(const struct dc_live *l)
+{
+	return l->dirty_sem;
+}
+
+const char *dc_live_instance_name(const struct dc_live *l)
+{
+	return l->name;
+}
+
+const char *dc_live_describe(const struct dc_live *l)
+{
+	return l->describe;
+}

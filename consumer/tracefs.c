@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * tracefs plumbing: mount, instance names that identify their owner,
+ * removal of instances left by killed runs, format files, per-CPU stats.
+ * The top-level buffer is never modified.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <tracefs/tracefs.h>
+
+#include "live.h"
+
+/*
+ * A pid alone can be reused; the start time (field 22 of /proc/PID/stat,
+ * clock ticks since boot) pins the process.
+ */
+static int proc_starttime(pid_t pid, unsigned long long *ret)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* comm may contain spaces and parentheses: skip to the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EBADMSG;
+	p++;
+	for (int field = 3; field <= 22; field++) {
+		char *end;
+
+		while (*p == ' ')
+			p++;
+		v = strtoull(p, &end, 10);
+		if (end == p && field != 3)
+			return -EBADMSG;
+		if (field == 3)
+			end = strchr(p, ' ');
+		if (!end)
+			return -EBADMSG;
+		p = end;
+	}
+	*ret = v;
+	return 0;
+}
+
+int dc_instance_name_self(char *buf, size_t len)
+{
+	unsigned long long st;
+	int r = proc_starttime(getpid(), &st);
+
+	if (r)
+		return r;
+	if ((size_t)snprintf(buf, len, DC_INSTANCE_PREFIX "%d-%llu", (int)getpid(), st) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int dc_tracefs_ensure(const char **dir)
+{
+	const char *path = NULL;
+
+	/* Mounts tracefs at its usual place when nothing is mounted. */
+	if (tracefs_tracing_dir_is_mounted(true, &path) < 0 || !path)
+		return errno == EPERM || errno == EACCES ? -EACCES : -ENOENT;
+	if (access(path, R_OK | X_OK))
+		return -errno == -ENOENT ? -ENOENT : -EACCES;
+	if (dir)
+		*dir = path;
+	return 0;
+}
+
+int dc_instances_reap(void)
+{
+	const char *top;
+	char path[4096];
+	struct dirent *de;
+	int removed = 0;
+	DIR *d;
+
+	if (dc_tracefs_ensure(&top))
+		return 0;
+	snprintf(path, sizeof(path), "%s/instances", top);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		unsigned long long want, have;
+		struct tracefs_instance *inst;
+		int pid, n = 0;
+
+		if (sscanf(de->d_name, DC_INSTANCE_PREFIX "%d-%llu%n", &pid, &want, &n) != 2 ||
+		    de->d_name[n] != '\0' || pid <= 0)
+			continue;
+		if (!proc_starttime(pid, &have) && have == want)
+			continue;	/* owner alive */
+		inst = tracefs_instance_alloc(NULL, de->d_name);
+		if (!inst)
+			continue;
+		if (!tracefs_instance_destroy(inst))
+			removed++;
+		tracefs_instance_free(inst);
+	}
+	closedir(d);
+	return removed;
+}
+
+int dc_event_format(const char *system, const char *name, char **text, size_t *len)
+{
+	int n = 0;
+	char *t;
+
+	if (!tracefs_event_file_exists(NULL, system, name, "format"))
+		return -ENOENT;
+	t = tracefs_event_file_read(NULL, system, name, "format", &n);
+	if (!t)
+		return errno ? -errno : -EIO;
+	*text = t;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Both counters matter: overwrite mode overruns, non-overwrite drops. */
+int dc_parse_cpu_stats(const char *text, uint64_t *overrun, uint64_t *dropped)
+{
+	const char *p;
+	int found = 0;
+
+	p = strstr(text, "\noverrun:");
+	if (!p && !strncmp(text, "overrun:", 8))
+		p = text - 1;
+	if (p) {
+		*overrun = strtoull(p + 9, NULL, 10);
+		found++;
+	}
+	p = strstr(text, "dropped events:");
+	if (p) {
+		*dropped = strtoull(p + 15, NULL, 10);
+		found++;
+	}
+	return found == 2 ? 0 : -EPROTO;
+}

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * duet watch: live page-cache events for files under the given paths.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices.h"
+#include "duet-cli.h"
+#include "index.h"
+#include "live.h"
+#include "output.h"
+
+struct watch {
+	struct out_ctx out;
+	struct dc_index *idx;
+	struct dc_live *live;
+	bool coalesce, quiet;
+	struct out_event pend[4];	/* coalescing runs, one per event type */
+	bool have_pend[4];
+	uint64_t printed;
+	uint64_t matched;
+	uint64_t records;
+	uint64_t lost_reported;
+	uint64_t *lost_cpu;	/* reported per CPU (pages + stats) */
+	unsigned int ncpus;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int parse_events(const char *s, unsigned int *mask)
+{
+	char *dup = strdup(s), *tok, *save = NULL;
+
+	if (!dup)
+		return -ENOMEM;
+	*mask = 0;
+	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "add") || !strcmp(tok, "added"))
+			*mask |= DC_ADDED;
+		else if (!strcmp(tok, "remove") || !strcmp(tok, "removed"))
+			*mask |= DC_REMOVED;
+		else if (!strcmp(tok, "dirty"))
+			*mask |= DC_DIRTY;
+		else if (!strcmp(tok, "flush") || !strcmp(tok, "flushed"))
+			*mask |= DC_FLUSHED;
+		else if (!strcmp(tok, "all"))
+			*mask |= DC_EVENTS_ALL;
+		else {
+			free(dup);
+			return -EINVAL;
+		}
+	}
+	free(dup);
+	return *mask ? 0 : -EINVAL;
+}
+
+/* Print the pending runs in the order their first events happened. */
+static void flush_pend(struct watch *w)
+{
+	for (;;) {
+		struct out_event *first = NULL;
+
+		for (int i = 0; i < 4; i++)
+			if (w->have_pend[i] && (!first || w->pend[i].r.ts < first->r.ts))
+				first = &w->pend[i];
+		if (!first)
+			return;
+		w->have_pend[first - w->pend] = false;
+		w->printed++;
+		if (!w->quiet)
+			out_event(&w->out, first);
+	}
+}
+
+static bool joins(const struct out_event *p, const struct dc_record *r, const char *path)
+{
+	const struct dc_record *a = &p->r;
+
+	return a->type == r->type && a->dev == r->dev && a->ino == r->ino &&
+	       a->pid == r->pid && a->flags == r->flags &&
+	       !(r->flags & DC_REC_INODE_LEVEL) && a->index + a->count == r->index &&
+	       p->path == path;
+}
+
+static int type_slot(unsigned int type)
+{
+	return type == DC_ADDED ? 0 : type == DC_REMOVED ? 1 : type == DC_DIRTY ? 2 : 3;
+}
+
+/*
+ * Coalescing keeps one run per event type, so that interleaved streams
+ * (a write adds and dirties each page in turn) still print one line per
+ * run of adjacent pages.
+ */
+static void handle(struct watch *w, const struct dc_record *r)
+{
+	unsigned int fl = 0;
+	const char *path;
+	int s;
+
+	w->records++;
+	if (r->type == DC_LOST) {
+		flush_pend(w);
+		if (r->cpu < w->ncpus)
+			w->lost_cpu[r->cpu] += r->count;
+		w->lost_reported += r->count;
+		out_lost(&w->out, r->ts, r->cpu, r->count, !(r->flags & DC_REC_LOST_UNKNOWN),
+			 "ring buffer page");
+		return;
+	}
+	path = dc_index_lookup(w->idx, r->dev, r->ino, &fl);
+	if (!path)
+		return;
+	w->matched++;
+	s = type_slot(r->type);
+	if (w->coalesce && w->have_pend[s] && joins(&w->pend[s], r, path)) {
+		w->pend[s].r.count += r->count;
+		return;
+	}
+	if (w->have_pend[s] || !w->coalesce)
+		flush_pend(w);
+	for (int i = 0; i < 4; i++)
+		if (w->have_pend[i] && (w->pend[i].r.ino != r->ino || w->pend[i].r.dev != r->dev ||
+					w->pend[i].r.pid != r->pid))
+			flush_pend(w);
+	w->pend[s].r = *r;
+	w->pend[s].path = path;
+	w->pend[s].deleted = fl & DC_PATH_DELETED;
+	w->have_pend[s] = true;
+	if (!w->coalesce)
+		flush_pend(w);
+}
+
+static int pump(struct watch *w, struct dc_recbuf *buf)
+{
+	int n;
+
+	buf->n = 0;
+	n = dc_live_fetch(w->live, buf);
+	if (n < 0)
+		return n;
+	for (size_t i = 0; i < buf->n; i++)
+		handle(w, &buf->rec[i]);
+	/* A line never waits for the next batch. */
+	flush_pend(w);
+	if (!w->quiet)
+		fflush(w->out.f);
+	return n;
+}
+
+/* Losses the pages did not report (e.g. "dropped events" without overwrite). */
+static void check_stats(struct watch *w)
+{
+	const struct dc_live_stats *st;
+
+	if (dc_live_stats(w->live, &st))
+		return;
+	for (unsigned int i = 0; i < st->ncpus && i < w->ncpus; i++) {
+		uint64_t kernel = st->cpu[i].overrun > st->cpu[i].lost_in_pages ?
+					  st->cpu[i].overrun :
+					  st->cpu[i].lost_in_pages;
+
+		kernel += st->cpu[i].dropped;
+		if (kernel > w->lost_cpu[i]) {
+			uint64_t extra = kernel - w->lost_cpu[i];
+
+			w->lost_cpu[i] = kernel;
+			w->lost_reported += extra;
+			out_lost(&w->out, mono_ns(), i, extra, true, "per-CPU stats");
+		}
+	}
+}
+
+static void summary(struct watch *w, FILE *f, const char *argv0)
+{
+	const struct dc_live_stats *st;
+	const struct dc_index_stats *is = dc_index_stats(w->idx);
+	struct rusage ru;
+	double cpu_s, ns_ev;
+
+	dc_live_stats(w->live, &st);
+	getrusage(RUSAGE_SELF, &ru);
+	cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	ns_ev = st->total.events ? cpu_s * 1e9 / (double)st->total.events : 0;
+	if (w->out.json) {
+		fprintf(w->out.f,
+			"{\"v\":%d,\"type\":\"summary\",\"events\":%" PRIu64 ",\"records\":%" PRIu64
+			",\"matched\":%" PRIu64 ",\"printed\":%" PRIu64 ",\"pages\":%" PRIu64
+			",\"lost\":%" PRIu64 ",\"lost_in_pages\":%" PRIu64
+			",\"lost_unknown_pages\":%" PRIu64 ",\"overrun\":%" PRIu64
+			",\"dropped\":%" PRIu64 ",\"cpu_seconds\":%.6f,\"cpu_ns_per_event\":%.1f"
+			",\"files_indexed\":%" PRIu64 "}\n",
+			DUET_JSON_SCHEMA, st->total.events, w->records, w->matched, w->printed,
+			st->total.pages, w->lost_reported, st->total.lost_in_pages,
+			st->total.lost_unknown_pages, st->total.overrun, st->total.dropped, cpu_s,
+			ns_ev, is->files);
+		fflush(w->out.f);
+		return;
+	}
+	fprintf(f,
+		"%s: %" PRIu64 " events decoded, %" PRIu64 " matched, %" PRIu64
+		" lines; lost %" PRIu64 " (pages %" PRIu64 ", overrun %" PRIu64 ", dropped %" PRIu64
+		"); cpu %.3f s (%.0f ns/event)\n",
+		argv0, st->total.events, w->matched, w->printed, w->lost_reported,
+		st->total.lost_in_pages, st->total.overrun, st->total.dropped, cpu_s, ns_ev);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: duet watch [--events add,remove,dirty,flush] [--json] [--duration SECONDS]\n"
+	      "                  [--no-coalesce] [--buffer-kb KB] [--stock] [--quiet] [--stats]\n"
+	      "                  PATH...\n"
+	      "Prints page-cache events for files under each PATH (other file systems\n"
+	      "mounted below PATH included). Needs root: it reads the tracing ring buffer.\n",
+	      f);
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "events", required_argument, NULL, 'e' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "no-coalesce", no_argument, NULL, 'C' },
+		{ "buffer-kb", required_argument, NULL, 'b' },
+		{ "stock", no_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "stats", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct watch w = { .coalesce = true };
+	struct dc_live_opts lopts = { .sz = sizeof(lopts) };
+	struct dc_mounts mounts = { 0 };
+	struct dc_recbuf buf = { 0 };
+	struct dc_bdi *bdis = NULL;
+	uint32_t *devs = NULL;
+	size_t ndevs = 0, nbdis = 0, nroots = 0;
+	char **roots = NULL;
+	double duration = 0;
+	bool stats = false;
+	int opt, r, ret = 1, efd = -1, sfd = -1, tfd = -1, dfd = -1;
+	unsigned int mask = DC_EVENTS_ALL;
+	sigset_t ss;
+
+	while ((opt = getopt_long(argc, argv, "e:jd:qsh", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'e':
+			if (parse_events(optarg, &mask)) {
+				fprintf(stderr, "duet watch: --events takes a list of add, remove, dirty, flush (got \"%s\")\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			w.out.json = true;
+			break;
+		case 'd': {
+			char *end;
+
+			duration = strtod(optarg, &end);
+			if (*end || duration <= 0) {
+				fprintf(stderr, "duet watch: --duration takes a positive number of seconds\n");
+				return 2;
+			}
+			break;
+		}
+		case 'C':
+			w.coalesce = false;
+			break;
+		case 'b':
+			lopts.buffer_kb = (unsigned int)strtoul(optarg, NULL, 10);
+			break;
+		case 'S':
+			lopts.stock_only = true;
+			break;
+		case 'q':
+			w.quiet = true;
+			break;
+		case 's':
+			stats = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	roots = calloc((size_t)(argc - optind), sizeof(*roots));
+	if (!roots)
+		return 1;
+	for (int i = optind; i < argc; i++) {
+		char *rp = realpath(argv[i], NULL);
+
+		if (!rp) {
+			fprintf(stderr, "duet watch: %s: %s\n", argv[i],
+				errno == ENOENT ? "no such file or directory; give an existing path" :
+						  strerror(errno));
+			goto out;
+		}
+		roots[nroots++] = rp;
+	}
+	r = dc_mounts_load(&mounts);
+	if (!r)
+		r = dc_devices_for_paths(&mounts, roots, nroots, &devs, &ndevs);
+	if (!r)
+		r = dc_bdis_for_devices(&mounts, devs, ndevs, &bdis, &nbdis);
+	if (r) {
+		fprintf(stderr, "duet watch: cannot read the mount table: %s\n", strerror(-r));
+		goto out;
+	}
+	r = dc_index_new(roots, nroots, &w.idx);
+	if (r) {
+		fprintf(stderr, "duet watch: cannot index %s: %s\n", roots[0], strerror(-r));
+		goto out;
+	}
+	lopts.devs = devs;
+	lopts.ndevs = ndevs;
+	lopts.bdis = bdis;
+	lopts.nbdis = nbdis;
+	lopts.types = mask;
+	r = dc_live_open(&lopts, &w.live);
+	if (r) {
+		if (r == -EACCES || r == -EPERM)
+			fprintf(stderr, "duet watch: reading the tracing ring buffer needs root: run it as root (sudo duet watch ...)\n");
+		else if (r == -ENOENT)
+			fprintf(stderr, "duet watch: tracefs or the filemap page-cache events are missing: mount tracefs (mount -t tracefs nodev /sys/kernel/tracing) on a kernel built with CONFIG_TRACING\n");
+		else if (r == -EPROTO)
+			fprintf(stderr, "duet watch: an event's format has fields this version cannot decode (%s)\n",
+				strerror(-r));
+		else
+			fprintf(stderr, "duet watch: cannot set up tracing: %s\n", strerror(-r));
+		goto out;
+	}
+	w.ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
+	w.lost_cpu = calloc(w.ncpus ? w.ncpus : 1, sizeof(*w.lost_cpu));
+	w.out.f = stdout;
+	w.out.self_pid = getpid();
+	w.out.t0 = mono_ns();
+
+	if (!w.quiet && !w.out.json) {
+		fprintf(stderr, "duet watch: %s\n", dc_live_describe(w.live));
+		if ((mask & DC_DIRTY) && dc_live_dirty_sem(w.live) == DC_DIRTY_BDI && nbdis < ndevs)
+			fprintf(stderr, "duet watch: some watched file systems have no known backing device: their DIRTY events cannot be mapped\n");
+		fprintf(stderr, "duet watch: watching %zu file system(s) under", ndevs);
+		for (size_t i = 0; i < nroots; i++)
+			fprintf(stderr, " %s", roots[i]);
+		fprintf(stderr, " (instance %s); Ctrl-C to stop\n", dc_live_instance_name(w.live));
+	}
+	if (w.out.json) {
+		printf("{\"v\":%d,\"type\":\"start\",\"instance\":\"%s\",\"dirty\":\"%s\",\"flush\":\"%s\",\"devices\":%zu}\n",
+		       DUET_JSON_SCHEMA, dc_live_instance_name(w.live),
+		       dc_live_dirty_sem(w.live) == DC_DIRTY_EXACT ? "exact" :
+		       dc_live_dirty_sem(w.live) == DC_DIRTY_BDI   ? "bdi-page" :
+								     "none",
+		       dc_live_flush_sem(w.live) == DC_FLUSH_EXACT ? "exact" :
+		       dc_live_flush_sem(w.live) == DC_FLUSH_INODE ? "inode" :
+								     "none",
+		       ndevs);
+		fflush(stdout);
+	}
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sfd < 0 || efd < 0 || tfd < 0) {
+		perror("duet watch");
+		goto out;
+	}
+	{
+		struct itimerspec it = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		timerfd_settime(tfd, 0, &it, NULL);
+		ev.data.fd = dc_live_fd(w.live);
+		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+		ev.data.fd = dc_index_fd(w.idx);
+		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+		ev.data.fd = sfd;
+		epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+		ev.data.fd = tfd;
+		epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+		if (duration > 0) {
+			struct itimerspec dt = { 0 };
+
+			dfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+			dt.it_value.tv_sec = (time_t)duration;
+			dt.it_value.tv_nsec = (long)((duration - (double)(time_t)duration) * 1e9);
+			timerfd_settime(dfd, 0, &dt, NULL);
+			ev.data.fd = dfd;
+			epoll_ctl(efd, EPOLL_CTL_ADD, dfd, &ev);
+		}
+	}
+	r = dc_live_start(w.live);
+	if (r) {
+		fprintf(stderr, "duet watch: cannot start tracing: %s\n", strerror(-r));
+		goto out;
+	}
+	for (bool stop = false; !stop;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(efd, evs, 8, -1);
+
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint64_t junk;
+
+			if (fd == sfd || fd == dfd) {
+				stop = true;
+			} else if (fd == tfd) {
+				if (read(tfd, &junk, sizeof(junk)) < 0) {
+				}
+				check_stats(&w);
+			} else if (fd == dc_index_fd(w.idx)) {
+				dc_index_update(w.idx);
+			}
+		}
+		if (pump(&w, &buf) < 0)
+			break;
+		if (ferror(stdout)) {
+			break;	/* reader went away (EPIPE) */
+		}
+	}
+	/* Final drain: readers read what is left after tracing is turned off. */
+	dc_live_stop(w.live);
+	while (!dc_live_finished(w.live)) {
+		struct epoll_event ev;
+
+		epoll_wait(efd, &ev, 1, 50);
+		if (pump(&w, &buf) < 0)
+			break;
+	}
+	check_stats(&w);
+	if (stats || w.out.json || !w.quiet)
+		summary(&w, stderr, "duet watch");
+	ret = 0;
+out:
+	if (w.live)
+		dc_live_free(w.live);
+	dc_index_free(w.idx);
+	dc_recbuf_free(&buf);
+	dc_mounts_free(&mounts);
+	out_comm_cache_free();
+	free(devs);
+	free(bdis);
+	free(w.lost_cpu);
+	for (size_t i = 0; i < nroots; i++)
+		free(roots[i]);
+	free(roots);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (dfd >= 0)
+		close(dfd);
+	if (efd >= 0)
+		close(efd);
+	return ret;
+}
