@@ -17,7 +17,7 @@ const struct dc_src_info dc_src_info[DC_SRC_NR] = {
 	[DC_SRC_SB_CLEAR_WB] = { "writeback", "sb_clear_inode_writeback", DC_FLUSHED,
 				 DC_REC_INODE_LEVEL },
 	[DC_SRC_P_DIRTY] = { "filemap", "mm_filemap_dirty_folio", DC_DIRTY, 0 },
-	[DC_SRC_P_WB_START] = { "filemap", "mm_filemap_writeback_start", DC_FLUSHED, 0 },
+	[DC_SRC_P_WB_START] = { "filemap", "mm_filemap_clear_dirty_for_io", DC_FLUSHED, 0 },
 	[DC_SRC_P_WB_END] = { "filemap", "mm_filemap_writeback_end", 0, 0 },
 	[DC_SRC_P_CANCEL] = { "filemap", "mm_filemap_dirty_cancel", DC_FLUSHED, 0 },
 };

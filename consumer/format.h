@@ -16,7 +16,7 @@ enum dc_src {
 	DC_SRC_WB_DIRTY,	/* writeback/writeback_dirty_folio (bdi name) */
 	DC_SRC_SB_CLEAR_WB,	/* writeback/sb_clear_inode_writeback (inode) */
 	DC_SRC_P_DIRTY,		/* patched: filemap/mm_filemap_dirty_folio */
-	DC_SRC_P_WB_START,	/* patched: filemap/mm_filemap_writeback_start */
+	DC_SRC_P_WB_START,	/* patched: filemap/mm_filemap_clear_dirty_for_io */
 	DC_SRC_P_WB_END,	/* patched: filemap/mm_filemap_writeback_end */
 	DC_SRC_P_CANCEL,	/* patched: filemap/mm_filemap_dirty_cancel */
 	DC_SRC_NR,

@@ -251,7 +251,7 @@ static void describe(struct dc_live *l)
 	}
 	switch (l->flush_sem) {
 	case DC_FLUSH_EXACT:
-		f = "FLUSHED exact per folio (filemap/mm_filemap_writeback_start)";
+		f = "FLUSHED exact per folio (filemap/mm_filemap_clear_dirty_for_io)";
 		break;
 	case DC_FLUSH_INODE:
 		f = "FLUSHED inode-level from writeback/sb_clear_inode_writeback (kernel not patched, see kernel-tracepoints/README.md)";
