@@ -36,6 +36,8 @@ struct dc_live_opts {
 	unsigned int buffer_percent;	/* reader wakeup; 0: default 50 */
 	unsigned int latency_ms;	/* partial pages are read at least this often; 0: 100 */
 	bool stock_only;		/* ignore patched events even if present */
+	int exclude_pid;		/* a task whose events the kernel drops (e.g.
+					 * our own output writes); 0: none */
 };
 
 struct dc_cpu_stats {

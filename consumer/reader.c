@@ -215,11 +215,11 @@ static int enable_events(struct dc_live *l)
 		 * Our own page-cache activity (output written to a watched
 		 * file system) must not feed back into the buffer.
 		 */
-		{
+		if (l->opts.exclude_pid > 0) {
 			char self[4200];
 			int w = snprintf(self, sizeof(self), "%s%s%scommon_pid != %d",
 					 filter[0] ? "(" : "", filter, filter[0] ? ") && " : "",
-					 (int)getpid());
+					 l->opts.exclude_pid);
 
 			if (w < 0 || (size_t)w >= sizeof(filter))
 				return -E2BIG;

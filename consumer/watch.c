@@ -346,6 +346,7 @@ int cmd_watch(int argc, char **argv)
 	lopts.bdis = bdis;
 	lopts.nbdis = nbdis;
 	lopts.types = mask;
+	lopts.exclude_pid = getpid();
 	r = dc_live_open(&lopts, &w.live);
 	if (r) {
 		if (r == -EACCES || r == -EPERM)
