@@ -32,6 +32,7 @@ struct dc_decoder {
 	uint8_t *slot;		/* common_type -> layout index + 1 */
 	uint16_t max_id;
 	uint16_t need[DC_SRC_NR];	/* bytes an event of a source must have */
+	int64_t missed;		/* loaded page: 0 none, -1 unknown, else count */
 	struct dc_decode_stats st;
 };
 
@@ -215,6 +216,30 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 		return -EBADMSG;
 	if ((commit & COMMIT_MISSED_STORED) && size + (size_t)d->long_size > len - hdr)
 		return -EBADMSG;
+	/*
+	 * Read the loss from the header ourselves: kbuffer_missed_events()
+	 * answers 0 once the first entry was a time extend or padding, and
+	 * truncates a stored count to int.
+	 */
+	d->missed = 0;
+	if (commit & COMMIT_MISSED_EVENTS) {
+		d->missed = -1;
+		if (commit & COMMIT_MISSED_STORED) {
+			const uint8_t *p = (const uint8_t *)page + hdr + size;
+
+			if (d->long_size == 8) {
+				uint64_t c;
+
+				memcpy(&c, p, 8);
+				d->missed = (int64_t)(c & INT64_MAX);
+			} else {
+				uint32_t c;
+
+				memcpy(&c, p, 4);
+				d->missed = c;
+			}
+		}
+	}
 	if (d->copy_cap < len + PAGE_HDR_SLACK) {
 		uint8_t *c = realloc(d->copy, len + PAGE_HDR_SLACK);
 
@@ -237,14 +262,15 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 	unsigned long long ts;
 	size_t n0 = out->n;
 	uint8_t *data;
-	int missed, r;
+	int64_t missed;
+	int r;
 
 	r = load(d, page, len);
 	if (r)
 		return r;
 	end = d->copy + len;
 	d->st.pages++;
-	missed = kbuffer_missed_events(d->kb);
+	missed = d->missed;
 	data = kbuffer_read_event(d->kb, &ts);
 	if (missed) {
 		struct dc_record *rec;

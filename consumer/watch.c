@@ -209,12 +209,13 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 			",\"matched\":%" PRIu64 ",\"printed\":%" PRIu64 ",\"pages\":%" PRIu64
 			",\"lost\":%" PRIu64 ",\"lost_in_pages\":%" PRIu64
 			",\"lost_unknown_pages\":%" PRIu64 ",\"overrun\":%" PRIu64
-			",\"dropped\":%" PRIu64 ",\"cpu_seconds\":%.6f,\"cpu_ns_per_event\":%.1f"
+			",\"dropped\":%" PRIu64 ",\"cpu_seconds\":%.6f,\"user_seconds\":%.6f,\"sys_seconds\":%.6f,\"cpu_ns_per_event\":%.1f"
 			",\"files_indexed\":%" PRIu64 "}\n",
 			DUET_JSON_SCHEMA, st->total.events, w->records, w->matched, w->printed,
 			st->total.pages, w->lost_reported, st->total.lost_in_pages,
 			st->total.lost_unknown_pages, st->total.overrun, st->total.dropped, cpu_s,
-			ns_ev, is->files);
+			(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ns_ev, is->files);
 		fflush(w->out.f);
 		return;
 	}
@@ -424,6 +425,10 @@ int cmd_watch(int argc, char **argv)
 			ev.data.fd = dfd;
 			epoll_ctl(efd, EPOLL_CTL_ADD, dfd, &ev);
 		}
+	}
+	if (dc_recbuf_reserve(&buf, 65536)) {
+		fprintf(stderr, "duet watch: out of memory\n");
+		goto out;
 	}
 	r = dc_live_start(w.live);
 	if (r) {
