@@ -219,7 +219,8 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 	/*
 	 * Read the loss from the header ourselves: kbuffer_missed_events()
 	 * answers 0 once the first entry was a time extend or padding, and
-	 * truncates a stored count to int.
+	 * truncates a stored count to int. A stored count of 0 (the kernel
+	 * never writes one) stays "unknown": a flagged loss is never dropped.
 	 */
 	d->missed = 0;
 	if (commit & COMMIT_MISSED_EVENTS) {
@@ -231,12 +232,14 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 				uint64_t c;
 
 				memcpy(&c, p, 8);
-				d->missed = (int64_t)(c & INT64_MAX);
+				if (c)
+					d->missed = (int64_t)(c & INT64_MAX);
 			} else {
 				uint32_t c;
 
 				memcpy(&c, p, 4);
-				d->missed = c;
+				if (c)
+					d->missed = c;
 			}
 		}
 	}
