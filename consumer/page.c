@@ -2,8 +2,9 @@
 /*
  * Page decoding on top of libtraceevent's kbuffer. kbuffer trusts the
  * page it is given, so this file checks the header against the length
- * first and decodes from a private, zero-padded copy: a corrupt event
- * length can then at worst end the walk early, never read outside it.
+ * and walks the event lengths once before handing it a private,
+ * zero-padded copy: kbuffer follows a corrupt length backwards or in
+ * place (forever), and never reads outside what was checked.
  */
 #include <endian.h>
 #include <errno.h>
@@ -195,6 +196,48 @@ static const struct dc_bdi *find_bdi(struct dc_decoder *d, const uint8_t *data,
 	return NULL;
 }
 
+/*
+ * Walk the entries as kbuffer will (kernel/trace/ring_buffer.c encoding)
+ * and check that each one moves forward and ends inside the data.
+ */
+static int check_events(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+
+	while (off < size) {
+		uint32_t h, a;
+		uint64_t n;
+
+		if (size - off < 4)
+			return -EBADMSG;
+		memcpy(&h, data + off, 4);
+		if ((h & 31) >= 1 && (h & 31) <= 28) {
+			n = 4 + (uint64_t)(h & 31) * 4;
+		} else {
+			if (size - off < 8)
+				return -EBADMSG;
+			memcpy(&a, data + off + 4, 4);
+			switch (h & 31) {
+			case 0:		/* array[0]: data length + 4 */
+				if (a < 4)
+					return -EBADMSG;
+				n = 8 + (((uint64_t)a - 4 + 3) & ~3ULL);
+				break;
+			case 29:	/* padding: array[0] is its length after the header */
+				n = 4 + (uint64_t)a;
+				break;
+			default:	/* time extend, absolute time stamp */
+				n = 8;
+				break;
+			}
+		}
+		if (n > size - off)
+			return -EBADMSG;
+		off += n;
+	}
+	return 0;
+}
+
 /* Check the header and copy the page so kbuffer never reads outside it. */
 static int load(struct dc_decoder *d, const void *page, size_t len)
 {
@@ -215,6 +258,8 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 	if (size > len - hdr)
 		return -EBADMSG;
 	if ((commit & COMMIT_MISSED_STORED) && size + (size_t)d->long_size > len - hdr)
+		return -EBADMSG;
+	if (check_events((const uint8_t *)page + hdr, size))
 		return -EBADMSG;
 	/*
 	 * Read the loss from the header ourselves: kbuffer_missed_events()
