@@ -38,6 +38,9 @@ struct dc_live_opts {
 	bool stock_only;		/* ignore patched events even if present */
 	int exclude_pid;		/* a task whose events the kernel drops (e.g.
 					 * our own output writes); 0: none */
+	unsigned int queue_max;		/* records a CPU may hold for the consumer
+					 * before its reader waits (and the kernel
+					 * overwrites, counted); 0: 1 Mi (40 MiB) */
 };
 
 struct dc_cpu_stats {

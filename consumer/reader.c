@@ -377,7 +377,7 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done)
 
 	pthread_mutex_lock(&c->lock);
 	/* Backpressure: the kernel keeps overwriting (and counting) meanwhile. */
-	while (!done && c->queue.n >= QUEUE_MAX_RECORDS) {
+	while (!done && c->queue.n >= c->l->opts.queue_max) {
 		c->st.backpressure_waits++;
 		pthread_cond_wait(&c->space, &c->lock);
 	}
@@ -480,6 +480,8 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		l->opts.buffer_percent = 50;
 	if (!l->opts.latency_ms)
 		l->opts.latency_ms = 100;
+	if (!l->opts.queue_max)
+		l->opts.queue_max = QUEUE_MAX_RECORDS;
 	l->devs = calloc(opts->ndevs + 1, sizeof(*l->devs));
 	l->bdis = calloc(opts->nbdis + 1, sizeof(*l->bdis));
 	if (!l->devs || !l->bdis) {
