@@ -90,10 +90,18 @@ int dc_layout_parse(enum dc_src src, const char *text, size_t len,
 	tep = tep_alloc();
 	if (!tep)
 		return -ENOMEM;
-	/* libtraceevent wants the text to be NUL-free up to len. */
-	if (memchr(text, '\0', len)) {
-		r = -EBADMSG;
-		goto out;
+	/*
+	 * tracefs writes format files in printable ASCII. libtraceevent 1.7.1
+	 * dereferences NULL on other bytes in some places (an array size of
+	 * "[\x01 2]", found by fuzz-format), and wants no NUL up to len.
+	 */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\n') || c >= 0x7f) {
+			r = -EBADMSG;
+			goto out;
+		}
 	}
 	if (tep_parse_format(tep, &ev, text, len, si->system) != TEP_ERRNO__SUCCESS ||
 	    !ev) {
