@@ -137,8 +137,38 @@ static void test_text_edge(void)
 	static const char nul[] = "name: mm_filemap_add_to_page_cache\nID: 600\0format:\n";
 	struct dc_layout l;
 
+	char *text;
+	size_t len;
+
 	CHECK_EQ(dc_layout_parse(DC_SRC_ADD, "", 0, &l), -EBADMSG);
 	CHECK_EQ(dc_layout_parse(DC_SRC_ADD, nul, sizeof(nul) - 1, &l), -EBADMSG);
+
+	/*
+	 * Bytes outside printable ASCII are refused before libtraceevent sees
+	 * them: it crashed on "name[\x012]" (fuzz-format). The rest of the
+	 * text is not even looked at: len bounds the scan.
+	 */
+	text = check_slurp(data_dir, "formats-6.18/writeback_dirty_folio.format", &len);
+	if (!text)
+		return;
+	CHECK_EQ(dc_layout_parse(DC_SRC_WB_DIRTY, text, len, &l), 0);
+	for (size_t i = 0; i + 6 < len; i++) {
+		if (!memcmp(text + i, "name[", 5)) {
+			text[i + 5] = 0x01;
+			CHECK_EQ(dc_layout_parse(DC_SRC_WB_DIRTY, text, len, &l), -EBADMSG);
+			text[i + 5] = (char)0xc3;
+			CHECK_EQ(dc_layout_parse(DC_SRC_WB_DIRTY, text, len, &l), -EBADMSG);
+			text[i + 5] = 0x7f;
+			CHECK_EQ(dc_layout_parse(DC_SRC_WB_DIRTY, text, len, &l), -EBADMSG);
+			text[i + 5] = '3';
+			CHECK_EQ(dc_layout_parse(DC_SRC_WB_DIRTY, text, len, &l), 0);
+			CHECK_FIELD(l.name, 8, 32);
+			break;
+		}
+	}
+	/* A trailing NUL past len is not part of the text. */
+	CHECK_EQ(dc_layout_parse(DC_SRC_WB_DIRTY, text, len - 1, &l), 0);
+	free(text);
 }
 
 static void test_lookup(void)

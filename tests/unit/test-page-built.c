@@ -410,41 +410,114 @@ static void test_bad_headers(void)
 	commit = 200;
 	memcpy(p.buf + 8, &commit, 8);
 	check_bad(d, p.buf, 100);
-	/* The largest size that fits is fine. */
-	commit = PB_SIZE - 16;
-	memcpy(p.buf + 8, &commit, 8);
-	CHECK(dc_decode_page(d, p.buf, PB_SIZE, 0, &out) >= 1);
-	/* Count stored but no room for it. */
-	commit = (PB_SIZE - 16 - 4) | PB_MISSED | PB_STORED;
-	memcpy(p.buf + 8, &commit, 8);
-	check_bad(d, p.buf, PB_SIZE);
-	commit = (PB_SIZE - 16 - 8) | PB_MISSED | PB_STORED;
-	memcpy(p.buf + 8, &commit, 8);
-	out.n = 0;
-	CHECK(dc_decode_page(d, p.buf, PB_SIZE, 0, &out) >= 1);
-	/* A stored count of 0 contradicts the flag: reported as unknown. */
-	CHECK_REC(&out.rec[0], DC_LOST, 101, 0, 0, 1, 0, DC_REC_LOST_UNKNOWN);
-	commit = 5;
-	memcpy(p.buf + PB_SIZE - 8, &commit, 8);
-	out.n = 0;
-	CHECK(dc_decode_page(d, p.buf, PB_SIZE, 0, &out) >= 1);
-	CHECK_REC(&out.rec[0], DC_LOST, 101, 0, 0, 5, 0, 0);
-	memset(p.buf + PB_SIZE - 8, 0, 8);
 	/* Shorter than the header. */
 	check_bad(d, p.buf, 15);
 	check_bad(d, p.buf, 0);
 	check_bad(d4, p.buf, 11);
-	/* 4-byte longs: the count after the data is 4 bytes. */
-	c4 = (PB_SIZE - 12 - 4) | PB_MISSED | PB_STORED;
-	memcpy(p.buf + 8, &c4, 4);
+
+	/* Data filling the page exactly is fine... */
+	pb_init(&p, 100, 8);
+	add_pc(&p, 1, PB_ID_ADD, 12, 0, 0);
+	pb_padding(&p, 0, PB_SIZE - 16 - 44 - 8);
+	pb_finish(&p, 0, 0);
+	CHECK_EQ(dc_decode_page(d, p.buf, PB_SIZE, 0, &out), 1);
+	/* ...but leaves no room for a stored count. */
+	commit = (PB_SIZE - 16) | PB_MISSED | PB_STORED;
+	memcpy(p.buf + 8, &commit, 8);
+	check_bad(d, p.buf, PB_SIZE);
+	/* Room for a count of 4 bytes, not of 8. */
+	pb_init(&p, 100, 8);
+	add_pc(&p, 1, PB_ID_ADD, 12, 0, 0);
+	pb_padding(&p, 0, PB_SIZE - 16 - 44 - 8 - 4);
+	pb_finish(&p, PB_MISSED | PB_STORED, 0);
+	check_bad(d, p.buf, PB_SIZE);
+	/* Room for 8: a stored 0 contradicts the flag and reads as unknown. */
+	pb_init(&p, 100, 8);
+	add_pc(&p, 1, PB_ID_ADD, 12, 0, 0);
+	pb_padding(&p, 0, PB_SIZE - 16 - 44 - 8 - 8);
+	pb_finish(&p, PB_MISSED | PB_STORED, 0);
 	out.n = 0;
-	CHECK(dc_decode_page(d4, p.buf, PB_SIZE, 0, &out) >= 1);
+	CHECK_EQ(dc_decode_page(d, p.buf, PB_SIZE, 0, &out), 2);
+	if (out.n == 2)
+		CHECK_REC(&out.rec[0], DC_LOST, 101, 0, 0, 1, 0, DC_REC_LOST_UNKNOWN);
+	pb_finish(&p, PB_MISSED | PB_STORED, 5);
+	out.n = 0;
+	CHECK_EQ(dc_decode_page(d, p.buf, PB_SIZE, 0, &out), 2);
+	if (out.n == 2)
+		CHECK_REC(&out.rec[0], DC_LOST, 101, 0, 0, 5, 0, 0);
+
+	/* 4-byte longs: the count after the data is 4 bytes. */
+	pb_init(&p, 100, 4);
+	add_pc(&p, 1, PB_ID_ADD, 12, 0, 0);
+	pb_padding(&p, 0, PB_SIZE - 12 - 44 - 8 - 4);
+	pb_finish(&p, PB_MISSED | PB_STORED, 6);
+	out.n = 0;
+	CHECK_EQ(dc_decode_page(d4, p.buf, PB_SIZE, 0, &out), 2);
+	if (out.n == 2)
+		CHECK_REC(&out.rec[0], DC_LOST, 101, 0, 0, 6, 0, 0);
 	c4 = (PB_SIZE - 12 - 3) | PB_MISSED | PB_STORED;
 	memcpy(p.buf + 8, &c4, 4);
 	check_bad(d4, p.buf, PB_SIZE);
 	dc_recbuf_free(&out);
 	dc_decoder_free(d);
 	dc_decoder_free(d4);
+}
+
+/*
+ * Entries whose length does not move forward inside the data: kbuffer
+ * would loop on them forever (found by fuzz-page), or stop anywhere.
+ */
+static void test_bad_events(void)
+{
+	struct dc_decoder *d = mk(8, 0, NULL, 0);
+	struct pb p;
+	size_t len;
+
+	/* type_len 0 with array[0] = -4: the next entry is this one. */
+	pb_init(&p, 100, 8);
+	add_pc(&p, 1, PB_ID_ADD, 12, 0, 0);
+	pb_head(&p, 0, 1);
+	pb_u32(&p, 0xfffffffcu);
+	pb_u32(&p, 0);
+	len = pb_finish(&p, 0, 0);
+	check_bad(d, p.buf, len);
+	/* Padding of length -4: the same, inside kbuffer. */
+	pb_init(&p, 100, 8);
+	pb_head(&p, 29, 1);
+	pb_u32(&p, 0xfffffffcu);
+	len = pb_finish(&p, 0, 0);
+	check_bad(d, p.buf, len);
+	/* type_len 0 with array[0] < 4. */
+	pb_init(&p, 100, 8);
+	pb_head(&p, 0, 1);
+	pb_u32(&p, 0);
+	len = pb_finish(&p, 0, 0);
+	check_bad(d, p.buf, len);
+	/* Zero words inside the commit: never written by the kernel. */
+	pb_init(&p, 100, 8);
+	add_pc(&p, 1, PB_ID_ADD, 12, 0, 0);
+	p.off += 16;
+	len = pb_finish(&p, 0, 0);
+	check_bad(d, p.buf, len);
+	/* Entries running past the commit. */
+	pb_init(&p, 100, 8);
+	add_pc(&p, 1, PB_ID_ADD, 12, 0, 0);
+	p.off -= 4;
+	len = pb_finish(&p, 0, 0);
+	check_bad(d, p.buf, len);
+	pb_init(&p, 100, 8);
+	pb_padding(&p, 1, 100);
+	p.off -= 4;
+	len = pb_finish(&p, 0, 0);
+	check_bad(d, p.buf, len);
+	pb_init(&p, 100, 8);
+	pb_extend(&p, 1ULL << 30);
+	p.off -= 2;
+	len = pb_finish(&p, 0, 0);
+	check_bad(d, p.buf, len);
+	CHECK_EQ(dc_decoder_stats(d)->pages, 0);
+	CHECK_EQ(dc_decoder_stats(d)->events, 0);
+	dc_decoder_free(d);
 }
 
 static void test_types_filter(void)
@@ -561,6 +634,7 @@ int main(int argc, char **argv)
 	test_sb_clear();
 	test_unknown_and_short();
 	test_bad_headers();
+	test_bad_events();
 	test_types_filter();
 	test_long4();
 	test_opts();
