@@ -2,9 +2,10 @@
 /*
  * Page decoding on top of libtraceevent's kbuffer. kbuffer trusts the
  * page it is given, so this file checks the header against the length
- * and walks the event lengths once before handing it a private,
- * zero-padded copy: kbuffer follows a corrupt length backwards or in
- * place (forever), and never reads outside what was checked.
+ * and walks the event lengths once before handing it the page: kbuffer
+ * would follow a corrupt length backwards or in place (forever), and
+ * after the walk it never reads outside what was checked. No copy is
+ * made; the page is read in place.
  */
 #include <endian.h>
 #include <errno.h>
@@ -14,7 +15,6 @@
 
 #include "page.h"
 
-#define PAGE_HDR_SLACK 64	/* kbuffer may peek a few bytes past the end */
 #define COMMIT_MISSED_EVENTS (1ULL << 31)
 #define COMMIT_MISSED_STORED (1ULL << 30)
 #define COMMIT_SIZE_MASK ((1ULL << 27) - 1)
@@ -23,8 +23,7 @@ struct dc_decoder {
 	struct kbuffer *kb;
 	int long_size;
 	unsigned int types;
-	uint8_t *copy;
-	size_t copy_cap;
+	const uint8_t *base;	/* the page being decoded (the caller's) */
 	struct dc_layout *layouts;
 	size_t nlayouts;
 	struct dc_bdi *bdis;
@@ -112,7 +111,6 @@ void dc_decoder_free(struct dc_decoder *d)
 		return;
 	if (d->kb)
 		kbuffer_free(d->kb);
-	free(d->copy);
 	free(d->slot);
 	free(d->layouts);
 	free(d->bdis);
@@ -288,17 +286,14 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 			}
 		}
 	}
-	if (d->copy_cap < len + PAGE_HDR_SLACK) {
-		uint8_t *c = realloc(d->copy, len + PAGE_HDR_SLACK);
-
-		if (!c)
-			return -ENOMEM;
-		d->copy = c;
-		d->copy_cap = len + PAGE_HDR_SLACK;
-	}
-	memcpy(d->copy, page, len);
-	memset(d->copy + len, 0, PAGE_HDR_SLACK);
-	if (kbuffer_load_subbuffer(d->kb, d->copy) < 0)
+	/*
+	 * check_events() walked every entry header and length: kbuffer's
+	 * walk stays inside [hdr, hdr + size) and the stored count, so it can
+	 * read the caller's page in place (it does not write to it when the
+	 * page is native-endian).
+	 */
+	d->base = (const uint8_t *)page;
+	if (kbuffer_load_subbuffer(d->kb, (void *)page) < 0)
 		return -EBADMSG;
 	return 0;
 }
@@ -316,7 +311,7 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 	r = load(d, page, len);
 	if (r)
 		return r;
-	end = d->copy + len;
+	end = d->base + len;
 	d->st.pages++;
 	missed = d->missed;
 	data = kbuffer_read_event(d->kb, &ts);
@@ -347,7 +342,7 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		struct dc_record *rec;
 		uint16_t id;
 
-		if (data < d->copy || data + 2 > end)
+		if (data < d->base || data + 2 > end)
 			break;
 		d->st.events++;
 		memcpy(&id, data, 2);
