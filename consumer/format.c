@@ -82,6 +82,7 @@ int dc_layout_parse(enum dc_src src, const char *text, size_t len,
 	struct tep_event *ev = NULL;
 	struct tep_format_field *f;
 	struct dc_layout l;
+	const char *pf;
 	int r;
 
 	if ((unsigned int)src >= DC_SRC_NR)
@@ -103,6 +104,14 @@ int dc_layout_parse(enum dc_src src, const char *text, size_t len,
 			goto out;
 		}
 	}
+	/*
+	 * The print format is never used (records come from the fields), and
+	 * libtraceevent 1.7.1's parser of it crashes on malformed helpers such
+	 * as a cut __print_flags() (fuzz-format): hand it the fields only.
+	 */
+	pf = memmem(text, len, "\nprint fmt:", 11);
+	if (pf)
+		len = (size_t)(pf - text) + 1;
 	if (tep_parse_format(tep, &ev, text, len, si->system) != TEP_ERRNO__SUCCESS ||
 	    !ev) {
 		r = -EBADMSG;
