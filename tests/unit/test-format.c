@@ -100,6 +100,20 @@ static void test_ino4(void)
 	CHECK_FIELD(l.order, 24, 1);
 }
 
+/*
+ * The print format is not used: a malformed one (libtraceevent crashed
+ * on a cut __print_flags(), fuzz-format) does not matter.
+ */
+static void test_bad_print_fmt(void)
+{
+	struct dc_layout l;
+
+	CHECK_EQ(parse("formats-variants", "add-bad-print-fmt.format", DC_SRC_ADD, &l), 0);
+	CHECK_EQ(l.id, 600);
+	CHECK_FIELD(l.ino, 16, 8);
+	CHECK_FIELD(l.order, 36, 1);
+}
+
 /* Errors must leave the output untouched (written only on success). */
 static void check_err(const char *sub, const char *file, enum dc_src src, int want)
 {
@@ -196,6 +210,7 @@ int main(int argc, char **argv)
 	data_dir = argv[1];
 	test_recorded();
 	test_ino4();
+	test_bad_print_fmt();
 	test_errors();
 	test_text_edge();
 	test_lookup();
