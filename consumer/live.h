@@ -50,6 +50,7 @@ struct dc_cpu_stats {
 	uint64_t records;
 	uint64_t lost_in_pages;		/* from the pages' missed-events counts */
 	uint64_t lost_unknown_pages;	/* pages flagged without a count */
+	uint64_t bad_pages;		/* pages refused as inconsistent */
 	uint64_t overrun;		/* per_cpu/cpuN/stats */
 	uint64_t dropped;		/* per_cpu/cpuN/stats "dropped events" */
 	uint64_t backpressure_waits;	/* reader waited for the consumer */

@@ -179,16 +179,20 @@ static const struct dc_bdi *find_bdi(struct dc_decoder *d, const uint8_t *data,
 				     const struct dc_field *f)
 {
 	const char *name = (const char *)data + f->offset;
-	size_t n = f->size < sizeof(d->bdis[0].name) ? f->size : sizeof(d->bdis[0].name);
+	/* Compare whole names: the event's field may be shorter than ours. */
+	size_t n = strnlen(name, f->size);
+	const struct dc_bdi *b;
 
-	if (!d->nbdis)
+	if (!d->nbdis || n >= sizeof(d->bdis[0].name))
 		return NULL;
-	if (!strncmp(d->bdis[d->last_bdi].name, name, n))
-		return &d->bdis[d->last_bdi];
+	b = &d->bdis[d->last_bdi];
+	if (!memcmp(b->name, name, n) && b->name[n] == '\0')
+		return b;
 	for (size_t i = 0; i < d->nbdis; i++) {
-		if (!strncmp(d->bdis[i].name, name, n)) {
+		b = &d->bdis[i];
+		if (!memcmp(b->name, name, n) && b->name[n] == '\0') {
 			d->last_bdi = i;
-			return &d->bdis[i];
+			return b;
 		}
 	}
 	return NULL;
@@ -309,8 +313,11 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 	int r;
 
 	r = load(d, page, len);
-	if (r)
+	if (r) {
+		if (r == -EBADMSG)
+			d->st.bad_pages++;
 		return r;
+	}
 	end = d->base + len;
 	d->st.pages++;
 	missed = d->missed;

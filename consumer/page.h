@@ -47,6 +47,7 @@ struct dc_decode_stats {
 	uint64_t unmapped;	/* dirty events of a bdi not in the table */
 	uint64_t lost;		/* events the pages say were lost */
 	uint64_t lost_unknown;	/* pages flagged lost without a count */
+	uint64_t bad_pages;	/* pages refused as inconsistent (-EBADMSG) */
 };
 
 struct dc_decoder;

@@ -407,6 +407,7 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done)
 	c->st.records = ds->records;
 	c->st.lost_in_pages = ds->lost;
 	c->st.lost_unknown_pages = ds->lost_unknown;
+	c->st.bad_pages = ds->bad_pages;
 	pthread_mutex_unlock(&c->lock);
 	if (wake || done) {
 		uint64_t one = 1;
@@ -759,6 +760,7 @@ int dc_live_stats(struct dc_live *l, const struct dc_live_stats **ret)
 		t->records += s->records;
 		t->lost_in_pages += s->lost_in_pages;
 		t->lost_unknown_pages += s->lost_unknown_pages;
+		t->bad_pages += s->bad_pages;
 		t->overrun += s->overrun;
 		t->dropped += s->dropped;
 		t->backpressure_waits += s->backpressure_waits;

@@ -135,20 +135,18 @@ int dc_event_format(const char *system, const char *name, char **text, size_t *l
 /* Both counters matter: overwrite mode overruns, non-overwrite drops. */
 int dc_parse_cpu_stats(const char *text, uint64_t *overrun, uint64_t *dropped)
 {
-	const char *p;
-	int found = 0;
+	const char *o, *d;
 
-	p = strstr(text, "\noverrun:");
-	if (!p && !strncmp(text, "overrun:", 8))
-		p = text - 1;
-	if (p) {
-		*overrun = strtoull(p + 9, NULL, 10);
-		found++;
-	}
-	p = strstr(text, "dropped events:");
-	if (p) {
-		*dropped = strtoull(p + 15, NULL, 10);
-		found++;
-	}
-	return found == 2 ? 0 : -EPROTO;
+	o = strstr(text, "\noverrun:");
+	if (o)
+		o += 9;
+	else if (!strncmp(text, "overrun:", 8))
+		o = text + 8;
+	d = strstr(text, "dropped events:");
+	if (!o || !d)
+		return -EPROTO;
+	/* Outputs are written only on success. */
+	*overrun = strtoull(o, NULL, 10);
+	*dropped = strtoull(d + 15, NULL, 10);
+	return 0;
 }

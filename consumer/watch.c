@@ -208,12 +208,13 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 			"{\"v\":%d,\"type\":\"summary\",\"events\":%" PRIu64 ",\"records\":%" PRIu64
 			",\"matched\":%" PRIu64 ",\"printed\":%" PRIu64 ",\"pages\":%" PRIu64
 			",\"lost\":%" PRIu64 ",\"lost_in_pages\":%" PRIu64
-			",\"lost_unknown_pages\":%" PRIu64 ",\"overrun\":%" PRIu64
+			",\"lost_unknown_pages\":%" PRIu64 ",\"bad_pages\":%" PRIu64 ",\"overrun\":%" PRIu64
 			",\"dropped\":%" PRIu64 ",\"cpu_seconds\":%.6f,\"user_seconds\":%.6f,\"sys_seconds\":%.6f,\"cpu_ns_per_event\":%.1f"
 			",\"files_indexed\":%" PRIu64 "}\n",
 			DUET_JSON_SCHEMA, st->total.events, w->records, w->matched, w->printed,
 			st->total.pages, w->lost_reported, st->total.lost_in_pages,
-			st->total.lost_unknown_pages, st->total.overrun, st->total.dropped, cpu_s,
+			st->total.lost_unknown_pages, st->total.bad_pages, st->total.overrun,
+			st->total.dropped, cpu_s,
 			(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
 			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ns_ev, is->files);
 		fflush(w->out.f);
