@@ -38,6 +38,8 @@ struct dc_live_opts {
 	bool stock_only;		/* ignore patched events even if present */
 	int exclude_pid;		/* a task whose events the kernel drops (e.g.
 					 * our own output writes); 0: none */
+	unsigned int subbuf_kb;		/* ring-buffer sub-buffer size where the
+					 * kernel allows it; 0: 64 */
 	unsigned int queue_max;		/* records a CPU may hold for the consumer
 					 * before its reader waits (and the kernel
 					 * overwrites, counted); 0: 1 Mi (40 MiB) */
@@ -79,6 +81,12 @@ int dc_live_fd(const struct dc_live *l);
  * dc_live_stop() everything left is returned. Returns the number appended.
  */
 int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out);
+/*
+ * The same without a copy: fn sees runs of records in place, in order;
+ * a negative return stops the fetch (the run counts as consumed).
+ */
+typedef int (*dc_records_fn)(void *ud, const struct dc_record *rec, size_t n);
+int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud);
 /* Stop tracing and drain the readers; records stay fetchable. */
 int dc_live_stop(struct dc_live *l);
 /* True once stopped and every record was fetched. */

@@ -9,6 +9,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <traceevent/kbuffer.h>
@@ -175,24 +176,30 @@ static inline uint64_t rd(const uint8_t *data, const struct dc_field *f)
 	return 0;
 }
 
+/* b's name, including its terminator, is the whole of the event's name. */
+static inline bool bdi_is(const struct dc_bdi *b, const char *name, size_t fsize)
+{
+	size_t n = strnlen(b->name, sizeof(b->name));
+
+	if (n < fsize)
+		return !memcmp(b->name, name, n + 1);
+	/* The field has no room for a terminator: all of it must match. */
+	return n == fsize && !memcmp(b->name, name, n);
+}
+
 static const struct dc_bdi *find_bdi(struct dc_decoder *d, const uint8_t *data,
 				     const struct dc_field *f)
 {
 	const char *name = (const char *)data + f->offset;
-	/* Compare whole names: the event's field may be shorter than ours. */
-	size_t n = strnlen(name, f->size);
-	const struct dc_bdi *b;
 
-	if (!d->nbdis || n >= sizeof(d->bdis[0].name))
+	if (!d->nbdis)
 		return NULL;
-	b = &d->bdis[d->last_bdi];
-	if (!memcmp(b->name, name, n) && b->name[n] == '\0')
-		return b;
+	if (bdi_is(&d->bdis[d->last_bdi], name, f->size))
+		return &d->bdis[d->last_bdi];
 	for (size_t i = 0; i < d->nbdis; i++) {
-		b = &d->bdis[i];
-		if (!memcmp(b->name, name, n) && b->name[n] == '\0') {
+		if (bdi_is(&d->bdis[i], name, f->size)) {
 			d->last_bdi = i;
-			return b;
+			return &d->bdis[i];
 		}
 	}
 	return NULL;

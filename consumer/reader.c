@@ -24,7 +24,9 @@
 
 /* A reader never holds more than this many undelivered records. */
 #define QUEUE_MAX_RECORDS (1u << 20)
-/* Enough for PUBLISH_PAGES pages of the smallest (32-byte) events, twice. */
+/* Sub-buffer size asked for where the kernel allows it (see dc_live_open). */
+#define DEFAULT_SUBBUF_KB 64
+/* Room for PUBLISH_RECORDS plus one 64 KiB sub-buffer of small events. */
 #define PRESIZE_RECORDS 16384
 /* Events reserved just before a drain may commit just after it. */
 #define WATERMARK_MARGIN_NS 2000000ull
@@ -305,7 +307,7 @@ static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 		return -ENOMEM;
 	/*
 	 * Buffers circulate between reader and consumer (swapped, not freed);
-	 * sizing them for PUBLISH_PAGES full pages up front avoids reallocs
+	 * sizing them for PUBLISH_RECORDS up front avoids reallocs
 	 * that move them and fault fresh memory in on the hot path.
 	 */
 	if (dc_recbuf_reserve(&c->local, PRESIZE_RECORDS) ||
@@ -318,11 +320,11 @@ static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 static void publish(struct cpu_reader *c, uint64_t mark, bool done);
 
 /*
- * Records are handed over every PUBLISH_PAGES pages while draining, so a
+ * Records are handed over every PUBLISH_RECORDS records while draining, so a
  * long drain under load keeps its buffers small and cache-hot instead of
  * growing them (page faults) and delaying the consumer.
  */
-#define PUBLISH_PAGES 64
+#define PUBLISH_RECORDS 8192
 
 /* A page the writer was still filling: we have caught up with it. */
 static bool page_partial(const struct cpu_reader *c, int n)
@@ -362,7 +364,7 @@ static int drain(struct cpu_reader *c, bool flush)
 		if (dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu,
 				   &c->local) < 0)
 			continue;	/* counted by the decoder; page skipped */
-		if (pages % PUBLISH_PAGES == 0)
+		if (c->local.n >= PUBLISH_RECORDS)
 			publish(c, 0, false);	/* records only; the mark waits */
 		if (!flush && page_partial(c, n))
 			break;
@@ -483,6 +485,8 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		l->opts.latency_ms = 100;
 	if (!l->opts.queue_max)
 		l->opts.queue_max = QUEUE_MAX_RECORDS;
+	if (!l->opts.subbuf_kb)
+		l->opts.subbuf_kb = DEFAULT_SUBBUF_KB;
 	l->devs = calloc(opts->ndevs + 1, sizeof(*l->devs));
 	l->bdis = calloc(opts->nbdis + 1, sizeof(*l->bdis));
 	if (!l->devs || !l->bdis) {
@@ -532,6 +536,19 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 	if (r)
 		goto fail;
 	l->subbuf_size = getpagesize();
+	/*
+	 * Larger sub-buffers (kernel 6.8 and later) mean one read() per
+	 * subbuf_kb instead of per 4 KiB page: the per-read cost in the
+	 * kernel dominated the consumer's CPU per event. Older kernels lack
+	 * the file; they keep page-sized sub-buffers.
+	 */
+	if (l->opts.subbuf_kb) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "%u", l->opts.subbuf_kb);
+		if (tracefs_file_exists(l->inst, "buffer_subbuf_size_kb"))
+			inst_write(l, "buffer_subbuf_size_kb", num);
+	}
 	v = tracefs_instance_file_read(l->inst, "buffer_subbuf_size_kb", NULL);
 	if (v) {
 		int kb = atoi(v);
@@ -659,10 +676,10 @@ static void collect(struct dc_live *l)
 	}
 }
 
-int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out)
+int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud)
 {
 	uint64_t limit = UINT64_MAX;
-	size_t n0 = out->n;
+	int64_t total = 0;
 
 	if (!l->started)
 		return 0;
@@ -670,10 +687,16 @@ int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out)
 	for (int i = 0; i < l->ncpus; i++)
 		if (!l->cpus[i].c_done && l->cpus[i].c_watermark < limit)
 			limit = l->cpus[i].c_watermark;
-	/* k-way merge of per-CPU streams, each already in time order. */
+	/*
+	 * k-way merge of per-CPU streams, each already in time order: hand
+	 * out runs of one CPU's records that precede every other CPU's head,
+	 * in place (no copy).
+	 */
 	for (;;) {
 		struct cpu_reader *best = NULL;
-		uint64_t bts = 0;
+		uint64_t bts = 0, next = limit;
+		size_t end;
+		int r;
 
 		for (int i = 0; i < l->ncpus; i++) {
 			struct cpu_reader *c = &l->cpus[i];
@@ -691,27 +714,21 @@ int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out)
 		}
 		if (!best)
 			break;
-		/* Take the run of best's records that precede every other head. */
-		{
-			uint64_t next = limit;
-			size_t end = best->pend_head;
+		for (int i = 0; i < l->ncpus; i++) {
+			struct cpu_reader *c = &l->cpus[i];
 
-			for (int i = 0; i < l->ncpus; i++) {
-				struct cpu_reader *c = &l->cpus[i];
-
-				if (c != best && c->pend_head < c->pend.n &&
-				    c->pend.rec[c->pend_head].ts < next)
-					next = c->pend.rec[c->pend_head].ts;
-			}
-			while (end < best->pend.n && best->pend.rec[end].ts <= next)
-				end++;
-			if (dc_recbuf_reserve(out, end - best->pend_head))
-				return -ENOMEM;
-			memcpy(out->rec + out->n, best->pend.rec + best->pend_head,
-			       (end - best->pend_head) * sizeof(*out->rec));
-			out->n += end - best->pend_head;
-			best->pend_head = end;
+			if (c != best && c->pend_head < c->pend.n &&
+			    c->pend.rec[c->pend_head].ts < next)
+				next = c->pend.rec[c->pend_head].ts;
 		}
+		end = best->pend_head;
+		while (end < best->pend.n && best->pend.rec[end].ts <= next)
+			end++;
+		r = fn(ud, best->pend.rec + best->pend_head, end - best->pend_head);
+		total += (int64_t)(end - best->pend_head);
+		best->pend_head = end;
+		if (r < 0)
+			return r;
 	}
 	for (int i = 0; i < l->ncpus; i++) {
 		struct cpu_reader *c = &l->cpus[i];
@@ -719,7 +736,23 @@ int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out)
 		if (c->pend_head == c->pend.n)
 			c->pend.n = c->pend_head = 0;
 	}
-	return (int)(out->n - n0);
+	return total > INT32_MAX ? INT32_MAX : (int)total;
+}
+
+static int append_records(void *ud, const struct dc_record *rec, size_t n)
+{
+	struct dc_recbuf *out = ud;
+
+	if (dc_recbuf_reserve(out, n))
+		return -ENOMEM;
+	memcpy(out->rec + out->n, rec, n * sizeof(*rec));
+	out->n += n;
+	return 0;
+}
+
+int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out)
+{
+	return dc_live_fetch_cb(l, append_records, out);
 }
 
 bool dc_live_finished(const struct dc_live *l)

@@ -132,6 +132,8 @@ static void handle(struct watch *w, const struct dc_record *r)
 	if (!path)
 		return;
 	w->matched++;
+	if (w->quiet)
+		return;	/* counting only: nothing to coalesce or print */
 	s = type_slot(r->type);
 	if (w->coalesce && w->have_pend[s] && joins(&w->pend[s], r, path)) {
 		w->pend[s].r.count += r->count;
@@ -151,16 +153,21 @@ static void handle(struct watch *w, const struct dc_record *r)
 		flush_pend(w);
 }
 
-static int pump(struct watch *w, struct dc_recbuf *buf)
+static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 {
-	int n;
+	struct watch *w = ud;
 
-	buf->n = 0;
-	n = dc_live_fetch(w->live, buf);
+	for (size_t i = 0; i < n; i++)
+		handle(w, &rec[i]);
+	return 0;
+}
+
+static int pump(struct watch *w)
+{
+	int n = dc_live_fetch_cb(w->live, handle_run, w);
+
 	if (n < 0)
 		return n;
-	for (size_t i = 0; i < buf->n; i++)
-		handle(w, &buf->rec[i]);
 	/* A line never waits for the next batch. */
 	flush_pend(w);
 	if (!w->quiet)
@@ -210,13 +217,14 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 			",\"lost\":%" PRIu64 ",\"lost_in_pages\":%" PRIu64
 			",\"lost_unknown_pages\":%" PRIu64 ",\"bad_pages\":%" PRIu64 ",\"overrun\":%" PRIu64
 			",\"dropped\":%" PRIu64 ",\"cpu_seconds\":%.6f,\"user_seconds\":%.6f,\"sys_seconds\":%.6f,\"cpu_ns_per_event\":%.1f"
-			",\"files_indexed\":%" PRIu64 "}\n",
+			",\"files_indexed\":%" PRIu64 ",\"voluntary_switches\":%ld,\"involuntary_switches\":%ld}\n",
 			DUET_JSON_SCHEMA, st->total.events, w->records, w->matched, w->printed,
 			st->total.pages, w->lost_reported, st->total.lost_in_pages,
 			st->total.lost_unknown_pages, st->total.bad_pages, st->total.overrun,
 			st->total.dropped, cpu_s,
 			(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ns_ev, is->files);
+			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ns_ev, is->files,
+			ru.ru_nvcsw, ru.ru_nivcsw);
 		fflush(w->out.f);
 		return;
 	}
@@ -255,7 +263,6 @@ int cmd_watch(int argc, char **argv)
 	struct watch w = { .coalesce = true };
 	struct dc_live_opts lopts = { .sz = sizeof(lopts) };
 	struct dc_mounts mounts = { 0 };
-	struct dc_recbuf buf = { 0 };
 	struct dc_bdi *bdis = NULL;
 	uint32_t *devs = NULL;
 	size_t ndevs = 0, nbdis = 0, nroots = 0;
@@ -427,10 +434,6 @@ int cmd_watch(int argc, char **argv)
 			epoll_ctl(efd, EPOLL_CTL_ADD, dfd, &ev);
 		}
 	}
-	if (dc_recbuf_reserve(&buf, 65536)) {
-		fprintf(stderr, "duet watch: out of memory\n");
-		goto out;
-	}
 	r = dc_live_start(w.live);
 	if (r) {
 		fprintf(stderr, "duet watch: cannot start tracing: %s\n", strerror(-r));
@@ -454,7 +457,7 @@ int cmd_watch(int argc, char **argv)
 				dc_index_update(w.idx);
 			}
 		}
-		if (pump(&w, &buf) < 0)
+		if (pump(&w) < 0)
 			break;
 		if (ferror(stdout)) {
 			break;	/* reader went away (EPIPE) */
@@ -466,7 +469,7 @@ int cmd_watch(int argc, char **argv)
 		struct epoll_event ev;
 
 		epoll_wait(efd, &ev, 1, 50);
-		if (pump(&w, &buf) < 0)
+		if (pump(&w) < 0)
 			break;
 	}
 	check_stats(&w);
@@ -477,7 +480,6 @@ out:
 	if (w.live)
 		dc_live_free(w.live);
 	dc_index_free(w.idx);
-	dc_recbuf_free(&buf);
 	dc_mounts_free(&mounts);
 	out_comm_cache_free();
 	free(devs);
