@@ -33,9 +33,13 @@ struct key {
 	uint32_t pad;
 };
 
+struct pname;
+
 struct ent {
 	struct key k;
 	char *path;		/* a name under a root (the last one seen) */
+	struct pname *first;	/* every name known under the roots */
+	uint64_t gen;		/* incarnation: bumped when a deleted inode is named again */
 	uint32_t names;		/* names known under the roots */
 	uint8_t state;
 	UT_hash_handle hh;
@@ -44,6 +48,7 @@ struct ent {
 struct pname {
 	char *path;
 	struct key k;
+	struct pname *next;	/* next name of the same inode */
 	UT_hash_handle hh;
 };
 
@@ -64,6 +69,8 @@ struct dc_index {
 	struct wdir *wdirs;
 	struct ent *last;
 	struct dc_index_stats st;
+	dc_index_changed_fn changed;
+	void *changed_ud;
 };
 
 #define IN_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | \
@@ -93,6 +100,37 @@ static struct ent *get(struct dc_index *x, uint32_t dev, uint64_t ino)
 	return e;
 }
 
+static void notify(struct dc_index *x, uint32_t dev, uint64_t ino)
+{
+	if (x->changed)
+		x->changed(x->changed_ud, dev, ino);
+}
+
+/* Take p off its inode's list of names; the inode loses a name. */
+static void unlink_name(struct dc_index *x, struct pname *p)
+{
+	struct ent *e = find(x, p->k.dev, p->k.ino);
+
+	if (!e)
+		return;
+	for (struct pname **pp = &e->first; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	if (e->names && --e->names == 0 && e->state == ENT_POS) {
+		e->state = ENT_DELETED;
+		x->st.files--;
+	}
+	if (e->path && !strcmp(e->path, p->path) && e->first) {
+		/* Show a remaining name rather than the one that went away. */
+		free(e->path);
+		e->path = strdup(e->first->path);
+	}
+	notify(x, p->k.dev, p->k.ino);
+}
+
 static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_t ino)
 {
 	struct pname *p;
@@ -103,11 +141,7 @@ static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_
 		if (p->k.dev == dev && p->k.ino == ino)
 			return;
 		/* The name now points at another inode: forget the old link. */
-		e = find(x, p->k.dev, p->k.ino);
-		if (e && e->names && --e->names == 0 && e->state == ENT_POS) {
-			e->state = ENT_DELETED;
-			x->st.files--;
-		}
+		unlink_name(x, p);
 		HASH_DEL(x->names, p);
 		free(p->path);
 		free(p);
@@ -120,8 +154,12 @@ static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_
 	}
 	p->k = e->k;
 	HASH_ADD_KEYPTR(hh, x->names, p->path, strlen(p->path), p);
+	p->next = e->first;
+	e->first = p;
 	if (e->state == ENT_NEG)
 		x->st.negative--;
+	if (e->state == ENT_DELETED)
+		e->gen++;	/* the number was freed: this may be another file */
 	if (e->state != ENT_POS)
 		x->st.files++;
 	e->state = ENT_POS;
@@ -129,16 +167,12 @@ static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_
 	free(e->path);
 	e->path = strdup(path);
 	x->last = NULL;
+	notify(x, dev, ino);
 }
 
 static void drop_name(struct dc_index *x, struct pname *p)
 {
-	struct ent *e = find(x, p->k.dev, p->k.ino);
-
-	if (e && e->names && --e->names == 0 && e->state == ENT_POS) {
-		e->state = ENT_DELETED;
-		x->st.files--;
-	}
+	unlink_name(x, p);
 	HASH_DEL(x->names, p);
 	free(p->path);
 	free(p);
@@ -339,6 +373,7 @@ static void rewalk(struct dc_index *x)
 	HASH_ITER(hh, x->names, p, pt)
 		drop_name(x, p);
 	walk_roots(x);
+	notify(x, 0, 0);
 }
 
 static void apply(struct dc_index *x, const struct inotify_event *ev)
@@ -450,4 +485,82 @@ const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
 const struct dc_index_stats *dc_index_stats(const struct dc_index *x)
 {
 	return &x->st;
+}
+
+void dc_index_set_changed(struct dc_index *x, dc_index_changed_fn fn, void *ud)
+{
+	x->changed = fn;
+	x->changed_ud = ud;
+}
+
+int dc_index_add_root(struct dc_index *x, const char *root)
+{
+	char **nr;
+	int r;
+
+	for (size_t i = 0; i < x->nroots; i++)
+		if (!strcmp(x->roots[i], root))
+			return 0;
+	nr = realloc(x->roots, (x->nroots + 1) * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	x->roots = nr;
+	x->roots[x->nroots] = strdup(root);
+	if (!x->roots[x->nroots])
+		return -ENOMEM;
+	x->nroots++;
+	/* Mounts may have changed since the index was made. */
+	dc_mounts_free(&x->mounts);
+	r = dc_mounts_load(&x->mounts);
+	if (r)
+		return r;
+	{
+		const struct dc_mount *m = dc_mounts_find(&x->mounts, root);
+		struct stat st;
+
+		if (!m)
+			return -ENOENT;
+		if (stat(root, &st))
+			return -errno;
+		add_name(x, root, m->kdev, st.st_ino);
+		if (S_ISDIR(st.st_mode))
+			walk(x, root, m->kdev, st.st_dev, 0);
+	}
+	return 0;
+}
+
+int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
+			char *buf, size_t len, uint64_t *gen)
+{
+	struct ent *e = find(x, kdev, ino);
+
+	if (!e || e->state == ENT_NEG)
+		return -ENOENT;
+	if (gen)
+		*gen = e->gen;
+	for (struct pname *p = e->first; p; p = p->next) {
+		if (!root || dc_path_under(p->path, root)) {
+			if (strlen(p->path) >= len)
+				return -ENAMETOOLONG;
+			strcpy(buf, p->path);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud)
+{
+	struct pname *p, *t;
+
+	HASH_ITER(hh, x->names, p, t) {
+		int r;
+
+		if (!dc_path_under(p->path, root))
+			continue;
+		r = fn(ud, p->path, p->k.dev, p->k.ino);
+		if (r)
+			return r;
+	}
+	return 0;
 }

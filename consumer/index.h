@@ -41,4 +41,20 @@ const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
 			    unsigned int *flags);
 const struct dc_index_stats *dc_index_stats(const struct dc_index *x);
 
+/* Called when an inode gains or loses a name (dev 0, ino 0: everything). */
+typedef void (*dc_index_changed_fn)(void *ud, uint32_t kdev, uint64_t ino);
+void dc_index_set_changed(struct dc_index *x, dc_index_changed_fn fn, void *ud);
+/* Walk and watch one more root (absolute, resolved). */
+int dc_index_add_root(struct dc_index *x, const char *root);
+/*
+ * A name of (kdev, ino) under root (any name when root is NULL), and its
+ * incarnation: a deleted inode whose number is named again gets a new gen.
+ * -ENOENT when it has no name under root.
+ */
+int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
+			char *buf, size_t len, uint64_t *gen);
+/* Visit every name under root (directories included). Non-zero stops. */
+typedef int (*dc_index_file_fn)(void *ud, const char *path, uint32_t kdev, uint64_t ino);
+int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud);
+
 #endif

@@ -29,7 +29,9 @@ struct dc_live_opts {
 	size_t sz;			/* sizeof(struct dc_live_opts) */
 	const uint32_t *devs;		/* kernel dev_t to keep; none: all */
 	size_t ndevs;
-	const struct dc_bdi *bdis;	/* bdi names of those devices */
+	const struct dc_bdi *bdis;	/* bdi names and their devices: those of
+					 * the watched devices, or more (a later
+					 * dc_live_set_devices() can use them) */
 	size_t nbdis;
 	unsigned int types;		/* DC_ADDED | ...; 0: all four */
 	unsigned int buffer_kb;		/* per-CPU buffer; 0: kernel default */
@@ -87,6 +89,11 @@ int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out);
  */
 typedef int (*dc_records_fn)(void *ud, const struct dc_record *rec, size_t n);
 int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud);
+/*
+ * Change the devices kept by the kernel filters (DIRTY: the bdis in the
+ * opts.bdis table that serve them). Safe while running.
+ */
+int dc_live_set_devices(struct dc_live *l, const uint32_t *devs, size_t ndevs);
 /* Stop tracing and drain the readers; records stay fetchable. */
 int dc_live_stop(struct dc_live *l);
 /* True once stopped and every record was fetched. */

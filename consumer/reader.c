@@ -166,19 +166,35 @@ static int append_dev_filter(char *buf, size_t len, const char *field,
 	return 0;
 }
 
-static int bdi_filter(char *buf, size_t len, const struct dc_bdi *b, size_t n)
+static bool bdi_watched(const struct dc_bdi *b, const uint32_t *devs, size_t ndevs)
+{
+	for (unsigned int i = 0; i < b->ndevs; i++)
+		for (size_t j = 0; j < ndevs; j++)
+			if (b->devs[i] == devs[j])
+				return true;
+	return false;
+}
+
+/* The bdis of the watched devices; a filter that matches nothing if none. */
+static int bdi_filter(char *buf, size_t len, const struct dc_bdi *b, size_t n,
+		      const uint32_t *devs, size_t ndevs)
 {
 	size_t off = 0;
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		int w = snprintf(buf + off, len - off, "%sname == \"%s\"",
-				 i ? " || " : "", b[i].name);
+		int w;
 
+		if (!bdi_watched(&b[i], devs, ndevs))
+			continue;
+		w = snprintf(buf + off, len - off, "%sname == \"%s\"", off ? " || " : "",
+			     b[i].name);
 		if (w < 0 || (size_t)w >= len - off)
 			return -E2BIG;
 		off += (size_t)w;
 	}
+	if (!off)
+		snprintf(buf, len, "common_pid < 0");
 	return 0;
 }
 
@@ -189,7 +205,12 @@ static int inst_write(struct dc_live *l, const char *file, const char *val)
 	return 0;
 }
 
-static int enable_events(struct dc_live *l)
+/*
+ * Kernel filters: the watched devices (for DIRTY, their bdi names), and
+ * never our own pid when asked. Writing a filter of an enabled event is
+ * atomic in the kernel, so this also serves to change the devices.
+ */
+static int write_filters(struct dc_live *l, bool enable)
 {
 	char filter[4096];
 
@@ -203,7 +224,8 @@ static int enable_events(struct dc_live *l)
 		filter[0] = '\0';
 		if (l->opts.ndevs) {
 			if (src == DC_SRC_WB_DIRTY)
-				r = bdi_filter(filter, sizeof(filter), l->bdis, l->opts.nbdis);
+				r = bdi_filter(filter, sizeof(filter), l->bdis, l->opts.nbdis,
+					       l->devs, l->opts.ndevs);
 			else if (src == DC_SRC_SB_CLEAR_WB)
 				r = append_dev_filter(filter, sizeof(filter), "dev",
 						      l->devs, l->opts.ndevs);
@@ -212,8 +234,6 @@ static int enable_events(struct dc_live *l)
 						      l->devs, l->opts.ndevs);
 			if (r)
 				return r;
-			if (src == DC_SRC_WB_DIRTY && !l->opts.nbdis)
-				continue;	/* no device with a known bdi */
 		}
 		/*
 		 * Our own page-cache activity (output written to a watched
@@ -229,14 +249,30 @@ static int enable_events(struct dc_live *l)
 				return -E2BIG;
 			memcpy(filter, self, (size_t)w + 1);
 		}
-		if (filter[0] &&
-		    tracefs_event_file_write(l->inst, si->system, si->name, "filter",
-					     filter) < 0)
+		if (tracefs_event_file_write(l->inst, si->system, si->name, "filter",
+					     filter[0] ? filter : "0") < 0)
 			return -EINVAL;
-		if (tracefs_event_enable(l->inst, si->system, si->name) < 0)
+		if (enable && tracefs_event_enable(l->inst, si->system, si->name) < 0)
 			return errno ? -errno : -EIO;
 	}
 	return 0;
+}
+
+int dc_live_set_devices(struct dc_live *l, const uint32_t *devs, size_t ndevs)
+{
+	uint32_t *nd = calloc(ndevs + 1, sizeof(*nd));
+	int r;
+
+	if (!nd)
+		return -ENOMEM;
+	if (ndevs)
+		memcpy(nd, devs, ndevs * sizeof(*nd));
+	free(l->devs);
+	l->devs = nd;
+	l->opts.devs = nd;
+	l->opts.ndevs = ndevs;
+	r = write_filters(l, false);
+	return r;
 }
 
 static void describe(struct dc_live *l)
@@ -557,7 +593,7 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 			l->subbuf_size = kb * 1024;
 		free(v);
 	}
-	r = enable_events(l);
+	r = write_filters(l, true);
 	if (r)
 		goto fail;
 
