@@ -71,6 +71,7 @@ struct dc_index {
 	struct dc_index_stats st;
 	dc_index_changed_fn changed;
 	void *changed_ud;
+	int why;		/* DC_NAME_*: why names are being added now */
 };
 
 #define IN_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | \
@@ -100,10 +101,10 @@ static struct ent *get(struct dc_index *x, uint32_t dev, uint64_t ino)
 	return e;
 }
 
-static void notify(struct dc_index *x, uint32_t dev, uint64_t ino)
+static void notify(struct dc_index *x, uint32_t dev, uint64_t ino, int why)
 {
 	if (x->changed)
-		x->changed(x->changed_ud, dev, ino);
+		x->changed(x->changed_ud, dev, ino, why);
 }
 
 /* Take p off its inode's list of names; the inode loses a name. */
@@ -128,7 +129,7 @@ static void unlink_name(struct dc_index *x, struct pname *p)
 		free(e->path);
 		e->path = strdup(e->first->path);
 	}
-	notify(x, p->k.dev, p->k.ino);
+	notify(x, p->k.dev, p->k.ino, DC_NAME_REMOVED);
 }
 
 static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_t ino)
@@ -167,7 +168,7 @@ static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_
 	free(e->path);
 	e->path = strdup(path);
 	x->last = NULL;
-	notify(x, dev, ino);
+	notify(x, dev, ino, x->why);
 }
 
 static void drop_name(struct dc_index *x, struct pname *p)
@@ -373,7 +374,7 @@ static void rewalk(struct dc_index *x)
 	HASH_ITER(hh, x->names, p, pt)
 		drop_name(x, p);
 	walk_roots(x);
-	notify(x, 0, 0);
+	notify(x, 0, 0, DC_NAME_WALK);
 }
 
 static void apply(struct dc_index *x, const struct inotify_event *ev)
@@ -421,6 +422,8 @@ static void apply(struct dc_index *x, const struct inotify_event *ev)
 		return;
 	if (lstat(path, &st))
 		return;		/* gone again; a later event says where */
+	x->why = ev->mask & IN_MOVED_TO ? DC_NAME_MOVED_IN :
+		 st.st_nlink > 1 && !S_ISDIR(st.st_mode) ? DC_NAME_LINKED : DC_NAME_CREATED;
 	if (S_ISDIR(st.st_mode)) {
 		struct stat pst;
 		uint32_t k = w->kdev;
@@ -432,6 +435,7 @@ static void apply(struct dc_index *x, const struct inotify_event *ev)
 	} else if (S_ISREG(st.st_mode)) {
 		add_name(x, path, w->kdev, st.st_ino);
 	}
+	x->why = DC_NAME_WALK;
 }
 
 int dc_index_update(struct dc_index *x)

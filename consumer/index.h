@@ -41,8 +41,17 @@ const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
 			    unsigned int *flags);
 const struct dc_index_stats *dc_index_stats(const struct dc_index *x);
 
+/* Why an inode's names changed. */
+enum {
+	DC_NAME_WALK,		/* found by a walk (start, new root, overflow) */
+	DC_NAME_CREATED,	/* a new file (its pages come as events) */
+	DC_NAME_LINKED,		/* a new name of an existing file (hard link) */
+	DC_NAME_MOVED_IN,	/* renamed into a watched directory */
+	DC_NAME_REMOVED,	/* a name went away (unlink, rename out) */
+};
+
 /* Called when an inode gains or loses a name (dev 0, ino 0: everything). */
-typedef void (*dc_index_changed_fn)(void *ud, uint32_t kdev, uint64_t ino);
+typedef void (*dc_index_changed_fn)(void *ud, uint32_t kdev, uint64_t ino, int why);
 void dc_index_set_changed(struct dc_index *x, dc_index_changed_fn fn, void *ud);
 /* Walk and watch one more root (absolute, resolved). */
 int dc_index_add_root(struct dc_index *x, const char *root);
