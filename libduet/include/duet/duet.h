@@ -2,9 +2,10 @@
 /*
  * libduet: page-cache events for applications.
  *
- * Work in progress (issue 3): this header so far holds the types shared
- * with the engine. Every public symbol will be documented here and in a
- * man page.
+ * A task registers a directory and an event mask, polls one fd, fetches
+ * items (runs of pages of one file in one state), marks files or pages
+ * done and asks for paths. All functions return >= 0 on success and
+ * -errno on failure; outputs are written only on success. See libduet(3).
  */
 #ifndef DUET_DUET_H
 #define DUET_DUET_H
@@ -50,6 +51,125 @@ struct duet_item {
 	uint32_t flags;		/* DUET_ITEM_* */
 	uint32_t reserved;
 };
+
+/* Identity of a file: the same (dev, ino) with another gen is another file. */
+struct duet_fileid {
+	uint64_t ino;
+	uint64_t gen;
+	uint32_t dev;
+	uint32_t reserved;
+};
+
+static inline struct duet_fileid duet_item_fileid(const struct duet_item *it)
+{
+	struct duet_fileid f = { it->ino, it->gen, it->dev, 0 };
+
+	return f;
+}
+
+struct duet_session;
+struct duet_task;
+
+/* Diagnostics go to this callback; the library never prints. */
+typedef void (*duet_log_fn)(void *ud, int level, const char *msg);
+
+struct duet_session_opts {
+	size_t sz;			/* sizeof(struct duet_session_opts) */
+	duet_log_fn log;		/* NULL: diagnostics are dropped */
+	void *log_ud;
+	unsigned int buffer_kb;		/* per-CPU ring buffer; 0: kernel default */
+	unsigned int flags;		/* DUET_SESSION_* */
+};
+
+#define DUET_SESSION_STOCK	0x1u	/* ignore patched kernel events */
+
+/*
+ * Open a session: the page-cache event source and the engine shared by
+ * its tasks. In-process mode needs root (it owns a tracing instance).
+ * Returns 0, -EACCES (not allowed), -ENOENT (no tracefs or events), -ENOMEM.
+ */
+int duet_session_new(const struct duet_session_opts *opts, struct duet_session **ret);
+/* Deregisters every task and closes the session. NULL is a no-op. */
+void duet_session_free(struct duet_session *s);
+
+#define DUET_FLUSH_NONE		0
+#define DUET_FLUSH_INODE	1	/* stock kernel: inode-level FLUSHED */
+#define DUET_FLUSH_EXACT	2	/* patched kernel: per page */
+/* Which FLUSHED semantics are in force (after the first task registers). */
+int duet_session_flush_semantics(struct duet_session *s);
+
+struct duet_task_opts {
+	size_t sz;			/* sizeof(struct duet_task_opts) */
+	const char *name;		/* for status output */
+	uint32_t mask;			/* DUET_ADDED ... DUET_MODIFIED */
+	const char *path;		/* directory (or file) to watch */
+};
+
+/*
+ * Register a task. Pages already cached under path are reported as if
+ * they had just been added (and dirtied, where dirty): the scan runs in
+ * the background, see duet_task_status(). Returns 0, -EINVAL (bad mask:
+ * EXISTS with ADDED or REMOVED, MODIFIED with DIRTY or FLUSHED, none),
+ * -ENOENT (path missing), -ENOSPC (64 tasks already), -errno.
+ */
+int duet_task_new(struct duet_session *s, const struct duet_task_opts *opts,
+		  struct duet_task **ret);
+/* Deregister. NULL is a no-op. */
+void duet_task_free(struct duet_task *t);
+
+/* Readable (poll) while items are pending. */
+int duet_task_fd(const struct duet_task *t);
+
+/*
+ * Up to n items, in (dev, ino, index) order; a LOST item comes first when
+ * events were lost (drop your view: a resync reports the cached pages
+ * again). Returns how many were written, 0 when none are pending.
+ */
+int duet_task_fetch(struct duet_task *t, struct duet_item *items, size_t n);
+
+/* Identity of the file at path (which must lie under the task's path). */
+int duet_task_fileid(struct duet_task *t, const char *path, struct duet_fileid *ret);
+
+/*
+ * Done marks: pages [index, index + count) of f, or the whole file when
+ * count is 0. Events for done pages are not queued for the task; marking
+ * drops what is pending. check returns 1 if all of the range is done.
+ */
+int duet_task_set_done(struct duet_task *t, const struct duet_fileid *f, uint64_t index,
+		       uint64_t count);
+int duet_task_reset_done(struct duet_task *t, const struct duet_fileid *f, uint64_t index,
+			 uint64_t count);
+int duet_task_check_done(struct duet_task *t, const struct duet_fileid *f, uint64_t index,
+			 uint64_t count);
+
+/*
+ * Absolute path of f under the task's directory. -ENOENT if it has no
+ * name there (any more), -ENAMETOOLONG if len is too small.
+ */
+int duet_task_path(struct duet_task *t, const struct duet_fileid *f, char *buf, size_t len);
+
+/* Save and load the task's done marks (by path under its directory). */
+int duet_task_save(struct duet_task *t, const char *file);
+int duet_task_load(struct duet_task *t, const char *file);
+
+struct duet_task_status {
+	size_t sz;			/* set by the caller */
+	uint64_t events;		/* page events that reached the task */
+	uint64_t items;			/* items delivered */
+	uint64_t pages;			/* pages in those items */
+	uint64_t coalesced;		/* pages merged into another page's item */
+	uint64_t cancelled;		/* pending pages whose change cancelled */
+	uint64_t lost;			/* LOST notifications */
+	uint64_t resyncs;		/* rescans after a loss */
+	uint64_t pending;		/* pages pending now */
+	uint64_t scan_files;		/* files to scan (registration, resync) */
+	uint64_t scan_done;		/* files scanned */
+};
+
+int duet_task_status(struct duet_task *t, struct duet_task_status *st);
+
+/* A sentence for a -errno value returned by this library. */
+const char *duet_strerror(int err);
 
 #ifdef __cplusplus
 }

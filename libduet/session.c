@@ -1,0 +1,910 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libduet in-process sessions: the live source, the path index and the
+ * engine, driven by one pump thread.
+ *
+ * Locking: one mutex (s->lock) covers the engine, the index and the task
+ * table. The pump thread takes it per batch of records; API calls take it
+ * briefly. Reader threads of the live source never take it.
+ *
+ * Ordering: the registration scan runs in the pump thread between event
+ * batches. Events set page state absolutely (engine.h), so a scan taken
+ * after the events processed so far and before those not yet processed
+ * leaves the engine's view exact.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "devices.h"
+#include "engine.h"
+#include "index.h"
+#include "live.h"
+#include "duet/duet.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Files scanned per pump iteration, so events keep flowing meanwhile. */
+#define SCAN_BATCH 64
+
+struct scan_file {
+	char *path;
+	uint32_t dev;
+	uint64_t ino;
+};
+
+struct duet_task {
+	struct duet_session *s;
+	int slot;
+	int efd;
+	bool signalled;
+	char *name;
+	char *root;
+	uint32_t mask;
+	/* Scan queue (registration, resync, files renamed in). */
+	struct scan_file *scan;
+	size_t nscan, scan_pos, scan_cap;
+	uint64_t scan_files, scan_done, resyncs;
+};
+
+struct duet_session {
+	struct duet_session_opts opts;
+	pthread_mutex_t lock;
+	pthread_t pump;
+	bool pump_started;
+	int stopfd;
+	struct de_engine *e;
+	struct dc_index *x;
+	struct dc_live *live;
+	struct dc_mounts mounts;
+	struct dc_bdi *bdis;
+	size_t nbdis;
+	struct duet_task *tasks[DE_MAX_TASKS];
+	/* Index changes seen during a batch, applied after each event. */
+	struct { uint32_t dev; uint64_t ino; int why; } *inval;
+	size_t ninval, inval_cap;
+	bool inval_all;
+};
+
+static void logf_(struct duet_session *s, int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!s->opts.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	s->opts.log(s->opts.log_ud, level, buf);
+}
+
+/* ---- relevance: which tasks' directories hold a name of the inode ---- */
+
+static uint64_t relevance(struct duet_session *s, uint32_t dev, uint64_t ino, uint64_t *gen)
+{
+	char path[PATH_MAX];
+	uint64_t mask = 0, g = 0;
+
+	/* Applies pending directory changes for an inode not seen yet. */
+	if (!dc_index_lookup(s->x, dev, ino, NULL))
+		return 0;
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct duet_task *t = s->tasks[i];
+
+		if (t && !dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
+			mask |= 1ull << i;
+	}
+	*gen = g;
+	return mask;
+}
+
+static uint64_t relevant_cb(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen)
+{
+	return relevance(ud, dev, ino, gen);
+}
+
+static void queue_scan(struct duet_task *t, const char *path, uint32_t dev, uint64_t ino)
+{
+	struct scan_file *f;
+
+	if (t->nscan == t->scan_cap) {
+		size_t cap = t->scan_cap ? t->scan_cap * 2 : 256;
+
+		f = realloc(t->scan, cap * sizeof(*f));
+		if (!f)
+			return;
+		t->scan = f;
+		t->scan_cap = cap;
+	}
+	f = &t->scan[t->nscan];
+	f->path = strdup(path);
+	if (!f->path)
+		return;
+	f->dev = dev;
+	f->ino = ino;
+	t->nscan++;
+	t->scan_files++;
+}
+
+/*
+ * Called by the index when an inode gains or loses a name. It may run
+ * inside the engine's relevance callback, so it only records; the engine
+ * is told after the current event.
+ */
+static void index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
+{
+	struct duet_session *s = ud;
+
+	if (!dev && !ino) {
+		s->inval_all = true;
+		return;
+	}
+	if (s->ninval == s->inval_cap) {
+		size_t cap = s->inval_cap ? s->inval_cap * 2 : 64;
+		void *n = realloc(s->inval, cap * sizeof(*s->inval));
+
+		if (!n) {
+			s->inval_all = true;
+			return;
+		}
+		s->inval = n;
+		s->inval_cap = cap;
+	}
+	s->inval[s->ninval].dev = dev;
+	s->inval[s->ninval].ino = ino;
+	s->inval[s->ninval].why = why;
+	s->ninval++;
+}
+
+/*
+ * A file renamed (or linked) into a task's directory starts being reported
+ * with its cached pages: the tasks that now see a name of it scan it. (A
+ * task that could already see it through another name gets its cached
+ * pages once more.)
+ */
+static void apply_invalidations(struct duet_session *s)
+{
+	if (s->inval_all) {
+		de_invalidate_all(s->e);
+		s->inval_all = false;
+		s->ninval = 0;
+		return;
+	}
+	for (size_t i = 0; i < s->ninval; i++) {
+		char path[PATH_MAX];
+		uint32_t dev = s->inval[i].dev;
+		uint64_t ino = s->inval[i].ino;
+		struct stat st;
+
+		de_file_invalidate(s->e, dev, ino);
+		/*
+		 * Only a file that arrives with its pages (renamed in, linked
+		 * in) is scanned: a new file's pages come as events, and a
+		 * scan too would report them twice to a task that fetched in
+		 * between.
+		 */
+		if (s->inval[i].why != DC_NAME_MOVED_IN && s->inval[i].why != DC_NAME_LINKED)
+			continue;
+		for (int k = 0; k < DE_MAX_TASKS; k++) {
+			struct duet_task *t = s->tasks[k];
+
+			if (!t || dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path),
+						      NULL))
+				continue;
+			if (!lstat(path, &st) && S_ISREG(st.st_mode) && st.st_ino == ino)
+				queue_scan(t, path, dev, ino);
+		}
+	}
+	s->ninval = 0;
+}
+
+/* ---- the registration scan: cachestat() and mincore(), no page reads ---- */
+
+struct cs_range {
+	uint64_t off, len;
+};
+
+struct cs_stat {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+static int cachestat(int fd, uint64_t off, uint64_t len, struct cs_stat *cs)
+{
+	struct cs_range r = { off, len };
+
+	return syscall(__NR_cachestat, fd, &r, cs, 0) ? -errno : 0;
+}
+
+/* Report dirty sub-runs of [a, b) precisely by bisection over cachestat. */
+static void scan_dirty(struct duet_task *t, int fd, const struct de_file *f, uint64_t a,
+		       uint64_t b)
+{
+	struct cs_stat cs;
+
+	if (cachestat(fd, a * 4096, (b - a) * 4096, &cs) || !cs.nr_dirty)
+		return;
+	if (cs.nr_dirty == b - a || b - a == 1) {
+		de_scan_pages(t->s->e, t->slot, f, a, b - a, true);
+		return;
+	}
+	scan_dirty(t, fd, f, a, a + (b - a) / 2);
+	scan_dirty(t, fd, f, a + (b - a) / 2, b);
+}
+
+static void scan_one(struct duet_task *t, const struct scan_file *sf)
+{
+	struct de_file f = { .dev = sf->dev, .ino = sf->ino };
+	unsigned char *vec = NULL;
+	struct cs_stat cs;
+	struct stat st;
+	uint64_t pages;
+	void *map;
+	int fd;
+
+	fd = open(sf->path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		fd = open(sf->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_ino != sf->ino || !st.st_size)
+		goto out;
+	if (!cachestat(fd, 0, 0, &cs) && !cs.nr_cache)
+		goto out;	/* nothing cached: no need to map */
+	dc_index_name_under(t->s->x, sf->dev, sf->ino, NULL, (char[2]){ 0 }, 0, &f.gen);
+	pages = ((uint64_t)st.st_size + 4095) / 4096;
+	map = mmap(NULL, (size_t)pages * 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		goto out;
+	vec = malloc(pages);
+	/* mincore() reports residency without faulting anything in. */
+	if (vec && !mincore(map, (size_t)pages * 4096, vec)) {
+		for (uint64_t p = 0; p < pages;) {
+			uint64_t q = p;
+
+			if (!(vec[p] & 1)) {
+				p++;
+				continue;
+			}
+			while (q < pages && (vec[q] & 1))
+				q++;
+			de_scan_pages(t->s->e, t->slot, &f, p, q - p, false);
+			scan_dirty(t, fd, &f, p, q);
+			p = q;
+		}
+	}
+	free(vec);
+	munmap(map, (size_t)pages * 4096);
+out:
+	close(fd);
+}
+
+static int list_file(void *ud, const char *path, uint32_t dev, uint64_t ino)
+{
+	struct duet_task *t = ud;
+	struct stat st;
+
+	if (!lstat(path, &st) && S_ISREG(st.st_mode))
+		queue_scan(t, path, dev, ino);
+	return 0;
+}
+
+/* Queue every file under the task's directory for a scan. */
+static void schedule_full_scan(struct duet_task *t)
+{
+	dc_index_foreach_under(t->s->x, t->root, list_file, t);
+}
+
+static bool run_scans(struct duet_session *s)
+{
+	bool more = false;
+
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct duet_task *t = s->tasks[i];
+
+		if (!t)
+			continue;
+		for (int n = 0; n < SCAN_BATCH && t->scan_pos < t->nscan; n++) {
+			struct scan_file *sf = &t->scan[t->scan_pos++];
+
+			scan_one(t, sf);
+			free(sf->path);
+			sf->path = NULL;
+			t->scan_done++;
+		}
+		if (t->scan_pos < t->nscan)
+			more = true;
+		else
+			t->nscan = t->scan_pos = 0;
+	}
+	return more;
+}
+
+/* ---- the pump ---- */
+
+static int handle_run(void *ud, const struct dc_record *rec, size_t n)
+{
+	struct duet_session *s = ud;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct dc_record *r = &rec[i];
+
+		switch (r->type) {
+		case DC_LOST: {
+			uint64_t all = 0;
+
+			for (int k = 0; k < DE_MAX_TASKS; k++)
+				if (s->tasks[k])
+					all |= 1ull << k;
+			de_lost(s->e, all);
+			/* Repair: every task's cached pages are reported again. */
+			for (int k = 0; k < DE_MAX_TASKS; k++) {
+				if (!s->tasks[k])
+					continue;
+				s->tasks[k]->resyncs++;
+				schedule_full_scan(s->tasks[k]);
+			}
+			logf_(s, 4, "duet: %" PRIu64 " events lost on cpu %u; resyncing",
+			      r->count, r->cpu);
+			break;
+		}
+		case DC_FLUSHED:
+			if (r->flags & DC_REC_INODE_LEVEL)
+				de_event_inode_flushed(s->e, r->dev, r->ino);
+			else
+				de_event(s->e, r->dev, r->ino, r->index, r->count, DUET_FLUSHED);
+			break;
+		case DC_ADDED:
+		case DC_REMOVED:
+		case DC_DIRTY:
+			de_event(s->e, r->dev, r->ino, r->index, r->count, r->type);
+			break;
+		}
+		if (s->ninval || s->inval_all)
+			apply_invalidations(s);
+	}
+	return 0;
+}
+
+static void signal_tasks(struct duet_session *s)
+{
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct duet_task *t = s->tasks[i];
+		uint64_t one = 1;
+
+		if (!t || t->signalled || !de_pending(s->e, t->slot))
+			continue;
+		if (write(t->efd, &one, sizeof(one)) == sizeof(one))
+			t->signalled = true;
+	}
+}
+
+static void *pump_main(void *arg)
+{
+	struct duet_session *s = arg;
+	bool more = false;
+
+	for (;;) {
+		struct pollfd pfd[3] = {
+			{ .fd = s->stopfd, .events = POLLIN },
+			{ .fd = dc_index_fd(s->x), .events = POLLIN },
+			{ .fd = s->live ? dc_live_fd(s->live) : -1, .events = POLLIN },
+		};
+
+		poll(pfd, 3, more ? 0 : 100);
+		if (pfd[0].revents & POLLIN)
+			break;
+		pthread_mutex_lock(&s->lock);
+		dc_index_update(s->x);
+		if (s->ninval || s->inval_all)
+			apply_invalidations(s);
+		if (s->live)
+			dc_live_fetch_cb(s->live, handle_run, s);
+		more = run_scans(s);
+		signal_tasks(s);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
+/* ---- sessions ---- */
+
+EXPORT int duet_session_new(const struct duet_session_opts *opts, struct duet_session **ret)
+{
+	struct de_engine_opts eo = { .sz = sizeof(eo) };
+	struct duet_session *s;
+	uint32_t *all = NULL;
+	int r;
+
+	if (!ret || (opts && opts->sz < sizeof(*opts)))
+		return -EINVAL;
+	r = dc_tracefs_ensure(NULL);
+	if (r)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (opts)
+		s->opts = *opts;
+	s->stopfd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	eo.relevant = relevant_cb;
+	eo.ud = s;
+	r = de_engine_new(&eo, &s->e);
+	if (r)
+		goto fail;
+	r = dc_index_new(NULL, 0, &s->x);
+	if (r)
+		goto fail;
+	dc_index_set_changed(s->x, index_changed, s);
+	r = dc_mounts_load(&s->mounts);
+	if (r)
+		goto fail;
+	/* Every mounted file system's bdi, so DIRTY can follow new tasks. */
+	all = calloc(s->mounts.n + 1, sizeof(*all));
+	if (!all) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < s->mounts.n; i++)
+		all[i] = s->mounts.m[i].kdev;
+	r = dc_bdis_for_devices(&s->mounts, all, s->mounts.n, &s->bdis, &s->nbdis);
+	free(all);
+	if (r)
+		goto fail;
+	s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->stopfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = -pthread_create(&s->pump, NULL, pump_main, s);
+	if (r)
+		goto fail;
+	s->pump_started = true;
+	*ret = s;
+	return 0;
+fail:
+	duet_session_free(s);
+	return r;
+}
+
+EXPORT void duet_session_free(struct duet_session *s)
+{
+	uint64_t one = 1;
+
+	if (!s)
+		return;
+	if (s->pump_started) {
+		if (write(s->stopfd, &one, sizeof(one)) < 0) {
+		}
+		pthread_join(s->pump, NULL);
+	}
+	for (int i = 0; i < DE_MAX_TASKS; i++)
+		if (s->tasks[i])
+			duet_task_free(s->tasks[i]);
+	dc_live_free(s->live);
+	dc_index_free(s->x);
+	de_engine_free(s->e);
+	dc_mounts_free(&s->mounts);
+	free(s->bdis);
+	free(s->inval);
+	if (s->stopfd >= 0)
+		close(s->stopfd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+EXPORT int duet_session_flush_semantics(struct duet_session *s)
+{
+	int r = DUET_FLUSH_NONE;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->live)
+		r = dc_live_flush_sem(s->live) == DC_FLUSH_EXACT ? DUET_FLUSH_EXACT :
+		    dc_live_flush_sem(s->live) == DC_FLUSH_INODE ? DUET_FLUSH_INODE :
+								   DUET_FLUSH_NONE;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* The devices every task's directory covers; the live source follows. */
+static int update_devices(struct duet_session *s)
+{
+	struct dc_live_opts lo = { .sz = sizeof(lo) };
+	uint32_t *devs = NULL;
+	size_t ndevs = 0;
+	char *roots[DE_MAX_TASKS];
+	size_t nroots = 0;
+	int r;
+
+	dc_mounts_free(&s->mounts);
+	r = dc_mounts_load(&s->mounts);
+	if (r)
+		return r;
+	for (int i = 0; i < DE_MAX_TASKS; i++)
+		if (s->tasks[i])
+			roots[nroots++] = s->tasks[i]->root;
+	r = dc_devices_for_paths(&s->mounts, roots, nroots, &devs, &ndevs);
+	if (r)
+		goto out;
+	if (s->live) {
+		r = dc_live_set_devices(s->live, devs, ndevs);
+		goto out;
+	}
+	lo.devs = devs;
+	lo.ndevs = ndevs;
+	lo.bdis = s->bdis;
+	lo.nbdis = s->nbdis;
+	lo.buffer_kb = s->opts.buffer_kb;
+	lo.stock_only = s->opts.flags & DUET_SESSION_STOCK;
+	r = dc_live_open(&lo, &s->live);
+	if (!r)
+		r = dc_live_start(s->live);
+	if (r) {
+		dc_live_free(s->live);
+		s->live = NULL;
+	}
+out:
+	free(devs);
+	return r;
+}
+
+/* ---- tasks ---- */
+
+EXPORT int duet_task_new(struct duet_session *s, const struct duet_task_opts *opts,
+			 struct duet_task **ret)
+{
+	struct duet_task *t;
+	char *root;
+	int slot, r;
+
+	if (!s || !opts || opts->sz < sizeof(*opts) || !opts->path || !ret)
+		return -EINVAL;
+	root = realpath(opts->path, NULL);
+	if (!root)
+		return -errno;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		free(root);
+		return -ENOMEM;
+	}
+	t->s = s;
+	t->root = root;
+	t->mask = opts->mask;
+	t->name = strdup(opts->name ? opts->name : "task");
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!t->name || t->efd < 0) {
+		r = t->efd < 0 ? -errno : -ENOMEM;
+		goto fail_unlocked;
+	}
+	pthread_mutex_lock(&s->lock);
+	slot = de_task_add(s->e, opts->mask);
+	if (slot < 0) {
+		r = slot;
+		goto fail;
+	}
+	t->slot = slot;
+	s->tasks[slot] = t;
+	r = dc_index_add_root(s->x, root);
+	if (!r)
+		r = update_devices(s);
+	if (r) {
+		s->tasks[slot] = NULL;
+		de_task_remove(s->e, slot);
+		goto fail;
+	}
+	/* Relevance decided before this task existed did not include it. */
+	de_invalidate_all(s->e);
+	schedule_full_scan(t);
+	pthread_mutex_unlock(&s->lock);
+	*ret = t;
+	return 0;
+fail:
+	pthread_mutex_unlock(&s->lock);
+fail_unlocked:
+	if (t->efd >= 0)
+		close(t->efd);
+	free(t->name);
+	free(t->root);
+	free(t);
+	return r;
+}
+
+EXPORT void duet_task_free(struct duet_task *t)
+{
+	struct duet_session *s;
+
+	if (!t)
+		return;
+	s = t->s;
+	pthread_mutex_lock(&s->lock);
+	de_task_remove(s->e, t->slot);
+	s->tasks[t->slot] = NULL;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = t->scan_pos; i < t->nscan; i++)
+		free(t->scan[i].path);
+	free(t->scan);
+	close(t->efd);
+	free(t->name);
+	free(t->root);
+	free(t);
+}
+
+EXPORT int duet_task_fd(const struct duet_task *t)
+{
+	return t ? t->efd : -EINVAL;
+}
+
+EXPORT int duet_task_fetch(struct duet_task *t, struct duet_item *items, size_t n)
+{
+	struct duet_session *s;
+	int r;
+
+	if (!t || (n && !items))
+		return -EINVAL;
+	s = t->s;
+	pthread_mutex_lock(&s->lock);
+	r = de_fetch(s->e, t->slot, items, n);
+	if (r >= 0 && !de_pending(s->e, t->slot) && t->signalled) {
+		uint64_t v;
+
+		/* Drained: the fd stops being readable until new items come. */
+		if (read(t->efd, &v, sizeof(v)) < 0) {
+		}
+		t->signalled = false;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+EXPORT int duet_task_fileid(struct duet_task *t, const char *path, struct duet_fileid *ret)
+{
+	struct duet_fileid f = { 0 };
+	const struct dc_mount *m;
+	char *rp;
+	struct stat st;
+	int r = 0;
+
+	if (!t || !path || !ret)
+		return -EINVAL;
+	rp = realpath(path, NULL);
+	if (!rp)
+		return -errno;
+	if (!dc_path_under(rp, t->root) || lstat(rp, &st)) {
+		free(rp);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&t->s->lock);
+	m = dc_mounts_find(&t->s->mounts, rp);
+	if (!m) {
+		r = -ENOENT;
+	} else {
+		f.dev = m->kdev;
+		f.ino = st.st_ino;
+		dc_index_lookup(t->s->x, f.dev, f.ino, NULL);
+		dc_index_name_under(t->s->x, f.dev, f.ino, NULL, (char[2]){ 0 }, 0, &f.gen);
+	}
+	pthread_mutex_unlock(&t->s->lock);
+	free(rp);
+	if (!r)
+		*ret = f;
+	return r;
+}
+
+static int mark(struct duet_task *t, const struct duet_fileid *f, uint64_t index,
+		uint64_t count, int op)
+{
+	struct de_file df;
+	int r;
+
+	if (!t || !f)
+		return -EINVAL;
+	df.dev = f->dev;
+	df.ino = f->ino;
+	df.gen = f->gen;
+	pthread_mutex_lock(&t->s->lock);
+	if (op == 0)
+		r = de_done_set(t->s->e, t->slot, &df, index, count);
+	else if (op == 1)
+		r = de_done_reset(t->s->e, t->slot, &df, index, count);
+	else
+		r = de_done_check(t->s->e, t->slot, &df, index, count);
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
+EXPORT int duet_task_set_done(struct duet_task *t, const struct duet_fileid *f,
+			      uint64_t index, uint64_t count)
+{
+	return mark(t, f, index, count, 0);
+}
+
+EXPORT int duet_task_reset_done(struct duet_task *t, const struct duet_fileid *f,
+				uint64_t index, uint64_t count)
+{
+	return mark(t, f, index, count, 1);
+}
+
+EXPORT int duet_task_check_done(struct duet_task *t, const struct duet_fileid *f,
+				uint64_t index, uint64_t count)
+{
+	return mark(t, f, index, count, 2);
+}
+
+EXPORT int duet_task_path(struct duet_task *t, const struct duet_fileid *f, char *buf,
+			  size_t len)
+{
+	uint64_t gen = 0;
+	int r;
+
+	if (!t || !f || !buf)
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	r = dc_index_name_under(t->s->x, f->dev, f->ino, t->root, buf, len, &gen);
+	if (!r && gen != f->gen)
+		r = -ENOENT;	/* the number now names another file */
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
+/* ---- persistence: "duet-done 1" then one line per mark ---- */
+
+struct save_ctx {
+	struct duet_task *t;
+	FILE *f;
+	int err;
+};
+
+static int save_one(void *ud, const struct de_file *f, uint64_t index, uint64_t count)
+{
+	struct save_ctx *c = ud;
+	char path[PATH_MAX];
+
+	/* Marks are saved by path relative to the directory: device numbers
+	 * of loop devices and btrfs change across reboots. */
+	if (dc_index_name_under(c->t->s->x, f->dev, f->ino, c->t->root, path, sizeof(path),
+				NULL))
+		return 0;	/* no name any more: nothing to resume */
+	if (fprintf(c->f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", f->ino, index, count,
+		    path + strlen(c->t->root)) < 0)
+		c->err = -EIO;
+	return 0;
+}
+
+EXPORT int duet_task_save(struct duet_task *t, const char *file)
+{
+	struct save_ctx c = { .t = t };
+	char tmp[PATH_MAX];
+	int r;
+
+	if (!t || !file || (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= sizeof(tmp))
+		return -EINVAL;
+	c.f = fopen(tmp, "we");
+	if (!c.f)
+		return -errno;
+	fprintf(c.f, "duet-done 1\n");
+	pthread_mutex_lock(&t->s->lock);
+	r = de_done_foreach(t->s->e, t->slot, save_one, &c);
+	pthread_mutex_unlock(&t->s->lock);
+	if (fflush(c.f) || fsync(fileno(c.f)))
+		c.err = -errno;
+	fclose(c.f);
+	if (!r)
+		r = c.err;
+	if (!r && rename(tmp, file))
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	return r;
+}
+
+EXPORT int duet_task_load(struct duet_task *t, const char *file)
+{
+	char line[PATH_MAX + 128];
+	int r = 0, n = 0;
+	FILE *f;
+
+	if (!t || !file)
+		return -EINVAL;
+	f = fopen(file, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f) || strcmp(line, "duet-done 1\n")) {
+		fclose(f);
+		return -EBADMSG;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t ino, index, count;
+		struct duet_fileid id;
+		char rel[PATH_MAX], path[PATH_MAX * 2];
+		int off = 0;
+
+		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %n", &ino, &index, &count,
+			   &off) != 3 || !off) {
+			r = -EBADMSG;
+			break;
+		}
+		snprintf(rel, sizeof(rel), "%s", line + off);
+		rel[strcspn(rel, "\n")] = '\0';
+		snprintf(path, sizeof(path), "%s%s", t->root, rel);
+		/* A file replaced since the save (another inode) is not done. */
+		if (duet_task_fileid(t, path, &id) || id.ino != ino)
+			continue;
+		r = duet_task_set_done(t, &id, index, count);
+		if (r)
+			break;
+		n++;
+	}
+	fclose(f);
+	return r ? r : n;
+}
+
+EXPORT int duet_task_status(struct duet_task *t, struct duet_task_status *st)
+{
+	struct de_task_stats ds;
+	struct duet_task_status o;
+	int r;
+
+	if (!t || !st || st->sz < sizeof(*st))
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	r = de_task_stats(t->s->e, t->slot, &ds);
+	memset(&o, 0, sizeof(o));
+	o.sz = sizeof(o);
+	o.events = ds.events;
+	o.items = ds.items;
+	o.pages = ds.pages;
+	o.coalesced = ds.coalesced;
+	o.cancelled = ds.cancelled;
+	o.lost = ds.lost;
+	o.pending = ds.pending;
+	o.resyncs = t->resyncs;
+	o.scan_files = t->scan_files;
+	o.scan_done = t->scan_done;
+	pthread_mutex_unlock(&t->s->lock);
+	if (!r)
+		*st = o;
+	return r;
+}
+
+EXPORT const char *duet_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return "success";
+	case ENOENT:
+		return "not found: the path does not exist, or tracefs or the page-cache events are missing";
+	case EACCES:
+	case EPERM:
+		return "permission denied: reading the tracing ring buffer needs root (or use duetd)";
+	case EPROTO:
+		return "an event's format has fields this version cannot decode";
+	case EBADMSG:
+		return "corrupt data (a ring-buffer page, a recorded or saved file)";
+	case EOPNOTSUPP:
+		return "the kernel lacks a feature this needs";
+	case EINVAL:
+		return "invalid argument (for a mask: EXISTS with ADDED/REMOVED, or MODIFIED with DIRTY/FLUSHED)";
+	case ENOSPC:
+		return "too many tasks in this session (64 at most)";
+	case EOVERFLOW:
+		return "a page index beyond what the engine tracks (2^32 pages)";
+	}
+	return strerror(err < 0 ? -err : err);
+}
