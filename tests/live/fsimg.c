@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,66 @@ void fsimg_cleanup_all(void)
 			fsimg_destroy(imgs[i]);
 }
 
+/*
+ * DUET_FSIMG_TEMPLATE_<FSTYPE> (e.g. DUET_FSIMG_TEMPLATE_EXT4) may name a
+ * ready-made image to copy instead of running mkfs: the patched-kernel VM
+ * (scripts/vm-test) has busybox but no mkfs. The copy then has the
+ * template's size, not size_mb. Returns 1 if there is no template, 0 when
+ * copied, -1 on error.
+ */
+static int copy_template(const char *fstype, const char *dst)
+{
+	char var[64], buf[65536];
+	const char *src;
+	struct stat st;
+	int in, out, r = -1;
+	size_t i;
+	ssize_t n;
+
+	i = (size_t)snprintf(var, sizeof(var), "DUET_FSIMG_TEMPLATE_");
+	for (; *fstype && i < sizeof(var) - 1; fstype++)
+		var[i++] = (char)toupper((unsigned char)*fstype);
+	var[i] = '\0';
+	src = getenv(var);
+	if (!src || !*src || stat(src, &st) || !S_ISREG(st.st_mode))
+		return 1;
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		goto out_in;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto out_out;
+	if (n == 0)
+		r = 0;
+out_out:
+	if (close(out))
+		r = -1;
+out_in:
+	close(in);
+	return r;
+}
+
+static int mkfs_image(const char *fstype, unsigned int size_mb, const char *image)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "truncate -s %uM %s", size_mb, image);
+	if (run(cmd))
+		return -1;
+	if (!strcmp(fstype, "ext4"))
+		snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s", image);
+	else if (!strcmp(fstype, "xfs"))
+		snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f %s", image);
+	else if (!strcmp(fstype, "btrfs"))
+		snprintf(cmd, sizeof(cmd), "mkfs.btrfs -q -f %s >/dev/null", image);
+	else
+		return -1;
+	return run(cmd);
+}
+
 static void on_signal(int sig)
 {
 	fsimg_cleanup_all();
@@ -65,7 +127,7 @@ int fsimg_make(struct fsimg *f, const char *fstype, unsigned int size_mb, const 
 	char cmd[1024];
 	struct stat st;
 	FILE *p;
-	int slot = -1;
+	int slot = -1, tmpl;
 
 	memset(f, 0, sizeof(*f));
 	if (!handlers_set) {
@@ -86,20 +148,14 @@ int fsimg_make(struct fsimg *f, const char *fstype, unsigned int size_mb, const 
 	imgs[slot] = f;
 	snprintf(f->image, sizeof(f->image), "/var/tmp/duet-test-%d-%d.img", (int)getpid(), slot);
 	snprintf(f->mnt, sizeof(f->mnt), "%s", mnt);
-	snprintf(cmd, sizeof(cmd), "truncate -s %uM %s", size_mb, f->image);
-	if (run(cmd))
+	tmpl = copy_template(fstype, f->image);
+	if (tmpl < 0 || (tmpl > 0 && mkfs_image(fstype, size_mb, f->image)))
 		goto fail;
-	if (!strcmp(fstype, "ext4"))
-		snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s", f->image);
-	else if (!strcmp(fstype, "xfs"))
-		snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f %s", f->image);
-	else if (!strcmp(fstype, "btrfs"))
-		snprintf(cmd, sizeof(cmd), "mkfs.btrfs -q -f %s >/dev/null", f->image);
-	else
-		goto fail;
-	if (run(cmd))
-		goto fail;
-	snprintf(cmd, sizeof(cmd), "losetup -f --show %s", f->image);
+	/* busybox losetup has no --show: ask for a free device, then attach. */
+	snprintf(cmd, sizeof(cmd),
+		 "losetup -f --show %s 2>/dev/null || "
+		 "{ d=$(losetup -f) && losetup \"$d\" %s && echo \"$d\"; }",
+		 f->image, f->image);
 	p = popen(cmd, "r");
 	if (!p)
 		goto fail;
