@@ -31,6 +31,19 @@
 /* Events reserved just before a drain may commit just after it. */
 #define WATERMARK_MARGIN_NS 2000000ull
 
+/*
+ * Records travel from a reader to the consumer in buffers that are handed
+ * over, never copied: the reader fills cur, publish() appends it to the
+ * queue, the consumer moves the queue to its pending list, merges from
+ * there, and returns exhausted buffers to the spare list for reuse (they
+ * keep their capacity, so nothing is reallocated or faulted in again).
+ */
+struct rbuf {
+	struct rbuf *next;
+	size_t head;		/* consumer: records before it were delivered */
+	struct dc_recbuf b;
+};
+
 struct cpu_reader {
 	struct dc_live *l;
 	int cpu;
@@ -40,19 +53,21 @@ struct cpu_reader {
 	pthread_t thread;
 	bool started;
 	void *page;
-	struct dc_recbuf local;
+	struct rbuf *cur;	/* reader only */
 
 	/* Protected by lock: the hand-off to the consumer. */
 	pthread_mutex_t lock;
 	pthread_cond_t space;
-	struct dc_recbuf queue;
+	struct rbuf *q_head, *q_tail;
+	struct rbuf *spare;
+	uint64_t queued;	/* records in the queue (not yet collected) */
 	uint64_t watermark;	/* every event with ts below it is queued */
 	bool done;		/* final drain finished */
 	struct dc_cpu_stats st;
 
 	/* Consumer side only. */
-	struct dc_recbuf pend;
-	size_t pend_head;
+	struct rbuf *p_head, *p_tail;
+	struct rbuf *recycle;
 	uint64_t c_watermark;
 	bool c_done;
 };
@@ -303,6 +318,29 @@ static void describe(struct dc_live *l)
 		 "ADDED/REMOVED exact per folio (filemap); %s; %s", d, f);
 }
 
+static struct rbuf *rbuf_new(void)
+{
+	struct rbuf *r = calloc(1, sizeof(*r));
+
+	/* Sized for a hand-over of PUBLISH_RECORDS plus one sub-buffer. */
+	if (r && dc_recbuf_reserve(&r->b, PRESIZE_RECORDS)) {
+		free(r);
+		r = NULL;
+	}
+	return r;
+}
+
+static void rbuf_free_list(struct rbuf *r)
+{
+	while (r) {
+		struct rbuf *n = r->next;
+
+		dc_recbuf_free(&r->b);
+		free(r);
+		r = n;
+	}
+}
+
 static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 {
 	struct dc_decoder_opts dopts = {
@@ -341,14 +379,8 @@ static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 	c->page = malloc((size_t)l->subbuf_size);
 	if (!c->page)
 		return -ENOMEM;
-	/*
-	 * Buffers circulate between reader and consumer (swapped, not freed);
-	 * sizing them for PUBLISH_RECORDS up front avoids reallocs
-	 * that move them and fault fresh memory in on the hot path.
-	 */
-	if (dc_recbuf_reserve(&c->local, PRESIZE_RECORDS) ||
-	    dc_recbuf_reserve(&c->queue, PRESIZE_RECORDS) ||
-	    dc_recbuf_reserve(&c->pend, PRESIZE_RECORDS))
+	c->cur = rbuf_new();
+	if (!c->cur)
 		return -ENOMEM;
 	return 0;
 }
@@ -398,9 +430,9 @@ static int drain(struct cpu_reader *c, bool flush)
 		c->st.pages++;
 		c->st.bytes += (uint64_t)n;
 		if (dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu,
-				   &c->local) < 0)
+				   &c->cur->b) < 0)
 			continue;	/* counted by the decoder; page skipped */
-		if (c->local.n >= PUBLISH_RECORDS)
+		if (c->cur->b.n >= PUBLISH_RECORDS)
 			publish(c, 0, false);	/* records only; the mark waits */
 		if (!flush && page_partial(c, n))
 			break;
@@ -411,36 +443,56 @@ static int drain(struct cpu_reader *c, bool flush)
 static void publish(struct cpu_reader *c, uint64_t mark, bool done)
 {
 	const struct dc_decode_stats *ds = dc_decoder_stats(c->dec);
+	struct rbuf *fresh = NULL;
 	bool wake = false;
 
 	pthread_mutex_lock(&c->lock);
 	/* Backpressure: the kernel keeps overwriting (and counting) meanwhile. */
-	while (!done && c->queue.n >= c->l->opts.queue_max) {
+	/*
+	 * Only what the consumer has not collected counts: records it holds
+	 * back for the merge wait on this reader's own next mark, and
+	 * counting them would deadlock.
+	 */
+	while (!done && c->queued >= c->l->opts.queue_max) {
 		c->st.backpressure_waits++;
 		pthread_cond_wait(&c->space, &c->lock);
 	}
-	if (c->local.n && !c->queue.n) {
-		/* The consumer took everything: hand over the buffer, no copy. */
-		struct dc_recbuf t = c->queue;
-
-		c->queue = c->local;
-		c->local = t;
-		c->local.n = 0;
-		wake = true;
-	} else if (c->local.n) {
-		/* Queue not empty: the consumer was woken already and will come. */
-		if (!dc_recbuf_reserve(&c->queue, c->local.n)) {
-			memcpy(c->queue.rec + c->queue.n, c->local.rec,
-			       c->local.n * sizeof(*c->local.rec));
-			c->queue.n += c->local.n;
-			c->local.n = 0;
-		}
+	if (c->cur->b.n) {
+		fresh = c->spare;
+		if (fresh)
+			c->spare = fresh->next;
 	}
-	if (mark > c->watermark) {
+	pthread_mutex_unlock(&c->lock);
+	if (c->cur->b.n && !fresh)
+		fresh = rbuf_new();
+
+	pthread_mutex_lock(&c->lock);
+	if (c->cur->b.n && fresh) {
+		struct rbuf *full = c->cur;
+
+		full->next = NULL;
+		full->head = 0;
+		/* An empty queue means the consumer may be asleep. */
+		wake = !c->q_head;
+		if (c->q_tail)
+			c->q_tail->next = full;
+		else
+			c->q_head = full;
+		c->q_tail = full;
+		c->queued += full->b.n;
+		fresh->b.n = 0;
+		fresh->next = NULL;
+		c->cur = fresh;
+	}
+	/*
+	 * The mark promises that everything older was handed over: only
+	 * when nothing is left behind in cur (no buffer could be had).
+	 */
+	if (!c->cur->b.n && mark > c->watermark) {
 		c->watermark = mark;
 		wake = true;
 	}
-	c->done = done;
+	c->done = done && !c->cur->b.n;
 	c->st.events = ds->events;
 	c->st.records = ds->records;
 	c->st.lost_in_pages = ds->lost;
@@ -490,6 +542,11 @@ static void *reader_main(void *arg)
 			mark = 0;
 		}
 		publish(c, mark, stop);
+		/* Out of memory for a spare buffer: keep trying to hand over. */
+		for (int tries = 0; stop && !c->done && tries < 1000; tries++) {
+			usleep(1000);
+			publish(c, mark, true);
+		}
 		if (stop)
 			break;
 	}
@@ -673,7 +730,7 @@ int dc_live_stop(struct dc_live *l)
 	return 0;
 }
 
-/* Move what the readers queued to the consumer's side. */
+/* Move what the readers queued to the consumer's side (pointers only). */
 static void collect(struct dc_live *l)
 {
 	uint64_t junk;
@@ -684,26 +741,14 @@ static void collect(struct dc_live *l)
 		struct cpu_reader *c = &l->cpus[i];
 
 		pthread_mutex_lock(&c->lock);
-		if (c->queue.n) {
-			if (c->pend_head) {
-				memmove(c->pend.rec, c->pend.rec + c->pend_head,
-					(c->pend.n - c->pend_head) * sizeof(*c->pend.rec));
-				c->pend.n -= c->pend_head;
-				c->pend_head = 0;
-			}
-			if (!c->pend.n) {
-				/* Swap: no copy on the common path. */
-				struct dc_recbuf t = c->pend;
-
-				c->pend = c->queue;
-				c->queue = t;
-				c->queue.n = 0;
-			} else if (!dc_recbuf_reserve(&c->pend, c->queue.n)) {
-				memcpy(c->pend.rec + c->pend.n, c->queue.rec,
-				       c->queue.n * sizeof(*c->queue.rec));
-				c->pend.n += c->queue.n;
-				c->queue.n = 0;
-			}
+		if (c->q_head) {
+			if (c->p_tail)
+				c->p_tail->next = c->q_head;
+			else
+				c->p_head = c->q_head;
+			c->p_tail = c->q_tail;
+			c->q_head = c->q_tail = NULL;
+			c->queued = 0;
 			pthread_cond_broadcast(&c->space);
 		}
 		c->c_watermark = c->watermark;
@@ -712,10 +757,42 @@ static void collect(struct dc_live *l)
 	}
 }
 
+/* The CPU's oldest undelivered record; exhausted buffers go to recycle. */
+static const struct dc_record *head_rec(struct cpu_reader *c)
+{
+	while (c->p_head && c->p_head->head >= c->p_head->b.n) {
+		struct rbuf *r = c->p_head;
+
+		c->p_head = r->next;
+		if (!c->p_head)
+			c->p_tail = NULL;
+		r->next = c->recycle;
+		c->recycle = r;
+	}
+	return c->p_head ? &c->p_head->b.rec[c->p_head->head] : NULL;
+}
+
+static void recycle(struct cpu_reader *c)
+{
+	head_rec(c);
+	if (!c->recycle)
+		return;
+	pthread_mutex_lock(&c->lock);
+	while (c->recycle) {
+		struct rbuf *r = c->recycle;
+
+		c->recycle = r->next;
+		r->next = c->spare;
+		c->spare = r;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud)
 {
 	uint64_t limit = UINT64_MAX;
 	int64_t total = 0;
+	int r = 0;
 
 	if (!l->started)
 		return 0;
@@ -728,50 +805,45 @@ int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud)
 	 * out runs of one CPU's records that precede every other CPU's head,
 	 * in place (no copy).
 	 */
-	for (;;) {
+	while (!r) {
 		struct cpu_reader *best = NULL;
 		uint64_t bts = 0, next = limit;
+		struct rbuf *hb;
 		size_t end;
-		int r;
 
 		for (int i = 0; i < l->ncpus; i++) {
-			struct cpu_reader *c = &l->cpus[i];
-			uint64_t ts;
+			const struct dc_record *h = head_rec(&l->cpus[i]);
 
-			if (c->pend_head >= c->pend.n)
+			if (!h || h->ts > limit)
 				continue;
-			ts = c->pend.rec[c->pend_head].ts;
-			if (ts > limit)
-				continue;
-			if (!best || ts < bts) {
-				best = c;
-				bts = ts;
+			if (!best || h->ts < bts) {
+				best = &l->cpus[i];
+				bts = h->ts;
 			}
 		}
 		if (!best)
 			break;
 		for (int i = 0; i < l->ncpus; i++) {
-			struct cpu_reader *c = &l->cpus[i];
+			const struct dc_record *h;
 
-			if (c != best && c->pend_head < c->pend.n &&
-			    c->pend.rec[c->pend_head].ts < next)
-				next = c->pend.rec[c->pend_head].ts;
+			if (&l->cpus[i] == best)
+				continue;
+			h = head_rec(&l->cpus[i]);
+			if (h && h->ts < next)
+				next = h->ts;
 		}
-		end = best->pend_head;
-		while (end < best->pend.n && best->pend.rec[end].ts <= next)
+		hb = best->p_head;
+		end = hb->head;
+		while (end < hb->b.n && hb->b.rec[end].ts <= next)
 			end++;
-		r = fn(ud, best->pend.rec + best->pend_head, end - best->pend_head);
-		total += (int64_t)(end - best->pend_head);
-		best->pend_head = end;
-		if (r < 0)
-			return r;
+		r = fn(ud, hb->b.rec + hb->head, end - hb->head);
+		total += (int64_t)(end - hb->head);
+		hb->head = end;
 	}
-	for (int i = 0; i < l->ncpus; i++) {
-		struct cpu_reader *c = &l->cpus[i];
-
-		if (c->pend_head == c->pend.n)
-			c->pend.n = c->pend_head = 0;
-	}
+	for (int i = 0; i < l->ncpus; i++)
+		recycle(&l->cpus[i]);
+	if (r < 0)
+		return r;
 	return total > INT32_MAX ? INT32_MAX : (int)total;
 }
 
@@ -798,8 +870,13 @@ bool dc_live_finished(const struct dc_live *l)
 	for (int i = 0; i < l->ncpus; i++) {
 		const struct cpu_reader *c = &l->cpus[i];
 
-		if (c->started && (!c->c_done || c->pend_head < c->pend.n))
+		if (!c->started)
+			continue;
+		if (!c->c_done)
 			return false;
+		for (const struct rbuf *r = c->p_head; r; r = r->next)
+			if (r->head < r->b.n)
+				return false;
 	}
 	return true;
 }
@@ -854,9 +931,11 @@ void dc_live_free(struct dc_live *l)
 			close(c->fd);
 		dc_decoder_free(c->dec);
 		free(c->page);
-		dc_recbuf_free(&c->local);
-		dc_recbuf_free(&c->queue);
-		dc_recbuf_free(&c->pend);
+		rbuf_free_list(c->cur);
+		rbuf_free_list(c->q_head);
+		rbuf_free_list(c->p_head);
+		rbuf_free_list(c->spare);
+		rbuf_free_list(c->recycle);
 		pthread_mutex_destroy(&c->lock);
 		pthread_cond_destroy(&c->space);
 	}
