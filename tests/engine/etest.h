@@ -14,37 +14,9 @@
 #include <string.h>
 
 #include "engine.h"
+/* CHECK, CHECK_EQ, check_exit: shared with the unit tests. */
+#include "../unit/check.h"
 
-static unsigned int check_n, check_failed;
-
-#define CHECK(cond)							\
-	do {								\
-		check_n++;						\
-		if (!(cond)) {						\
-			check_failed++;					\
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n",	\
-				__FILE__, __LINE__, #cond);		\
-		}							\
-	} while (0)
-
-#define CHECK_EQ(a, b)							\
-	do {								\
-		int64_t check_a_ = (int64_t)(a), check_b_ = (int64_t)(b); \
-		check_n++;						\
-		if (check_a_ != check_b_) {				\
-			check_failed++;					\
-			fprintf(stderr, "%s:%d: %s == %" PRId64		\
-				", expected %s == %" PRId64 "\n",	\
-				__FILE__, __LINE__, #a, check_a_, #b,	\
-				check_b_);				\
-		}							\
-	} while (0)
-
-static inline int check_exit(const char *name)
-{
-	printf("%s: %u checks, %u failed\n", name, check_n, check_failed);
-	return check_failed ? 1 : 0;
-}
 
 /* Relevance: inode i (< 64) is wanted by rel_mask[i]; calls are counted. */
 #define REL_INODES 64

@@ -21,19 +21,8 @@
 #include <duet/duet.h>
 
 #include "fsimg.h"
+#include "livetest.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		checks++;                                                    \
-		if (!(cond)) {                                               \
-			failures++;                                          \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-		}                                                            \
-	} while (0)
 
 #define MAXP 64
 
@@ -217,10 +206,7 @@ int main(int argc, char **argv)
 	struct got *g = calloc(1, sizeof(*g)), *gm = calloc(1, sizeof(*gm));
 	int r;
 
-	if (geteuid()) {
-		printf("SKIP: needs root\n");
-		return 77;
-	}
+	livetest_require_root();
 	snprintf(base, sizeof(base), "/tmp/duet-lib-%d", (int)getpid());
 	mkdir(base, 0755);
 	if (fsimg_make(&img, fs, !strcmp(fs, "xfs") ? 320 : 256, base)) {

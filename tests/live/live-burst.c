@@ -20,6 +20,7 @@
 #include "devices.h"
 #include "fsimg.h"
 #include "live.h"
+#include "livetest.h"
 
 #define MIB 1024u
 #define NPAGES (MIB * 256u)
@@ -42,14 +43,7 @@ int main(void)
 	void *map;
 	int fd, mfd, r, fails = 0;
 
-	if (geteuid()) {
-		printf("SKIP: needs root\n");
-		return 77;
-	}
-	if (dc_tracefs_ensure(NULL)) {
-		printf("SKIP: no tracefs\n");
-		return 77;
-	}
+	livetest_require();
 	snprintf(base, sizeof(base), "/tmp/duet-burst-%d", (int)getpid());
 	mkdir(base, 0755);
 	if (fsimg_make(&img, "ext4", MIB + 400, base)) {

@@ -22,20 +22,8 @@
 #include "fsimg.h"
 #include "index.h"
 #include "live.h"
+#include "livetest.h"
 
-static int failures;
-static int checks;
-
-#define CHECK(cond, ...)                                                         \
-	do {                                                                     \
-		checks++;                                                        \
-		if (!(cond)) {                                                   \
-			failures++;                                              \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);     \
-			fprintf(stderr, __VA_ARGS__);                            \
-			fputc('\n', stderr);                                     \
-		}                                                                \
-	} while (0)
 
 struct session {
 	struct dc_live *l;
@@ -216,14 +204,7 @@ int main(int argc, char **argv)
 	char path[600], base[256];
 	int fd, r;
 
-	if (geteuid()) {
-		printf("SKIP: needs root (reads the tracing ring buffer, mounts loop devices)\n");
-		return 77;
-	}
-	if (dc_tracefs_ensure(NULL)) {
-		printf("SKIP: tracefs is not available\n");
-		return 77;
-	}
+	livetest_require();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	snprintf(base, sizeof(base), "/tmp/duet-live-%d", (int)getpid());
 	mkdir(base, 0755);

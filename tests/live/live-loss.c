@@ -21,6 +21,7 @@
 #include "devices.h"
 #include "fsimg.h"
 #include "live.h"
+#include "livetest.h"
 
 #define NPAGES 20000
 
@@ -123,14 +124,7 @@ int main(void)
 {
 	int fails;
 
-	if (geteuid()) {
-		printf("SKIP: needs root\n");
-		return 77;
-	}
-	if (dc_tracefs_ensure(NULL)) {
-		printf("SKIP: no tracefs\n");
-		return 77;
-	}
+	livetest_require();
 	fails = run(4);
 	if (fails == -77)
 		return 77;
