@@ -3,5 +3,6 @@
 #define DUET_CLI_H
 
 int cmd_watch(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

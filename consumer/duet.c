@@ -12,6 +12,7 @@ static void usage(FILE *f)
 	fputs("usage: duet COMMAND [ARGS]\n"
 	      "commands:\n"
 	      "  watch PATH...   print page-cache events for files under PATH\n"
+	      "  status          event semantics of this kernel, duet's tracing instances\n"
 	      "Run 'duet COMMAND --help' for a command's options.\n",
 	      f);
 }
@@ -24,6 +25,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "watch"))
 		return cmd_watch(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

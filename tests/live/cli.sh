@@ -65,6 +65,18 @@ check "fsync gives inode-level FLUSHED" [ "$flushed" -ge 1 ]
 check "summary reports 0 lost" [ "$(jq -r 'select(.type=="summary") | .lost' "$base/out.json")" = 0 ]
 check "dd's comm is reported" [ "$(jq -r -s "[.[] | select(.event==\"DIRTY\") | .comm] | unique | join(\",\")" "$base/out.json")" = dd ]
 
+# duet status agrees with watch on the semantics, and lists a running watch.
+st_flush=$("$duet" status --json | jq -r .flush)
+check "status says the same flush semantics as watch ($st_flush)" \
+	[ "$st_flush" = "$(jq -r 'select(.type=="start") | .flush' "$base/out.json")" ]
+"$duet" watch "$w" > /dev/null 2>&1 &
+sp=$!
+sleep 0.7
+check "status lists the running watch's instance, owned by duet" \
+	[ "$("$duet" status --json | jq -r ".instances[] | select(.pid == $sp) | .owner")" = duet ]
+kill -INT $sp
+wait $sp
+
 # 2. Clear errors.
 "$duet" watch /nonexistent/dir > /dev/null 2> "$base/err"
 rc=$?
