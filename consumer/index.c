@@ -7,6 +7,7 @@
  * "not under the roots" is therefore enough for files created later.
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -567,4 +568,63 @@ int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_f
 			return r;
 	}
 	return 0;
+}
+
+static bool has_mount(const struct dc_mounts *m, const char *mp)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->m[i].mnt_point, mp))
+			return true;
+	return false;
+}
+
+/* Walk one directory whose contents just appeared (a mount came or went). */
+static void arrive(struct dc_index *x, const char *dir)
+{
+	const struct dc_mount *m = dc_mounts_find(&x->mounts, dir);
+	struct stat st;
+
+	if (!m || stat(dir, &st) || !S_ISDIR(st.st_mode))
+		return;
+	x->why = DC_NAME_MOVED_IN;
+	add_name(x, dir, m->kdev, st.st_ino);
+	walk(x, dir, m->kdev, st.st_dev, 0);
+	x->why = DC_NAME_WALK;
+}
+
+int dc_index_remount(struct dc_index *x)
+{
+	struct dc_mounts old = x->mounts;
+	int r, changed = 0;
+
+	r = dc_mounts_load(&x->mounts);
+	if (r) {
+		x->mounts = old;
+		return r;
+	}
+	for (size_t k = 0; k < x->nroots; k++) {
+		/* Mounts that went away under a root: their names go, the
+		 * directory underneath shows again. */
+		for (size_t i = 0; i < old.n; i++) {
+			const char *mp = old.m[i].mnt_point;
+
+			if (!dc_path_under(mp, x->roots[k]) || has_mount(&x->mounts, mp))
+				continue;
+			drop_tree(x, mp);
+			arrive(x, mp);
+			changed++;
+		}
+		/* New mounts under a root: their files arrive with their pages. */
+		for (size_t i = 0; i < x->mounts.n; i++) {
+			const char *mp = x->mounts.m[i].mnt_point;
+
+			if (!dc_path_under(mp, x->roots[k]) || has_mount(&old, mp))
+				continue;
+			drop_tree(x, mp);
+			arrive(x, mp);
+			changed++;
+		}
+	}
+	dc_mounts_free(&old);
+	return changed;
 }

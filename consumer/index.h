@@ -62,6 +62,13 @@ int dc_index_add_root(struct dc_index *x, const char *root);
  */
 int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
 			char *buf, size_t len, uint64_t *gen);
+/*
+ * The mount table changed: mounts that appeared under a root are walked
+ * (their names arrive as DC_NAME_MOVED_IN), names under mounts that went
+ * away are dropped and the directory underneath walked again. Returns how
+ * many mount points changed under the roots.
+ */
+int dc_index_remount(struct dc_index *x);
 /* Visit every name under root (directories included). Non-zero stops. */
 typedef int (*dc_index_file_fn)(void *ud, const char *path, uint32_t kdev, uint64_t ino);
 int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud);

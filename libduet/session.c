@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,7 @@ struct duet_session {
 	pthread_t pump;
 	bool pump_started;
 	int stopfd;
+	int mountfd;		/* /proc/self/mountinfo: POLLPRI when mounts change */
 	struct de_engine *e;
 	struct dc_index *x;
 	struct dc_live *live;
@@ -395,22 +397,30 @@ static void signal_tasks(struct duet_session *s)
 	}
 }
 
+static int update_devices(struct duet_session *s);
+
 static void *pump_main(void *arg)
 {
 	struct duet_session *s = arg;
 	bool more = false;
 
 	for (;;) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = s->stopfd, .events = POLLIN },
 			{ .fd = dc_index_fd(s->x), .events = POLLIN },
 			{ .fd = s->live ? dc_live_fd(s->live) : -1, .events = POLLIN },
+			{ .fd = s->mountfd, .events = POLLPRI },
 		};
 
-		poll(pfd, 3, more ? 0 : 100);
+		poll(pfd, 4, more ? 0 : 100);
 		if (pfd[0].revents & POLLIN)
 			break;
 		pthread_mutex_lock(&s->lock);
+		if (pfd[3].revents & (POLLPRI | POLLERR)) {
+			/* Mounts changed: what is under the directories changed. */
+			if (dc_index_remount(s->x) > 0)
+				update_devices(s);
+		}
 		dc_index_update(s->x);
 		if (s->ninval || s->inval_all)
 			apply_invalidations(s);
@@ -432,7 +442,7 @@ EXPORT int duet_session_new(const struct duet_session_opts *opts, struct duet_se
 	uint32_t *all = NULL;
 	int r;
 
-	if (!ret || (opts && opts->sz < sizeof(*opts)))
+	if (!ret || (opts && opts->sz < offsetof(struct duet_session_opts, subbuf_kb)))
 		return -EINVAL;
 	r = dc_tracefs_ensure(NULL);
 	if (r)
@@ -440,9 +450,11 @@ EXPORT int duet_session_new(const struct duet_session_opts *opts, struct duet_se
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	/* An older caller's smaller struct: the fields it lacks stay 0. */
 	if (opts)
-		s->opts = *opts;
+		memcpy(&s->opts, opts, opts->sz < sizeof(s->opts) ? opts->sz : sizeof(s->opts));
 	s->stopfd = -1;
+	s->mountfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	eo.relevant = relevant_cb;
 	eo.ud = s;
@@ -468,6 +480,7 @@ EXPORT int duet_session_new(const struct duet_session_opts *opts, struct duet_se
 	free(all);
 	if (r)
 		goto fail;
+	s->mountfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->stopfd < 0) {
 		r = -errno;
@@ -506,6 +519,8 @@ EXPORT void duet_session_free(struct duet_session *s)
 	free(s->inval);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
+	if (s->mountfd >= 0)
+		close(s->mountfd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -552,6 +567,7 @@ static int update_devices(struct duet_session *s)
 	lo.bdis = s->bdis;
 	lo.nbdis = s->nbdis;
 	lo.buffer_kb = s->opts.buffer_kb;
+	lo.subbuf_kb = s->opts.subbuf_kb;
 	lo.stock_only = s->opts.flags & DUET_SESSION_STOCK;
 	r = dc_live_open(&lo, &s->live);
 	if (!r)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -88,6 +89,23 @@ static int pages(const struct got *g, uint64_t ino, uint32_t st, uint8_t *bits)
 		}
 	}
 	return dup;
+}
+
+/*
+ * The task's view of ino after applying the items in order (ADDED sets,
+ * REMOVED clears), for an EXISTS task: what it believes is cached.
+ */
+static void view_of(const struct got *g, uint64_t ino, uint8_t *bits)
+{
+	memset(bits, 0, MAXP);
+	for (size_t i = 0; i < g->n; i++) {
+		const struct duet_item *it = &g->it[i];
+
+		if (it->ino != ino)
+			continue;
+		for (uint64_t p = it->index; p < it->index + it->count && p < MAXP; p++)
+			bits[p] = !!(it->state & DUET_ADDED);
+	}
 }
 
 static int exactly(const uint8_t *bits, int first, int n)
@@ -360,11 +378,12 @@ int main(int argc, char **argv)
 		collect(te, g, 500);
 		{
 			uint8_t res[MAXP];
-			int dup = pages(g, id, DUET_ADDED, bits);
 
-			/* Exactly what is cached now: reclaim may have taken some. */
+			/* Exactly what is cached now: reclaim may take some meanwhile
+			 * (then REMOVED items follow the scan's ADDED ones). */
+			view_of(g, id, bits);
 			resident(d2, res);
-			CHECK(dup == 0 && !memcmp(bits, res, MAXP) && memchr(res, 1, MAXP),
+			CHECK(!memcmp(bits, res, MAXP) && memchr(res, 1, MAXP),
 			      "renamed in: d's cached pages are reported (items %d, cached %" PRIu64 ")",
 			      items_for(g, id), cached_pages(d2));
 		}
@@ -397,10 +416,130 @@ int main(int argc, char **argv)
 		printf("ok 6 inode reuse (%s)\n", in == ib ? "number reused" : "number not reused here");
 	}
 
+	/*
+	 * 8. Bind mounts: a file reached through a bind mount outside the
+	 * directory is reported with its name under the directory; a
+	 * directory from outside bound inside is watched under its new name.
+	 */
+	{
+		char sub[300], bind[300], viab[400], inside[300], outdir[300], f2[400], fin[400];
+		uint64_t ifb, ifo;
+
+		snprintf(sub, sizeof(sub), "%s/sub", root);
+		snprintf(bind, sizeof(bind), "%s/bind", base);
+		snprintf(outdir, sizeof(outdir), "%s/od", out);
+		snprintf(inside, sizeof(inside), "%s/in", root);
+		mkdir(sub, 0755);
+		mkdir(bind, 0755);
+		mkdir(outdir, 0755);
+		snprintf(f2, sizeof(f2), "%s/f", outdir);
+		ifo = make_file(f2, 2, 1);
+		mkdir(inside, 0755);
+		collect(te, g, 300);
+		if (mount(sub, bind, NULL, MS_BIND, NULL) || mount(outdir, inside, NULL, MS_BIND, NULL))
+			die("bind mount: %s", strerror(errno));
+		snprintf(fin, sizeof(fin), "%s/f", inside);
+		/* The mount brings f under the directory, with its cached pages. */
+		collect(te, g, 700);
+		{
+			uint8_t res[MAXP];
+			struct duet_fileid f = { 0 };
+
+			view_of(g, ifo, bits);
+			resident(fin, res);
+			CHECK(!memcmp(bits, res, MAXP) && memchr(res, 1, MAXP),
+			      "bind: a directory bound inside arrives with its cached pages");
+			for (size_t i = 0; i < g->n; i++)
+				if (g->it[i].ino == ifo)
+					f = duet_item_fileid(&g->it[i]);
+			CHECK(!duet_task_path(te, &f, p, sizeof(p)) && !strcmp(p, fin),
+			      "bind: it is reported under its new name (%s, got %s)", fin, p);
+		}
+		snprintf(viab, sizeof(viab), "%s/g", bind);
+		ifb = make_file(viab, 3, 0);
+		collect(te, g, 600);
+		CHECK(pages(g, ifb, DUET_ADDED, bits) == 0 && exactly(bits, 0, 3), "bind: a file written through a bind mount outside is reported");
+		{
+			char want[300];
+			struct duet_fileid f = { 0 };
+
+			for (size_t i = 0; i < g->n; i++)
+				if (g->it[i].ino == ifb)
+					f = duet_item_fileid(&g->it[i]);
+			snprintf(want, sizeof(want), "%s/g", sub);
+			CHECK(!duet_task_path(te, &f, p, sizeof(p)) && !strcmp(p, want), "bind: its path is the name under the directory (%s, got %s)", want, p);
+		}
+		umount2(inside, MNT_DETACH);
+		umount2(bind, MNT_DETACH);
+		printf("ok 8 bind mounts\n");
+	}
+
 	duet_task_free(tv);
 	duet_task_free(tm);
 	duet_task_free(te);
 	duet_session_free(s);
+
+	/*
+	 * 9. Forced overrun: a tiny buffer and heavy churn. The task gets a
+	 * LOST item, drops its view, and after the resync its view of which
+	 * pages are cached equals mincore() for every file.
+	 */
+	{
+		struct duet_session_opts so = { .sz = sizeof(so), .buffer_kb = 8, .subbuf_kb = 4 };
+		struct duet_task_opts o = { .sz = sizeof(o), .mask = DUET_EXISTS, .path = root };
+		struct duet_task_status ts = { .sz = sizeof(ts) };
+		static uint8_t view[40][MAXP];
+		uint64_t inos[40];
+		char files[40][300];
+		size_t lost = 0;
+		int bad = 0;
+
+		if (duet_session_new(&so, &s) || duet_task_new(s, &o, &te))
+			die("overrun session");
+		wait_scan(te);
+		memset(view, 0, sizeof(view));
+		for (int k = 0; k < 40; k++) {
+			snprintf(files[k], sizeof(files[k]), "%s/churn%d", root, k);
+			inos[k] = make_file(files[k], MAXP, 0);
+		}
+		for (int k = 0; k < 40; k += 2)
+			drop(files[k]);
+		/* Apply items as a task would: LOST drops the view. */
+		for (int round = 0; round < 30; round++) {
+			collect(te, g, 100);
+			for (size_t i = 0; i < g->n; i++) {
+				const struct duet_item *it = &g->it[i];
+
+				if (it->flags & DUET_ITEM_LOST) {
+					memset(view, 0, sizeof(view));
+					lost++;
+					continue;
+				}
+				for (int k = 0; k < 40; k++) {
+					if (it->ino != inos[k])
+						continue;
+					for (uint64_t q = it->index; q < it->index + it->count && q < MAXP; q++)
+						view[k][q] = (it->state & DUET_ADDED) ? 1 : 0;
+				}
+			}
+			duet_task_status(te, &ts);
+			if (round > 5 && ts.scan_done == ts.scan_files && !ts.pending)
+				break;
+		}
+		CHECK(lost > 0 && ts.lost > 0, "overrun: the loss is reported (%zu LOST items)", lost);
+		CHECK(ts.resyncs > 0, "overrun: a resync ran (%" PRIu64 ")", ts.resyncs);
+		for (int k = 0; k < 40; k++) {
+			uint8_t res[MAXP];
+
+			resident(files[k], res);
+			if (memcmp(res, view[k], MAXP))
+				bad++;
+		}
+		CHECK(bad == 0, "overrun: after the resync the view matches mincore for every file (%d differ)", bad);
+		duet_task_free(te);
+		duet_session_free(s);
+		printf("ok 9 forced overrun and resync (%zu LOST items, %" PRIu64 " resyncs)\n", lost, ts.resyncs);
+	}
 
 	/* 7. Saved done state resumes in a new session. */
 	{

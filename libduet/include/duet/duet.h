@@ -79,6 +79,8 @@ struct duet_session_opts {
 	void *log_ud;
 	unsigned int buffer_kb;		/* per-CPU ring buffer; 0: kernel default */
 	unsigned int flags;		/* DUET_SESSION_* */
+	unsigned int subbuf_kb;		/* ring-buffer sub-buffer size (kernel 6.8+);
+					 * 0: 64 */
 };
 
 #define DUET_SESSION_STOCK	0x1u	/* ignore patched kernel events */
