@@ -546,6 +546,34 @@ int main(int argc, char **argv)
 		printf("ok 10 mmap+msync, redirty, inner file system\n");
 	}
 
+	/*
+	 * 11. An unlinked file that is still open has no name under the
+	 * directory: it stops being reported (decided and documented).
+	 */
+	{
+		char up[300], buf[4096];
+		uint64_t iu;
+		int fd;
+
+		snprintf(up, sizeof(up), "%s/unlinked", root);
+		iu = make_file(up, 4, 1);
+		collect(te, g, 400);
+		CHECK(pages(g, iu, DUET_ADDED, bits) == 0 && exactly(bits, 0, 4), "unlinked: reported while it has a name");
+		fd = open(up, O_RDWR);
+		if (fd < 0 || unlink(up))
+			die("unlink");
+		memset(buf, 'u', sizeof(buf));
+		for (int i = 4; i < 8; i++)
+			if (pwrite(fd, buf, sizeof(buf), (off_t)i * 4096) != (ssize_t)sizeof(buf))
+				die("pwrite");
+		if (fdatasync(fd) || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+			die("drop");
+		collect(te, g, 500);
+		CHECK(items_for(g, iu) == 0, "unlinked but open: no more items (%d)", items_for(g, iu));
+		close(fd);
+		printf("ok 11 unlinked while open\n");
+	}
+
 	duet_task_free(tv);
 	duet_task_free(tm);
 	duet_task_free(te);
