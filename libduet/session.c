@@ -51,6 +51,7 @@ struct duet_task {
 	int slot;
 	int efd;
 	bool signalled;
+	bool lost_pending;	/* a LOST item not fetched yet */
 	char *name;
 	char *root;
 	uint32_t mask;
@@ -357,10 +358,17 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 			de_lost(s->e, all);
 			/* Repair: every task's cached pages are reported again. */
 			for (int k = 0; k < DE_MAX_TASKS; k++) {
-				if (!s->tasks[k])
+				struct duet_task *t = s->tasks[k];
+				uint64_t one = 1;
+
+				if (!t)
 					continue;
-				s->tasks[k]->resyncs++;
-				schedule_full_scan(s->tasks[k]);
+				t->resyncs++;
+				t->lost_pending = true;
+				schedule_full_scan(t);
+				/* The LOST item alone makes the fd readable. */
+				if (!t->signalled && write(t->efd, &one, sizeof(one)) == sizeof(one))
+					t->signalled = true;
 			}
 			logf_(s, 4, "duet: %" PRIu64 " events lost on cpu %u; resyncing",
 			      r->count, r->cpu);
@@ -529,6 +537,8 @@ EXPORT int duet_session_flush_semantics(struct duet_session *s)
 {
 	int r = DUET_FLUSH_NONE;
 
+	if (!s)
+		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	if (s->live)
 		r = dc_live_flush_sem(s->live) == DC_FLUSH_EXACT ? DUET_FLUSH_EXACT :
@@ -590,7 +600,10 @@ EXPORT int duet_task_new(struct duet_session *s, const struct duet_task_opts *op
 	char *root;
 	int slot, r;
 
-	if (!s || !opts || opts->sz < sizeof(*opts) || !opts->path || !ret)
+	/* libbpf-style sz: a struct from an older header is accepted (the
+	 * fields it lacks are 0); one too small for the fields we need is not. */
+	if (!s || !opts || opts->sz < offsetof(struct duet_task_opts, path) + sizeof(opts->path) ||
+	    !opts->path || !ret)
 		return -EINVAL;
 	root = realpath(opts->path, NULL);
 	if (!root)
@@ -677,7 +690,9 @@ EXPORT int duet_task_fetch(struct duet_task *t, struct duet_item *items, size_t 
 	s = t->s;
 	pthread_mutex_lock(&s->lock);
 	r = de_fetch(s->e, t->slot, items, n);
-	if (r >= 0 && !de_pending(s->e, t->slot) && t->signalled) {
+	if (r > 0)
+		t->lost_pending = false;	/* LOST comes first in a fetch */
+	if (r >= 0 && !de_pending(s->e, t->slot) && !t->lost_pending && t->signalled) {
 		uint64_t v;
 
 		/* Drained: the fd stops being readable until new items come. */
@@ -771,11 +786,17 @@ EXPORT int duet_task_path(struct duet_task *t, const struct duet_fileid *f, char
 
 	if (!t || !f || !buf)
 		return -EINVAL;
+	char path[PATH_MAX];
+
 	pthread_mutex_lock(&t->s->lock);
-	r = dc_index_name_under(t->s->x, f->dev, f->ino, t->root, buf, len, &gen);
+	r = dc_index_name_under(t->s->x, f->dev, f->ino, t->root, path, sizeof(path), &gen);
 	if (!r && gen != f->gen)
 		r = -ENOENT;	/* the number now names another file */
 	pthread_mutex_unlock(&t->s->lock);
+	if (!r && strlen(path) >= len)
+		r = -ENAMETOOLONG;
+	if (!r)
+		strcpy(buf, path);	/* outputs are written only on success */
 	return r;
 }
 
@@ -877,7 +898,7 @@ EXPORT int duet_task_status(struct duet_task *t, struct duet_task_status *st)
 	struct duet_task_status o;
 	int r;
 
-	if (!t || !st || st->sz < sizeof(*st))
+	if (!t || !st || st->sz < offsetof(struct duet_task_status, pending) + sizeof(st->pending))
 		return -EINVAL;
 	pthread_mutex_lock(&t->s->lock);
 	r = de_task_stats(t->s->e, t->slot, &ds);
@@ -894,8 +915,13 @@ EXPORT int duet_task_status(struct duet_task *t, struct duet_task_status *st)
 	o.scan_files = t->scan_files;
 	o.scan_done = t->scan_done;
 	pthread_mutex_unlock(&t->s->lock);
-	if (!r)
-		*st = o;
+	if (!r) {
+		size_t n = st->sz < sizeof(o) ? st->sz : sizeof(o);
+
+		/* Only as much as the caller's (possibly older) struct holds. */
+		o.sz = n;
+		memcpy(st, &o, n);
+	}
 	return r;
 }
 
@@ -905,7 +931,7 @@ EXPORT const char *duet_strerror(int err)
 	case 0:
 		return "success";
 	case ENOENT:
-		return "not found: the path does not exist, or tracefs or the page-cache events are missing";
+		return "not found: a path that does not exist, or tracefs or the page-cache events missing";
 	case EACCES:
 	case EPERM:
 		return "permission denied: reading the tracing ring buffer needs root (or use duetd)";
@@ -918,7 +944,9 @@ EXPORT const char *duet_strerror(int err)
 	case EINVAL:
 		return "invalid argument (for a mask: EXISTS with ADDED/REMOVED, or MODIFIED with DIRTY/FLUSHED)";
 	case ENOSPC:
-		return "too many tasks in this session (64 at most)";
+		return "no space: a full disk, or already 64 tasks in this session";
+	case ESTALE:
+		return "stale file identity: the inode number now names another file";
 	case EOVERFLOW:
 		return "a page index beyond what the engine tracks (2^32 pages)";
 	}
