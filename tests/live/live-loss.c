@@ -27,6 +27,7 @@
 
 static int run(unsigned int subbuf_kb)
 {
+	uint64_t file_ino = 0, others = 0;
 	struct dc_live_opts o = { .sz = sizeof(o) };
 	const struct dc_live_stats *st;
 	struct dc_recbuf recs = { 0 };
@@ -71,6 +72,13 @@ static int run(unsigned int subbuf_kb)
 	}
 	snprintf(path, sizeof(path), "%s/f", base);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	{
+		struct stat fst;
+
+		if (fd < 0 || fstat(fd, &fst))
+			return 1;
+		file_ino = fst.st_ino;
+	}
 	memset(buf, 'x', sizeof(buf));
 	for (int i = 0; i < NPAGES; i++)
 		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
@@ -87,8 +95,14 @@ static int run(unsigned int subbuf_kb)
 		if (recs.rec[i].type == DC_LOST) {
 			lost += recs.rec[i].count;
 			lost_records++;
-		} else {
+		} else if (recs.rec[i].ino == file_ino) {
 			decoded++;
+		} else {
+			/* Another inode of this file system (rare: seen once). */
+			others++;
+			fprintf(stderr, "note: other event: ino %" PRIu64 " type %u index %" PRIu64
+				" pid %d\n", recs.rec[i].ino, recs.rec[i].type, recs.rec[i].index,
+				recs.rec[i].pid);
 		}
 	}
 	dc_live_stats(l, &st);
@@ -105,9 +119,16 @@ static int run(unsigned int subbuf_kb)
 			st->total.overrun);
 		fails++;
 	}
-	if (decoded + st->total.overrun != 2ull * NPAGES) {
-		fprintf(stderr, "FAIL: decoded + overrun = %" PRIu64 ", the workload caused %d\n",
-			decoded + st->total.overrun, 2 * NPAGES);
+	/*
+	 * Every event of the file was decoded or counted as overrun. When
+	 * nothing else happened on the file system the sum is exact; other
+	 * events (none in almost every run) may be among the overrun ones.
+	 */
+	if (others ? decoded + st->total.overrun < 2ull * NPAGES || decoded > 2ull * NPAGES :
+		     decoded + st->total.overrun != 2ull * NPAGES) {
+		fprintf(stderr, "FAIL: decoded %" PRIu64 " + overrun %" PRIu64
+			" against the %d events the workload caused (%" PRIu64 " other events)\n",
+			decoded, st->total.overrun, 2 * NPAGES, others);
 		fails++;
 	}
 	dc_live_free(l);
