@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * bench-libduet: figures for libduet against the running kernel, not a
+ * test. Through the public API only: a session, tasks with DUET_MODIFIED
+ * and DUET_EXISTS over a tree of small files, the registration scan and
+ * the fetch of what it queued.
+ *
+ * The tree: NFILES files in directories of 1000 (DIR/dNNNN/fNNNN), file i
+ * of 1 + i % 4 pages. After sync and drop_caches, the first CACHED pages
+ * of every file are read back with readahead off (POSIX_FADV_RANDOM), so
+ * exactly those pages are cached (cachestat() confirms and counts them).
+ *
+ * Two tasks in one session, so memory splits into its two parts:
+ *  1. a MODIFIED task: the path index, the engine's per-inode state and
+ *     the scan of every file (cachestat, mincore); nothing is queued,
+ *     since no page is dirty. RSS delta / files = memory per tracked file.
+ *  2. an EXISTS task on the same directory (the index is shared): its
+ *     scan queues every cached page. RSS delta / pending pages (and items)
+ *     = memory per pending page (item).
+ * Then the EXISTS task fetches everything in batches of 256.
+ * With -s, only the EXISTS task (a registration from nothing).
+ *
+ * RSS is read after malloc_trim(0), so freed heap is not counted; "heap"
+ * is what malloc has handed out (mallinfo2, all arenas, mmapped chunks).
+ *
+ * usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] DIR
+ *   -n files (default 1000000), -c cached pages per file (default 4: all),
+ *   -k keep: DIR already holds the tree (no create, no drop, no warm-up),
+ *   -s single EXISTS task.
+ * Needs root (drop_caches, the tracing instance).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <duet/duet.h>
+
+#define PER_DIR 1000
+#define MAX_PAGES 4
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+struct cs_range {
+	uint64_t off, len;
+};
+
+struct cs_stat {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+static unsigned long nfiles = 1000000;
+static unsigned int cached = MAX_PAGES;
+static const char *dir;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* User + system CPU of the whole process (the library's pump thread too). */
+static double cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+static double rss(void)
+{
+	unsigned long size, res = 0;
+	FILE *f;
+
+	malloc_trim(0);
+	f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return (double)res * sysconf(_SC_PAGESIZE);
+}
+
+static double heap(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return (double)mi.uordblks + (double)mi.hblkhd;
+}
+
+/* "Cached:" of /proc/meminfo, in pages. */
+static long long meminfo_cached(void)
+{
+	char line[256];
+	long long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Cached: %lld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb / 4;
+}
+
+static void file_path(char *buf, size_t len, unsigned long i)
+{
+	snprintf(buf, len, "%s/d%04lu/f%04lu", dir, i / PER_DIR, i % PER_DIR);
+}
+
+static unsigned int file_pages(unsigned long i)
+{
+	return 1 + i % MAX_PAGES;
+}
+
+static int create_tree(void)
+{
+	static char buf[MAX_PAGES * 4096];
+	char path[4096];
+
+	memset(buf, 'x', sizeof(buf));
+	for (unsigned long i = 0; i < nfiles; i++) {
+		size_t len = (size_t)file_pages(i) * 4096;
+		int fd;
+
+		if (i % PER_DIR == 0) {
+			snprintf(path, sizeof(path), "%s/d%04lu", dir, i / PER_DIR);
+			if (mkdir(path, 0755) && errno != EEXIST)
+				goto fail;
+		}
+		file_path(path, sizeof(path), i);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			goto fail;
+		if (write(fd, buf, len) != (ssize_t)len) {
+			close(fd);
+			goto fail;
+		}
+		close(fd);
+	}
+	return 0;
+fail:
+	fprintf(stderr, "bench-libduet: %s: %s\n", path, strerror(errno));
+	return -1;
+}
+
+static int drop_caches(void)
+{
+	int fd;
+
+	sync();
+	fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "3", 1) != 1) {
+		fprintf(stderr, "bench-libduet: drop_caches: %s (run as root)\n", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Read the first `cached` pages of each file, readahead off. */
+static int warm(void)
+{
+	static char buf[MAX_PAGES * 4096];
+	char path[4096];
+
+	for (unsigned long i = 0; i < nfiles; i++) {
+		unsigned int p = file_pages(i) < cached ? file_pages(i) : cached;
+		int fd;
+
+		if (!p)
+			continue;
+		file_path(path, sizeof(path), i);
+		fd = open(path, O_RDONLY | O_NOATIME | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "bench-libduet: %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+		if (pread(fd, buf, (size_t)p * 4096, 0) != (ssize_t)p * 4096) {
+			fprintf(stderr, "bench-libduet: short read of %s\n", path);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/* Cached and dirty pages of the tree, by cachestat() on every file. */
+static int cache_sum(uint64_t *pages, uint64_t *dirty, uint64_t *expected)
+{
+	char path[4096];
+
+	*pages = *dirty = *expected = 0;
+	for (unsigned long i = 0; i < nfiles; i++) {
+		struct cs_range r = { 0, 0 };
+		struct cs_stat cs;
+		int fd;
+
+		file_path(path, sizeof(path), i);
+		fd = open(path, O_RDONLY | O_NOATIME | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "bench-libduet: %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		if (syscall(__NR_cachestat, fd, &r, &cs, 0)) {
+			fprintf(stderr, "bench-libduet: cachestat: %s\n", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		*pages += cs.nr_cache;
+		*dirty += cs.nr_dirty;
+		*expected += file_pages(i) < cached ? file_pages(i) : cached;
+	}
+	return 0;
+}
+
+struct reg {
+	double wall_new, wall, cpu;
+	double rss, heap;
+	struct duet_task_status st;
+};
+
+/* Register a task and wait for its registration scan to finish. */
+static int reg_task(struct duet_session *s, const char *name, uint32_t mask,
+		    struct duet_task **t, struct reg *g)
+{
+	struct duet_task_opts to = { .sz = sizeof(to), .name = name, .mask = mask, .path = dir };
+	double t0, c0;
+	int r;
+
+	t0 = now();
+	c0 = cpu();
+	r = duet_task_new(s, &to, t);
+	if (r) {
+		fprintf(stderr, "bench-libduet: duet_task_new(%s): %s\n", name, duet_strerror(r));
+		return r;
+	}
+	g->wall_new = now() - t0;
+	for (;;) {
+		struct timespec ts = { 0, 2000000 };
+
+		g->st.sz = sizeof(g->st);
+		r = duet_task_status(*t, &g->st);
+		if (r)
+			return r;
+		if (g->st.scan_done >= g->st.scan_files)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	g->wall = now() - t0;
+	g->cpu = cpu() - c0;
+	g->rss = rss();
+	g->heap = heap();
+	return 0;
+}
+
+static void print_reg(const char *what, const struct reg *g)
+{
+	printf("%-44s %10.3f s wall (%.3f s in duet_task_new), %.3f s cpu\n", what, g->wall,
+	       g->wall_new, g->cpu);
+	printf("%-44s %10" PRIu64 " files scanned, %" PRIu64 " pages pending\n", "", g->st.scan_done,
+	       g->st.pending);
+}
+
+int main(int argc, char **argv)
+{
+	struct duet_session_opts so = { .sz = sizeof(so) };
+	struct duet_task *ta = NULL, *tb = NULL;
+	uint64_t pages0, dirty0, expect, pages1, dirty1, expect1;
+	uint64_t items = 0, fpages = 0, lost = 0, other = 0;
+	static struct duet_item buf[256];
+	struct reg ga = { 0 }, gb = { 0 };
+	double r0, h0, r1, h1, r3, h3, t0, tf, cf, tc;
+	long long m0, m1;
+	struct duet_session *s = NULL;
+	int keep = 0, single = 0, opt, r, n, ret = 1;
+
+	while ((opt = getopt(argc, argv, "n:c:ks")) != -1) {
+		switch (opt) {
+		case 'n':
+			nfiles = strtoul(optarg, NULL, 0);
+			break;
+		case 'c':
+			cached = strtoul(optarg, NULL, 0);
+			break;
+		case 'k':
+			keep = 1;
+			break;
+		case 's':
+			single = 1;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind + 1 != argc || !nfiles) {
+usage:
+		fprintf(stderr, "usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] DIR\n");
+		return 2;
+	}
+	dir = argv[optind];
+
+	if (!keep) {
+		t0 = now();
+		if (create_tree())
+			return 1;
+		tc = now() - t0;
+		t0 = now();
+		if (drop_caches() || warm())
+			return 1;
+		printf("%-44s %10.1f s create, %.1f s sync+drop+warm\n", "tree", tc, now() - t0);
+	}
+	if (cache_sum(&pages0, &dirty0, &expect))
+		return 1;
+	m0 = meminfo_cached();
+	printf("%-44s %10lu files of 1-%d pages in dirs of %d, %" PRIu64 " pages total\n",
+	       "tree", nfiles, MAX_PAGES, PER_DIR,
+	       (uint64_t)nfiles / MAX_PAGES * (MAX_PAGES * (MAX_PAGES + 1) / 2));
+	printf("%-44s %10" PRIu64 " pages (%.2f GiB; %" PRIu64 " expected, %" PRIu64
+	       " dirty), first %u of each file\n",
+	       "cached before registration (cachestat)", pages0, pages0 * 4096.0 / (1 << 30),
+	       expect, dirty0, cached);
+
+	r0 = rss();
+	h0 = heap();
+	r = duet_session_new(&so, &s);
+	if (r) {
+		fprintf(stderr, "bench-libduet: duet_session_new: %s\n", duet_strerror(r));
+		return 1;
+	}
+	r1 = rss();
+	h1 = heap();
+	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "before the session", r0 / 1048576,
+	       h0 / 1048576);
+	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "session (no task)", r1 / 1048576,
+	       h1 / 1048576);
+
+	if (!single) {
+		if (reg_task(s, "bench-modified", DUET_MODIFIED, &ta, &ga))
+			goto out;
+		print_reg("registration, MODIFIED task (walk + scan)", &ga);
+		printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after it", ga.rss / 1048576,
+		       ga.heap / 1048576);
+		printf("%-44s %10.0f B RSS, %.0f B heap (%lu files)\n", "memory per tracked file",
+		       (ga.rss - r1) / nfiles, (ga.heap - h1) / nfiles, nfiles);
+	} else {
+		ga.rss = r1;
+		ga.heap = h1;
+	}
+	if (reg_task(s, "bench-exists", DUET_EXISTS, &tb, &gb))
+		goto out;
+	print_reg(single ? "registration, EXISTS task (walk + scan)" :
+			   "registration, EXISTS task (scan; index shared)", &gb);
+	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after it", gb.rss / 1048576,
+	       gb.heap / 1048576);
+	if (gb.st.pending)
+		printf("%-44s %10.1f B RSS, %.1f B heap (%" PRIu64 " pages)%s\n",
+		       "memory per pending page", (gb.rss - ga.rss) / gb.st.pending,
+		       (gb.heap - ga.heap) / gb.st.pending, gb.st.pending,
+		       single ? " incl. the index" : "");
+
+	t0 = now();
+	cf = cpu();
+	while ((n = duet_task_fetch(tb, buf, 256)) > 0) {
+		for (int i = 0; i < n; i++) {
+			if (buf[i].flags & DUET_ITEM_LOST)
+				lost++;
+			else if (buf[i].state != DUET_ADDED)
+				other++;
+			fpages += buf[i].count;
+		}
+		items += n;
+	}
+	tf = now() - t0;
+	cf = cpu() - cf;
+	if (n < 0) {
+		fprintf(stderr, "bench-libduet: duet_task_fetch: %s\n", duet_strerror(n));
+		goto out;
+	}
+	r3 = rss();
+	h3 = heap();
+	if (gb.st.pending && items)
+		printf("%-44s %10.1f B RSS, %.1f B heap (%" PRIu64 " items)%s\n",
+		       "memory per pending item", (gb.rss - ga.rss) / items,
+		       (gb.heap - ga.heap) / items, items, single ? " incl. the index" : "");
+	printf("%-44s %10" PRIu64 " items, %" PRIu64 " pages in %.3f s (%.3f s cpu); "
+	       "%" PRIu64 " LOST, %" PRIu64 " not ADDED\n",
+	       "fetch (batches of 256)", items, fpages, tf, cf, lost, other);
+	printf("%-44s %10.2f M items/s, %.2f M pages/s\n", "fetch rate", items / tf / 1e6,
+	       fpages / tf / 1e6);
+	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after the fetch", r3 / 1048576,
+	       h3 / 1048576);
+	if (ta) {
+		n = duet_task_fetch(ta, buf, 256);
+		printf("%-44s %10d items (expected 0: nothing dirty)\n", "MODIFIED task fetch", n);
+	}
+
+	if (cache_sum(&pages1, &dirty1, &expect1))
+		goto out;
+	m1 = meminfo_cached();
+	printf("%-44s %10" PRIu64 " pages (before: %" PRIu64 "); /proc/meminfo Cached %+lld pages\n",
+	       "cached after (cachestat)", pages1, pages0, m1 - m0);
+	printf("%-44s %s\n", "cache grew / pages reported == cached",
+	       pages1 == pages0 && fpages == pages0 && !lost && !other ? "no / yes" :
+	       pages1 != pages0 ? "YES (the cache changed)" : "no / NO (mismatch)");
+	ret = pages1 == pages0 && fpages == pages0 && !lost && !other ? 0 : 1;
+out:
+	duet_task_free(ta);
+	duet_task_free(tb);
+	duet_session_free(s);
+	return ret;
+}
