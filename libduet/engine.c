@@ -1082,10 +1082,27 @@ int de_lost(struct de_engine *e, uint64_t task_mask)
 
 	/* Coalesced: one LOST item until the task fetches it. */
 	for (m = task_mask & e->active; m; m &= m - 1) {
-		struct de_task *task = &e->tasks[__builtin_ctzll(m)];
+		int t = __builtin_ctzll(m);
+		struct de_task *task = &e->tasks[t];
+		uint64_t bit = UINT64_C(1) << t;
 
 		task->lost = true;
 		task->st.lost++;
+		/*
+		 * What was pending is no longer trustworthy: the lost events
+		 * may have changed those pages. The task drops its view at the
+		 * LOST item and the caller's rescan reports the cached pages
+		 * again; an item pending from before would re-add a page that
+		 * has gone meanwhile.
+		 */
+		for (size_t i = task->head; i < task->len; i++) {
+			struct de_inode *inode = task->list[i];
+
+			inode_drop(e, inode, bit, 0, PAGE_LIMIT);
+			inode->listed &= ~bit;
+			inode_gc(e, inode);
+		}
+		task->head = task->len = 0;
 	}
 	return 0;
 }

@@ -131,6 +131,9 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f,
  * Queue a LOST item for every task in mask (delivered before other items).
  * LOSTs not yet fetched coalesce into one item (flags DUET_ITEM_LOST, all
  * other fields 0); de_task_stats().lost counts the calls.
+ *
+ * It also drops what was pending for those tasks: the lost events may
+ * have changed those pages, and the caller rescans.
  */
 int de_lost(struct de_engine *e, uint64_t task_mask);
 

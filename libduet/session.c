@@ -29,6 +29,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+#undef HASH_FUNCTION
+#define HASH_FUNCTION(keyptr, keylen, hashv) \
+	((hashv) = (unsigned int)XXH3_64bits((keyptr), (keylen)))
+#include <uthash.h>
+
 #include "devices.h"
 #include "engine.h"
 #include "index.h"
@@ -46,6 +53,21 @@ struct scan_file {
 	uint64_t ino;
 };
 
+/*
+ * A file queued for a task's scan. Until it is scanned, events of that
+ * file do not reach the task: the scan reports the file's state at that
+ * moment, and an earlier event would tell the task about a change to a
+ * page it never heard of (a REMOVED with no ADDED before it).
+ */
+struct unscanned {
+	struct {
+		uint64_t ino;
+		uint32_t dev;
+		uint32_t pad;
+	} k;
+	UT_hash_handle hh;
+};
+
 struct duet_task {
 	struct duet_session *s;
 	int slot;
@@ -58,6 +80,7 @@ struct duet_task {
 	/* Scan queue (registration, resync, files renamed in). */
 	struct scan_file *scan;
 	size_t nscan, scan_pos, scan_cap;
+	struct unscanned *unscanned;
 	uint64_t scan_files, scan_done, resyncs;
 };
 
@@ -107,8 +130,18 @@ static uint64_t relevance(struct duet_session *s, uint32_t dev, uint64_t ino, ui
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
 		struct duet_task *t = s->tasks[i];
 
-		if (t && !dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
-			mask |= 1ull << i;
+		if (!t || dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
+			continue;
+		if (t->unscanned) {
+			struct unscanned *u, key = { 0 };
+
+			key.k.dev = dev;
+			key.k.ino = ino;
+			HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+			if (u)
+				continue;	/* its scan will tell the task */
+		}
+		mask |= 1ull << i;
 	}
 	*gen = g;
 	return mask;
@@ -140,6 +173,34 @@ static void queue_scan(struct duet_task *t, const char *path, uint32_t dev, uint
 	f->ino = ino;
 	t->nscan++;
 	t->scan_files++;
+	{
+		struct unscanned *u, key = { 0 };
+
+		key.k.dev = dev;
+		key.k.ino = ino;
+		HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+		if (!u && (u = calloc(1, sizeof(*u)))) {
+			u->k = key.k;
+			HASH_ADD(hh, t->unscanned, k, sizeof(u->k), u);
+			/* Its cached relevance may include this task. */
+			de_file_invalidate(t->s->e, dev, ino);
+		}
+	}
+}
+
+/* The file's scan is done: its events reach the task from now on. */
+static void scanned(struct duet_task *t, uint32_t dev, uint64_t ino)
+{
+	struct unscanned *u, key = { 0 };
+
+	key.k.dev = dev;
+	key.k.ino = ino;
+	HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+	if (!u)
+		return;
+	HASH_DEL(t->unscanned, u);
+	free(u);
+	de_file_invalidate(t->s->e, dev, ino);
 }
 
 /*
@@ -327,6 +388,7 @@ static bool run_scans(struct duet_session *s)
 			struct scan_file *sf = &t->scan[t->scan_pos++];
 
 			scan_one(t, sf);
+			scanned(t, sf->dev, sf->ino);
 			free(sf->path);
 			sf->path = NULL;
 			t->scan_done++;
@@ -669,6 +731,14 @@ EXPORT void duet_task_free(struct duet_task *t)
 	for (size_t i = t->scan_pos; i < t->nscan; i++)
 		free(t->scan[i].path);
 	free(t->scan);
+	{
+		struct unscanned *u, *tmp;
+
+		HASH_ITER(hh, t->unscanned, u, tmp) {
+			HASH_DEL(t->unscanned, u);
+			free(u);
+		}
+	}
 	close(t->efd);
 	free(t->name);
 	free(t->root);

@@ -350,9 +350,15 @@ static void run(uint64_t seed)
 			uint64_t lm = rnd() & ((UINT64_C(1) << ntask) - 1);
 
 			de_lost(e, lm);
-			for (t = 0; t < ntask; t++)
-				if (lm >> t & 1)
-					lost[t] = true;
+			/* LOST drops what was pending: the task's baseline is now. */
+			for (t = 0; t < ntask; t++) {
+				if (!(lm >> t & 1))
+					continue;
+				lost[t] = true;
+				for (i = 0; i < NINO; i++)
+					for (p = 0; p < NPAGE; p++)
+						model_reset(t, i, p);
+			}
 		} else if (k < 98) {
 			/* Same answer again: nothing pending may change. */
 			de_file_invalidate(e, DEV, rndn(NINO));

@@ -609,12 +609,19 @@ int main(int argc, char **argv)
 			die("overrun session");
 		wait_scan(te);
 		memset(view, 0, sizeof(view));
-		for (int k = 0; k < 40; k++) {
-			snprintf(files[k], sizeof(files[k]), "%s/churn%d", root, k);
-			inos[k] = make_file(files[k], MAXP, 0);
+		/* Churn until the tiny buffer overruns (almost always at once). */
+		for (int tries = 0; tries < 5; tries++) {
+			for (int k = 0; k < 40; k++) {
+				snprintf(files[k], sizeof(files[k]), "%s/churn%d", root, k);
+				inos[k] = make_file(files[k], MAXP, 0);
+			}
+			for (int k = 0; k < 40; k += 2)
+				drop(files[k]);
+			usleep(300000);
+			duet_task_status(te, &ts);
+			if (ts.lost)
+				break;
 		}
-		for (int k = 0; k < 40; k += 2)
-			drop(files[k]);
 		/* Apply items as a task would: LOST drops the view. */
 		for (int round = 0; round < 30; round++) {
 			collect(te, g, 100);
