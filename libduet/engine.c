@@ -1257,6 +1257,22 @@ static int done_inode(const struct de_engine *e, const struct de_file *f,
 	return 0;
 }
 
+/* The checks every done call starts with; finds the file's inode. */
+static int done_args(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
+		     uint64_t count, struct de_inode **inode)
+{
+	int r = check_slot(e, slot);
+
+	if (r < 0)
+		return r;
+	if (!f)
+		return -EINVAL;
+	r = check_range(index, count);
+	if (r < 0)
+		return r;
+	return done_inode(e, f, inode);
+}
+
 int de_done_set(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
 		uint64_t count)
 {
@@ -1265,15 +1281,7 @@ int de_done_set(struct de_engine *e, int slot, const struct de_file *f, uint64_t
 	uint64_t bit = UINT64_C(1) << slot;
 	int r;
 
-	r = check_slot(e, slot);
-	if (r < 0)
-		return r;
-	if (!f)
-		return -EINVAL;
-	r = check_range(index, count);
-	if (r < 0)
-		return r;
-	r = done_inode(e, f, &inode);
+	r = done_args(e, slot, f, index, count, &inode);
 	if (r < 0)
 		return r;
 	if (!inode) {
@@ -1316,15 +1324,7 @@ int de_done_reset(struct de_engine *e, int slot, const struct de_file *f, uint64
 	uint64_t bit = UINT64_C(1) << slot;
 	int r;
 
-	r = check_slot(e, slot);
-	if (r < 0)
-		return r;
-	if (!f)
-		return -EINVAL;
-	r = check_range(index, count);
-	if (r < 0)
-		return r;
-	r = done_inode(e, f, &inode);
+	r = done_args(e, slot, f, index, count, &inode);
 	if (r < 0 || !inode)
 		return r;
 	if (!count) {
