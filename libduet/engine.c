@@ -1007,6 +1007,19 @@ int de_event_inode_flushed(struct de_engine *e, uint32_t dev, uint64_t ino)
 	return 0;
 }
 
+/* The checks every call on a file's page range starts with. */
+static int check_args(const struct de_engine *e, int slot, const struct de_file *f,
+		      uint64_t index, uint64_t count)
+{
+	int r = check_slot(e, slot);
+
+	if (r < 0)
+		return r;
+	if (!f)
+		return -EINVAL;
+	return check_range(index, count);
+}
+
 int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
 		  uint64_t count, bool dirty)
 {
@@ -1019,12 +1032,7 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64
 	uint64_t i;
 	int r;
 
-	r = check_slot(e, slot);
-	if (r < 0)
-		return r;
-	if (!f)
-		return -EINVAL;
-	r = check_range(index, count);
+	r = check_args(e, slot, f, index, count);
 	if (r < 0)
 		return r;
 	if (!count)
@@ -1261,16 +1269,9 @@ static int done_inode(const struct de_engine *e, const struct de_file *f,
 static int done_args(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
 		     uint64_t count, struct de_inode **inode)
 {
-	int r = check_slot(e, slot);
+	int r = check_args(e, slot, f, index, count);
 
-	if (r < 0)
-		return r;
-	if (!f)
-		return -EINVAL;
-	r = check_range(index, count);
-	if (r < 0)
-		return r;
-	return done_inode(e, f, inode);
+	return r < 0 ? r : done_inode(e, f, inode);
 }
 
 int de_done_set(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
@@ -1363,12 +1364,7 @@ int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
 	roaring_bitmap_t *b;
 	int r;
 
-	r = check_slot(e, slot);
-	if (r < 0)
-		return r;
-	if (!f)
-		return -EINVAL;
-	r = check_range(index, count);
+	r = check_args(e, slot, f, index, count);
 	if (r < 0)
 		return r;
 	inode = inode_find(e, f->dev, f->ino);

@@ -36,17 +36,6 @@ struct session {
 
 static char root[512], sibling[512], sub[512];
 
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fsimg_cleanup_all();
-	exit(1);
-}
 
 static void session_start(struct session *s)
 {

@@ -6,9 +6,12 @@
 #ifndef DUET_LIVETEST_H
 #define DUET_LIVETEST_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "fsimg.h"
 
 static int failures __attribute__((unused)), checks __attribute__((unused));
 
@@ -22,6 +25,19 @@ static int failures __attribute__((unused)), checks __attribute__((unused));
 			fputc('\n', stderr);                                 \
 		}                                                            \
 	} while (0)
+
+/* Stop the test: say why, undo every image and mount, exit 1. */
+static inline __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fsimg_cleanup_all();
+	exit(1);
+}
 
 /* Live tests need root (tracing, loop devices); exit 77 otherwise. */
 static inline void livetest_require_root(void)

@@ -154,3 +154,11 @@ ev_file() {
 	rm -f "$f"
 	echo "$f"
 }
+
+# ev_check_order FILE: for every page, the events were dirty, clean, end.
+ev_check_order() {
+	awk '{ s[$2] = s[$2] " " $1 } END { for (p in s) print p s[p] }' "$1" |
+		grep -v '^[0-9]* dirty clean end$' > "$1.order"
+	[ -s "$1.order" ] && fail "wrong per-page order: $(head -n 3 "$1.order")"
+	echo "ok: every page saw dirty, clean, end in that order"
+}
