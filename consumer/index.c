@@ -7,10 +7,10 @@
  * "not under the roots" is therefore enough for files created later.
  */
 #include <dirent.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +201,28 @@ static void drop_tree(struct dc_index *x, const char *path)
 	}
 }
 
+/*
+ * File systems without page cache of their own (proc, sysfs, ...): a walk
+ * from "/" does not descend into them (a root on one is still walked).
+ */
+static bool pseudo_fs(struct dc_index *x, const char *path)
+{
+	static const char *const pseudo[] = {
+		"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "tracefs",
+		"debugfs", "securityfs", "pstore", "bpf", "configfs", "mqueue", "hugetlbfs",
+		"fusectl", "autofs", "binfmt_misc", "efivarfs", "rpc_pipefs", "nsfs",
+		"selinuxfs",
+	};
+	const struct dc_mount *m = dc_mounts_find(&x->mounts, path);
+
+	if (!m || strcmp(m->mnt_point, path) || !m->fstype)
+		return false;
+	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
+		if (!strcmp(m->fstype, pseudo[i]))
+			return true;
+	return false;
+}
+
 static uint32_t kdev_of(struct dc_index *x, const char *path, uint32_t parent_kdev,
 			dev_t parent_st, dev_t st)
 {
@@ -266,6 +288,9 @@ static void walk(struct dc_index *x, const char *dir, uint32_t kdev, dev_t st_de
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			uint32_t k = kdev_of(x, path, kdev, st_dev, st.st_dev);
+
+			if (st.st_dev != st_dev && pseudo_fs(x, path))
+				continue;
 
 			add_name(x, path, k, st.st_ino);
 			walk(x, path, k, st.st_dev, depth + 1);

@@ -39,7 +39,9 @@
 #include "devices.h"
 #include "engine.h"
 #include "index.h"
+#include "internal.h"
 #include "live.h"
+#include "proto.h"
 #include "duet/duet.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -82,6 +84,18 @@ struct duet_task {
 	size_t nscan, scan_pos, scan_cap;
 	struct unscanned *unscanned;
 	uint64_t scan_files, scan_done, resyncs;
+	/* duetd's extensions (internal.h) */
+	int (*visible)(void *ud, const char *path);
+	void *vis_ud;
+	uint64_t max_pending;
+	int paused;		/* PAUSE_*: fed nothing, not scanned */
+	struct cl_task *cl;	/* daemon mode: everything is there */
+};
+
+enum {
+	PAUSE_NONE,
+	PAUSE_HOLD,		/* until duet__task_start() */
+	PAUSE_OVERFLOW,		/* over max_pending: until LOST is fetched */
 };
 
 struct duet_session {
@@ -102,6 +116,7 @@ struct duet_session {
 	struct { uint32_t dev; uint64_t ino; int why; } *inval;
 	size_t ninval, inval_cap;
 	bool inval_all;
+	struct cl_session *cl;	/* daemon mode: everything is there */
 };
 
 static void logf_(struct duet_session *s, int level, const char *fmt, ...)
@@ -130,7 +145,10 @@ static uint64_t relevance(struct duet_session *s, uint32_t dev, uint64_t ino, ui
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
 		struct duet_task *t = s->tasks[i];
 
-		if (!t || dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
+		if (!t || t->paused ||
+		    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
+			continue;
+		if (t->visible && !t->visible(t->vis_ud, path))
 			continue;
 		if (t->unscanned) {
 			struct unscanned *u, key = { 0 };
@@ -265,8 +283,10 @@ static void apply_invalidations(struct duet_session *s)
 		for (int k = 0; k < DE_MAX_TASKS; k++) {
 			struct duet_task *t = s->tasks[k];
 
-			if (!t || dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path),
-						      NULL))
+			if (!t || t->paused ||
+			    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), NULL))
+				continue;
+			if (t->visible && !t->visible(t->vis_ud, path))
 				continue;
 			if (!lstat(path, &st) && S_ISREG(st.st_mode) && st.st_ino == ino)
 				queue_scan(t, path, dev, ino);
@@ -364,9 +384,24 @@ static int list_file(void *ud, const char *path, uint32_t dev, uint64_t ino)
 	struct duet_task *t = ud;
 	struct stat st;
 
-	if (!lstat(path, &st) && S_ISREG(st.st_mode))
+	if (!lstat(path, &st) && S_ISREG(st.st_mode) &&
+	    (!t->visible || t->visible(t->vis_ud, path)))
 		queue_scan(t, path, dev, ino);
 	return 0;
+}
+
+/* Forget the task's queued scans (it is paused or going away). */
+static void drop_scans(struct duet_task *t)
+{
+	struct unscanned *u, *tmp;
+
+	for (size_t i = t->scan_pos; i < t->nscan; i++)
+		free(t->scan[i].path);
+	t->nscan = t->scan_pos = 0;
+	HASH_ITER(hh, t->unscanned, u, tmp) {
+		HASH_DEL(t->unscanned, u);
+		free(u);
+	}
 }
 
 /* Queue every file under the task's directory for a scan. */
@@ -425,9 +460,13 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 
 				if (!t)
 					continue;
-				t->resyncs++;
 				t->lost_pending = true;
-				schedule_full_scan(t);
+				/* A paused task resyncs when it comes back. */
+				if (!t->paused) {
+					t->resyncs++;
+					drop_scans(t);
+					schedule_full_scan(t);
+				}
 				/* The LOST item alone makes the fd readable. */
 				if (!t->signalled && write(t->efd, &one, sizeof(one)) == sizeof(one))
 					t->signalled = true;
@@ -454,13 +493,36 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 	return 0;
 }
 
+/*
+ * A task over its bound (a client that does not fetch): drop its pending
+ * pages, queue LOST, feed it nothing until it fetches the LOST item. Its
+ * memory in the shared table is then bounded by max_pending plus one
+ * batch of events.
+ */
+static void check_bounds(struct duet_session *s)
+{
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct duet_task *t = s->tasks[i];
+
+		if (!t || !t->max_pending || t->paused || de_pending(s->e, t->slot) <= t->max_pending)
+			continue;
+		de_lost(s->e, 1ull << t->slot);
+		drop_scans(t);
+		t->paused = PAUSE_OVERFLOW;
+		t->lost_pending = true;
+		de_invalidate_all(s->e);	/* relevance without this task */
+		logf_(s, 4, "duet: task %s over %" PRIu64 " pending pages; dropped until it fetches",
+		      t->name, t->max_pending);
+	}
+}
+
 static void signal_tasks(struct duet_session *s)
 {
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
 		struct duet_task *t = s->tasks[i];
 		uint64_t one = 1;
 
-		if (!t || t->signalled || !de_pending(s->e, t->slot))
+		if (!t || t->signalled || (!de_pending(s->e, t->slot) && !t->lost_pending))
 			continue;
 		if (write(t->efd, &one, sizeof(one)) == sizeof(one))
 			t->signalled = true;
@@ -497,6 +559,7 @@ static void *pump_main(void *arg)
 		if (s->live)
 			dc_live_fetch_cb(s->live, handle_run, s);
 		more = run_scans(s);
+		check_bounds(s);
 		signal_tasks(s);
 		pthread_mutex_unlock(&s->lock);
 	}
@@ -504,6 +567,49 @@ static void *pump_main(void *arg)
 }
 
 /* ---- sessions ---- */
+
+static const char *opt_socket(const struct duet_session_opts *opts)
+{
+	if (opts && opts->sz >= offsetof(struct duet_session_opts, socket) + sizeof(opts->socket) &&
+	    opts->socket)
+		return opts->socket;
+	return NULL;
+}
+
+/*
+ * Daemon mode when asked (DUET_SESSION_DAEMON, a socket path, or
+ * DUET_SOCKET in the environment), or when not root: only root reads
+ * the ring buffer. DUET_SESSION_LOCAL forces in-process mode.
+ */
+static bool use_daemon(const struct duet_session_opts *opts)
+{
+	unsigned int flags = opts ? opts->flags : 0;
+
+	if (flags & DUET_SESSION_LOCAL)
+		return false;
+	if ((flags & DUET_SESSION_DAEMON) || opt_socket(opts) || secure_getenv("DUET_SOCKET"))
+		return true;
+	return geteuid() != 0;
+}
+
+static int session_new_client(const struct duet_session_opts *opts, struct duet_session **ret)
+{
+	struct duet_session *s = calloc(1, sizeof(*s));
+	const char *sock = opt_socket(opts);
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	if (!sock)
+		sock = secure_getenv("DUET_SOCKET");
+	r = cl_session_new(opts, sock ? sock : DP_DEFAULT_SOCKET, &s->cl);
+	if (r) {
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
 
 EXPORT int duet_session_new(const struct duet_session_opts *opts, struct duet_session **ret)
 {
@@ -514,6 +620,10 @@ EXPORT int duet_session_new(const struct duet_session_opts *opts, struct duet_se
 
 	if (!ret || (opts && opts->sz < offsetof(struct duet_session_opts, subbuf_kb)))
 		return -EINVAL;
+	if (opts && (opts->flags & DUET_SESSION_DAEMON) && (opts->flags & DUET_SESSION_LOCAL))
+		return -EINVAL;
+	if (use_daemon(opts))
+		return session_new_client(opts, ret);
 	r = dc_tracefs_ensure(NULL);
 	if (r)
 		return r;
@@ -573,6 +683,11 @@ EXPORT void duet_session_free(struct duet_session *s)
 
 	if (!s)
 		return;
+	if (s->cl) {
+		cl_session_free(s->cl);
+		free(s);
+		return;
+	}
 	if (s->pump_started) {
 		if (write(s->stopfd, &one, sizeof(one)) < 0) {
 		}
@@ -601,6 +716,8 @@ EXPORT int duet_session_flush_semantics(struct duet_session *s)
 
 	if (!s)
 		return -EINVAL;
+	if (s->cl)
+		return cl_session_flush_semantics(s->cl);
 	pthread_mutex_lock(&s->lock);
 	if (s->live)
 		r = dc_live_flush_sem(s->live) == DC_FLUSH_EXACT ? DUET_FLUSH_EXACT :
@@ -655,8 +772,32 @@ out:
 
 /* ---- tasks ---- */
 
+static int task_new_client(struct duet_session *s, const struct duet_task_opts *opts,
+			   struct duet_task **ret)
+{
+	struct duet_task *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	t->s = s;
+	r = cl_task_new(s->cl, opts, &t->cl);
+	if (r) {
+		free(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
 EXPORT int duet_task_new(struct duet_session *s, const struct duet_task_opts *opts,
 			 struct duet_task **ret)
+{
+	return duet__task_new_ext(s, opts, NULL, ret);
+}
+
+int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts,
+		       const struct duet__task_ext *x, struct duet_task **ret)
 {
 	struct duet_task *t;
 	char *root;
@@ -667,6 +808,8 @@ EXPORT int duet_task_new(struct duet_session *s, const struct duet_task_opts *op
 	if (!s || !opts || opts->sz < offsetof(struct duet_task_opts, path) + sizeof(opts->path) ||
 	    !opts->path || !ret)
 		return -EINVAL;
+	if (s->cl)
+		return task_new_client(s, opts, ret);
 	root = realpath(opts->path, NULL);
 	if (!root)
 		return -errno;
@@ -678,6 +821,12 @@ EXPORT int duet_task_new(struct duet_session *s, const struct duet_task_opts *op
 	t->s = s;
 	t->root = root;
 	t->mask = opts->mask;
+	if (x) {
+		t->visible = x->visible;
+		t->vis_ud = x->ud;
+		t->max_pending = x->max_pending;
+		t->paused = x->hold ? PAUSE_HOLD : PAUSE_NONE;
+	}
 	t->name = strdup(opts->name ? opts->name : "task");
 	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!t->name || t->efd < 0) {
@@ -702,7 +851,8 @@ EXPORT int duet_task_new(struct duet_session *s, const struct duet_task_opts *op
 	}
 	/* Relevance decided before this task existed did not include it. */
 	de_invalidate_all(s->e);
-	schedule_full_scan(t);
+	if (!t->paused)
+		schedule_full_scan(t);
 	pthread_mutex_unlock(&s->lock);
 	*ret = t;
 	return 0;
@@ -717,6 +867,51 @@ fail_unlocked:
 	return r;
 }
 
+int duet__task_start(struct duet_task *t)
+{
+	if (!t || t->cl)
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	if (t->paused == PAUSE_HOLD) {
+		t->paused = PAUSE_NONE;
+		de_invalidate_all(t->s->e);
+		schedule_full_scan(t);
+	}
+	pthread_mutex_unlock(&t->s->lock);
+	return 0;
+}
+
+int duet__task_paused(struct duet_task *t)
+{
+	int r;
+
+	if (!t || t->cl)
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	r = t->paused != PAUSE_NONE;
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
+int duet__session_stats(struct duet_session *s, struct duet__session_stats *st)
+{
+	struct de_engine_stats es;
+	int r;
+
+	if (!s || s->cl || !st)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	r = de_engine_stats(s->e, &es);
+	pthread_mutex_unlock(&s->lock);
+	if (r)
+		return r;
+	st->events = es.events;
+	st->engine_bytes = es.bytes;
+	st->entries = es.entries;
+	st->inodes = es.inodes;
+	return 0;
+}
+
 EXPORT void duet_task_free(struct duet_task *t)
 {
 	struct duet_session *s;
@@ -724,21 +919,17 @@ EXPORT void duet_task_free(struct duet_task *t)
 	if (!t)
 		return;
 	s = t->s;
+	if (t->cl) {
+		cl_task_free(t->cl);
+		free(t);
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	de_task_remove(s->e, t->slot);
 	s->tasks[t->slot] = NULL;
 	pthread_mutex_unlock(&s->lock);
-	for (size_t i = t->scan_pos; i < t->nscan; i++)
-		free(t->scan[i].path);
+	drop_scans(t);
 	free(t->scan);
-	{
-		struct unscanned *u, *tmp;
-
-		HASH_ITER(hh, t->unscanned, u, tmp) {
-			HASH_DEL(t->unscanned, u);
-			free(u);
-		}
-	}
 	close(t->efd);
 	free(t->name);
 	free(t->root);
@@ -747,6 +938,8 @@ EXPORT void duet_task_free(struct duet_task *t)
 
 EXPORT int duet_task_fd(const struct duet_task *t)
 {
+	if (t && t->cl)
+		return cl_task_fd(t->cl);
 	return t ? t->efd : -EINVAL;
 }
 
@@ -757,11 +950,21 @@ EXPORT int duet_task_fetch(struct duet_task *t, struct duet_item *items, size_t 
 
 	if (!t || (n && !items))
 		return -EINVAL;
+	if (t->cl)
+		return cl_task_fetch(t->cl, items, n);
 	s = t->s;
 	pthread_mutex_lock(&s->lock);
 	r = de_fetch(s->e, t->slot, items, n);
-	if (r > 0)
+	if (r > 0 && (items[0].flags & DUET_ITEM_LOST)) {
 		t->lost_pending = false;	/* LOST comes first in a fetch */
+		if (t->paused == PAUSE_OVERFLOW) {
+			/* Back: fed again, and its cached pages reported again. */
+			t->paused = PAUSE_NONE;
+			t->resyncs++;
+			de_invalidate_all(s->e);
+			schedule_full_scan(t);
+		}
+	}
 	if (r >= 0 && !de_pending(s->e, t->slot) && !t->lost_pending && t->signalled) {
 		uint64_t v;
 
@@ -784,6 +987,8 @@ EXPORT int duet_task_fileid(struct duet_task *t, const char *path, struct duet_f
 
 	if (!t || !path || !ret)
 		return -EINVAL;
+	if (t->cl)
+		return cl_task_fileid(t->cl, path, ret);
 	rp = realpath(path, NULL);
 	if (!rp)
 		return -errno;
@@ -816,6 +1021,9 @@ static int mark(struct duet_task *t, const struct duet_fileid *f, uint64_t index
 
 	if (!t || !f)
 		return -EINVAL;
+	if (t->cl)
+		return cl_task_done(t->cl, op == 0 ? DP_DONE_SET : op == 1 ? DP_DONE_RESET :
+								 DP_DONE_CHECK, f, index, count);
 	df.dev = f->dev;
 	df.ino = f->ino;
 	df.gen = f->gen;
@@ -856,6 +1064,8 @@ EXPORT int duet_task_path(struct duet_task *t, const struct duet_fileid *f, char
 
 	if (!t || !f || !buf)
 		return -EINVAL;
+	if (t->cl)
+		return cl_task_path(t->cl, f, buf, len);
 	char path[PATH_MAX];
 
 	pthread_mutex_lock(&t->s->lock);
@@ -902,6 +1112,8 @@ EXPORT int duet_task_save(struct duet_task *t, const char *file)
 
 	if (!t || !file || (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= sizeof(tmp))
 		return -EINVAL;
+	if (t->cl)
+		return cl_task_save(t->cl, file);
 	c.f = fopen(tmp, "we");
 	if (!c.f)
 		return -errno;
@@ -929,6 +1141,8 @@ EXPORT int duet_task_load(struct duet_task *t, const char *file)
 
 	if (!t || !file)
 		return -EINVAL;
+	if (t->cl)
+		return cl_task_load(t->cl, file);
 	f = fopen(file, "re");
 	if (!f)
 		return -errno;
@@ -970,6 +1184,8 @@ EXPORT int duet_task_status(struct duet_task *t, struct duet_task_status *st)
 
 	if (!t || !st || st->sz < offsetof(struct duet_task_status, pending) + sizeof(st->pending))
 		return -EINVAL;
+	if (t->cl)
+		return cl_task_status(t->cl, st);
 	pthread_mutex_lock(&t->s->lock);
 	r = de_task_stats(t->s->e, t->slot, &ds);
 	memset(&o, 0, sizeof(o));

@@ -81,14 +81,22 @@ struct duet_session_opts {
 	unsigned int flags;		/* DUET_SESSION_* */
 	unsigned int subbuf_kb;		/* ring-buffer sub-buffer size (kernel 6.8+);
 					 * 0: 64 */
+	const char *socket;		/* duetd's socket (daemon mode); NULL: the
+					 * DUET_SOCKET variable, else /run/duet/duetd.sock */
 };
 
 #define DUET_SESSION_STOCK	0x1u	/* ignore patched kernel events */
+#define DUET_SESSION_DAEMON	0x2u	/* use duetd even as root */
+#define DUET_SESSION_LOCAL	0x4u	/* in-process only, even when not root */
 
 /*
  * Open a session: the page-cache event source and the engine shared by
- * its tasks. In-process mode needs root (it owns a tracing instance).
- * Returns 0, -EACCES (not allowed), -ENOENT (no tracefs or events), -ENOMEM.
+ * its tasks. In-process mode needs root (it owns a tracing instance); a
+ * program that is not root, or asks with DUET_SESSION_DAEMON, a socket
+ * or DUET_SOCKET, talks to duetd instead, with the same calls (see
+ * duetd(8)). Returns 0, -EACCES (not allowed), -ENOENT (no tracefs or
+ * events), -ECONNREFUSED (no duetd), -EPROTONOSUPPORT (a duetd of another
+ * protocol version), -ENOMEM.
  */
 int duet_session_new(const struct duet_session_opts *opts, struct duet_session **ret);
 /* Deregisters every task and closes the session. NULL is a no-op. */

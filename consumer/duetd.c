@@ -1,0 +1,1047 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * duetd: one tracing instance and one engine for every task on the
+ * machine; clients (libduet in daemon mode) talk to it over a Unix socket
+ * (libduet/proto.h).
+ *
+ * Threads: the main thread runs the socket loop (epoll) and calls the
+ * in-process session's API; the session's pump thread feeds the engine.
+ * Every client request is answered from the main thread.
+ *
+ * Bounds. A client costs at most: one input buffer (a request is at most
+ * DP_MAX_REQUEST bytes), one reply (at most DP_MAX_REPLY; no request is
+ * read while a reply is unsent), and its task's pending pages in the
+ * shared table, at most --max-pending (past it the task gets LOST and is
+ * fed nothing until it fetches: internal.h). READY is sent once until the
+ * next FETCH. So a stopped client never makes the daemon buffer more.
+ *
+ * Permissions. A client that is not root learns about a file only if it
+ * could open it itself: every check runs faccessat(AT_EACCESS) on the
+ * file's path in a thread that has taken the client's fsuid, fsgid and
+ * groups (setfsuid(2) and setgroups are per thread at the system call
+ * level; dropping fsuid 0 drops the file capabilities too), so search
+ * permission on every directory, the file's mode, ACLs and LSMs all count.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "live.h"
+#include "proto.h"
+#include "duet/duet.h"
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+#define MAX_GROUPS 256
+
+enum src_kind { SRC_LISTEN, SRC_SIGNAL, SRC_SOCK, SRC_TASK };
+
+struct src {
+	enum src_kind kind;
+	struct client *c;
+};
+
+struct creds {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	int ngroups;
+	gid_t groups[MAX_GROUPS];
+};
+
+struct client {
+	struct src sock_src, task_src;
+	int fd;
+	struct creds cr;
+	bool hello, closing, ready_sent, task_armed, dead;
+	char *in;		/* DP_HDR_SIZE + DP_MAX_REQUEST */
+	size_t inlen;
+	char *out;		/* one reply, plus READY */
+	size_t outlen, outoff, outcap;
+	struct duet_task *task;
+	uint32_t id, mask;
+	char name[DP_MAX_NAME + 1];
+	char *dir;
+	struct client *next, **pprev;
+};
+
+static struct {
+	const char *socket;
+	unsigned int mode;
+	gid_t gid;
+	bool have_gid;
+	uint64_t max_pending;
+	unsigned int max_clients, max_tasks_per_user;
+	unsigned int buffer_kb;
+	bool stock, verbose;
+	int epfd, lfd, sfd;
+	struct duet_session *s;
+	struct client *clients;
+	struct client *zombies;	/* gone; freed after the current batch of events */
+	unsigned int nclients, ntasks;
+	uint32_t next_id;
+	uint64_t start_ns;
+} d = {
+	.socket = DP_DEFAULT_SOCKET,
+	.mode = 0666,
+	.max_pending = 262144,
+	.max_clients = 1024,
+	.max_tasks_per_user = 16,
+	.next_id = 1,
+};
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("duetd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void session_log(void *ud, int level, const char *msg)
+{
+	if (level <= 4 || d.verbose)
+		fprintf(stderr, "duetd: %s\n", msg);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- acting as the client: per-thread fs credentials ---- */
+
+static void as_client(const struct creds *c)
+{
+	/* Raw system calls: glibc's wrappers would change every thread. */
+	syscall(SYS_setgroups, (size_t)c->ngroups, c->groups);
+	syscall(SYS_setfsgid, c->gid);
+	syscall(SYS_setfsuid, c->uid);
+}
+
+static void as_self(void)
+{
+	syscall(SYS_setfsuid, 0);
+	syscall(SYS_setfsgid, 0);
+	syscall(SYS_setgroups, (size_t)0, NULL);
+}
+
+/* 0 if the client can access path with mode (R_OK, X_OK...), else -errno. */
+static int client_access(const struct creds *c, const char *path, int mode)
+{
+	int r;
+
+	if (!c->uid)
+		return faccessat(AT_FDCWD, path, mode, 0) ? -errno : 0;
+	as_client(c);
+	r = faccessat(AT_FDCWD, path, mode, AT_EACCESS) ? -errno : 0;
+	as_self();
+	return r;
+}
+
+/* The session's visibility hook: a file the client could open for reading. */
+static int visible(void *ud, const char *path)
+{
+	struct client *c = ud;
+
+	return !client_access(&c->cr, path, R_OK);
+}
+
+/* ---- output: one reply at a time, plus READY ---- */
+
+static void want_out(struct client *c, bool out)
+{
+	struct epoll_event ev = {
+		.events = out ? EPOLLOUT : (c->closing ? 0 : EPOLLIN),
+		.data.ptr = &c->sock_src,
+	};
+
+	epoll_ctl(d.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void client_free(struct client *c);
+
+static void flush_out(struct client *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				want_out(c, true);
+				return;
+			}
+			if (errno == EINTR)
+				continue;
+			c->closing = true;
+			c->outlen = c->outoff = 0;
+			return;
+		}
+		c->outoff += (size_t)n;
+	}
+	c->outlen = c->outoff = 0;
+	want_out(c, false);
+}
+
+static int reserve_out(struct client *c, size_t more)
+{
+	if (c->outlen + more > c->outcap) {
+		size_t cap = c->outlen + more;
+		char *n = realloc(c->out, cap);
+
+		if (!n)
+			return -ENOMEM;
+		c->out = n;
+		c->outcap = cap;
+	}
+	return 0;
+}
+
+static void queue(struct client *c, uint16_t type, uint32_t seq, const void *a, size_t alen,
+		  const void *b, size_t blen, const void *cc, size_t clen)
+{
+	if (reserve_out(c, DP_HDR_SIZE + alen + blen + clen)) {
+		c->closing = true;
+		return;
+	}
+	c->outlen += dp_build(c->out + c->outlen, type, seq, a, alen, b, blen, cc, clen);
+}
+
+static void reply(struct client *c, uint32_t seq, int result, const void *body, size_t len)
+{
+	struct dp_reply rep = { .result = result };
+
+	queue(c, DP_REPLY, seq, &rep, sizeof(rep), body, len, NULL, 0);
+}
+
+/* A sentence, then the connection is closed. */
+static void error_close(struct client *c, uint32_t seq, int err, const char *fmt, ...)
+{
+	struct dp_reply rep = { .result = err };
+	char msg[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	queue(c, DP_ERROR, seq, &rep, sizeof(rep), msg, (size_t)n, NULL, 0);
+	c->closing = true;
+	if (d.verbose)
+		say("client pid %d uid %u: %s", (int)c->cr.pid, (unsigned)c->cr.uid, msg);
+}
+
+static void arm_task(struct client *c, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = &c->task_src };
+
+	if (!c->task || c->task_armed == on)
+		return;
+	epoll_ctl(d.epfd, EPOLL_CTL_MOD, duet_task_fd(c->task), &ev);
+	c->task_armed = on;
+}
+
+/* ---- requests ---- */
+
+static unsigned int tasks_of(uid_t uid)
+{
+	unsigned int n = 0;
+
+	for (struct client *c = d.clients; c; c = c->next)
+		n += c->task && c->cr.uid == uid;
+	return n;
+}
+
+static void do_task_new(struct client *c, const struct dp_request *rq)
+{
+	struct duet_task_opts to = { .sz = sizeof(to) };
+	struct duet__task_ext x = { .max_pending = d.max_pending };
+	struct dp_task_id id;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->task_src };
+	const char *path = rq->u.task_new.path;
+	struct stat st;
+	int r;
+
+	if (c->task) {
+		reply(c, rq->seq, -EBUSY, NULL, 0);	/* one task per connection */
+		return;
+	}
+	if (c->cr.uid && tasks_of(c->cr.uid) >= d.max_tasks_per_user) {
+		reply(c, rq->seq, -ENOSPC, NULL, 0);
+		return;
+	}
+	/* The client must be able to list the directory (or read the file). */
+	if (c->cr.uid)
+		as_client(&c->cr);
+	r = stat(path, &st) ? -errno : 0;
+	if (!r)
+		r = faccessat(AT_FDCWD, path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK,
+			      c->cr.uid ? AT_EACCESS : 0) ? -errno : 0;
+	if (c->cr.uid)
+		as_self();
+	if (r) {
+		reply(c, rq->seq, r, NULL, 0);
+		return;
+	}
+	to.name = rq->u.task_new.name;
+	to.mask = rq->u.task_new.mask;
+	to.path = path;
+	if (c->cr.uid) {
+		x.visible = visible;
+		x.ud = c;
+	}
+	x.hold = rq->u.task_new.flags & DP_TASK_HOLD;
+	r = duet__task_new_ext(d.s, &to, &x, &c->task);
+	if (r) {
+		c->task = NULL;
+		reply(c, rq->seq, r, NULL, 0);
+		return;
+	}
+	c->dir = strdup(path);
+	c->mask = to.mask;
+	snprintf(c->name, sizeof(c->name), "%s", to.name);
+	c->id = d.next_id++;
+	d.ntasks++;
+	epoll_ctl(d.epfd, EPOLL_CTL_ADD, duet_task_fd(c->task), &ev);
+	c->task_armed = true;
+	id.id = c->id;
+	id.flush = (uint32_t)duet_session_flush_semantics(d.s);
+	reply(c, rq->seq, 0, &id, sizeof(id));
+	if (d.verbose)
+		say("task %u \"%s\" of uid %u pid %d on %s mask %#x", c->id, c->name,
+		    (unsigned)c->cr.uid, (int)c->cr.pid, path, c->mask);
+}
+
+static void do_fetch(struct client *c, const struct dp_request *rq)
+{
+	uint32_t max = rq->u.fetch_max > DP_MAX_FETCH ? DP_MAX_FETCH : rq->u.fetch_max;
+	struct dp_reply rep = { 0 };
+	size_t hdr = DP_HDR_SIZE + sizeof(rep);
+	char *p;
+	int r;
+
+	if (reserve_out(c, hdr + (size_t)max * sizeof(struct duet_item))) {
+		c->closing = true;
+		return;
+	}
+	/* Items are fetched straight into the reply. */
+	p = c->out + c->outlen;
+	r = max ? duet_task_fetch(c->task, (struct duet_item *)(void *)(p + hdr), max) : 0;
+	rep.result = r;
+	{
+		struct dp_hdr h = {
+			.magic = DP_MAGIC,
+			.version = DP_VERSION,
+			.type = DP_REPLY,
+			.len = (uint32_t)(sizeof(rep) + (r > 0 ? (size_t)r * sizeof(struct duet_item) : 0)),
+			.seq = rq->seq,
+		};
+
+		memcpy(p, &h, sizeof(h));
+		memcpy(p + DP_HDR_SIZE, &rep, sizeof(rep));
+		c->outlen += DP_HDR_SIZE + h.len;
+	}
+	/* The client has come back for items: READY may be sent again. */
+	c->ready_sent = false;
+	arm_task(c, true);
+}
+
+static void do_done(struct client *c, const struct dp_request *rq)
+{
+	uint32_t op = rq->u.done.op & ~DP_DONE_REPLAY;
+	bool replay = rq->u.done.op & DP_DONE_REPLAY;
+	int r = 0;
+
+	for (uint32_t i = 0; i < rq->u.done.n; i++) {
+		struct dp_done_op o;
+		int x;
+
+		dp_done_op_get(rq, i, &o);
+		if (op == DP_DONE_SET)
+			x = duet_task_set_done(c->task, &o.f, o.index, o.count);
+		else if (op == DP_DONE_RESET)
+			x = duet_task_reset_done(c->task, &o.f, o.index, o.count);
+		else
+			x = duet_task_check_done(c->task, &o.f, o.index, o.count);
+		/* Replayed after a restart: a file whose identity moved is skipped. */
+		if (x < 0 && replay && (x == -ESTALE || x == -ENOENT))
+			x = 0;
+		if (x < 0 && r >= 0)
+			r = x;
+		if (op == DP_DONE_CHECK)
+			r = x;
+	}
+	reply(c, rq->seq, r, NULL, 0);
+}
+
+static void do_fileid(struct client *c, const struct dp_request *rq)
+{
+	struct duet_fileid f;
+	int r = client_access(&c->cr, rq->u.path, F_OK);
+
+	if (!r && c->cr.uid && !visible(c, rq->u.path))
+		r = -EACCES;
+	if (!r)
+		r = duet_task_fileid(c->task, rq->u.path, &f);
+	reply(c, rq->seq, r, r ? NULL : &f, r ? 0 : sizeof(f));
+}
+
+static void do_path(struct client *c, const struct dp_request *rq)
+{
+	char path[PATH_MAX];
+	int r = duet_task_path(c->task, &rq->u.fileid, path, sizeof(path));
+
+	/* A name the client could not open is not told. */
+	if (!r && c->cr.uid && !visible(c, path))
+		r = -ENOENT;
+	reply(c, rq->seq, r, r ? NULL : path, r ? 0 : strlen(path));
+}
+
+static void do_save_load(struct client *c, const struct dp_request *rq)
+{
+	int r;
+
+	/* The client's file, opened and renamed with the client's rights. */
+	if (c->cr.uid)
+		as_client(&c->cr);
+	if (rq->type == DP_SAVE)
+		r = duet_task_save(c->task, rq->u.path);
+	else
+		r = duet_task_load(c->task, rq->u.path);
+	if (c->cr.uid)
+		as_self();
+	reply(c, rq->seq, r, NULL, 0);
+}
+
+static void do_task_status(struct client *c, const struct dp_request *rq)
+{
+	struct duet_task_status st = { .sz = sizeof(st) };
+	struct dp_task_stats ds = { 0 };
+	int r = duet_task_status(c->task, &st);
+
+	ds.events = st.events;
+	ds.items = st.items;
+	ds.pages = st.pages;
+	ds.coalesced = st.coalesced;
+	ds.cancelled = st.cancelled;
+	ds.lost = st.lost;
+	ds.resyncs = st.resyncs;
+	ds.pending = st.pending;
+	ds.scan_files = st.scan_files;
+	ds.scan_done = st.scan_done;
+	reply(c, rq->seq, r, r ? NULL : &ds, r ? 0 : sizeof(ds));
+}
+
+static uint64_t rss_kb(void)
+{
+	char line[256];
+	uint64_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %" SCNu64, &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void do_daemon_status(struct client *c, const struct dp_request *rq)
+{
+	static const char zeros[8];
+	struct duet__session_stats ss = { 0 };
+	struct dp_daemon dd = {
+		.pid = (uint32_t)getpid(),
+		.ntasks = d.ntasks,
+		.nclients = d.nclients,
+		.uptime_ms = (now_ns() - d.start_ns) / 1000000u,
+		.rss_kb = rss_kb(),
+		.max_pending = d.max_pending,
+	};
+	struct dp_reply rep = { 0 };
+	size_t len = sizeof(rep) + sizeof(dd), start;
+	int fs = duet_session_flush_semantics(d.s);
+
+	dd.flush = fs > 0 ? (uint32_t)fs : 0;
+	if (!duet__session_stats(d.s, &ss)) {
+		dd.events = ss.events;
+		dd.engine_bytes = ss.engine_bytes;
+	}
+	for (struct client *t = d.clients; t; t = t->next)
+		if (t->task)
+			len += sizeof(struct dp_task_info) + ((strlen(t->name) + 7) & ~7u) +
+			       ((strlen(t->dir) + 7) & ~7u);
+	if (len > DP_MAX_REPLY || reserve_out(c, DP_HDR_SIZE + len)) {
+		reply(c, rq->seq, -ENOMEM, NULL, 0);
+		return;
+	}
+	start = c->outlen;
+	c->outlen += dp_build(c->out + c->outlen, DP_REPLY, rq->seq, &rep, sizeof(rep), &dd,
+			      sizeof(dd), NULL, 0);
+	for (struct client *t = d.clients; t; t = t->next) {
+		struct duet_task_status st = { .sz = sizeof(st) };
+		struct dp_task_info ti = {
+			.id = t->id,
+			.uid = (uint32_t)t->cr.uid,
+			.pid = (uint32_t)t->cr.pid,
+			.mask = t->mask,
+		};
+		size_t nl, dl;
+
+		if (!t->task)
+			continue;
+		nl = strlen(t->name);
+		dl = strlen(t->dir);
+		ti.name_len = (uint16_t)nl;
+		ti.dir_len = (uint16_t)dl;
+		ti.paused = duet__task_paused(t->task) == 1;
+		if (!duet_task_status(t->task, &st)) {
+			ti.st.events = st.events;
+			ti.st.items = st.items;
+			ti.st.pages = st.pages;
+			ti.st.coalesced = st.coalesced;
+			ti.st.cancelled = st.cancelled;
+			ti.st.lost = st.lost;
+			ti.st.resyncs = st.resyncs;
+			ti.st.pending = st.pending;
+			ti.st.scan_files = st.scan_files;
+			ti.st.scan_done = st.scan_done;
+		}
+		memcpy(c->out + c->outlen, &ti, sizeof(ti));
+		c->outlen += sizeof(ti);
+		memcpy(c->out + c->outlen, t->name, nl);
+		memcpy(c->out + c->outlen + nl, zeros, ((nl + 7) & ~7u) - nl);
+		c->outlen += (nl + 7) & ~7u;
+		memcpy(c->out + c->outlen, t->dir, dl);
+		memcpy(c->out + c->outlen + dl, zeros, ((dl + 7) & ~7u) - dl);
+		c->outlen += (dl + 7) & ~7u;
+	}
+	/* The header's length covers the task entries too. */
+	{
+		uint32_t plen = (uint32_t)(c->outlen - start - DP_HDR_SIZE);
+
+		memcpy(c->out + start + offsetof(struct dp_hdr, len), &plen, sizeof(plen));
+	}
+}
+
+static void handle(struct client *c, const struct dp_msg *m)
+{
+	struct dp_request *rq = malloc(sizeof(*rq));
+
+	if (!rq) {
+		c->closing = true;
+		return;
+	}
+	if (dp_parse_request(m, rq)) {
+		error_close(c, m->h.seq, -EBADMSG, "malformed %u message", (unsigned)m->h.type);
+		goto out;
+	}
+	if (!c->hello) {
+		if (rq->type != DP_HELLO) {
+			error_close(c, rq->seq, -EPROTO, "the first message must be HELLO");
+		} else if (rq->u.hello.version != DP_VERSION) {
+			error_close(c, rq->seq, -EPROTONOSUPPORT,
+				    "duetd speaks protocol version %u, the client %u",
+				    DP_VERSION, rq->u.hello.version);
+		} else {
+			struct dp_welcome w = {
+				.version = DP_VERSION,
+				.daemon_id = d.start_ns,
+				.pid = (uint32_t)getpid(),
+				.max_pending = (uint32_t)d.max_pending,
+			};
+			int fs = duet_session_flush_semantics(d.s);
+
+			w.flush = fs > 0 ? (uint32_t)fs : 0;
+			c->hello = true;
+			reply(c, rq->seq, 0, &w, sizeof(w));
+		}
+		goto out;
+	}
+	switch (rq->type) {
+	case DP_HELLO:
+		error_close(c, rq->seq, -EPROTO, "HELLO twice");
+		goto out;
+	case DP_TASK_NEW:
+		do_task_new(c, rq);
+		goto out;
+	case DP_DAEMON_STATUS:
+		do_daemon_status(c, rq);
+		goto out;
+	default:
+		break;
+	}
+	if (!c->task) {
+		error_close(c, rq->seq, -EPROTO, "a task request before TASK_NEW");
+		goto out;
+	}
+	switch (rq->type) {
+	case DP_TASK_START:
+		reply(c, rq->seq, duet__task_start(c->task), NULL, 0);
+		break;
+	case DP_FETCH:
+		do_fetch(c, rq);
+		break;
+	case DP_DONE:
+		do_done(c, rq);
+		break;
+	case DP_FILEID:
+		do_fileid(c, rq);
+		break;
+	case DP_PATH:
+		do_path(c, rq);
+		break;
+	case DP_TASK_STATUS:
+		do_task_status(c, rq);
+		break;
+	case DP_SAVE:
+	case DP_LOAD:
+		do_save_load(c, rq);
+		break;
+	}
+out:
+	free(rq);
+}
+
+/*
+ * Requests in the input buffer, one at a time, while no reply is unsent:
+ * a client that does not read its replies stops being read.
+ */
+static void process_input(struct client *c)
+{
+	size_t off = 0;
+
+	while (!c->closing && !c->outlen) {
+		struct dp_msg m;
+		int n = dp_parse(c->in + off, c->inlen - off, DP_MAX_REQUEST, &m);
+
+		if (n == 0)
+			break;
+		if (n == -EPROTONOSUPPORT) {
+			error_close(c, m.h.seq, -EPROTONOSUPPORT,
+				    "duetd speaks protocol version %u, the client %u", DP_VERSION,
+				    (unsigned)m.h.version);
+			break;
+		}
+		if (n < 0) {
+			error_close(c, 0, -EBADMSG, "malformed message header");
+			break;
+		}
+		handle(c, &m);
+		off += (size_t)n;
+	}
+	if (off) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
+	if (c->outlen)
+		flush_out(c);
+}
+
+static void on_readable(struct client *c)
+{
+	size_t cap = DP_HDR_SIZE + DP_MAX_REQUEST;
+	ssize_t n;
+
+	if (c->outlen || c->closing)
+		return;
+	n = recv(c->fd, c->in + c->inlen, cap - c->inlen, MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		client_free(c);
+		return;
+	}
+	if (n > 0)
+		c->inlen += (size_t)n;
+	process_input(c);
+	if (c->closing && !c->outlen)
+		client_free(c);
+}
+
+static void on_task(struct client *c)
+{
+	/* Items pending: one READY, then silence until the next FETCH. */
+	arm_task(c, false);
+	if (c->ready_sent || c->closing)
+		return;
+	c->ready_sent = true;
+	queue(c, DP_READY, 0, NULL, 0, NULL, 0, NULL, 0);
+	flush_out(c);
+	if (c->closing && !c->outlen)
+		client_free(c);
+}
+
+/* ---- clients ---- */
+
+static int peer_creds(int fd, struct creds *cr)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len))
+		return -errno;
+	cr->uid = uc.uid;
+	cr->gid = uc.gid;
+	cr->pid = uc.pid;
+	len = sizeof(cr->groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cr->groups, &len))
+		return errno == ERANGE ? -E2BIG : -errno;
+	cr->ngroups = (int)(len / sizeof(gid_t));
+	return 0;
+}
+
+static void accept_client(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct client *c;
+	int fd = accept4(d.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (d.nclients >= d.max_clients) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->in = malloc(DP_HDR_SIZE + DP_MAX_REQUEST)) || peer_creds(fd, &c->cr)) {
+		if (c)
+			free(c->in);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->sock_src.kind = SRC_SOCK;
+	c->sock_src.c = c;
+	c->task_src.kind = SRC_TASK;
+	c->task_src.c = c;
+	ev.data.ptr = &c->sock_src;
+	if (epoll_ctl(d.epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		free(c->in);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->next = d.clients;
+	if (d.clients)
+		d.clients->pprev = &c->next;
+	c->pprev = &d.clients;
+	d.clients = c;
+	d.nclients++;
+}
+
+/* The client went away (or was thrown out): its task is freed. */
+static void client_free(struct client *c)
+{
+	if (c->task) {
+		epoll_ctl(d.epfd, EPOLL_CTL_DEL, duet_task_fd(c->task), NULL);
+		duet_task_free(c->task);
+		d.ntasks--;
+		if (d.verbose)
+			say("task %u \"%s\" freed", c->id, c->name);
+	}
+	epoll_ctl(d.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	d.nclients--;
+	/* Events of this batch may still name it. */
+	c->dead = true;
+	c->next = d.zombies;
+	d.zombies = c;
+}
+
+static void free_zombies(void)
+{
+	while (d.zombies) {
+		struct client *c = d.zombies;
+
+		d.zombies = c->next;
+		free(c->dir);
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+}
+
+/* ---- the socket ---- */
+
+static int mkdir_parents(const char *path)
+{
+	char *dup = strdup(path), *slash;
+	int r = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	for (slash = strchr(dup + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(dup, 0755) && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		*slash = '/';
+	}
+	free(dup);
+	return r;
+}
+
+static int listen_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r, probe;
+
+	if (strlen(d.socket) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, d.socket);
+	r = mkdir_parents(d.socket);
+	if (r)
+		return r;
+	/* A socket file nobody answers on is a dead daemon's: replace it. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(probe);
+		return -EADDRINUSE;
+	}
+	if (probe >= 0)
+		close(probe);
+	unlink(d.socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(d.socket, d.mode) || (d.have_gid && chown(d.socket, 0, d.gid)) ||
+	    listen(fd, 128)) {
+		r = -errno;
+		close(fd);
+		unlink(d.socket);
+		return r;
+	}
+	return fd;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: duetd [options]\n"
+	      "Serves page-cache events to libduet programs, including unprivileged ones.\n"
+	      "  -s, --socket PATH          socket (default " DP_DEFAULT_SOCKET ")\n"
+	      "  -m, --socket-mode MODE     octal socket mode (default 0666: everyone may\n"
+	      "                             connect; what each client sees is checked per file)\n"
+	      "  -g, --socket-group GROUP   the socket's group (with e.g. --socket-mode 0660)\n"
+	      "  -p, --max-pending PAGES    bound on a task's pending pages (default 262144);\n"
+	      "                             past it the task gets LOST and a resync\n"
+	      "  -u, --max-tasks-per-user N tasks per non-root user (default 16)\n"
+	      "  -b, --buffer-kb KB         per-CPU ring buffer size\n"
+	      "      --stock                ignore the patched kernel events\n"
+	      "  -v, --verbose              log clients and tasks\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "socket-mode", required_argument, NULL, 'm' },
+		{ "socket-group", required_argument, NULL, 'g' },
+		{ "max-pending", required_argument, NULL, 'p' },
+		{ "max-tasks-per-user", required_argument, NULL, 'u' },
+		{ "buffer-kb", required_argument, NULL, 'b' },
+		{ "stock", no_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct duet_session_opts so = { .sz = sizeof(so) };
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct src lsrc = { SRC_LISTEN, NULL }, ssrc = { SRC_SIGNAL, NULL };
+	sigset_t sigs;
+	char *end;
+	int opt, r, rc = 0;
+
+	while ((opt = getopt_long(argc, argv, "s:m:g:p:u:b:vh", lo, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			d.socket = optarg;
+			break;
+		case 'm':
+			d.mode = (unsigned int)strtoul(optarg, &end, 8);
+			if (*end || d.mode > 0777) {
+				say("bad --socket-mode %s (octal, e.g. 0660)", optarg);
+				return 2;
+			}
+			break;
+		case 'g': {
+			struct group *g = getgrnam(optarg);
+
+			if (!g) {
+				say("no group %s", optarg);
+				return 2;
+			}
+			d.gid = g->gr_gid;
+			d.have_gid = true;
+			break;
+		}
+		case 'p':
+			d.max_pending = strtoull(optarg, &end, 10);
+			if (*end || !d.max_pending || d.max_pending > UINT32_MAX) {
+				say("bad --max-pending %s", optarg);
+				return 2;
+			}
+			break;
+		case 'u':
+			d.max_tasks_per_user = (unsigned int)strtoul(optarg, &end, 10);
+			if (*end || !d.max_tasks_per_user) {
+				say("bad --max-tasks-per-user %s", optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			d.buffer_kb = (unsigned int)strtoul(optarg, &end, 10);
+			if (*end) {
+				say("bad --buffer-kb %s", optarg);
+				return 2;
+			}
+			break;
+		case 'S':
+			d.stock = true;
+			break;
+		case 'v':
+			d.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (geteuid()) {
+		say("must run as root: it reads the tracing ring buffer and checks each client's "
+		    "rights");
+		return 1;
+	}
+	d.start_ns = now_ns();
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Stale instances of dead daemons go when the session opens its own. */
+	so.log = session_log;
+	so.buffer_kb = d.buffer_kb;
+	so.flags = DUET_SESSION_LOCAL | (d.stock ? DUET_SESSION_STOCK : 0);
+	r = duet_session_new(&so, &d.s);
+	if (r) {
+		say("cannot open the page-cache event source: %s", duet_strerror(r));
+		return 1;
+	}
+	d.lfd = listen_socket();
+	if (d.lfd < 0) {
+		say("%s: %s", d.socket,
+		    d.lfd == -EADDRINUSE ? "another duetd is running on this socket" : strerror(-d.lfd));
+		duet_session_free(d.s);
+		return 1;
+	}
+	d.sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	d.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d.sfd < 0 || d.epfd < 0) {
+		say("%s", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	ev.data.ptr = &lsrc;
+	epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.lfd, &ev);
+	ev.data.ptr = &ssrc;
+	epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.sfd, &ev);
+	say("listening on %s (mode %04o), max %" PRIu64 " pending pages per task", d.socket,
+	    d.mode, d.max_pending);
+	for (;;) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(d.epfd, evs, 64, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			say("epoll: %s", strerror(errno));
+			rc = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct src *s = evs[i].data.ptr;
+
+			if (s->c && s->c->dead)
+				continue;
+			switch (s->kind) {
+			case SRC_LISTEN:
+				accept_client();
+				break;
+			case SRC_SIGNAL:
+				say("exiting on signal");
+				goto out;
+			case SRC_SOCK:
+				if (evs[i].events & EPOLLOUT) {
+					flush_out(s->c);
+					if (s->c->closing && !s->c->outlen) {
+						client_free(s->c);
+						break;
+					}
+					if (!s->c->outlen)
+						process_input(s->c);
+					if (s->c->closing && !s->c->outlen)
+						client_free(s->c);
+				} else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+					on_readable(s->c);
+				}
+				break;
+			case SRC_TASK:
+				on_task(s->c);
+				break;
+			}
+		}
+		free_zombies();
+	}
+out:
+	while (d.clients)
+		client_free(d.clients);
+	free_zombies();
+	close(d.lfd);
+	unlink(d.socket);
+	duet_session_free(d.s);	/* removes the tracing instance */
+	return rc;
+}

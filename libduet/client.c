@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libduet's daemon mode: the public calls of a session, carried to duetd
+ * over its socket (proto.h). No threads: one connection per task, whose
+ * socket is the task's fd (readable when duetd sends READY, or when
+ * duetd goes away).
+ *
+ * Daemon restarts. When a call finds the connection gone, the task owes
+ * its caller a LOST item, and its fd number is taken over (dup2) by a
+ * timer that fires every RETRY_MS, so a caller polling it comes back and
+ * fetches: each fetch tries to register the task again with the new
+ * daemon. The done marks set so far are kept here and replayed before
+ * the new registration's scan starts, so they survive the restart.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "proto.h"
+
+#define RETRY_MS 200
+
+struct cl_session {
+	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int ctl;		/* control connection, -1 when down */
+	uint32_t seq;
+};
+
+struct cl_mark {
+	uint32_t op;		/* DP_DONE_SET or DP_DONE_RESET */
+	struct dp_done_op o;
+};
+
+struct cl_task {
+	struct cl_session *cs;
+	int fd;			/* stable number: the socket, or the retry timer */
+	bool up;		/* fd is a registered connection */
+	bool lost_owed;		/* the daemon went away: a LOST item is due */
+	uint32_t seq;
+	uint32_t id;
+	char *name, *path;
+	uint32_t mask;
+	struct cl_mark *marks;	/* replayed after a daemon restart */
+	size_t nmarks, capmarks;
+	uint64_t reconnects, lost_local;
+	void *rbuf;		/* replies */
+	size_t rcap;
+};
+
+static bool conn_error(int r)
+{
+	return r == -ECONNRESET || r == -EPIPE || r == -ECONNREFUSED || r == -ENOTCONN ||
+	       r == -ECONNABORTED;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+				poll(&pfd, 1, -1);
+				continue;
+			}
+			return -errno;
+		}
+		if (!n)
+			return -ECONNRESET;	/* the daemon went away */
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * One request and its reply. The reply's body (after struct dp_reply) is
+ * left in *rbuf (grown as needed), its size in *blen. A READY read on the
+ * way sets *ready. Returns the reply's result, or -errno for the socket.
+ */
+static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, const void *b,
+		size_t blen, void **rbuf, size_t *rcap, size_t *blen_out, bool *ready)
+{
+	char req[DP_HDR_SIZE + 64];
+	struct dp_hdr h = {
+		.magic = DP_MAGIC,
+		.version = DP_VERSION,
+		.type = type,
+		.len = (uint32_t)(alen + blen),
+		.seq = ++*seqp,
+	};
+	struct dp_reply rep;
+	int r;
+
+	memcpy(req, &h, sizeof(h));
+	/* Header and small payloads in one send: one message, one wakeup. */
+	if (alen <= sizeof(req) - DP_HDR_SIZE) {
+		if (alen)
+			memcpy(req + DP_HDR_SIZE, a, alen);
+		r = send_all(fd, req, DP_HDR_SIZE + alen);
+	} else {
+		r = send_all(fd, req, DP_HDR_SIZE);
+		if (!r)
+			r = send_all(fd, a, alen);
+	}
+	if (!r && blen)
+		r = send_all(fd, b, blen);
+	if (r)
+		return r;
+	for (;;) {
+		r = recv_all(fd, &h, sizeof(h));
+		if (r)
+			return r;
+		if (h.magic != DP_MAGIC || h.version != DP_VERSION || h.len > DP_MAX_REPLY)
+			return -EPROTO;
+		if (h.type == DP_READY && !h.len) {
+			if (ready)
+				*ready = true;
+			continue;
+		}
+		if ((h.type != DP_REPLY && h.type != DP_ERROR) || h.len < sizeof(rep))
+			return -EPROTO;
+		r = recv_all(fd, &rep, sizeof(rep));
+		if (r)
+			return r;
+		h.len -= sizeof(rep);
+		if (h.len > *rcap) {
+			void *n = realloc(*rbuf, h.len);
+
+			if (!n)
+				return -ENOMEM;
+			*rbuf = n;
+			*rcap = h.len;
+		}
+		r = recv_all(fd, *rbuf, h.len);
+		if (r)
+			return r;
+		if (h.type == DP_ERROR)
+			return rep.result < 0 ? rep.result : -EPROTO;
+		if (h.seq != *seqp)
+			return -EPROTO;
+		if (blen_out)
+			*blen_out = h.len;
+		return rep.result;
+	}
+}
+
+/* A connection that has said HELLO. */
+static int conn_open(const char *sock, int *ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct dp_hello hello = { .version = DP_VERSION };
+	void *rbuf = NULL;
+	size_t rcap = 0, blen = 0;
+	uint32_t seq = 0;
+	int fd, r;
+
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		r = errno == ENOENT ? -ECONNREFUSED : -errno;
+		close(fd);
+		return r;
+	}
+	r = call(fd, &seq, DP_HELLO, &hello, sizeof(hello), NULL, 0, &rbuf, &rcap, &blen, NULL);
+	if (r >= 0 && blen < sizeof(struct dp_welcome))
+		r = -EPROTO;
+	free(rbuf);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret = fd;
+	return 0;
+}
+
+int cl_session_new(const struct duet_session_opts *opts, const char *socket,
+		   struct cl_session **ret)
+{
+	struct cl_session *cs;
+	int r;
+
+	if (strlen(socket) >= sizeof(cs->sock))
+		return -ENAMETOOLONG;
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	strcpy(cs->sock, socket);
+	/* Refuse at once if there is no daemon, or one of another version. */
+	r = conn_open(cs->sock, &cs->ctl);
+	if (r) {
+		free(cs);
+		return r;
+	}
+	*ret = cs;
+	return 0;
+}
+
+void cl_session_free(struct cl_session *cs)
+{
+	if (!cs)
+		return;
+	if (cs->ctl >= 0)
+		close(cs->ctl);
+	free(cs);
+}
+
+int cl_session_flush_semantics(struct cl_session *cs)
+{
+	struct dp_daemon d;
+	void *rbuf = NULL;
+	size_t rcap = 0, blen = 0;
+	int r = -ECONNREFUSED;
+
+	for (int tries = 0; tries < 2; tries++) {
+		if (cs->ctl < 0 && conn_open(cs->sock, &cs->ctl))
+			break;
+		r = call(cs->ctl, &cs->seq, DP_DAEMON_STATUS, NULL, 0, NULL, 0, &rbuf, &rcap,
+			 &blen, NULL);
+		if (!conn_error(r))
+			break;
+		close(cs->ctl);
+		cs->ctl = -1;
+	}
+	if (r >= 0 && blen < sizeof(d))
+		r = -EPROTO;
+	if (r >= 0) {
+		memcpy(&d, rbuf, sizeof(d));
+		r = (int)d.flush;
+	}
+	free(rbuf);
+	return r;
+}
+
+/* Register on a new connection; with hold, the caller replays and starts. */
+static int register_task(struct cl_task *t, bool hold, int *fdp)
+{
+	struct dp_task_new tn = {
+		.mask = t->mask,
+		.flags = hold ? DP_TASK_HOLD : 0,
+		.name_len = (uint16_t)strlen(t->name),
+		.path_len = (uint16_t)strlen(t->path),
+	};
+	char *names;
+	size_t blen = 0;
+	int fd, r;
+
+	r = conn_open(t->cs->sock, &fd);
+	if (r)
+		return r;
+	t->seq = 0;
+	names = malloc((size_t)tn.name_len + tn.path_len);
+	if (!names) {
+		close(fd);
+		return -ENOMEM;
+	}
+	memcpy(names, t->name, tn.name_len);
+	memcpy(names + tn.name_len, t->path, tn.path_len);
+	r = call(fd, &t->seq, DP_TASK_NEW, &tn, sizeof(tn), names,
+		 (size_t)tn.name_len + tn.path_len, &t->rbuf, &t->rcap, &blen, NULL);
+	free(names);
+	if (r >= 0 && blen < sizeof(struct dp_task_id))
+		r = -EPROTO;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	memcpy(&t->id, t->rbuf, sizeof(t->id));
+	*fdp = fd;
+	return 0;
+}
+
+int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct cl_task **ret)
+{
+	struct cl_task *t;
+	int r;
+
+	if (!opts->path)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->cs = cs;
+	t->fd = -1;
+	t->mask = opts->mask;
+	/* The daemon's cwd is not ours: it gets an absolute, resolved path. */
+	t->path = realpath(opts->path, NULL);
+	if (!t->path) {
+		r = -errno;
+		goto fail;
+	}
+	t->name = strndup(opts->name ? opts->name : "task", DP_MAX_NAME);
+	if (!t->name) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (strlen(t->path) > DP_MAX_PATH) {
+		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	r = register_task(t, false, &t->fd);
+	if (r)
+		goto fail;
+	t->up = true;
+	*ret = t;
+	return 0;
+fail:
+	free(t->path);
+	free(t->name);
+	free(t->rbuf);
+	free(t);
+	return r;
+}
+
+void cl_task_free(struct cl_task *t)
+{
+	if (!t)
+		return;
+	if (t->fd >= 0)
+		close(t->fd);	/* the daemon frees the task when we hang up */
+	free(t->marks);
+	free(t->path);
+	free(t->name);
+	free(t->rbuf);
+	free(t);
+}
+
+int cl_task_fd(const struct cl_task *t)
+{
+	return t->fd;
+}
+
+/* The daemon went away: LOST is due, and the fd becomes the retry timer. */
+static void task_down(struct cl_task *t)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, RETRY_MS * 1000000L },
+		.it_value = { 0, 1000000L },
+	};
+	int tfd;
+
+	if (!t->up)
+		return;
+	t->up = false;
+	t->lost_owed = true;
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) || dup2(tfd, t->fd) < 0) {
+		/* No timer: the dead socket stays, and stays readable. */
+		if (tfd >= 0)
+			close(tfd);
+		return;
+	}
+	close(tfd);
+}
+
+static int replay_marks(struct cl_task *t, int fd)
+{
+	struct dp_done_op ops[DP_MAX_DONE_OPS];
+
+	for (size_t i = 0; i < t->nmarks;) {
+		struct dp_done d = { .op = t->marks[i].op | DP_DONE_REPLAY };
+		int r;
+
+		/* Consecutive marks of the same kind go in one request. */
+		while (i < t->nmarks && d.n < DP_MAX_DONE_OPS &&
+		       (t->marks[i].op | DP_DONE_REPLAY) == d.op)
+			ops[d.n++] = t->marks[i++].o;
+		r = call(fd, &t->seq, DP_DONE, &d, sizeof(d), ops, d.n * sizeof(ops[0]), &t->rbuf,
+			 &t->rcap, NULL, NULL);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Register again with a (new) daemon; the fd number stays the same. */
+static int task_up(struct cl_task *t)
+{
+	int fd, r;
+
+	r = register_task(t, true, &fd);
+	if (r)
+		return r;
+	r = replay_marks(t, fd);
+	if (r >= 0)
+		r = call(fd, &t->seq, DP_TASK_START, NULL, 0, NULL, 0, &t->rbuf, &t->rcap, NULL,
+			 NULL);
+	if (r >= 0 && dup2(fd, t->fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r < 0)
+		return r;
+	t->up = true;
+	t->reconnects++;
+	return 0;
+}
+
+/*
+ * A request on the task's connection. A READY that arrived meanwhile was
+ * read here, not by the caller's poll: re-arm it (a FETCH of 0 items), so
+ * the daemon sends another after the reply if items are still pending.
+ */
+static int task_call(struct cl_task *t, uint16_t type, const void *a, size_t alen, const void *b,
+		     size_t blen, size_t *body)
+{
+	bool ready = false;
+	uint32_t zero = 0;
+	int r;
+
+	if (!t->up && (t->lost_owed || task_up(t)))
+		return -ECONNREFUSED;
+	r = call(t->fd, &t->seq, type, a, alen, b, blen, &t->rbuf, &t->rcap, body, &ready);
+	if (r >= 0 && ready && type != DP_FETCH) {
+		int r2 = call(t->fd, &t->seq, DP_FETCH, &zero, sizeof(zero), NULL, 0, &t->rbuf,
+			      &t->rcap, NULL, NULL);
+
+		if (r2 < 0 && conn_error(r2))
+			task_down(t);
+		return r;
+	}
+	if (conn_error(r) || r == -EPROTO) {
+		task_down(t);
+		if (r == -EPROTO)
+			r = -ECONNRESET;
+	}
+	return r;
+}
+
+int cl_task_fetch(struct cl_task *t, struct duet_item *items, size_t n)
+{
+	uint32_t max = n > DP_MAX_FETCH ? DP_MAX_FETCH : (uint32_t)n;
+	size_t body = 0;
+	int r;
+
+	if (!t->up) {
+		uint64_t v;
+
+		if (t->lost_owed) {
+			if (!n)
+				return 0;
+			memset(items, 0, sizeof(*items));
+			items[0].flags = DUET_ITEM_LOST;
+			t->lost_owed = false;
+			t->lost_local++;
+			return 1;
+		}
+		/* The timer woke the caller: try the daemon again. */
+		if (read(t->fd, &v, sizeof(v)) < 0) {
+		}
+		if (task_up(t))
+			return 0;
+	}
+	r = task_call(t, DP_FETCH, &max, sizeof(max), NULL, 0, &body);
+	if (r < 0) {
+		if (!t->up)
+			return cl_task_fetch(t, items, n);	/* the LOST item */
+		return r;
+	}
+	if ((size_t)r > max || body != (size_t)r * sizeof(*items))
+		return -EPROTO;
+	memcpy(items, t->rbuf, body);
+	return r;
+}
+
+int cl_task_fileid(struct cl_task *t, const char *path, struct duet_fileid *ret)
+{
+	char *rp = realpath(path, NULL);
+	size_t body = 0;
+	int r;
+
+	if (!rp)
+		return -errno;
+	r = strlen(rp) > DP_MAX_PATH ? -ENAMETOOLONG :
+				       task_call(t, DP_FILEID, rp, strlen(rp), NULL, 0, &body);
+	free(rp);
+	if (r >= 0 && body != sizeof(*ret))
+		r = -EPROTO;
+	if (r >= 0)
+		memcpy(ret, t->rbuf, sizeof(*ret));
+	return r < 0 ? r : 0;
+}
+
+static int log_mark(struct cl_task *t, int op, const struct dp_done_op *o)
+{
+	if (t->nmarks == t->capmarks) {
+		size_t cap = t->capmarks ? t->capmarks * 2 : 64;
+		void *n = realloc(t->marks, cap * sizeof(*t->marks));
+
+		if (!n)
+			return -ENOMEM;
+		t->marks = n;
+		t->capmarks = cap;
+	}
+	t->marks[t->nmarks].op = (uint32_t)op;
+	t->marks[t->nmarks].o = *o;
+	t->nmarks++;
+	return 0;
+}
+
+int cl_task_done(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
+		 uint64_t count)
+{
+	struct dp_done d = { .op = (uint32_t)op, .n = 1 };
+	struct dp_done_op o = { .f = *f, .index = index, .count = count };
+	int r;
+
+	r = task_call(t, DP_DONE, &d, sizeof(d), &o, sizeof(o), NULL);
+	/* Kept for a restart; while the daemon is away, only kept. */
+	if (op != DP_DONE_CHECK && (r >= 0 || (!t->up && r == -ECONNREFUSED)) &&
+	    log_mark(t, op, &o))
+		return -ENOMEM;
+	if (op != DP_DONE_CHECK && !t->up && r == -ECONNREFUSED)
+		return 0;
+	return r;
+}
+
+int cl_task_path(struct cl_task *t, const struct duet_fileid *f, char *buf, size_t len)
+{
+	size_t body = 0;
+	int r = task_call(t, DP_PATH, f, sizeof(*f), NULL, 0, &body);
+
+	if (r < 0)
+		return r;
+	if (body >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, t->rbuf, body);
+	buf[body] = '\0';
+	return 0;
+}
+
+/* The daemon opens the file with our credentials: give it an absolute path. */
+static char *abs_file(const char *file)
+{
+	char *dup = strdup(file), *slash, *dir, *out = NULL;
+	const char *base;
+
+	if (!dup)
+		return NULL;
+	slash = strrchr(dup, '/');
+	if (slash) {
+		*slash = '\0';
+		dir = realpath(slash == dup ? "/" : dup, NULL);
+		base = slash + 1;
+	} else {
+		dir = realpath(".", NULL);
+		base = dup;
+	}
+	if (dir && *base && asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0)
+		out = NULL;
+	free(dir);
+	free(dup);
+	return out;
+}
+
+static int save_load(struct cl_task *t, uint16_t type, const char *file)
+{
+	char *p = abs_file(file);
+	int r;
+
+	if (!p)
+		return errno ? -errno : -EINVAL;
+	r = strlen(p) > DP_MAX_PATH ? -ENAMETOOLONG : task_call(t, type, p, strlen(p), NULL, 0,
+								    NULL);
+	free(p);
+	return r;
+}
+
+int cl_task_save(struct cl_task *t, const char *file)
+{
+	return save_load(t, DP_SAVE, file);
+}
+
+int cl_task_load(struct cl_task *t, const char *file)
+{
+	return save_load(t, DP_LOAD, file);
+}
+
+int cl_task_status(struct cl_task *t, struct duet_task_status *st)
+{
+	struct dp_task_stats ds;
+	struct duet_task_status o = { .sz = sizeof(o) };
+	size_t body = 0, n;
+	int r = task_call(t, DP_TASK_STATUS, NULL, 0, NULL, 0, &body);
+
+	if (r >= 0 && body != sizeof(ds))
+		r = -EPROTO;
+	if (r < 0)
+		return r;
+	memcpy(&ds, t->rbuf, sizeof(ds));
+	o.events = ds.events;
+	o.items = ds.items;
+	o.pages = ds.pages;
+	o.coalesced = ds.coalesced;
+	o.cancelled = ds.cancelled;
+	/* Counted since this registration, plus the daemon restarts seen. */
+	o.lost = ds.lost + t->lost_local;
+	o.resyncs = ds.resyncs + t->reconnects;
+	o.pending = ds.pending;
+	o.scan_files = ds.scan_files;
+	o.scan_done = ds.scan_done;
+	n = st->sz < sizeof(o) ? st->sz : sizeof(o);
+	o.sz = n;
+	memcpy(st, &o, n);
+	return 0;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libduet's internal interfaces: not exported from libduet.so (hidden
+ * visibility, absent from libduet.sym). duetd links the in-process
+ * sessions statically and uses the task extensions; session.c hands the
+ * public calls of a daemon-mode session to the client (client.c).
+ */
+#ifndef DUET_INTERNAL_H
+#define DUET_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "duet/duet.h"
+
+/* What duetd adds to a task it registers for a client. */
+struct duet__task_ext {
+	/*
+	 * Whether the client may learn about the file at path (a name of it
+	 * under the task's directory): 1 yes, 0 no. NULL: every file. Called
+	 * with the session lock held, from the pump thread or the caller.
+	 */
+	int (*visible)(void *ud, const char *path);
+	void *ud;
+	/*
+	 * Bound on the task's pending pages (0: none). Past it the task's
+	 * pending pages are dropped, a LOST item is queued and the task
+	 * receives nothing more until it fetches that LOST item; then its
+	 * directory is scanned again (a resync).
+	 */
+	uint64_t max_pending;
+	/* Registered but not scanned and fed no events until duet__task_start(). */
+	bool hold;
+};
+
+int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts,
+		       const struct duet__task_ext *x, struct duet_task **ret);
+int duet__task_start(struct duet_task *t);
+/* 1 while the task is over its bound (waiting for its client). */
+int duet__task_paused(struct duet_task *t);
+
+struct duet__session_stats {
+	uint64_t events;	/* page events given to the engine */
+	uint64_t engine_bytes;	/* memory held by the engine (estimate) */
+	uint64_t entries;	/* shared pending entries */
+	uint64_t inodes;
+};
+int duet__session_stats(struct duet_session *s, struct duet__session_stats *st);
+
+/* ---- the daemon client (client.c) ---- */
+
+struct cl_session;
+struct cl_task;
+
+int cl_session_new(const struct duet_session_opts *opts, const char *socket,
+		   struct cl_session **ret);
+void cl_session_free(struct cl_session *cs);
+int cl_session_flush_semantics(struct cl_session *cs);
+
+int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct cl_task **ret);
+void cl_task_free(struct cl_task *ct);
+int cl_task_fd(const struct cl_task *ct);
+int cl_task_fetch(struct cl_task *ct, struct duet_item *items, size_t n);
+int cl_task_fileid(struct cl_task *ct, const char *path, struct duet_fileid *ret);
+/* op: DP_DONE_SET, DP_DONE_RESET, DP_DONE_CHECK */
+int cl_task_done(struct cl_task *ct, int op, const struct duet_fileid *f, uint64_t index,
+		 uint64_t count);
+int cl_task_path(struct cl_task *ct, const struct duet_fileid *f, char *buf, size_t len);
+int cl_task_save(struct cl_task *ct, const char *file);
+int cl_task_load(struct cl_task *ct, const char *file);
+int cl_task_status(struct cl_task *ct, struct duet_task_status *st);
+
+#endif

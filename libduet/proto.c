@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The duetd protocol codec (proto.h). Pure: no I/O, no allocation.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "proto.h"
+
+int dp_parse(const void *buf, size_t len, size_t max, struct dp_msg *m)
+{
+	struct dp_hdr h;
+
+	if (len < DP_HDR_SIZE)
+		return 0;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != DP_MAGIC)
+		return -EBADMSG;
+	if (h.version != DP_VERSION) {
+		m->h = h;
+		m->payload = NULL;
+		return -EPROTONOSUPPORT;
+	}
+	if (!h.type || h.type >= DP_TYPE_MAX || (h.type >= DP_REQ_MAX && h.type < DP_REPLY) ||
+	    h.len > max)
+		return -EBADMSG;
+	if (len - DP_HDR_SIZE < h.len)
+		return 0;
+	m->h = h;
+	m->payload = (const char *)buf + DP_HDR_SIZE;
+	return (int)(DP_HDR_SIZE + h.len);
+}
+
+/* A string of the payload: no NUL inside, at most max bytes. */
+static int get_str(const char *p, size_t len, size_t max, char *out)
+{
+	if (len > max || memchr(p, '\0', len))
+		return -EBADMSG;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int get_path(const char *p, size_t len, char *out)
+{
+	if (!len || p[0] != '/')
+		return -EBADMSG;
+	return get_str(p, len, DP_MAX_PATH, out);
+}
+
+int dp_parse_request(const struct dp_msg *m, struct dp_request *r)
+{
+	const char *p = m->payload;
+	uint32_t len = m->h.len;
+
+	r->type = m->h.type;
+	r->seq = m->h.seq;
+	switch (m->h.type) {
+	case DP_HELLO:
+		if (len != sizeof(r->u.hello))
+			return -EBADMSG;
+		memcpy(&r->u.hello, p, len);
+		return 0;
+	case DP_TASK_NEW: {
+		struct dp_task_new tn;
+
+		if (len < sizeof(tn))
+			return -EBADMSG;
+		memcpy(&tn, p, sizeof(tn));
+		if ((uint32_t)tn.name_len + tn.path_len != len - sizeof(tn))
+			return -EBADMSG;
+		r->u.task_new.mask = tn.mask;
+		r->u.task_new.flags = tn.flags;
+		if (tn.flags & ~DP_TASK_HOLD)
+			return -EBADMSG;
+		if (get_str(p + sizeof(tn), tn.name_len, DP_MAX_NAME, r->u.task_new.name))
+			return -EBADMSG;
+		return get_path(p + sizeof(tn) + tn.name_len, tn.path_len, r->u.task_new.path);
+	}
+	case DP_TASK_START:
+	case DP_TASK_STATUS:
+	case DP_DAEMON_STATUS:
+		return len ? -EBADMSG : 0;
+	case DP_FETCH:
+		if (len != sizeof(uint32_t))
+			return -EBADMSG;
+		memcpy(&r->u.fetch_max, p, len);
+		return 0;
+	case DP_DONE: {
+		struct dp_done d;
+		uint32_t op;
+
+		if (len < sizeof(d))
+			return -EBADMSG;
+		memcpy(&d, p, sizeof(d));
+		op = d.op & ~DP_DONE_REPLAY;
+		if (op < DP_DONE_SET || op > DP_DONE_CHECK || !d.n || d.n > DP_MAX_DONE_OPS ||
+		    (op == DP_DONE_CHECK && (d.n != 1 || (d.op & DP_DONE_REPLAY))) ||
+		    len != sizeof(d) + (size_t)d.n * sizeof(struct dp_done_op))
+			return -EBADMSG;
+		r->u.done.op = d.op;
+		r->u.done.n = d.n;
+		r->u.done.ops = (const void *)(p + sizeof(d));
+		return 0;
+	}
+	case DP_FILEID:
+	case DP_SAVE:
+	case DP_LOAD:
+		return get_path(p, len, r->u.path);
+	case DP_PATH:
+		if (len != sizeof(r->u.fileid))
+			return -EBADMSG;
+		memcpy(&r->u.fileid, p, len);
+		return 0;
+	}
+	return -EBADMSG;	/* a reply type sent to the daemon */
+}
+
+void dp_done_op_get(const struct dp_request *r, uint32_t i, struct dp_done_op *op)
+{
+	memcpy(op, (const char *)r->u.done.ops + (size_t)i * sizeof(*op), sizeof(*op));
+}
+
+size_t dp_build(void *buf, uint16_t type, uint32_t seq, const void *a, size_t alen,
+		const void *b, size_t blen, const void *c, size_t clen)
+{
+	struct dp_hdr h = {
+		.magic = DP_MAGIC,
+		.version = DP_VERSION,
+		.type = type,
+		.len = (uint32_t)(alen + blen + clen),
+		.seq = seq,
+	};
+	char *p = buf;
+
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	if (alen)
+		memcpy(p, a, alen);
+	p += alen;
+	if (blen)
+		memcpy(p, b, blen);
+	p += blen;
+	if (clen)
+		memcpy(p, c, clen);
+	return sizeof(h) + alen + blen + clen;
+}
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+int dp_next_task(const void *body, size_t len, size_t *off, struct dp_task_info *ti,
+		 char *name, size_t namelen, char *dir, size_t dirlen)
+{
+	const char *p = body;
+	size_t o = *off;
+
+	if (o == len)
+		return 0;
+	if (o > len || len - o < sizeof(*ti))
+		return -EBADMSG;
+	memcpy(ti, p + o, sizeof(*ti));
+	o += sizeof(*ti);
+	if (ti->name_len > DP_MAX_NAME || ti->dir_len > DP_MAX_PATH ||
+	    len - o < pad8(ti->name_len) || len - o - pad8(ti->name_len) < pad8(ti->dir_len) ||
+	    namelen <= ti->name_len || dirlen <= ti->dir_len)
+		return -EBADMSG;
+	memcpy(name, p + o, ti->name_len);
+	name[ti->name_len] = '\0';
+	o += pad8(ti->name_len);
+	memcpy(dir, p + o, ti->dir_len);
+	dir[ti->dir_len] = '\0';
+	o += pad8(ti->dir_len);
+	*off = o;
+	return 1;
+}

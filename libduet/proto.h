@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The duetd protocol: libduet (client) <-> duetd over a Unix stream socket.
+ *
+ * Every message is a 16-byte header and a payload of at most
+ * DP_MAX_REQUEST (client to daemon) or DP_MAX_REPLY (daemon to client)
+ * bytes. Integers are in host byte order: the socket is local. The header
+ * carries the protocol version; a message of another version is answered
+ * with DP_ERROR (-EPROTONOSUPPORT and a sentence) and the connection is
+ * closed. So is a connection that sends anything malformed: a bad magic,
+ * an oversized length, a payload whose size does not fit its type.
+ *
+ * A connection says DP_HELLO first. It then either stays a control
+ * connection (status) or registers one task (DP_TASK_NEW) and carries that
+ * task's requests until it closes, which frees the task.
+ *
+ * Requests are answered in order by DP_REPLY with the request's seq; the
+ * payload starts with struct dp_reply (result >= 0 or -errno). Between
+ * replies the daemon may send DP_READY (seq 0) on a task connection: items
+ * are pending. It sends one READY, then no other until the client's next
+ * DP_FETCH (a FETCH of 0 items only re-arms), so a client that stops
+ * reading costs the daemon nothing but its pending pages in the shared
+ * table, which are bounded per task.
+ *
+ * This file is pure: bytes in, messages out, no I/O (fuzzed by
+ * tests/fuzz/fuzz-proto.c).
+ */
+#ifndef DUET_PROTO_H
+#define DUET_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duet/duet.h"
+
+#define DP_MAGIC	0x54455544u	/* "DUET" */
+#define DP_VERSION	1
+#define DP_HDR_SIZE	16
+#define DP_MAX_REQUEST	(64u * 1024)	/* client to daemon payload */
+#define DP_MAX_REPLY	(1024u * 1024)	/* daemon to client payload */
+#define DP_MAX_FETCH	4096u		/* items in one reply */
+#define DP_MAX_DONE_OPS	1024u		/* done marks in one request */
+#define DP_MAX_NAME	255u		/* task name */
+#define DP_MAX_PATH	4095u		/* paths (PATH_MAX - 1) */
+
+#define DP_DEFAULT_SOCKET "/run/duet/duetd.sock"
+
+struct dp_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t len;		/* payload bytes */
+	uint32_t seq;		/* request number; replies echo it */
+};
+
+enum dp_type {
+	/* client to daemon */
+	DP_HELLO = 1,		/* struct dp_hello */
+	DP_TASK_NEW,		/* struct dp_task_new, name, path */
+	DP_TASK_START,		/* empty: end of a held registration */
+	DP_FETCH,		/* uint32_t max items (0: only re-arm READY) */
+	DP_DONE,		/* struct dp_done, n * struct dp_done_op */
+	DP_FILEID,		/* path */
+	DP_PATH,		/* struct duet_fileid */
+	DP_TASK_STATUS,		/* empty */
+	DP_DAEMON_STATUS,	/* empty */
+	DP_SAVE,		/* absolute path of the client's file */
+	DP_LOAD,		/* absolute path */
+	DP_REQ_MAX,
+	/* daemon to client */
+	DP_REPLY = 64,		/* struct dp_reply, then the type's body */
+	DP_READY,		/* empty, seq 0 */
+	DP_ERROR,		/* struct dp_reply, a sentence; the daemon closes */
+	DP_TYPE_MAX,
+};
+
+struct dp_hello {
+	uint32_t version;
+	uint32_t flags;
+};
+
+/* HELLO's reply body. */
+struct dp_welcome {
+	uint32_t version;
+	uint32_t flush;		/* DUET_FLUSH_* in force (NONE before the first task) */
+	uint64_t daemon_id;	/* changes when the daemon restarts */
+	uint32_t pid;
+	uint32_t max_pending;	/* per-task bound on pending pages */
+};
+
+#define DP_TASK_HOLD	0x1u	/* do not scan until DP_TASK_START (done marks replayed first) */
+
+struct dp_task_new {
+	uint32_t mask;
+	uint32_t flags;		/* DP_TASK_* */
+	uint16_t name_len;
+	uint16_t path_len;
+	uint32_t reserved;
+	/* name, then path (absolute), not NUL-terminated */
+};
+
+/* TASK_NEW's reply body. */
+struct dp_task_id {
+	uint32_t id;
+	uint32_t flush;
+};
+
+#define DP_DONE_SET	1
+#define DP_DONE_RESET	2
+#define DP_DONE_CHECK	3	/* n == 1; the result is 0 or 1 */
+#define DP_DONE_REPLAY	0x100	/* flag: a file whose identity changed is skipped */
+
+struct dp_done {
+	uint32_t op;
+	uint32_t n;
+};
+
+struct dp_done_op {
+	struct duet_fileid f;
+	uint64_t index;
+	uint64_t count;
+};
+
+struct dp_reply {
+	int32_t result;
+	uint32_t reserved;
+};
+
+/* FETCH's reply body: n items (n == result). */
+
+struct dp_task_stats {
+	uint64_t events, items, pages, coalesced, cancelled, lost, resyncs, pending;
+	uint64_t scan_files, scan_done;
+};
+
+/* DAEMON_STATUS's reply body: struct dp_daemon, then ntasks entries. */
+struct dp_daemon {
+	uint32_t pid;
+	uint32_t flush;
+	uint32_t ntasks;
+	uint32_t nclients;
+	uint64_t uptime_ms;
+	uint64_t rss_kb;
+	uint64_t max_pending;
+	uint64_t events;
+	uint64_t engine_bytes;
+};
+
+/* One task: then name and dir, each padded to 8 bytes. */
+struct dp_task_info {
+	uint32_t id;
+	uint32_t uid;
+	uint32_t pid;
+	uint32_t mask;
+	uint16_t name_len;
+	uint16_t dir_len;
+	uint32_t paused;	/* over its bound: waits for its client to fetch LOST */
+	struct dp_task_stats st;
+};
+
+/* A message whose header has been checked; payload points into the input. */
+struct dp_msg {
+	struct dp_hdr h;
+	const void *payload;
+};
+
+/*
+ * One message from buf. Returns the bytes it takes (header + payload), 0
+ * if more bytes are needed, -EBADMSG for a bad magic, type or length,
+ * -EPROTONOSUPPORT for another version (m->h is filled then, so the
+ * caller can answer). max: DP_MAX_REQUEST or DP_MAX_REPLY.
+ */
+int dp_parse(const void *buf, size_t len, size_t max, struct dp_msg *m);
+
+/* A request's payload, checked against its type. */
+struct dp_request {
+	int type;
+	uint32_t seq;
+	union {
+		struct dp_hello hello;
+		struct {
+			uint32_t mask, flags;
+			char name[DP_MAX_NAME + 1];
+			char path[DP_MAX_PATH + 1];
+		} task_new;
+		uint32_t fetch_max;
+		struct {
+			uint32_t op, n;
+			const struct dp_done_op *ops;	/* into the message: may be unaligned */
+		} done;
+		char path[DP_MAX_PATH + 1];	/* FILEID, SAVE, LOAD */
+		struct duet_fileid fileid;	/* PATH */
+	} u;
+};
+
+/* 0, or -EBADMSG when the payload does not fit the type. */
+int dp_parse_request(const struct dp_msg *m, struct dp_request *r);
+
+/* Daemon-side copies of one op (the request may be unaligned). */
+void dp_done_op_get(const struct dp_request *r, uint32_t i, struct dp_done_op *op);
+
+/*
+ * Build a message into buf (at least DP_HDR_SIZE + the payload): header,
+ * then the parts one after the other. Returns the total size.
+ */
+size_t dp_build(void *buf, uint16_t type, uint32_t seq, const void *a, size_t alen,
+		const void *b, size_t blen, const void *c, size_t clen);
+
+/*
+ * Walk a DAEMON_STATUS body: the next task entry from *off. Returns 1 and
+ * fills ti/name/dir, 0 at the end, -EBADMSG if the body is malformed.
+ */
+int dp_next_task(const void *body, size_t len, size_t *off, struct dp_task_info *ti,
+		 char *name, size_t namelen, char *dir, size_t dirlen);
+
+#endif
