@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +36,9 @@
 
 struct cl_session {
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	duet_log_fn log;
+	void *log_ud;
+	pthread_mutex_t lock;	/* the control connection */
 	int ctl;		/* control connection, -1 when down */
 	uint32_t seq;
 };
@@ -44,6 +49,8 @@ struct cl_mark {
 };
 
 struct cl_task {
+	/* A task's calls may come from several threads: one at a time. */
+	pthread_mutex_t lock;
 	struct cl_session *cs;
 	int fd;			/* stable number: the socket, or the retry timer */
 	bool up;		/* fd is a registered connection */
@@ -226,6 +233,11 @@ int cl_session_new(const struct duet_session_opts *opts, const char *socket,
 	if (!cs)
 		return -ENOMEM;
 	strcpy(cs->sock, socket);
+	pthread_mutex_init(&cs->lock, NULL);
+	if (opts) {
+		cs->log = opts->log;
+		cs->log_ud = opts->log_ud;
+	}
 	/* Refuse at once if there is no daemon, or one of another version. */
 	r = conn_open(cs->sock, &cs->ctl);
 	if (r) {
@@ -242,6 +254,7 @@ void cl_session_free(struct cl_session *cs)
 		return;
 	if (cs->ctl >= 0)
 		close(cs->ctl);
+	pthread_mutex_destroy(&cs->lock);
 	free(cs);
 }
 
@@ -252,6 +265,7 @@ int cl_session_flush_semantics(struct cl_session *cs)
 	size_t rcap = 0, blen = 0;
 	int r = -ECONNREFUSED;
 
+	pthread_mutex_lock(&cs->lock);
 	for (int tries = 0; tries < 2; tries++) {
 		if (cs->ctl < 0 && conn_open(cs->sock, &cs->ctl))
 			break;
@@ -262,6 +276,7 @@ int cl_session_flush_semantics(struct cl_session *cs)
 		close(cs->ctl);
 		cs->ctl = -1;
 	}
+	pthread_mutex_unlock(&cs->lock);
 	if (r >= 0 && blen < sizeof(d))
 		r = -EPROTO;
 	if (r >= 0) {
@@ -320,6 +335,7 @@ int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
 	t->cs = cs;
 	t->fd = -1;
 	t->mask = opts->mask;
@@ -345,6 +361,7 @@ int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct
 	*ret = t;
 	return 0;
 fail:
+	pthread_mutex_destroy(&t->lock);
 	free(t->path);
 	free(t->name);
 	free(t->rbuf);
@@ -358,6 +375,7 @@ void cl_task_free(struct cl_task *t)
 		return;
 	if (t->fd >= 0)
 		close(t->fd);	/* the daemon frees the task when we hang up */
+	pthread_mutex_destroy(&t->lock);
 	free(t->marks);
 	free(t->path);
 	free(t->name);
@@ -370,8 +388,21 @@ int cl_task_fd(const struct cl_task *t)
 	return t->fd;
 }
 
+static void logf_(struct cl_session *cs, int level, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	if (!cs->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	cs->log(cs->log_ud, level, buf);
+}
+
 /* The daemon went away: LOST is due, and the fd becomes the retry timer. */
-static void task_down(struct cl_task *t)
+static void task_down(struct cl_task *t, int why)
 {
 	struct itimerspec its = {
 		.it_interval = { 0, RETRY_MS * 1000000L },
@@ -383,6 +414,8 @@ static void task_down(struct cl_task *t)
 		return;
 	t->up = false;
 	t->lost_owed = true;
+	logf_(t->cs, 4, "duet: task %s: connection to duetd lost (%s); reconnecting", t->name,
+	      strerror(-why));
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) || dup2(tfd, t->fd) < 0) {
 		/* No timer: the dead socket stays, and stays readable. */
@@ -455,18 +488,18 @@ static int task_call(struct cl_task *t, uint16_t type, const void *a, size_t ale
 			      &t->rcap, NULL, NULL);
 
 		if (r2 < 0 && conn_error(r2))
-			task_down(t);
+			task_down(t, r2);
 		return r;
 	}
 	if (conn_error(r) || r == -EPROTO) {
-		task_down(t);
+		task_down(t, r);
 		if (r == -EPROTO)
 			r = -ECONNRESET;
 	}
 	return r;
 }
 
-int cl_task_fetch(struct cl_task *t, struct duet_item *items, size_t n)
+static int task_fetch_locked(struct cl_task *t, struct duet_item *items, size_t n)
 {
 	uint32_t max = n > DP_MAX_FETCH ? DP_MAX_FETCH : (uint32_t)n;
 	size_t body = 0;
@@ -493,7 +526,7 @@ int cl_task_fetch(struct cl_task *t, struct duet_item *items, size_t n)
 	r = task_call(t, DP_FETCH, &max, sizeof(max), NULL, 0, &body);
 	if (r < 0) {
 		if (!t->up)
-			return cl_task_fetch(t, items, n);	/* the LOST item */
+			return task_fetch_locked(t, items, n);	/* the LOST item */
 		return r;
 	}
 	if ((size_t)r > max || body != (size_t)r * sizeof(*items))
@@ -502,7 +535,7 @@ int cl_task_fetch(struct cl_task *t, struct duet_item *items, size_t n)
 	return r;
 }
 
-int cl_task_fileid(struct cl_task *t, const char *path, struct duet_fileid *ret)
+static int task_fileid_locked(struct cl_task *t, const char *path, struct duet_fileid *ret)
 {
 	char *rp = realpath(path, NULL);
 	size_t body = 0;
@@ -537,7 +570,7 @@ static int log_mark(struct cl_task *t, int op, const struct dp_done_op *o)
 	return 0;
 }
 
-int cl_task_done(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
+static int task_done_locked(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
 		 uint64_t count)
 {
 	struct dp_done d = { .op = (uint32_t)op, .n = 1 };
@@ -554,7 +587,7 @@ int cl_task_done(struct cl_task *t, int op, const struct duet_fileid *f, uint64_
 	return r;
 }
 
-int cl_task_path(struct cl_task *t, const struct duet_fileid *f, char *buf, size_t len)
+static int task_path_locked(struct cl_task *t, const struct duet_fileid *f, char *buf, size_t len)
 {
 	size_t body = 0;
 	int r = task_call(t, DP_PATH, f, sizeof(*f), NULL, 0, &body);
@@ -592,7 +625,7 @@ static char *abs_file(const char *file)
 	return out;
 }
 
-static int save_load(struct cl_task *t, uint16_t type, const char *file)
+static int save_load_locked(struct cl_task *t, uint16_t type, const char *file)
 {
 	char *p = abs_file(file);
 	int r;
@@ -605,17 +638,17 @@ static int save_load(struct cl_task *t, uint16_t type, const char *file)
 	return r;
 }
 
-int cl_task_save(struct cl_task *t, const char *file)
+static int task_save_locked(struct cl_task *t, const char *file)
 {
-	return save_load(t, DP_SAVE, file);
+	return save_load_locked(t, DP_SAVE, file);
 }
 
-int cl_task_load(struct cl_task *t, const char *file)
+static int task_load_locked(struct cl_task *t, const char *file)
 {
-	return save_load(t, DP_LOAD, file);
+	return save_load_locked(t, DP_LOAD, file);
 }
 
-int cl_task_status(struct cl_task *t, struct duet_task_status *st)
+static int task_status_locked(struct cl_task *t, struct duet_task_status *st)
 {
 	struct dp_task_stats ds;
 	struct duet_task_status o = { .sz = sizeof(o) };
@@ -642,4 +675,50 @@ int cl_task_status(struct cl_task *t, struct duet_task_status *st)
 	o.sz = n;
 	memcpy(st, &o, n);
 	return 0;
+}
+
+/* The entry points: each call holds the task's lock. */
+#define LOCKED(call)                          \
+	do {                                  \
+		int r_;                       \
+		pthread_mutex_lock(&t->lock); \
+		r_ = (call);                  \
+		pthread_mutex_unlock(&t->lock); \
+		return r_;                    \
+	} while (0)
+
+int cl_task_fetch(struct cl_task *t, struct duet_item *items, size_t n)
+{
+	LOCKED(task_fetch_locked(t, items, n));
+}
+
+int cl_task_fileid(struct cl_task *t, const char *path, struct duet_fileid *ret)
+{
+	LOCKED(task_fileid_locked(t, path, ret));
+}
+
+int cl_task_done(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
+		 uint64_t count)
+{
+	LOCKED(task_done_locked(t, op, f, index, count));
+}
+
+int cl_task_path(struct cl_task *t, const struct duet_fileid *f, char *buf, size_t len)
+{
+	LOCKED(task_path_locked(t, f, buf, len));
+}
+
+int cl_task_save(struct cl_task *t, const char *file)
+{
+	LOCKED(task_save_locked(t, file));
+}
+
+int cl_task_load(struct cl_task *t, const char *file)
+{
+	LOCKED(task_load_locked(t, file));
+}
+
+int cl_task_status(struct cl_task *t, struct duet_task_status *st)
+{
+	LOCKED(task_status_locked(t, st));
 }
