@@ -75,7 +75,7 @@ struct dc_index {
 	int why;		/* DC_NAME_*: why names are being added now */
 };
 
-#define IN_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | \
+#define IN_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR | \
 		 IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 
 static struct ent *find(struct dc_index *x, uint32_t dev, uint64_t ino)
@@ -425,6 +425,11 @@ static void apply(struct dc_index *x, const struct inotify_event *ev)
 		}
 		return;
 	}
+	if (ev->mask & IN_ATTRIB && (!ev->len || ev->mask & IN_ISDIR)) {
+		/* A directory's mode, owner or ACL: who may see below it. */
+		notify(x, 0, 0, DC_NAME_ATTRIB);
+		return;
+	}
 	if (!ev->len)
 		return;
 	HASH_FIND_INT(x->wdirs, &ev->wd, w);
@@ -442,6 +447,12 @@ static void apply(struct dc_index *x, const struct inotify_event *ev)
 			if (p)
 				drop_name(x, p);
 		}
+		return;
+	}
+	if (ev->mask & IN_ATTRIB) {
+		HASH_FIND_STR(x->names, path, p);
+		if (p)
+			notify(x, p->k.dev, p->k.ino, DC_NAME_ATTRIB);
 		return;
 	}
 	if (!(ev->mask & (IN_CREATE | IN_MOVED_TO)))

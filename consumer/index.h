@@ -48,6 +48,8 @@ enum {
 	DC_NAME_LINKED,		/* a new name of an existing file (hard link) */
 	DC_NAME_MOVED_IN,	/* renamed into a watched directory */
 	DC_NAME_REMOVED,	/* a name went away (unlink, rename out) */
+	DC_NAME_ATTRIB,		/* mode, owner or ACL changed (of a file; dev 0 ino 0:
+				 * of a directory, so of everything below it) */
 };
 
 /* Called when an inode gains or loses a name (dev 0, ino 0: everything). */

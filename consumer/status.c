@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "duet-cli.h"
 #include "live.h"
 #include "proto.h"
@@ -61,6 +63,15 @@ static int daemon_call(int fd, uint16_t type, uint32_t seq, const void *a, size_
 	return rep.result;
 }
 
+/* A JSON string (quoted, escaped) for text from the daemon. */
+static void put_jstr(const char *text)
+{
+	struct json_object *o = json_object_new_string(text);
+
+	fputs(o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "null", stdout);
+	json_object_put(o);
+}
+
 static const char *flush_name(uint32_t f)
 {
 	return f == DUET_FLUSH_EXACT ? "exact" : f == DUET_FLUSH_INODE ? "inode" : "none";
@@ -106,15 +117,17 @@ static int show_daemon(const char *sock, bool json)
 	if (r < 0)
 		goto none;
 	memcpy(&dd, body, sizeof(dd));
-	if (json)
-		printf(",\"daemon\":{\"socket\":\"%s\",\"pid\":%u,\"flush\":\"%s\",\"clients\":%u,"
+	if (json) {
+		printf(",\"daemon\":{\"socket\":");
+		put_jstr(sock);
+		printf(",\"pid\":%u,\"flush\":\"%s\",\"clients\":%u,"
 		       "\"uptime_ms\":%llu,\"rss_kb\":%llu,\"engine_bytes\":%llu,\"events\":%llu,"
 		       "\"max_pending\":%llu,\"tasks\":[",
-		       sock, dd.pid, flush_name(dd.flush), dd.nclients,
+		       dd.pid, flush_name(dd.flush), dd.nclients,
 		       (unsigned long long)dd.uptime_ms, (unsigned long long)dd.rss_kb,
 		       (unsigned long long)dd.engine_bytes, (unsigned long long)dd.events,
 		       (unsigned long long)dd.max_pending);
-	else
+	} else
 		printf("duetd: pid %u on %s, FLUSHED %s, %u clients, %u tasks, up %llu s, "
 		       "%llu KiB resident (engine %llu KiB), %llu events, bound %llu pending pages per task\n",
 		       dd.pid, sock, flush_name(dd.flush), dd.nclients, dd.ntasks,
@@ -133,15 +146,18 @@ static int show_daemon(const char *sock, bool json)
 		if (r <= 0)
 			break;
 		mask_text(ti.mask, mask, sizeof(mask));
-		if (json)
-			printf("%s{\"id\":%u,\"name\":\"%s\",\"uid\":%u,\"pid\":%u,\"dir\":\"%s\","
-			       "\"mask\":\"%s\",\"pending\":%llu,\"lost\":%llu,\"resyncs\":%llu,"
+		if (json) {
+			printf("%s{\"id\":%u,\"name\":", first ? "" : ",", ti.id);
+			put_jstr(name);
+			printf(",\"uid\":%u,\"pid\":%u,\"dir\":", ti.uid, ti.pid);
+			put_jstr(dir);
+			printf(",\"mask\":\"%s\",\"pending\":%llu,\"lost\":%llu,\"resyncs\":%llu,"
 			       "\"items\":%llu,\"paused\":%s}",
-			       first ? "" : ",", ti.id, name, ti.uid, ti.pid, dir, mask,
+			       mask,
 			       (unsigned long long)ti.st.pending, (unsigned long long)ti.st.lost,
 			       (unsigned long long)ti.st.resyncs, (unsigned long long)ti.st.items,
 			       ti.paused ? "true" : "false");
-		else
+		} else
 			printf("  %4u  %-16s %6u %7u  %-24s %9llu %5llu %7llu  %s%s\n", ti.id, name,
 			       ti.uid, ti.pid, mask, (unsigned long long)ti.st.pending,
 			       (unsigned long long)ti.st.lost, (unsigned long long)ti.st.resyncs, dir,
