@@ -962,7 +962,11 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* Stale instances of dead daemons go when the session opens its own. */
+	/* Stale instances of dead daemons (and other dead duet programs) go now,
+	 * not only when the first task opens ours. */
+	r = dc_instances_reap();
+	if (r > 0)
+		say("removed %d tracing instances of processes that are gone", r);
 	so.log = session_log;
 	so.buffer_kb = d.buffer_kb;
 	so.flags = DUET_SESSION_LOCAL | (d.stock ? DUET_SESSION_STOCK : 0);

@@ -1235,6 +1235,12 @@ EXPORT const char *duet_strerror(int err)
 		return "stale file identity: the inode number now names another file";
 	case EOVERFLOW:
 		return "a page index beyond what the engine tracks (2^32 pages)";
+	case ECONNREFUSED:
+		return "no duetd answers on its socket: start duetd (or run as root for in-process mode)";
+	case EPROTONOSUPPORT:
+		return "duetd speaks another protocol version than this libduet: update one of them";
+	case ECONNRESET:
+		return "the connection to duetd was lost";
 	}
 	return strerror(err < 0 ? -err : err);
 }
