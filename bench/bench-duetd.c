@@ -13,7 +13,10 @@
  *    system (its kernel filters drop A's events);
  *  - duetd with 1, 8 and 64 tasks on A (masks ADDED|REMOVED|DIRTY|FLUSHED,
  *    so every fetch has items to carry), fetched by one client thread
- *    polling every task's fd, 256 items per fetch.
+ *    polling every task's fd, 256 items per fetch;
+ *  - delivery alone: 32768 one-page items (every other page of a file
+ *    cached) fetched after an EXISTS task's registration scan, in-process
+ *    and through duetd: items per second over the socket.
  * For each: workload MB/s (bytes written plus read, over its wall time),
  * duetd's CPU time (all its threads, the schedstat of each of its tasks) per page event that
  * reached one task (the engine's count), its resident memory (VmRSS at
@@ -131,7 +134,7 @@ static void stop_daemon(void)
 /* On-CPU time of all of duetd's threads (schedstat: nanoseconds). */
 static double daemon_cpu(void)
 {
-	char path[96], line[128];
+	char path[320], line[128];
 	double sum = 0;
 	struct dirent *de;
 	DIR *dir;
@@ -282,6 +285,74 @@ static void run(const char *duetd, const char *watch, const char *work, int ntas
 	stop_daemon();
 }
 
+/*
+ * Delivery alone: every other page of a 128 MiB file cached (32768 items
+ * of one page), an EXISTS task registered on it, the time to fetch them
+ * all after the scan, in-process and through duetd.
+ */
+static void delivery(const char *duetd, const char *dir, bool through_daemon)
+{
+	struct duet_session_opts so = { .sz = sizeof(so), .log = log_cb,
+					.flags = through_daemon ? DUET_SESSION_DAEMON :
+								  DUET_SESSION_LOCAL };
+	struct duet_task_opts to = { .sz = sizeof(to), .name = "delivery", .mask = DUET_EXISTS,
+				     .path = dir };
+	struct duet_task_status st = { .sz = sizeof(st) };
+	static char page[4096];
+	struct duet_item it[256];
+	struct duet_session *s;
+	struct duet_task *t;
+	uint64_t items = 0, pages = 0;
+	char path[512];
+	double t0, dt;
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/delivery", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		die(path);
+	for (int i = 0; i < 32768; i++)
+		if (write(fd, page, sizeof(page)) != (ssize_t)sizeof(page))
+			die("write");
+	if (fsync(fd) || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) ||
+	    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM))
+		die("fadvise");
+	for (int i = 0; i < 32768; i += 2)
+		if (pread(fd, page, sizeof(page), (off_t)i * 4096) != (ssize_t)sizeof(page))
+			die("pread");
+	if (through_daemon) {
+		start_daemon(duetd);
+		so.socket = sock;
+	}
+	r = duet_session_new(&so, &s);
+	if (!r)
+		r = duet_task_new(s, &to, &t);
+	if (r) {
+		fprintf(stderr, "bench-duetd: delivery: %s\n", duet_strerror(r));
+		exit(1);
+	}
+	do {
+		usleep(20000);
+		duet_task_status(t, &st);
+	} while (st.scan_done < st.scan_files || !st.scan_files);
+	t0 = now();
+	while ((r = duet_task_fetch(t, it, 256)) > 0) {
+		items += (uint64_t)r;
+		for (int k = 0; k < r; k++)
+			pages += it[k].count;
+	}
+	dt = now() - t0;
+	printf("%-28s %8.0f items/s (%" PRIu64 " items, %" PRIu64 " pages, 256 per fetch)\n",
+	       through_daemon ? "fetch through duetd" : "fetch in-process", (double)items / dt,
+	       items, pages);
+	duet_task_free(t);
+	duet_session_free(s);
+	if (through_daemon)
+		stop_daemon();
+	close(fd);
+	unlink(path);
+}
+
 int main(int argc, char **argv)
 {
 	struct fsimg a, b;
@@ -323,6 +394,8 @@ int main(int argc, char **argv)
 		run(duetd, wa, wa, 1, mib, "duetd, 1 task on this fs");
 		run(duetd, wa, wa, 8, mib, "duetd, 8 tasks on this fs");
 		run(duetd, wa, wa, 64, mib, "duetd, 64 tasks on this fs");
+		delivery(duetd, wa, false);
+		delivery(duetd, wa, true);
 	}
 	fsimg_destroy(&b);
 	fsimg_destroy(&a);
