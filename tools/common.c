@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
+#include <xxhash.h>
 
 #include "common.h"
 
@@ -486,4 +487,66 @@ void tl_progress_end(struct tl_ctx *c)
 {
 	if (c->tty && c->last_progress_ns)
 		fputs("\r\033[K", stderr);
+}
+
+bool tl_same_version(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct stat *after,
+		 uint8_t hash[16])
+{
+	static char *buf;
+	XXH3_state_t *x;
+	XXH128_canonical_t can;
+	char *p = tl_path(c, rel);
+	int fd, r = 0;
+	ssize_t n;
+
+	if (!buf && !(buf = malloc(1u << 20)))
+		abort();
+	fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	free(p);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, before)) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(before->st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	x = XXH3_createState();
+	if (!x)
+		abort();
+	XXH3_128bits_reset(x);
+	while ((n = read(fd, buf, 1u << 20)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		XXH3_128bits_update(x, buf, (size_t)n);
+		c->bytes_read += (uint64_t)n;
+	}
+	if (!r) {
+		XXH128_canonicalFromHash(&can, XXH3_128bits_digest(x));
+		memcpy(hash, can.digest, 16);
+		if (fstat(fd, after))
+			r = -errno;
+	}
+	XXH3_freeState(x);
+out:
+	close(fd);
+	return r;
+}
+
+void tl_hash_hex(const uint8_t hash[16], char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", hash[i]);
 }

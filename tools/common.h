@@ -64,6 +64,7 @@ struct tl_ctx {
 	/* progress */
 	int processed;
 	uint64_t bytes;
+	uint64_t bytes_read;	/* by tl_hash_file */
 	uint64_t last_progress_ns;
 	const char *what;	/* "copied", "hashed" */
 	int total;		/* wanted entries */
@@ -102,6 +103,18 @@ void tl_err(struct tl_ctx *c, const char *rel, const char *fmt, ...)
 void tl_put_escaped(FILE *f, const char *s);
 /* Reverse of tl_put_escaped; returns a malloc'd string or NULL if bad. */
 char *tl_unescape(const char *s);
+
+/*
+ * XXH3-128 of the file rel (opened without following a symlink), with
+ * fstat before and after reading: the caller compares them to learn
+ * whether it changed meanwhile. Returns 0 or -errno.
+ */
+int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct stat *after,
+		 uint8_t hash[16]);
+/* 32 lowercase hex digits (+ NUL) */
+void tl_hash_hex(const uint8_t hash[16], char out[33]);
+/* st_size and st_mtim equal */
+bool tl_same_version(const struct stat *a, const struct stat *b);
 
 int tl_cmp_rel(const void *a, const void *b);	/* struct tl_entry ** by rel */
 uint64_t tl_now_ns(void);
