@@ -357,6 +357,22 @@ void tl_duet_start(struct tl_ctx *c, bool want_modified)
 		duet_session_free(c->s);
 		c->ex = NULL;
 		c->s = NULL;
+		return;
+	}
+	/*
+	 * Let the registration scan (cachestat, no reading) finish first, so
+	 * the files cached at the start come before the walk's first file.
+	 * It is quick; past 5 s the walk starts and the scan goes on behind.
+	 */
+	for (uint64_t end = tl_now_ns() + 5000000000ull; tl_now_ns() < end;) {
+		struct duet_task_status st = { .sz = sizeof(st) };
+		struct duet_task_status sm = { .sz = sizeof(sm) };
+
+		if (duet_task_status(c->ex, &st) ||
+		    (c->mod && duet_task_status(c->mod, &sm)) ||
+		    (st.scan_done >= st.scan_files && sm.scan_done >= sm.scan_files))
+			break;
+		usleep(1000);
 	}
 }
 
