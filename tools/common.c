@@ -503,6 +503,10 @@ void tl_progress_end(struct tl_ctx *c)
 {
 	if (c->tty && c->last_progress_ns)
 		fputs("\r\033[K", stderr);
+	/* On stderr: stdout stays the same with and without duet. */
+	if (!c->quiet && c->ex)
+		fprintf(stderr, "%s: duet: %llu of %d files processed because their pages were cached\n",
+			c->prog, (unsigned long long)c->cached_first, c->total);
 }
 
 bool tl_same_version(const struct stat *a, const struct stat *b)
