@@ -540,6 +540,8 @@ static void test_backup(void)
 	CHECK(probe.has_cached && !probe.has_first,
 	      "backup: first file copied was not the cached one (cached %d, a.bin %d)",
 	      probe.has_cached, probe.has_first);
+	CHECK(strstr(r2.err, "duet: 1 of 20 files processed because their pages were cached"),
+	      "backup: not exactly the one cached file first: %s", r2.err);
 	CHECK(tree_equal(src, d2, true), "backup: the copy differs (see above)");
 	CHECK(!strcmp(r1.out, r2.out), "backup: output differs with duet: '%s' vs '%s'", r1.out,
 	      r2.out);
@@ -693,6 +695,8 @@ static void test_scrub(void)
 	free(p);
 	r2 = run_tool(c2, 0, NULL, NULL, false);
 	check_duet_used(&r2, "scrub --create");
+	CHECK(strstr(r2.err, "duet: 1 of 20 files processed because their pages were cached"),
+	      "scrub --create: not exactly the one cached file first: %s", r2.err);
 	got1 = slurp(m1);
 	got2 = slurp(m2);
 	CHECK(r1.status == 0 && r2.status == 0, "scrub --create: exit %d, %d: %s %s", r1.status,
@@ -787,6 +791,8 @@ static void test_dedup(void)
 	free(p);
 	r2 = run_tool(a2, 0, NULL, NULL, false);
 	check_duet_used(&r2, "dedup");
+	CHECK(strstr(r2.err, "duet: 1 of 7 files processed because their pages were cached"),
+	      "dedup: not exactly the one cached file first: %s", r2.err);
 	CHECK(r1.status == 0 && !strcmp(r1.out, dedup_expect), "dedup --no-duet: exit %d, '%s'",
 	      r1.status, r1.out);
 	CHECK(r2.status == 0 && !strcmp(r2.out, dedup_expect), "dedup: exit %d, '%s'", r2.status,
