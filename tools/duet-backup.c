@@ -364,9 +364,14 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 	} else if (S_ISREG(m)) {
 		backup_file(c, e);
 	} else {
-		if (!c->quiet)
-			fprintf(stderr, "%s: %s: skipped: not a regular file, directory or symlink\n",
-				c->prog, e->rel);
+		if (!c->quiet) {
+			char *p = tl_path(c, e->rel);
+
+			fprintf(stderr, "%s: ", c->prog);
+			tl_put_escaped(stderr, p);
+			fputs(": skipped: not a regular file, directory or symlink\n", stderr);
+			free(p);
+		}
 	}
 	tl_done(c, e);
 }

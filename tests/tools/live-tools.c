@@ -5,7 +5,8 @@
  * expected content, files modified during a run (the tools stop
  * themselves after N files with DUET_TOOLS_TEST_STOP_AFTER), and errors.
  *
- * Usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP
+ * Usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP [FSTYPE]
+ * (FSTYPE for backup, scrub, dedup: ext4 unless given)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -958,8 +959,8 @@ int main(int argc, char **argv)
 	struct fsimg fs, small;
 	char *mnt;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP [FSTYPE]\n");
 		return 1;
 	}
 	livetest_require_root();
@@ -974,9 +975,11 @@ int main(int argc, char **argv)
 		if (fsimg_make(&fs, "btrfs", 256, mnt))
 			die("cannot make a btrfs image");
 	} else {
+		const char *type = argc == 6 ? argv[5] : "ext4";
+
 		mnt = pj(base, "fs");
-		if (fsimg_make(&fs, "ext4", 256, mnt))
-			die("cannot make an ext4 image");
+		if (fsimg_make(&fs, type, 320, mnt))
+			die("cannot make an %s image", type);
 	}
 	/* Reading must not move atimes: they are compared. */
 	sh("mount -o remount,noatime '%s'", mnt);
