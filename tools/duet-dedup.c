@@ -377,8 +377,11 @@ int main(int argc, char **argv)
 				if (!r) {
 					note = " (reflinked)";
 					reflinked++;
-				} else if (r == -EOPNOTSUPP || r == -EINVAL || r == -EXDEV ||
-					   r == -ENOTTY) {
+				} else if (r == -EXDEV) {
+					tl_err(&c, g->f[k]->e->rel,
+					       "on another file system than %s: not replaced",
+					       g->f[0]->e->rel);
+				} else if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY) {
 					char *p = tl_path(&c, g->f[k]->e->rel);
 
 					fprintf(stderr,
@@ -390,7 +393,8 @@ int main(int argc, char **argv)
 					unsupported = true;
 					c.errors++;
 				} else if (r == -EMLINK) {
-					tl_err(&c, g->f[k]->e->rel, "has hard links: not replaced");
+					/* not an error: replacing one name would split the links */
+					note = " (hard links: not reflinked)";
 				} else if (r == -EAGAIN) {
 					tl_err(&c, g->f[k]->e->rel, "changed since compared: not replaced");
 				} else {
