@@ -69,6 +69,8 @@ void tl_init(struct tl_ctx *c, const char *prog, const char *root, bool quiet, b
 	c->no_duet = no_duet;
 	c->tty = !quiet && isatty(STDERR_FILENO);
 	c->stop_after = s ? atoi(s) : 0;
+	s = getenv("DUET_TOOLS_TEST_STOP_IN_FILE");
+	c->stop_in_file = s ? atoi(s) : 0;
 }
 
 void tl_free(struct tl_ctx *c)
@@ -499,6 +501,12 @@ void tl_progress(struct tl_ctx *c, uint64_t bytes)
 		raise(SIGSTOP);
 }
 
+void tl_test_reading(struct tl_ctx *c)
+{
+	if (c->stop_in_file && ++c->files_read == c->stop_in_file)
+		raise(SIGSTOP);
+}
+
 void tl_progress_end(struct tl_ctx *c)
 {
 	if (c->tty && c->last_progress_ns)
@@ -542,6 +550,7 @@ int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct 
 	x = XXH3_createState();
 	if (!x)
 		abort();
+	c->bytes_read_file = 0;
 	XXH3_128bits_reset(x);
 	while ((n = read(fd, buf, 1u << 20)) != 0) {
 		if (n < 0) {
@@ -551,6 +560,9 @@ int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct 
 			break;
 		}
 		XXH3_128bits_update(x, buf, (size_t)n);
+		if (!c->bytes_read_file)
+			tl_test_reading(c);
+		c->bytes_read_file += (uint64_t)n;
 		c->bytes_read += (uint64_t)n;
 	}
 	if (!r) {

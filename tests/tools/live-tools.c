@@ -122,7 +122,9 @@ struct run {
 
 /*
  * Run argv (NULL-terminated); env "DUET_TOOLS_TEST_STOP_AFTER=N" if stop
- * > 0, calling on_stop while the tool is stopped. as_nobody: through
+ * > 0, "DUET_TOOLS_TEST_STOP_IN_FILE=-N" if stop < 0 (the tool stops after
+ * the first chunk of the Nth file it reads), calling on_stop while the
+ * tool is stopped. as_nobody: through
  * setpriv as uid/gid 65534.
  */
 static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(void *), void *ud,
@@ -152,11 +154,13 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 	if (!pid) {
 		char s[32];
 
-		snprintf(s, sizeof(s), "%d", stop);
+		snprintf(s, sizeof(s), "%d", stop < 0 ? -stop : stop);
+		unsetenv("DUET_TOOLS_TEST_STOP_AFTER");
+		unsetenv("DUET_TOOLS_TEST_STOP_IN_FILE");
 		if (stop > 0)
 			setenv("DUET_TOOLS_TEST_STOP_AFTER", s, 1);
-		else
-			unsetenv("DUET_TOOLS_TEST_STOP_AFTER");
+		else if (stop < 0)
+			setenv("DUET_TOOLS_TEST_STOP_IN_FILE", s, 1);
 		if (!freopen(o, "w", stdout) || !freopen(e, "w", stderr))
 			_exit(126);
 		execvp(av[0], (char **)av);
@@ -177,7 +181,7 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	r.out = slurp(o);
 	r.err = slurp(e);
-	CHECK(stop <= 0 || !on_stop || stops == 1, "%s: stopped %d times, expected once", argv[0],
+	CHECK(!stop || !on_stop || stops == 1, "%s: stopped %d times, expected once", argv[0],
 	      stops);
 	return r;
 }
@@ -573,6 +577,33 @@ static void test_backup(void)
 	run_free(&r2);
 	run_free(&r3);
 	run_free(&r4);
+
+	/*
+	 * d1/b.bin (1 MiB + 17 bytes), the second file of the walk, modified
+	 * after its first MiB was read: copied again at once, not at the end.
+	 */
+	{
+		char *d5 = pj(base, "fs/dst-inc-plain"), *d6 = pj(base, "fs/dst-inc-duet");
+		const char *a5[] = { backup_exe, "--no-duet", src, d5, NULL };
+		const char *a6[] = { backup_exe, src, d6, NULL };
+		const char *const bmod[] = { "d1/b.bin", NULL };
+		struct mod_ctx bc = { src, bmod };
+		const char *msg = "copied again: 1 files changed while copied, 0 changed after their copy";
+
+		evict_tree(src);
+		r1 = run_tool(a5, -2, modify_files, &bc, false);
+		CHECK(r1.status == 0 && strstr(r1.err, msg), "backup --no-duet (modified in copy): exit %d, '%s'",
+		      r1.status, r1.err);
+		CHECK(tree_equal(src, d5, true), "backup --no-duet (modified in copy): the copy differs");
+		evict_tree(src);
+		r2 = run_tool(a6, -2, modify_files, &bc, false);
+		CHECK(r2.status == 0 && strstr(r2.err, msg), "backup (modified in copy): exit %d, '%s'",
+		      r2.status, r2.err);
+		CHECK(tree_equal(src, d6, true), "backup (modified in copy): the copy differs");
+		run_free(&r1);
+		run_free(&r2);
+		free(d5), free(d6);
+	}
 	free(src), free(d1), free(d2), free(d3), free(d4), free(zz);
 }
 
