@@ -465,7 +465,25 @@ int main(int argc, char **argv)
 			errno == EEXIST ? "exists and is not a directory" : strerror(errno));
 		return 2;
 	}
+	/* A destination inside the source (existing before) is not copied into itself. */
+	if (stat(dst_root, &st) == 0) {
+		for (int i = 1; i < c.n; i++) {
+			struct tl_entry *e = c.e[i];
+			size_t l = strlen(e->rel);
+
+			if (!S_ISDIR(e->st.st_mode) || e->st.st_dev != st.st_dev ||
+			    e->st.st_ino != st.st_ino)
+				continue;
+			for (int j = i; j < c.n; j++)
+				if (!strncmp(c.e[j]->rel, e->rel, l) &&
+				    (!c.e[j]->rel[l] || c.e[j]->rel[l] == '/'))
+					c.e[j]->flags |= TL_DONE | TL_FAILED;
+			break;
+		}
+	}
 	for (int i = 0; i < c.n; i++) {
+		if (c.e[i]->flags & TL_DONE)
+			continue;
 		c.e[i]->flags |= TL_WANT;
 		if (S_ISREG(c.e[i]->st.st_mode)) {
 			c.e[i]->data = calloc(1, sizeof(struct bk_file));
