@@ -1005,9 +1005,19 @@ static void test_errors(void)
 	free(src), free(missing), free(full), free(ps), free(pd), free(pm);
 }
 
+static void remove_base(void)
+{
+	char cmd[512];
+
+	fsimg_cleanup_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	if (system(cmd))
+		fprintf(stderr, "cannot remove %s\n", base);
+}
+
 int main(int argc, char **argv)
 {
-	struct fsimg fs, small;
+	static struct fsimg fs, small;	/* the cleanup at exit points at them */
 	char *mnt;
 
 	if (argc != 5 && argc != 6) {
@@ -1021,6 +1031,8 @@ int main(int argc, char **argv)
 	snprintf(base, sizeof(base), "/tmp/duet-tools-%d", (int)getpid());
 	if (mkdir(base, 0755))
 		die("mkdir %s: %s", base, strerror(errno));
+	/* registered before fsimg's handler: runs after the unmounts, also on die() */
+	atexit(remove_base);
 	if (!strcmp(argv[1], "reflink")) {
 		mnt = pj(base, "bt");
 		if (fsimg_make(&fs, "btrfs", 256, mnt))
@@ -1053,7 +1065,6 @@ int main(int argc, char **argv)
 		die("unknown test %s", argv[1]);
 	}
 	fsimg_cleanup_all();
-	sh("rm -rf '%s'", base);
 	free(mnt);
 	printf("%s: %d checks, %d failures\n", argv[1], checks, failures);
 	return failures ? 1 : 0;
