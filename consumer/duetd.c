@@ -444,22 +444,32 @@ static void do_save_load(struct client *c, const struct dp_request *rq)
 	reply(c, rq->seq, r, NULL, 0);
 }
 
-static void do_task_status(struct client *c, const struct dp_request *rq)
+/* A task's counters as the protocol carries them. */
+static int task_stats(struct duet_task *t, struct dp_task_stats *ds)
 {
 	struct duet_task_status st = { .sz = sizeof(st) };
-	struct dp_task_stats ds = { 0 };
-	int r = duet_task_status(c->task, &st);
+	int r = duet_task_status(t, &st);
 
-	ds.events = st.events;
-	ds.items = st.items;
-	ds.pages = st.pages;
-	ds.coalesced = st.coalesced;
-	ds.cancelled = st.cancelled;
-	ds.lost = st.lost;
-	ds.resyncs = st.resyncs;
-	ds.pending = st.pending;
-	ds.scan_files = st.scan_files;
-	ds.scan_done = st.scan_done;
+	if (r)
+		return r;
+	ds->events = st.events;
+	ds->items = st.items;
+	ds->pages = st.pages;
+	ds->coalesced = st.coalesced;
+	ds->cancelled = st.cancelled;
+	ds->lost = st.lost;
+	ds->resyncs = st.resyncs;
+	ds->pending = st.pending;
+	ds->scan_files = st.scan_files;
+	ds->scan_done = st.scan_done;
+	return 0;
+}
+
+static void do_task_status(struct client *c, const struct dp_request *rq)
+{
+	struct dp_task_stats ds = { 0 };
+	int r = task_stats(c->task, &ds);
+
 	reply(c, rq->seq, r, r ? NULL : &ds, r ? 0 : sizeof(ds));
 }
 
@@ -510,7 +520,6 @@ static void do_daemon_status(struct client *c, const struct dp_request *rq)
 	c->outlen += dp_build(c->out + c->outlen, DP_REPLY, rq->seq, &rep, sizeof(rep), &dd,
 			      sizeof(dd), NULL, 0);
 	for (struct client *t = d.clients; t; t = t->next) {
-		struct duet_task_status st = { .sz = sizeof(st) };
 		struct dp_task_info ti = {
 			.id = t->id,
 			.uid = (uint32_t)t->cr.uid,
@@ -526,18 +535,7 @@ static void do_daemon_status(struct client *c, const struct dp_request *rq)
 		ti.name_len = (uint16_t)nl;
 		ti.dir_len = (uint16_t)dl;
 		ti.paused = duet__task_paused(t->task) == 1;
-		if (!duet_task_status(t->task, &st)) {
-			ti.st.events = st.events;
-			ti.st.items = st.items;
-			ti.st.pages = st.pages;
-			ti.st.coalesced = st.coalesced;
-			ti.st.cancelled = st.cancelled;
-			ti.st.lost = st.lost;
-			ti.st.resyncs = st.resyncs;
-			ti.st.pending = st.pending;
-			ti.st.scan_files = st.scan_files;
-			ti.st.scan_done = st.scan_done;
-		}
+		task_stats(t->task, &ti.st);
 		memcpy(c->out + c->outlen, &ti, sizeof(ti));
 		c->outlen += sizeof(ti);
 		memcpy(c->out + c->outlen, t->name, nl);
