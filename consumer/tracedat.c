@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * trace.dat version 6 (trace-cmd.dat.v6(5)): a header, the ftrace and
+ * event format files, kallsyms, printk formats, saved command lines, the
+ * CPU count, optional "options" and the "flyrecord" table of per-CPU page
+ * data. Every length and count is checked against what is left of the
+ * buffer before it is used; formats go through format.c, pages through
+ * page.c. Version 7 (sections, usually zstd-compressed) is recognised
+ * and refused with a way out (trace-cmd convert --file-version 6).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tracedat.h"
+
+#define TD_MAGIC "\x17\x08\x44tracing"
+#define TD_OPT_TRACECLOCK 4
+
+struct td_cpu {
+	uint64_t offset;
+	uint64_t size;
+};
+
+struct td_cmd {
+	int pid;
+	char comm[20];
+};
+
+struct dc_tracedat {
+	const uint8_t *buf;
+	size_t len;
+	int version;
+	int long_size;
+	uint32_t page_size;
+	struct dc_layout layouts[DC_SRC_NR];
+	size_t nlayouts;
+	bool has[DC_SRC_NR];
+	int aux_id[DC_AUX_NR];	/* 0: not in the file */
+	struct td_cpu *cpus;
+	uint32_t ncpus;
+	struct td_cmd *cmds;	/* sorted by pid */
+	size_t ncmds;
+	char clock[32];
+};
+
+static const char *const aux_names[DC_AUX_NR] = {
+	[DC_AUX_KSWAPD_WAKE] = "mm_vmscan_kswapd_wake",
+	[DC_AUX_KSWAPD_SLEEP] = "mm_vmscan_kswapd_sleep",
+	[DC_AUX_DIRECT_BEGIN] = "mm_vmscan_direct_reclaim_begin",
+	[DC_AUX_DIRECT_END] = "mm_vmscan_direct_reclaim_end",
+};
+
+/* A cursor over the buffer; every read checks what is left. */
+struct cur {
+	const uint8_t *p;
+	size_t left;
+	size_t pos;		/* offset from the start of the file */
+};
+
+static bool take(struct cur *c, size_t n, const uint8_t **out)
+{
+	if (n > c->left)
+		return false;
+	if (out)
+		*out = c->p;
+	c->p += n;
+	c->left -= n;
+	c->pos += n;
+	return true;
+}
+
+static bool u32(struct cur *c, uint32_t *v)
+{
+	const uint8_t *p;
+
+	if (!take(c, 4, &p))
+		return false;
+	memcpy(v, p, 4);
+	*v = le32toh(*v);
+	return true;
+}
+
+static bool u64(struct cur *c, uint64_t *v)
+{
+	const uint8_t *p;
+
+	if (!take(c, 8, &p))
+		return false;
+	memcpy(v, p, 8);
+	*v = le64toh(*v);
+	return true;
+}
+
+static bool u16(struct cur *c, uint16_t *v)
+{
+	const uint8_t *p;
+
+	if (!take(c, 2, &p))
+		return false;
+	memcpy(v, p, 2);
+	*v = le16toh(*v);
+	return true;
+}
+
+/* A NUL-terminated string of at most max bytes. */
+static bool str(struct cur *c, size_t max, const char **s, size_t *n)
+{
+	size_t lim = c->left < max ? c->left : max;
+	const uint8_t *z = memchr(c->p, 0, lim);
+
+	if (!z)
+		return false;
+	*s = (const char *)c->p;
+	*n = (size_t)(z - c->p);
+	return take(c, *n + 1, NULL);
+}
+
+/* The value after "key" at the start of a line, e.g. "name: " or "ID: ". */
+static bool line_value(const char *text, size_t len, const char *key, const char **v,
+		       size_t *vn)
+{
+	size_t kn = strlen(key);
+
+	for (size_t i = 0; i + kn <= len;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) : len;
+
+		if (end - i >= kn && !memcmp(text + i, key, kn)) {
+			*v = text + i + kn;
+			*vn = end - i - kn;
+			return true;
+		}
+		i = end + 1;
+	}
+	return false;
+}
+
+static int format_one(struct dc_tracedat *t, const char *sys, size_t sysn,
+		      const char *text, size_t len, const char **why)
+{
+	char system[64], name[128];
+	const char *v;
+	size_t vn;
+	int src, r;
+
+	if (sysn >= sizeof(system) || !line_value(text, len, "name: ", &v, &vn) ||
+	    vn >= sizeof(name))
+		return 0;	/* not an event of ours: never looked at */
+	memcpy(system, sys, sysn);
+	system[sysn] = '\0';
+	memcpy(name, v, vn);
+	name[vn] = '\0';
+	src = dc_src_lookup(system, name);
+	if (src >= 0) {
+		struct dc_layout l;
+
+		if (t->has[src])
+			return 0;
+		r = dc_layout_parse((enum dc_src)src, text, len, &l);
+		if (r == -ENOMEM)
+			return r;
+		if (r) {
+			*why = "an embedded page-cache event format cannot be decoded";
+			return -EPROTO;
+		}
+		/* A second event with the same id would make decoding ambiguous. */
+		for (size_t i = 0; i < t->nlayouts; i++)
+			if (t->layouts[i].id == l.id) {
+				*why = "two embedded event formats have the same id";
+				return -EBADMSG;
+			}
+		t->layouts[t->nlayouts++] = l;
+		t->has[src] = true;
+		return 0;
+	}
+	if (strcmp(system, "vmscan"))
+		return 0;
+	for (int a = 0; a < DC_AUX_NR; a++) {
+		char idbuf[16];
+		long id;
+		char *e;
+
+		if (strcmp(name, aux_names[a]))
+			continue;
+		/* Only common_pid is read: its place must be the usual one. */
+		if (!memmem(text, len, "common_pid;\toffset:4;\tsize:4;", 29) ||
+		    !line_value(text, len, "ID: ", &v, &vn) || !vn || vn >= sizeof(idbuf))
+			return 0;
+		memcpy(idbuf, v, vn);
+		idbuf[vn] = '\0';
+		id = strtol(idbuf, &e, 10);
+		if (*e || id <= 0 || id > 0xffff)
+			return 0;
+		t->aux_id[a] = (int)id;
+	}
+	return 0;
+}
+
+static int cmp_cmd(const void *a, const void *b)
+{
+	const struct td_cmd *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static int parse_cmdlines(struct dc_tracedat *t, const char *text, size_t len)
+{
+	size_t lines = 0, i = 0;
+
+	for (size_t k = 0; k < len; k++)
+		lines += text[k] == '\n';
+	t->cmds = calloc(lines + 1, sizeof(*t->cmds));
+	if (!t->cmds)
+		return -ENOMEM;
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) : len, j = i;
+		long pid = 0;
+		struct td_cmd *c;
+
+		while (j < end && text[j] >= '0' && text[j] <= '9' && pid < 0x7fffffff)
+			pid = pid * 10 + (text[j++] - '0');
+		if (j > i && j < end && text[j] == ' ' && t->ncmds <= lines) {
+			size_t n = end - j - 1;
+
+			c = &t->cmds[t->ncmds++];
+			c->pid = (int)pid;
+			if (n >= sizeof(c->comm))
+				n = sizeof(c->comm) - 1;
+			memcpy(c->comm, text + j + 1, n);
+			c->comm[n] = '\0';
+		}
+		i = end + 1;
+	}
+	qsort(t->cmds, t->ncmds, sizeof(*t->cmds), cmp_cmd);
+	return 0;
+}
+
+static void parse_clock(struct dc_tracedat *t, const char *text, size_t len)
+{
+	const char *a = memchr(text, '[', len), *b;
+	size_t n;
+
+	if (!a)
+		return;
+	b = memchr(a, ']', len - (size_t)(a - text));
+	if (!b)
+		return;
+	n = (size_t)(b - a - 1);
+	if (n >= sizeof(t->clock))
+		n = sizeof(t->clock) - 1;
+	memcpy(t->clock, a + 1, n);
+	t->clock[n] = '\0';
+}
+
+static int parse_v6(struct dc_tracedat *t, struct cur *c, const char **why)
+{
+	const uint8_t *p;
+	const char *s;
+	uint64_t n64;
+	uint32_t n32, nsys;
+	size_t sn;
+	int r;
+
+	/* header_page and header_event: label, 8-byte size, text. */
+	for (int i = 0; i < 2; i++) {
+		if (!str(c, 16, &s, &sn) || strcmp(s, i ? "header_event" : "header_page") ||
+		    !u64(c, &n64) || !take(c, n64, NULL))
+			goto trunc;
+	}
+	/* ftrace's own events: count, then size + format each. */
+	if (!u32(c, &n32))
+		goto trunc;
+	for (uint32_t i = 0; i < n32; i++)
+		if (!u64(c, &n64) || !take(c, n64, NULL))
+			goto trunc;
+	/* Event systems: name, count, size + format each. */
+	if (!u32(c, &nsys))
+		goto trunc;
+	for (uint32_t i = 0; i < nsys; i++) {
+		const char *sys;
+		size_t sysn;
+
+		if (!str(c, 256, &sys, &sysn) || !u32(c, &n32))
+			goto trunc;
+		for (uint32_t k = 0; k < n32; k++) {
+			if (!u64(c, &n64) || !take(c, n64, &p))
+				goto trunc;
+			r = format_one(t, sys, sysn, (const char *)p, n64, why);
+			if (r)
+				return r;
+		}
+	}
+	/* kallsyms (4-byte size), printk formats (4-byte size). */
+	for (int i = 0; i < 2; i++)
+		if (!u32(c, &n32) || !take(c, n32, NULL))
+			goto trunc;
+	/* Saved command lines (8-byte size). */
+	if (!u64(c, &n64) || !take(c, n64, &p))
+		goto trunc;
+	r = parse_cmdlines(t, (const char *)p, n64);
+	if (r)
+		return r;
+	if (!u32(c, &t->ncpus))
+		goto trunc;
+	if (t->ncpus > 4096) {
+		*why = "the CPU count in the header is implausible";
+		return -EBADMSG;
+	}
+	for (;;) {
+		const uint8_t *label;
+
+		if (!take(c, 10, &label))
+			goto trunc;
+		if (!memcmp(label, "options  ", 10)) {
+			for (;;) {
+				uint16_t id;
+
+				if (!u16(c, &id))
+					goto trunc;
+				if (!id)
+					break;
+				if (!u32(c, &n32) || !take(c, n32, &p))
+					goto trunc;
+				if (id == TD_OPT_TRACECLOCK)
+					parse_clock(t, (const char *)p, n32);
+			}
+			continue;
+		}
+		if (!memcmp(label, "latency  ", 10)) {
+			*why = "this trace.dat holds latency-tracer text, not event pages";
+			return -EOPNOTSUPP;
+		}
+		if (!memcmp(label, "flyrecord", 10))
+			break;
+		*why = "unknown section after the CPU count (not flyrecord)";
+		return -EBADMSG;
+	}
+	t->cpus = calloc(t->ncpus ? t->ncpus : 1, sizeof(*t->cpus));
+	if (!t->cpus)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->ncpus; i++) {
+		struct td_cpu *cp = &t->cpus[i];
+
+		if (!u64(c, &cp->offset) || !u64(c, &cp->size))
+			goto trunc;
+		if (cp->offset > t->len || cp->size > t->len - cp->offset) {
+			*why = "a CPU's page data lies beyond the end of the file (truncated?)";
+			return -EBADMSG;
+		}
+	}
+	return 0;
+trunc:
+	*why = "the file ends inside its header sections (truncated or corrupt)";
+	return -EBADMSG;
+}
+
+/*
+ * With the kernel-tracepoints series, the exact events replace the stock
+ * ones (as in duet watch): decoding both would count a page twice.
+ */
+static void drop_superseded(struct dc_tracedat *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nlayouts; i++) {
+		enum dc_src s = t->layouts[i].src;
+
+		if ((s == DC_SRC_WB_DIRTY && t->has[DC_SRC_P_DIRTY]) ||
+		    (s == DC_SRC_SB_CLEAR_WB && t->has[DC_SRC_P_WB_START]))
+			continue;
+		t->layouts[n++] = t->layouts[i];
+	}
+	t->nlayouts = n;
+}
+
+int dc_tracedat_open(const void *buf, size_t len, struct dc_tracedat **ret,
+		     const char **why)
+{
+	static const char *dummy;
+	struct dc_tracedat *t;
+	struct cur c = { buf, len, 0 };
+	const uint8_t *p;
+	const char *s;
+	size_t sn;
+	int r;
+
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+	if (!ret || (!buf && len))
+		return -EINVAL;
+	if (len >= 8 && !memcmp(buf, "PERFILE2", 8)) {
+		*why = "this is a perf.data file: use perf script -s scripts/duet-perf-summary.py";
+		return -EBADMSG;
+	}
+	if (!take(&c, 10, &p) || memcmp(p, TD_MAGIC, 10)) {
+		*why = len ? "not a trace.dat file (bad magic)" : "empty file";
+		return -EBADMSG;
+	}
+	if (!str(&c, 8, &s, &sn)) {
+		*why = "not a trace.dat file (bad version string)";
+		return -EBADMSG;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->buf = buf;
+	t->len = len;
+	t->version = atoi(s);
+	if (t->version != 6) {
+		*why = t->version == 7 ?
+		       "trace.dat version 7 (sections, usually zstd-compressed) is not read; "
+		       "convert it: trace-cmd convert --file-version 6 --compression none -i IN -o OUT, "
+		       "or record with trace-cmd record --file-version 6" :
+		       "unsupported trace.dat version (only 6 is read)";
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
+	if (!take(&c, 6, &p)) {
+		*why = "the file ends inside its header (truncated)";
+		r = -EBADMSG;
+		goto fail;
+	}
+	/* Pages are decoded in place: only this machine's byte order. */
+	if (p[0] != (__BYTE_ORDER == __BIG_ENDIAN)) {
+		*why = "the trace.dat was written on a machine of the other byte order";
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
+	t->long_size = p[1];
+	memcpy(&t->page_size, p + 2, 4);
+	t->page_size = le32toh(t->page_size);
+	if ((t->long_size != 4 && t->long_size != 8) || t->page_size < 64 ||
+	    t->page_size > (1u << 24)) {
+		*why = "implausible long size or page size in the header";
+		r = -EBADMSG;
+		goto fail;
+	}
+	r = parse_v6(t, &c, why);
+	if (r)
+		goto fail;
+	drop_superseded(t);
+	*ret = t;
+	return 0;
+fail:
+	if (r == -ENOMEM)
+		*why = "out of memory";
+	dc_tracedat_free(t);
+	return r;
+}
+
+void dc_tracedat_free(struct dc_tracedat *t)
+{
+	if (!t)
+		return;
+	free(t->cpus);
+	free(t->cmds);
+	free(t);
+}
+
+struct aux_ctx {
+	const struct dc_tracedat *t;
+	struct dc_recbuf *out;
+};
+
+static int on_other(void *ctx, const uint8_t *data, unsigned int size, uint64_t ts,
+		    uint16_t cpu)
+{
+	struct aux_ctx *a = ctx;
+	struct dc_record *rec;
+	uint16_t id;
+	int32_t pid;
+
+	if (size < 8)
+		return 0;
+	memcpy(&id, data, 2);
+	for (int k = 0; k < DC_AUX_NR; k++) {
+		if (!a->t->aux_id[k] || a->t->aux_id[k] != id)
+			continue;
+		if (dc_recbuf_reserve(a->out, 1))
+			return -ENOMEM;
+		memcpy(&pid, data + 4, 4);
+		rec = &a->out->rec[a->out->n++];
+		memset(rec, 0, sizeof(*rec));
+		rec->ts = ts;
+		rec->pid = pid;
+		rec->cpu = cpu;
+		rec->type = DC_TD_AUX;
+		rec->index = (uint64_t)k;
+		break;
+	}
+	return 0;
+}
+
+int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t nbdis,
+		       struct dc_recbuf *out, struct dc_decode_stats *st)
+{
+	struct dc_recbuf *per = NULL;
+	struct dc_decoder *d = NULL;
+	struct aux_ctx ax = { t, NULL };
+	size_t *head = NULL, total = 0;
+	int r;
+
+	per = calloc(t->ncpus ? t->ncpus : 1, sizeof(*per));
+	head = calloc(t->ncpus ? t->ncpus : 1, sizeof(*head));
+	if (!per || !head) {
+		r = -ENOMEM;
+		goto out;
+	}
+	{
+		struct dc_decoder_opts o = {
+			.sz = sizeof(o),
+			.long_size = t->long_size,
+			.layouts = t->layouts,
+			.nlayouts = t->nlayouts,
+			.bdis = bdis,
+			.nbdis = nbdis,
+			.other = on_other,
+			.other_ctx = &ax,
+		};
+
+		r = dc_decoder_new(&o, &d);
+		if (r)
+			goto out;
+	}
+	for (uint32_t i = 0; i < t->ncpus; i++) {
+		const struct td_cpu *cp = &t->cpus[i];
+
+		ax.out = &per[i];
+		for (uint64_t off = 0; off < cp->size; off += t->page_size) {
+			uint64_t n = cp->size - off;
+
+			if (n > t->page_size)
+				n = t->page_size;
+			r = dc_decode_page(d, t->buf + cp->offset + off, n, (uint16_t)i, &per[i]);
+			if (r < 0 && r != -EBADMSG)
+				goto out;
+		}
+		total += per[i].n;
+	}
+	r = dc_recbuf_reserve(out, total);
+	if (r)
+		goto out;
+	/*
+	 * Each CPU's records are in time order (the ring buffer writes them
+	 * so); merge the CPUs. Ties go to the lower CPU.
+	 */
+	for (size_t k = 0; k < total; k++) {
+		uint32_t best = UINT32_MAX;
+
+		for (uint32_t i = 0; i < t->ncpus; i++) {
+			if (head[i] >= per[i].n)
+				continue;
+			if (best == UINT32_MAX ||
+			    per[i].rec[head[i]].ts < per[best].rec[head[best]].ts)
+				best = i;
+		}
+		out->rec[out->n++] = per[best].rec[head[best]++];
+	}
+	r = 0;
+out:
+	if (st && d)
+		*st = *dc_decoder_stats(d);
+	dc_decoder_free(d);
+	for (uint32_t i = 0; per && i < t->ncpus; i++)
+		dc_recbuf_free(&per[i]);
+	free(per);
+	free(head);
+	return r;
+}
+
+bool dc_tracedat_has(const struct dc_tracedat *t, enum dc_src src)
+{
+	return (unsigned int)src < DC_SRC_NR && t->has[src];
+}
+
+bool dc_tracedat_has_aux(const struct dc_tracedat *t, enum dc_td_aux aux)
+{
+	return (unsigned int)aux < DC_AUX_NR && t->aux_id[aux];
+}
+
+const char *dc_tracedat_comm(const struct dc_tracedat *t, int pid)
+{
+	size_t lo = 0, hi = t->ncmds;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (t->cmds[mid].pid == pid)
+			return t->cmds[mid].comm;
+		if (t->cmds[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int dc_tracedat_version(const struct dc_tracedat *t)
+{
+	return t->version;
+}
+
+unsigned int dc_tracedat_ncpus(const struct dc_tracedat *t)
+{
+	return t->ncpus;
+}
+
+const char *dc_tracedat_clock(const struct dc_tracedat *t)
+{
+	return t->clock[0] ? t->clock : "unknown";
+}
