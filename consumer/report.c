@@ -52,6 +52,7 @@ struct fkey {
 struct rfile {
 	struct fkey k;
 	uint64_t added, removed, dirtied, flushed_pages, flush_events, refaults;
+	uint64_t rm_cause[CAUSE_NR];	/* pages removed, by cause */
 	int64_t cached, cached_min;	/* net pages since the start (plot) */
 	const char *path;
 	int plot;		/* 1 + series index, 0: not plotted */
@@ -291,7 +292,8 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 				rp->kswapd_wakes++;
 				continue;
 			}
-			if (r->index != DC_AUX_DIRECT_BEGIN && r->index != DC_AUX_DIRECT_END)
+			if (r->index != DC_AUX_DIRECT_BEGIN && r->index != DC_AUX_DIRECT_END &&
+			    r->index != DC_AUX_MEMCG_BEGIN && r->index != DC_AUX_MEMCG_END)
 				continue;
 			HASH_FIND_INT(rp->pids, &r->pid, p);
 			if (!p) {
@@ -301,7 +303,9 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 				p->pid = r->pid;
 				HASH_ADD_INT(rp->pids, pid, p);
 			}
-			p->in_direct = r->index == DC_AUX_DIRECT_BEGIN;
+			/* A memory cgroup at its limit reclaims in the allocating task too. */
+			p->in_direct = r->index == DC_AUX_DIRECT_BEGIN ||
+				       r->index == DC_AUX_MEMCG_BEGIN;
 			rp->direct_reclaims += p->in_direct;
 			continue;
 		}
@@ -327,8 +331,11 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 			char buf[24];
 			const char *comm = comm_of(rp, r->pid, buf, sizeof(buf));
 
+			int cause = classify(rp, r, comm);
+
 			f->removed += r->count;
-			if (add_cause(rp, classify(rp, r, comm), comm, r->count))
+			f->rm_cause[cause] += r->count;
+			if (add_cause(rp, cause, comm, r->count))
 				return -ENOMEM;
 			for (uint64_t k = 0; k < r->count; k++) {
 				struct pslot *s = pt_get(&rp->pt, r->dev, r->ino, r->index + k);
@@ -567,6 +574,15 @@ static struct json_object *jfile(const struct report *rp, const struct rfile *f)
 	json_object_object_add(o, "flush_unit",
 			       json_object_new_string(rp->flush_exact ? "pages" : "inode-events"));
 	json_object_object_add(o, "refaults", json_object_new_uint64(f->refaults));
+	{
+		struct json_object *c = json_object_new_object();
+
+		for (int i = 0; i < CAUSE_NR; i++)
+			if (f->rm_cause[i])
+				json_object_object_add(c, cause_names[i],
+						       json_object_new_uint64(f->rm_cause[i]));
+		json_object_object_add(o, "removed_by", c);
+	}
 	return o;
 }
 
@@ -649,7 +665,8 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 		json_object_object_add(j, "removals", a);
 		o = json_object_new_object();
 		json_object_object_add(o, "vmscan_recorded", json_object_new_boolean(
-			dc_tracedat_has_aux(rp->td, DC_AUX_DIRECT_BEGIN)));
+			dc_tracedat_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
+			dc_tracedat_has_aux(rp->td, DC_AUX_MEMCG_BEGIN)));
 		json_object_object_add(o, "kswapd_wakeups", json_object_new_uint64(rp->kswapd_wakes));
 		json_object_object_add(o, "direct_reclaims", json_object_new_uint64(rp->direct_reclaims));
 		json_object_object_add(j, "reclaim", o);
@@ -711,9 +728,9 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 		fprintf(out, "  %-28s %-16s %10" PRIu64 " %8" PRIu64 "\n", cause_names[c->cause],
 			c->comm[0] ? c->comm : "-", c->pages, c->events);
 	if (dc_tracedat_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
-	    dc_tracedat_has_aux(rp->td, DC_AUX_KSWAPD_WAKE))
+	    dc_tracedat_has_aux(rp->td, DC_AUX_MEMCG_BEGIN))
 		fprintf(out, "reclaim: %" PRIu64 " kswapd wakeups, %" PRIu64
-			" direct reclaims\n", rp->kswapd_wakes, rp->direct_reclaims);
+			" direct (or memory cgroup) reclaims\n", rp->kswapd_wakes, rp->direct_reclaims);
 	else
 		fputs("reclaim: vmscan events not recorded (direct reclaim cannot be told "
 		      "from truncation)\n", out);

@@ -50,6 +50,8 @@ static const char *const aux_names[DC_AUX_NR] = {
 	[DC_AUX_KSWAPD_SLEEP] = "mm_vmscan_kswapd_sleep",
 	[DC_AUX_DIRECT_BEGIN] = "mm_vmscan_direct_reclaim_begin",
 	[DC_AUX_DIRECT_END] = "mm_vmscan_direct_reclaim_end",
+	[DC_AUX_MEMCG_BEGIN] = "mm_vmscan_memcg_reclaim_begin",
+	[DC_AUX_MEMCG_END] = "mm_vmscan_memcg_reclaim_end",
 };
 
 /* A cursor over the buffer; every read checks what is left. */
@@ -346,7 +348,8 @@ static int parse_v6(struct dc_tracedat *t, struct cur *c, const char **why)
 
 		if (!u64(c, &cp->offset) || !u64(c, &cp->size))
 			goto trunc;
-		if (cp->offset > t->len || cp->size > t->len - cp->offset) {
+		/* trace-cmd writes an empty CPU's offset past the end, size 0. */
+		if (cp->size && (cp->offset > t->len || cp->size > t->len - cp->offset)) {
 			*why = "a CPU's page data lies beyond the end of the file (truncated?)";
 			return -EBADMSG;
 		}

@@ -26,6 +26,8 @@ enum dc_td_aux {
 	DC_AUX_KSWAPD_SLEEP,	/* vmscan/mm_vmscan_kswapd_sleep */
 	DC_AUX_DIRECT_BEGIN,	/* vmscan/mm_vmscan_direct_reclaim_begin */
 	DC_AUX_DIRECT_END,	/* vmscan/mm_vmscan_direct_reclaim_end */
+	DC_AUX_MEMCG_BEGIN,	/* vmscan/mm_vmscan_memcg_reclaim_begin */
+	DC_AUX_MEMCG_END,	/* vmscan/mm_vmscan_memcg_reclaim_end */
 	DC_AUX_NR,
 };
 
