@@ -5,18 +5,29 @@
  * CPU count, optional "options" and the "flyrecord" table of per-CPU page
  * data. Every length and count is checked against what is left of the
  * buffer before it is used; formats go through format.c, pages through
- * page.c. Version 7 (sections, usually zstd-compressed) is recognised
- * and refused with a way out (trace-cmd convert --file-version 6).
+ * page.c. Version 7 (trace-cmd.dat.v7(5), trace-cmd 3.x's default) holds
+ * the same parts in sections found through chained options sections,
+ * each optionally compressed; the page data is then a list of compressed
+ * chunks per CPU. Compression "none" and "zstd" are read.
  */
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "tracedat.h"
 
 #define TD_MAGIC "\x17\x08\x44tracing"
+#define TD_OPT_DONE 0
+#define TD_OPT_BUFFER 3
 #define TD_OPT_TRACECLOCK 4
+#define TD_OPT_EVENT_FORMATS 18
+#define TD_OPT_CMDLINES 21
+#define TD_SEC_OPTIONS 0
+#define TD_SEC_EVENT_FORMATS 18
+#define TD_SEC_CMDLINES 21
+#define TD_MAX_SECTION (1u << 30)	/* uncompressed bytes of one section or chunk */
 
 struct td_cpu {
 	uint64_t offset;
@@ -32,6 +43,7 @@ struct dc_tracedat {
 	const uint8_t *buf;
 	size_t len;
 	int version;
+	bool zstd;		/* v7: sections and chunks may be zstd-compressed */
 	int long_size;
 	uint32_t page_size;
 	struct dc_layout layouts[DC_SRC_NR];
@@ -257,12 +269,58 @@ static void parse_clock(struct dc_tracedat *t, const char *text, size_t len)
 	t->clock[n] = '\0';
 }
 
+/* Event systems: count; per system a name, a count, size + format each. */
+static int parse_systems(struct dc_tracedat *t, struct cur *c, const char **why)
+{
+	const uint8_t *p;
+	uint32_t nsys, n32;
+	uint64_t n64;
+	int r;
+
+	if (!u32(c, &nsys))
+		return -EBADMSG;
+	for (uint32_t i = 0; i < nsys; i++) {
+		const char *sys;
+		size_t sysn;
+
+		if (!str(c, 256, &sys, &sysn) || !u32(c, &n32))
+			return -EBADMSG;
+		for (uint32_t k = 0; k < n32; k++) {
+			if (!u64(c, &n64) || !take(c, n64, &p))
+				return -EBADMSG;
+			r = format_one(t, sys, sysn, (const char *)p, n64, why);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int cpu_table(struct dc_tracedat *t, const char **why)
+{
+	t->cpus = calloc(t->ncpus ? t->ncpus : 1, sizeof(*t->cpus));
+	if (!t->cpus)
+		return -ENOMEM;
+	(void)why;
+	return 0;
+}
+
+static int check_cpu(struct dc_tracedat *t, const struct td_cpu *cp, const char **why)
+{
+	/* trace-cmd writes an empty CPU's offset past the end, size 0. */
+	if (cp->size && (cp->offset > t->len || cp->size > t->len - cp->offset)) {
+		*why = "a CPU's page data lies beyond the end of the file (truncated?)";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 static int parse_v6(struct dc_tracedat *t, struct cur *c, const char **why)
 {
 	const uint8_t *p;
 	const char *s;
 	uint64_t n64;
-	uint32_t n32, nsys;
+	uint32_t n32;
 	size_t sn;
 	int r;
 
@@ -278,23 +336,11 @@ static int parse_v6(struct dc_tracedat *t, struct cur *c, const char **why)
 	for (uint32_t i = 0; i < n32; i++)
 		if (!u64(c, &n64) || !take(c, n64, NULL))
 			goto trunc;
-	/* Event systems: name, count, size + format each. */
-	if (!u32(c, &nsys))
+	r = parse_systems(t, c, why);
+	if (r == -EBADMSG)
 		goto trunc;
-	for (uint32_t i = 0; i < nsys; i++) {
-		const char *sys;
-		size_t sysn;
-
-		if (!str(c, 256, &sys, &sysn) || !u32(c, &n32))
-			goto trunc;
-		for (uint32_t k = 0; k < n32; k++) {
-			if (!u64(c, &n64) || !take(c, n64, &p))
-				goto trunc;
-			r = format_one(t, sys, sysn, (const char *)p, n64, why);
-			if (r)
-				return r;
-		}
-	}
+	if (r)
+		return r;
 	/* kallsyms (4-byte size), printk formats (4-byte size). */
 	for (int i = 0; i < 2; i++)
 		if (!u32(c, &n32) || !take(c, n32, NULL))
@@ -340,23 +386,257 @@ static int parse_v6(struct dc_tracedat *t, struct cur *c, const char **why)
 		*why = "unknown section after the CPU count (not flyrecord)";
 		return -EBADMSG;
 	}
-	t->cpus = calloc(t->ncpus ? t->ncpus : 1, sizeof(*t->cpus));
-	if (!t->cpus)
-		return -ENOMEM;
+	r = cpu_table(t, why);
+	if (r)
+		return r;
 	for (uint32_t i = 0; i < t->ncpus; i++) {
 		struct td_cpu *cp = &t->cpus[i];
 
 		if (!u64(c, &cp->offset) || !u64(c, &cp->size))
 			goto trunc;
-		/* trace-cmd writes an empty CPU's offset past the end, size 0. */
-		if (cp->size && (cp->offset > t->len || cp->size > t->len - cp->offset)) {
-			*why = "a CPU's page data lies beyond the end of the file (truncated?)";
-			return -EBADMSG;
-		}
+		r = check_cpu(t, cp, why);
+		if (r)
+			return r;
 	}
 	return 0;
 trunc:
 	*why = "the file ends inside its header sections (truncated or corrupt)";
+	return -EBADMSG;
+}
+
+/*
+ * v7: the section at off, which must have id want. Compressed sections
+ * are decompressed into *freeme (the caller frees it).
+ */
+static int section(struct dc_tracedat *t, uint64_t off, uint16_t want, struct cur *out,
+		   uint8_t **freeme, const char **why)
+{
+	struct cur c;
+	uint16_t id, flags;
+	uint32_t strid, csize, usize;
+	uint64_t size;
+	const uint8_t *p;
+	size_t got;
+
+	*freeme = NULL;
+	if (off > t->len)
+		goto trunc;
+	c = (struct cur){ t->buf + off, t->len - off, off };
+	if (!u16(&c, &id) || !u16(&c, &flags) || !u32(&c, &strid) || !u64(&c, &size))
+		goto trunc;
+	if (id != want) {
+		*why = "a section is not of the kind its option announces (corrupt)";
+		return -EBADMSG;
+	}
+	if (!(flags & 1)) {
+		if (!take(&c, size, &p))
+			goto trunc;
+		*out = (struct cur){ p, size, 0 };
+		return 0;
+	}
+	if (!t->zstd) {
+		*why = "a section is compressed but the file names no compression";
+		return -EBADMSG;
+	}
+	if (size < 8 || !u32(&c, &csize) || !u32(&c, &usize) || csize > size - 8 ||
+	    !take(&c, csize, &p))
+		goto trunc;
+	if (usize > TD_MAX_SECTION) {
+		*why = "a compressed section claims an implausible size";
+		return -EBADMSG;
+	}
+	*freeme = malloc(usize ? usize : 1);
+	if (!*freeme)
+		return -ENOMEM;
+	got = ZSTD_decompress(*freeme, usize, p, csize);
+	if (ZSTD_isError(got) || got != usize) {
+		free(*freeme);
+		*freeme = NULL;
+		*why = "a compressed section does not decompress (corrupt)";
+		return -EBADMSG;
+	}
+	*out = (struct cur){ *freeme, usize, 0 };
+	return 0;
+trunc:
+	*why = "a section lies beyond the end of the file (truncated or corrupt)";
+	return -EBADMSG;
+}
+
+/* v7 BUFFER option: the top instance's flyrecord CPUs (others are ignored). */
+static int parse_buffer(struct dc_tracedat *t, struct cur *c, const char **why)
+{
+	const char *name, *clock;
+	size_t nn, cn;
+	uint64_t off;
+	uint32_t psize, ncpus;
+	int r;
+
+	if (!u64(c, &off) || !str(c, 256, &name, &nn) || !str(c, 64, &clock, &cn) ||
+	    !u32(c, &psize) || !u32(c, &ncpus))
+		goto bad;
+	if (nn)
+		return 0;	/* an instance's buffer (trace-cmd -B): not ours */
+	if (t->cpus) {
+		*why = "two top-level buffers in one file";
+		return -EBADMSG;
+	}
+	if (ncpus > 4096 || psize < 64 || psize > (1u << 24)) {
+		*why = "implausible CPU count or page size in the buffer option";
+		return -EBADMSG;
+	}
+	if (cn && cn < sizeof(t->clock))
+		memcpy(t->clock, clock, cn + 1);
+	t->page_size = psize;
+	/* The CPUs listed may be fewer than the machine's; index by CPU id. */
+	{
+		uint32_t maxid = 0;
+		struct cur c2 = *c;
+
+		for (uint32_t i = 0; i < ncpus; i++) {
+			uint32_t id;
+			uint64_t o, s;
+
+			if (!u32(&c2, &id) || !u64(&c2, &o) || !u64(&c2, &s))
+				goto bad;
+			if (id >= 4096) {
+				*why = "implausible CPU id in the buffer option";
+				return -EBADMSG;
+			}
+			if (id + 1 > maxid)
+				maxid = id + 1;
+		}
+		t->ncpus = maxid;
+	}
+	r = cpu_table(t, why);
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < ncpus; i++) {
+		uint32_t id = 0;
+		struct td_cpu *cp;
+
+		u32(c, &id);
+		cp = &t->cpus[id];
+		u64(c, &cp->offset);
+		u64(c, &cp->size);
+		r = check_cpu(t, cp, why);
+		if (r)
+			return r;
+	}
+	return 0;
+bad:
+	*why = "a buffer option is cut short (corrupt)";
+	return -EBADMSG;
+}
+
+static int parse_v7(struct dc_tracedat *t, struct cur *c, const char **why)
+{
+	const char *name, *ver;
+	size_t nn, vn;
+	uint64_t next, fmt_off = 0, cmd_off = 0;
+	int r, sections = 0;
+
+	if (!str(c, 64, &name, &nn) || !str(c, 64, &ver, &vn) || !u64(c, &next))
+		goto trunc;
+	if (!strcmp(name, "zstd")) {
+		t->zstd = true;
+	} else if (strcmp(name, "none")) {
+		*why = "the trace.dat is compressed with an algorithm this reader lacks "
+		       "(zstd and none are read): trace-cmd convert --compression zstd";
+		return -EOPNOTSUPP;
+	}
+	while (next) {
+		struct cur oc;
+		uint8_t *freeme;
+
+		/* Options sections chain forward; a loop would never end. */
+		if (++sections > 64) {
+			*why = "too many options sections (a loop?)";
+			return -EBADMSG;
+		}
+		r = section(t, next, TD_SEC_OPTIONS, &oc, &freeme, why);
+		if (r)
+			return r;
+		next = 0;
+		for (;;) {
+			uint16_t id;
+			uint32_t sz;
+			const uint8_t *p;
+			struct cur od;
+
+			if (!u16(&oc, &id) || !u32(&oc, &sz) || !take(&oc, sz, &p)) {
+				free(freeme);
+				*why = "an options section is cut short (corrupt)";
+				return -EBADMSG;
+			}
+			od = (struct cur){ p, sz, 0 };
+			r = 0;
+			if (id == TD_OPT_DONE) {
+				if (!u64(&od, &next))
+					next = 0;
+				break;
+			} else if (id == TD_OPT_EVENT_FORMATS) {
+				if (!u64(&od, &fmt_off))
+					r = -EBADMSG;
+			} else if (id == TD_OPT_CMDLINES) {
+				if (!u64(&od, &cmd_off))
+					r = -EBADMSG;
+			} else if (id == TD_OPT_TRACECLOCK) {
+				if (!t->clock[0])
+					parse_clock(t, (const char *)p, sz);
+			} else if (id == TD_OPT_BUFFER) {
+				r = parse_buffer(t, &od, why);
+			}
+			if (r) {
+				free(freeme);
+				if (!*why)
+					*why = "an option is cut short (corrupt)";
+				return r;
+			}
+		}
+		free(freeme);
+	}
+	if (fmt_off) {
+		struct cur sc;
+		uint8_t *freeme;
+
+		r = section(t, fmt_off, TD_SEC_EVENT_FORMATS, &sc, &freeme, why);
+		if (!r) {
+			r = parse_systems(t, &sc, why);
+			if (r == -EBADMSG && !*why)
+				*why = "the event formats section is cut short (corrupt)";
+		}
+		free(freeme);
+		if (r)
+			return r;
+	}
+	if (cmd_off) {
+		struct cur sc;
+		uint8_t *freeme;
+		uint64_t n64;
+		const uint8_t *p;
+
+		r = section(t, cmd_off, TD_SEC_CMDLINES, &sc, &freeme, why);
+		if (!r) {
+			if (!u64(&sc, &n64) || !take(&sc, n64, &p)) {
+				*why = "the command lines section is cut short (corrupt)";
+				r = -EBADMSG;
+			} else {
+				r = parse_cmdlines(t, (const char *)p, n64);
+			}
+		}
+		free(freeme);
+		if (r)
+			return r;
+	}
+	if (!t->cpus) {
+		/* No flyrecord buffer: a valid file without events. */
+		r = cpu_table(t, why);
+		if (r)
+			return r;
+	}
+	return 0;
+trunc:
+	*why = "the file ends inside its header (truncated)";
 	return -EBADMSG;
 }
 
@@ -413,12 +693,8 @@ int dc_tracedat_open(const void *buf, size_t len, struct dc_tracedat **ret,
 	t->buf = buf;
 	t->len = len;
 	t->version = atoi(s);
-	if (t->version != 6) {
-		*why = t->version == 7 ?
-		       "trace.dat version 7 (sections, usually zstd-compressed) is not read; "
-		       "convert it: trace-cmd convert --file-version 6 --compression none -i IN -o OUT, "
-		       "or record with trace-cmd record --file-version 6" :
-		       "unsupported trace.dat version (only 6 is read)";
+	if (t->version != 6 && t->version != 7) {
+		*why = "unsupported trace.dat version (6 and 7 are read)";
 		r = -EOPNOTSUPP;
 		goto fail;
 	}
@@ -442,7 +718,7 @@ int dc_tracedat_open(const void *buf, size_t len, struct dc_tracedat **ret,
 		r = -EBADMSG;
 		goto fail;
 	}
-	r = parse_v6(t, &c, why);
+	r = t->version == 6 ? parse_v6(t, &c, why) : parse_v7(t, &c, why);
 	if (r)
 		goto fail;
 	drop_superseded(t);
@@ -498,13 +774,80 @@ static int on_other(void *ctx, const uint8_t *data, unsigned int size, uint64_t 
 	return 0;
 }
 
+static int decode_pages(struct dc_tracedat *t, struct dc_decoder *d, const uint8_t *p,
+			uint64_t size, uint16_t cpu, struct dc_recbuf *out)
+{
+	for (uint64_t off = 0; off < size; off += t->page_size) {
+		uint64_t n = size - off;
+		int r;
+
+		if (n > t->page_size)
+			n = t->page_size;
+		r = dc_decode_page(d, p + off, n, cpu, out);
+		if (r < 0 && r != -EBADMSG)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * v7 compressed page data: a chunk count, then per chunk its compressed
+ * and uncompressed sizes and the zstd frame. A chunk that does not check
+ * or decompress ends this CPU's data: its pages (or one, if the size is
+ * not believable) are counted as corrupt, as are the chunks after it.
+ */
+static int decode_chunks(struct dc_tracedat *t, struct dc_decoder *d, const struct td_cpu *cp,
+			 uint16_t cpu, struct dc_recbuf *out, uint8_t **zbuf, size_t *zcap,
+			 uint64_t *bad)
+{
+	/* The size trace-cmd 3.1 records leaves out the 4-byte chunk count. */
+	size_t left = t->len - cp->offset < cp->size + 4 ? cp->size : cp->size + 4;
+	struct cur c = { t->buf + cp->offset, left, cp->offset };
+	uint32_t n, csize, usize;
+
+	if (!u32(&c, &n)) {
+		(*bad)++;
+		return 0;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		const uint8_t *p;
+		size_t got;
+		int r;
+
+		if (!u32(&c, &csize) || !u32(&c, &usize) || !take(&c, csize, &p) ||
+		    usize > TD_MAX_SECTION) {
+			*bad += n - k;
+			return 0;
+		}
+		if (usize > *zcap) {
+			uint8_t *b = realloc(*zbuf, usize);
+
+			if (!b)
+				return -ENOMEM;
+			*zbuf = b;
+			*zcap = usize;
+		}
+		got = ZSTD_decompress(*zbuf, usize, p, csize);
+		if (ZSTD_isError(got) || got != usize) {
+			*bad += usize / t->page_size ? usize / t->page_size : 1;
+			continue;
+		}
+		r = decode_pages(t, d, *zbuf, usize, cpu, out);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t nbdis,
 		       struct dc_recbuf *out, struct dc_decode_stats *st)
 {
 	struct dc_recbuf *per = NULL;
 	struct dc_decoder *d = NULL;
 	struct aux_ctx ax = { t, NULL };
-	size_t *head = NULL, total = 0;
+	size_t *head = NULL, total = 0, zcap = 0;
+	uint8_t *zbuf = NULL;
+	uint64_t bad = 0;
 	int r;
 
 	per = calloc(t->ncpus ? t->ncpus : 1, sizeof(*per));
@@ -533,15 +876,12 @@ int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t 
 		const struct td_cpu *cp = &t->cpus[i];
 
 		ax.out = &per[i];
-		for (uint64_t off = 0; off < cp->size; off += t->page_size) {
-			uint64_t n = cp->size - off;
-
-			if (n > t->page_size)
-				n = t->page_size;
-			r = dc_decode_page(d, t->buf + cp->offset + off, n, (uint16_t)i, &per[i]);
-			if (r < 0 && r != -EBADMSG)
-				goto out;
-		}
+		if (t->zstd && cp->size)
+			r = decode_chunks(t, d, cp, (uint16_t)i, &per[i], &zbuf, &zcap, &bad);
+		else
+			r = decode_pages(t, d, t->buf + cp->offset, cp->size, (uint16_t)i, &per[i]);
+		if (r)
+			goto out;
 		total += per[i].n;
 	}
 	r = dc_recbuf_reserve(out, total);
@@ -565,8 +905,11 @@ int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t 
 	}
 	r = 0;
 out:
-	if (st && d)
+	free(zbuf);
+	if (st && d) {
 		*st = *dc_decoder_stats(d);
+		st->bad_pages += bad;
+	}
 	dc_decoder_free(d);
 	for (uint32_t i = 0; per && i < t->ncpus; i++)
 		dc_recbuf_free(&per[i]);
