@@ -405,6 +405,19 @@ trunc:
 }
 
 /*
+ * The frame header states its content size (trace-cmd's writer sets it):
+ * a mismatch is refused before a buffer of the claimed size is allocated.
+ */
+static bool zstd_size_ok(const void *src, size_t csize, uint32_t usize)
+{
+	unsigned long long n = ZSTD_getFrameContentSize(src, csize);
+
+	if (n == ZSTD_CONTENTSIZE_ERROR)
+		return false;
+	return n == ZSTD_CONTENTSIZE_UNKNOWN || n == usize;
+}
+
+/*
  * v7: the section at off, which must have id want. Compressed sections
  * are decompressed into *freeme (the caller frees it).
  */
@@ -443,6 +456,10 @@ static int section(struct dc_tracedat *t, uint64_t off, uint16_t want, struct cu
 		goto trunc;
 	if (usize > TD_MAX_SECTION) {
 		*why = "a compressed section claims an implausible size";
+		return -EBADMSG;
+	}
+	if (!zstd_size_ok(p, csize, usize)) {
+		*why = "a compressed section does not decompress (corrupt)";
 		return -EBADMSG;
 	}
 	*freeme = malloc(usize ? usize : 1);
@@ -819,6 +836,10 @@ static int decode_chunks(struct dc_tracedat *t, struct dc_decoder *d, const stru
 			*bad += n - k;
 			return 0;
 		}
+		if (!zstd_size_ok(p, csize, usize)) {
+			*bad += usize / t->page_size ? usize / t->page_size : 1;
+			continue;
+		}
 		if (usize > *zcap) {
 			uint8_t *b = realloc(*zbuf, usize);
 
@@ -837,6 +858,36 @@ static int decode_chunks(struct dc_tracedat *t, struct dc_decoder *d, const stru
 			return r;
 	}
 	return 0;
+}
+
+static int cmp_ts_seq(const void *a, const void *b)
+{
+	const struct dc_record *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return (x->reserved > y->reserved) - (x->reserved < y->reserved);
+}
+
+/*
+ * A CPU's events are in time order as the kernel wrote them; a file that
+ * says otherwise (edited, corrupt) is put in order, keeping the file's
+ * order among equal times, so the merge below stays correct.
+ */
+static void sort_if_needed(struct dc_recbuf *b)
+{
+	size_t i;
+
+	for (i = 1; i < b->n; i++)
+		if (b->rec[i - 1].ts > b->rec[i].ts)
+			break;
+	if (i >= b->n)
+		return;
+	for (i = 0; i < b->n; i++)
+		b->rec[i].reserved = (uint32_t)i;
+	qsort(b->rec, b->n, sizeof(*b->rec), cmp_ts_seq);
+	for (i = 0; i < b->n; i++)
+		b->rec[i].reserved = 0;
 }
 
 int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t nbdis,
@@ -882,6 +933,7 @@ int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t 
 			r = decode_pages(t, d, t->buf + cp->offset, cp->size, (uint16_t)i, &per[i]);
 		if (r)
 			goto out;
+		sort_if_needed(&per[i]);
 		total += per[i].n;
 	}
 	r = dc_recbuf_reserve(out, total);
