@@ -220,14 +220,19 @@ static const char *comm_of(struct report *rp, int pid, char *buf, size_t len)
  * tee or sysctl in nearly every script; its removals run in that task.
  * No event names the write itself, so these comms are the rule.
  */
+static const char *drop_comms = "sh,bash,dash,zsh,ash,busybox,tee,sysctl";
+
 static bool drop_writer(const char *comm)
 {
-	static const char *const w[] = { "sh", "bash", "dash", "zsh", "ash", "busybox",
-					  "tee", "sysctl" };
+	size_t n = strlen(comm);
 
-	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
-		if (!strcmp(comm, w[i]))
+	for (const char *p = drop_comms; *p;) {
+		const char *e = strchrnul(p, ',');
+
+		if ((size_t)(e - p) == n && !memcmp(p, comm, n))
 			return true;
+		p = *e ? e + 1 : e;
+	}
 	return false;
 }
 
@@ -249,7 +254,7 @@ static int classify(struct report *rp, const struct dc_record *r, const char *co
 	return CAUSE_PROCESS;
 }
 
-static int add_cause(struct report *rp, int cause, const char *comm, uint64_t pages)
+static struct rcause *find_cause(struct report *rp, int cause, const char *comm)
 {
 	char key[48];
 	struct rcause *c;
@@ -261,15 +266,13 @@ static int add_cause(struct report *rp, int cause, const char *comm, uint64_t pa
 	if (!c) {
 		c = calloc(1, sizeof(*c));
 		if (!c)
-			return -ENOMEM;
+			return NULL;
 		memcpy(c->key, key, sizeof(key));
 		c->cause = cause;
 		snprintf(c->comm, sizeof(c->comm), "%s", key + 1);
 		HASH_ADD(hh, rp->causes, key, sizeof(key), c);
 	}
-	c->pages += pages;
-	c->events++;
-	return 0;
+	return c;
 }
 
 static int log2u(uint64_t v)
@@ -279,6 +282,9 @@ static int log2u(uint64_t v)
 
 static int analyse(struct report *rp, const struct dc_recbuf *rb)
 {
+	struct rcause *last_cause = NULL;
+	int32_t last_pid = 0;
+
 	for (size_t i = 0; i < rb->n; i++) {
 		const struct dc_record *r = &rb->rec[i];
 		struct rfile *f;
@@ -300,6 +306,7 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 		if (r->type == DC_TD_AUX) {
 			struct pidst *p;
 
+			last_cause = NULL;
 			if (r->index == DC_AUX_KSWAPD_WAKE) {
 				rp->kswapd_wakes++;
 				continue;
@@ -340,15 +347,24 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 			}
 			break;
 		case DC_REMOVED: {
-			char buf[24];
-			const char *comm = comm_of(rp, r->pid, buf, sizeof(buf));
+			/*
+			 * Removals come in runs from one task (drop_caches,
+			 * truncate, kswapd): classify a task once per run. A
+			 * vmscan event ends the run (reclaim state changes).
+			 */
+			if (!last_cause || r->pid != last_pid) {
+				char buf[24];
+				const char *comm = comm_of(rp, r->pid, buf, sizeof(buf));
 
-			int cause = classify(rp, r, comm);
-
+				last_cause = find_cause(rp, classify(rp, r, comm), comm);
+				if (!last_cause)
+					return -ENOMEM;
+				last_pid = r->pid;
+			}
 			f->removed += r->count;
-			f->rm_cause[cause] += r->count;
-			if (add_cause(rp, cause, comm, r->count))
-				return -ENOMEM;
+			f->rm_cause[last_cause->cause] += r->count;
+			last_cause->pages += r->count;
+			last_cause->events++;
 			for (uint64_t k = 0; k < r->count; k++) {
 				struct pslot *s = pt_get(&rp->pt, r->dev, r->ino, r->index + k);
 
@@ -757,8 +773,8 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 							"#9467bd", "#ff7f0e" };
 	size_t n = HASH_COUNT(rp->files), k = 0, nf;
 	struct rfile **v = calloc(n ? n : 1, sizeof(*v)), *f, *tmp;
-	/* Per series: the cached pages at PLOT_POINTS time slots (max in slot). */
-	int64_t (*pts)[PLOT_POINTS] = NULL;
+	/* Per series and time slot: the most pages cached in it, and at its end. */
+	int64_t (*pts)[PLOT_POINTS] = NULL, (*end)[PLOT_POINTS] = NULL;
 	double span = rp->t1 > rp->t0 ? (double)(rp->t1 - rp->t0) : 1;
 	const double W = 900, H = 420, L = 70, R = 250, T = 30, B = 40;
 	int64_t ymax = 1;
@@ -771,9 +787,14 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 	sort_rp = rp;
 	metric = 0;
 	qsort(v, n, sizeof(*v), cmp_metric);
-	nf = n < PLOT_FILES ? n : PLOT_FILES;
+	/* Files that had pages added: the others have no residency to show. */
+	for (nf = 0; nf < n && nf < PLOT_FILES && v[nf]->added; nf++)
+		;
 	pts = calloc(PLOT_FILES, sizeof(*pts));
-	if (!pts) {
+	end = calloc(PLOT_FILES, sizeof(*end));
+	if (!pts || !end) {
+		free(pts);
+		free(end);
 		free(v);
 		return -ENOMEM;
 	}
@@ -812,6 +833,7 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 		s = (int)((double)(r->ts - rp->t0) / span * (PLOT_POINTS - 1));
 		if (pts[f->plot - 1][s] < f->cached)
 			pts[f->plot - 1][s] = f->cached;
+		end[f->plot - 1][s] = f->cached;
 		if (f->cached > ymax)
 			ymax = f->cached;
 	}
@@ -820,6 +842,7 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 		int e = -errno;
 
 		free(pts);
+		free(end);
 		free(v);
 		return e;
 	}
@@ -839,19 +862,24 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 	fprintf(o, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%.3f s</text>\n", W - R,
 		H - B + 16, span / 1e9);
 	for (size_t i = 0; i < nf; i++) {
-		int64_t last = v[i]->cached + v[i]->cached_min - v[i]->cached;
+		/* Start value: the offset (pages cached before the recording). */
+		int64_t last = -v[i]->cached_min;
 		char p[256];
 
-		/* Start value: the offset (pages cached before the recording). */
-		last = -v[i]->cached_min;
 		fprintf(o, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"",
 			colors[i]);
 		for (int s = 0; s < PLOT_POINTS; s++) {
 			double x = L + (W - R - L) * s / (PLOT_POINTS - 1);
 
-			if (pts[i][s] >= 0)
-				last = pts[i][s];
-			fprintf(o, "%.1f,%.1f ", x, H - B - (H - B - T) * (double)last / (double)ymax);
+			if (pts[i][s] >= 0 && pts[i][s] != last) {
+				fprintf(o, "%.1f,%.1f ", x, H - B - (H - B - T) * (double)last / (double)ymax);
+				fprintf(o, "%.1f,%.1f ", x, H - B - (H - B - T) * (double)pts[i][s] /
+								(double)ymax);
+				last = end[i][s];
+			}
+			if (s == 0 || s == PLOT_POINTS - 1 || (pts[i][s] >= 0 && end[i][s] != pts[i][s]))
+				fprintf(o, "%.1f,%.1f ", x, H - B - (H - B - T) * (double)last /
+							       (double)ymax);
 		}
 		fputs("\"/>\n", o);
 		path_text(v[i]->path, p, sizeof(p));
@@ -872,6 +900,7 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 	}
 	fputs("</svg>\n", o);
 	free(pts);
+	free(end);
 	free(v);
 	return fclose(o) ? -errno : 0;
 }
@@ -880,16 +909,26 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 
 static void usage(FILE *f)
 {
-	fputs("usage: duet report [--json] [--top N] [--plot FILE.svg] FILE\n"
-	      "Summarise a recorded trace.dat (duet record, or trace-cmd record\n"
-	      "--file-version 6 -e filemap -e writeback [-e vmscan]) per file:\n"
+	fputs("usage: duet report [--json] [--top N] [--plot FILE.svg]\n"
+	      "                   [--drop-caches-comm LIST] FILE\n"
+	      "Summarise a recorded trace.dat (version 6 or 7: duet record, or\n"
+	      "trace-cmd record -e filemap -e writeback [-e vmscan]) per file:\n"
 	      "pages added, removed, dirtied and flushed, the top files by each,\n"
 	      "refaults (pages removed, then added again), how long pages stayed\n"
 	      "cached (log2 histogram), and removals by cause. Paths come from\n"
-	      "FILE.duet, the sidecar duet record writes; without it PATH is -.\n"
+	      "FILE.duet, the sidecar duet record writes, which also maps backing\n"
+	      "devices; without it PATH is - and writeback_dirty_folio's backing\n"
+	      "devices are mapped through the file systems mounted now.\n"
 	      "  --json         one JSON object instead of text\n"
 	      "  --top N        files in each top list (default 10)\n"
-	      "  --plot FILE    write an SVG of cached pages over time, top 5 files\n",
+	      "  --plot FILE    write an SVG of cached pages over time, top 5 files\n"
+	      "  --drop-caches-comm LIST\n"
+	      "                 comms whose removals count as drop_caches (default\n"
+	      "                 sh,bash,dash,zsh,ash,busybox,tee,sysctl)\n"
+	      "Removal causes: direct-reclaim (between vmscan direct or memcg\n"
+	      "reclaim begin/end of the task, if recorded), kswapd, drop-caches\n"
+	      "(by comm, above), kernel (kworker, kdamond, khugepaged, kcompactd,\n"
+	      "pid 0), else truncate/unlink/invalidate by the named task.\n",
 	      f);
 }
 
@@ -899,6 +938,7 @@ int cmd_report(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "top", required_argument, NULL, 't' },
 		{ "plot", required_argument, NULL, 'p' },
+		{ "drop-caches-comm", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -914,8 +954,11 @@ int cmd_report(int argc, char **argv)
 	int opt, fd = -1, ret = 1, r;
 	size_t nbdis = 0;
 
-	while ((opt = getopt_long(argc, argv, "jt:p:h", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jt:p:d:h", lo, NULL)) != -1) {
 		switch (opt) {
+		case 'd':
+			drop_comms = optarg;
+			break;
 		case 'j':
 			json = true;
 			break;
