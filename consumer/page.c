@@ -33,9 +33,6 @@ struct dc_decoder {
 	uint8_t *slot;		/* common_type -> layout index + 1 */
 	uint16_t max_id;
 	uint16_t need[DC_SRC_NR];	/* bytes an event of a source must have */
-	int (*other)(void *ctx, const uint8_t *data, unsigned int size, uint64_t ts,
-		     uint16_t cpu);
-	void *other_ctx;
 	int64_t missed;		/* loaded page: 0 none, -1 unknown, else count */
 	struct dc_decode_stats st;
 };
@@ -64,8 +61,6 @@ int dc_decoder_new(const struct dc_decoder_opts *opts, struct dc_decoder **ret)
 		return -ENOMEM;
 	d->long_size = opts->long_size;
 	d->types = opts->types ? opts->types : ~0u;
-	d->other = opts->other;
-	d->other_ctx = opts->other_ctx;
 	d->kb = kbuffer_alloc(opts->long_size == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
 			      __BYTE_ORDER == __LITTLE_ENDIAN ? KBUFFER_ENDIAN_LITTLE :
 							       KBUFFER_ENDIAN_BIG);
@@ -367,11 +362,6 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		memcpy(&id, data, 2);
 		if (id > d->max_id || !d->slot[id]) {
 			d->st.unknown++;
-			if (d->other && data + esz <= end) {
-				r = d->other(d->other_ctx, data, esz, ts, cpu);
-				if (r < 0)
-					return r;
-			}
 			continue;
 		}
 		l = &d->layouts[d->slot[id] - 1];

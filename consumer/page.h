@@ -29,15 +29,6 @@ struct dc_decoder_opts {
 	const struct dc_bdi *bdis;	/* for writeback_dirty_folio */
 	size_t nbdis;
 	unsigned int types;	/* DC_ADDED | ...: records to emit; 0: all */
-	/*
-	 * Optional: called for each event whose id no layout describes
-	 * (e.g. vmscan events a report wants), with its data and size as
-	 * kbuffer gives them (size checked to lie inside the page). A
-	 * negative return stops decoding and is returned.
-	 */
-	int (*other)(void *ctx, const uint8_t *data, unsigned int size, uint64_t ts,
-		     uint16_t cpu);
-	void *other_ctx;
 };
 
 /* Growable output array. */

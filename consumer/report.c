@@ -19,7 +19,7 @@
 
 #include "devices.h"
 #include "duet-cli.h"
-#include "tracedat.h"
+#include "tdread.h"
 
 #define HIST_BUCKETS 64
 #define PLOT_FILES 5
@@ -98,7 +98,7 @@ struct side_file {
 
 struct report {
 	const char *file;
-	struct dc_tracedat *td;
+	struct dc_tdread *td;
 	struct rfile *files;
 	struct rcause *causes;
 	struct pidst *pids;
@@ -205,7 +205,7 @@ static struct rfile *file_get(struct report *rp, uint32_t dev, uint64_t ino)
 
 static const char *comm_of(struct report *rp, int pid, char *buf, size_t len)
 {
-	const char *c = dc_tracedat_comm(rp->td, pid);
+	const char *c = dc_tdread_comm(rp->td, pid);
 
 	if (c)
 		return c;
@@ -303,7 +303,7 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 				rp->lost += r->count;
 			continue;
 		}
-		if (r->type == DC_TD_AUX) {
+		if (r->type == DC_TDR_AUX) {
 			struct pidst *p;
 
 			last_cause = NULL;
@@ -312,7 +312,8 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 				continue;
 			}
 			if (r->index != DC_AUX_DIRECT_BEGIN && r->index != DC_AUX_DIRECT_END &&
-			    r->index != DC_AUX_MEMCG_BEGIN && r->index != DC_AUX_MEMCG_END)
+			    r->index != DC_AUX_MEMCG_BEGIN && r->index != DC_AUX_MEMCG_END &&
+			    r->index != DC_AUX_NODE_BEGIN && r->index != DC_AUX_NODE_END)
 				continue;
 			HASH_FIND_INT(rp->pids, &r->pid, p);
 			if (!p) {
@@ -322,9 +323,13 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 				p->pid = r->pid;
 				HASH_ADD_INT(rp->pids, pid, p);
 			}
-			/* A memory cgroup at its limit reclaims in the allocating task too. */
+			/*
+			 * A memory cgroup at its limit, and node (zone) reclaim,
+			 * reclaim in the allocating task too.
+			 */
 			p->in_direct = r->index == DC_AUX_DIRECT_BEGIN ||
-				       r->index == DC_AUX_MEMCG_BEGIN;
+				       r->index == DC_AUX_MEMCG_BEGIN ||
+				       r->index == DC_AUX_NODE_BEGIN;
 			rp->direct_reclaims += p->in_direct;
 			continue;
 		}
@@ -639,9 +644,9 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 		json_object_object_add(j, "type", json_object_new_string("report"));
 		json_object_object_add(j, "file", json_object_new_string(rp->file));
 		json_object_object_add(j, "trace_dat_version",
-				       json_object_new_int(dc_tracedat_version(rp->td)));
-		json_object_object_add(j, "cpus", json_object_new_int((int)dc_tracedat_ncpus(rp->td)));
-		json_object_object_add(j, "clock", json_object_new_string(dc_tracedat_clock(rp->td)));
+				       json_object_new_int(dc_tdread_version(rp->td)));
+		json_object_object_add(j, "cpus", json_object_new_int((int)dc_tdread_ncpus(rp->td)));
+		json_object_object_add(j, "clock", json_object_new_string(dc_tdread_clock(rp->td)));
 		json_object_object_add(j, "dirty", json_object_new_string(rp->dirty_sem));
 		json_object_object_add(j, "flush", json_object_new_string(rp->flush_sem));
 		json_object_object_add(j, "paths", json_object_new_string(rp->have_side ?
@@ -693,8 +698,8 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 		json_object_object_add(j, "removals", a);
 		o = json_object_new_object();
 		json_object_object_add(o, "vmscan_recorded", json_object_new_boolean(
-			dc_tracedat_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
-			dc_tracedat_has_aux(rp->td, DC_AUX_MEMCG_BEGIN)));
+			dc_tdread_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
+			dc_tdread_has_aux(rp->td, DC_AUX_MEMCG_BEGIN)));
 		json_object_object_add(o, "kswapd_wakeups", json_object_new_uint64(rp->kswapd_wakes));
 		json_object_object_add(o, "direct_reclaims", json_object_new_uint64(rp->direct_reclaims));
 		json_object_object_add(j, "reclaim", o);
@@ -706,8 +711,8 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 		return;
 	}
 	fprintf(out, "duet report: %s: trace.dat v%d, %u CPUs, clock %s, %.3f s, %" PRIu64
-		" page-cache events\n", rp->file, dc_tracedat_version(rp->td),
-		dc_tracedat_ncpus(rp->td), dc_tracedat_clock(rp->td),
+		" page-cache events\n", rp->file, dc_tdread_version(rp->td),
+		dc_tdread_ncpus(rp->td), dc_tdread_clock(rp->td),
 		(double)(rp->t1 - rp->t0) / 1e9, rp->events);
 	fprintf(out, "dirty: %s; flush: %s; paths: %s\n", rp->dirty_sem, rp->flush_sem,
 		rp->have_side ? "from the sidecar" : "unknown (no sidecar), shown as -");
@@ -755,8 +760,8 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 	HASH_ITER(hh, rp->causes, c, ctmp)
 		fprintf(out, "  %-28s %-16s %10" PRIu64 " %8" PRIu64 "\n", cause_names[c->cause],
 			c->comm[0] ? c->comm : "-", c->pages, c->events);
-	if (dc_tracedat_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
-	    dc_tracedat_has_aux(rp->td, DC_AUX_MEMCG_BEGIN))
+	if (dc_tdread_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
+	    dc_tdread_has_aux(rp->td, DC_AUX_MEMCG_BEGIN))
 		fprintf(out, "reclaim: %" PRIu64 " kswapd wakeups, %" PRIu64
 			" direct (or memory cgroup) reclaims\n", rp->kswapd_wakes, rp->direct_reclaims);
 	else
@@ -925,7 +930,7 @@ static void usage(FILE *f)
 	      "  --drop-caches-comm LIST\n"
 	      "                 comms whose removals count as drop_caches (default\n"
 	      "                 sh,bash,dash,zsh,ash,busybox,tee,sysctl)\n"
-	      "Removal causes: direct-reclaim (between vmscan direct or memcg\n"
+	      "Removal causes: direct-reclaim (between vmscan direct, memcg or node\n"
 	      "reclaim begin/end of the task, if recorded), kswapd, drop-caches\n"
 	      "(by comm, above), kernel (kworker, kdamond, khugepaged, kcompactd,\n"
 	      "pid 0), else truncate/unlink/invalidate by the named task.\n",
@@ -998,7 +1003,7 @@ int cmd_report(int argc, char **argv)
 		}
 		madvise(map, (size_t)sb.st_size, MADV_SEQUENTIAL);
 	}
-	r = dc_tracedat_open(map == MAP_FAILED ? "" : map, (size_t)sb.st_size, &rp.td, &why);
+	r = dc_tdread_open(map == MAP_FAILED ? "" : map, (size_t)sb.st_size, &rp.td, &why);
 	if (r) {
 		fprintf(stderr, "duet report: %s: %s\n", rp.file, why ? why : strerror(-r));
 		goto out;
@@ -1011,24 +1016,24 @@ int cmd_report(int argc, char **argv)
 				"out of memory" : why);
 			goto out;
 		}
-	} else if (dc_tracedat_has(rp.td, DC_SRC_WB_DIRTY) &&
-		   !dc_tracedat_has(rp.td, DC_SRC_P_DIRTY)) {
+	} else if (dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) &&
+		   !dc_tdread_has(rp.td, DC_SRC_P_DIRTY)) {
 		r = live_bdis(&bdis, &nbdis);
 		if (r)
 			fprintf(stderr, "duet report: cannot read the mounts (%s): dirty events "
 				"will not be mapped to devices\n", strerror(-r));
 	}
 	rp.nbdis = nbdis;
-	rp.dirty_sem = dc_tracedat_has(rp.td, DC_SRC_P_DIRTY) ? "exact per folio" :
-		       dc_tracedat_has(rp.td, DC_SRC_WB_DIRTY) ?
+	rp.dirty_sem = dc_tdread_has(rp.td, DC_SRC_P_DIRTY) ? "exact per folio" :
+		       dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) ?
 		       (rp.have_side ? "one page per writeback_dirty_folio event, bdi mapped by the sidecar" :
 			"one page per writeback_dirty_folio event, bdi mapped by this machine's mounts now") :
 		       "not recorded";
-	rp.flush_exact = dc_tracedat_has(rp.td, DC_SRC_P_WB_START);
+	rp.flush_exact = dc_tdread_has(rp.td, DC_SRC_P_WB_START);
 	rp.flush_sem = rp.flush_exact ? "exact per folio" :
-		       dc_tracedat_has(rp.td, DC_SRC_SB_CLEAR_WB) ?
+		       dc_tdread_has(rp.td, DC_SRC_SB_CLEAR_WB) ?
 		       "inode-level (sb_clear_inode_writeback events, not pages)" : "not recorded";
-	r = dc_tracedat_decode(rp.td, bdis, nbdis, &rb, &rp.st);
+	r = dc_tdread_decode(rp.td, bdis, nbdis, &rb, &rp.st);
 	if (r) {
 		fprintf(stderr, "duet report: %s: %s\n", rp.file, strerror(-r));
 		goto out;
@@ -1054,7 +1059,7 @@ int cmd_report(int argc, char **argv)
 out:
 	/* Process exit frees the tables; only the mapping and fd are closed. */
 	dc_recbuf_free(&rb);
-	dc_tracedat_free(rp.td);
+	dc_tdread_free(rp.td);
 	free(bdis);
 	free(rp.pt.s);
 	if (map != MAP_FAILED)

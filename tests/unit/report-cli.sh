@@ -51,6 +51,21 @@ done
 check "v6 and v7 give the same text (but the header line)" \
 	cmp -s <(tail -n +2 "$base/r6.txt") <(tail -n +2 "$base/r7.txt")
 
+# Every removal cause, on the hand-built page of causes-v6.dat.
+cp "$data/causes-v6.dat" "$base/c.dat"
+"$duet" report --json "$base/c.dat" > "$base/c.json"
+check "causes: ino 99 added 11 removed 9 refaults 1" \
+	[ "$(jq -c '.files[] | [.ino, .added, .removed, .refaults]' "$base/c.json")" = '[99,11,9,1]' ]
+check "causes: per file" [ "$(jq -c '.files[0].removed_by' "$base/c.json")" = \
+	'{"kswapd":1,"direct-reclaim":1,"drop-caches":1,"kernel":2,"truncate/unlink/invalidate":4}' ]
+check "causes: by task" [ "$(jq -c '[.removals[] | "\(.cause):\(.comm):\(.pages)"] | sort' "$base/c.json")" = \
+	'["direct-reclaim:stress:1","drop-caches:bash:1","kernel:kdamond.0:1","kernel:kworker/u8:1:1","kswapd:null:1","truncate/unlink/invalidate:<999>:1","truncate/unlink/invalidate:rm:2","truncate/unlink/invalidate:stress:1"]' ]
+check "causes: one kswapd wakeup, one direct reclaim" \
+	[ "$(jq -c '.reclaim' "$base/c.json")" = '{"vmscan_recorded":true,"kswapd_wakeups":1,"direct_reclaims":1}' ]
+"$duet" report --json --drop-caches-comm rm "$base/c.dat" > "$base/c2.json"
+check "--drop-caches-comm rm: rm's and no longer bash's removals are drop-caches" \
+	[ "$(jq -c '[.removals[] | select(.cause == "drop-caches") | .comm]' "$base/c2.json")" = '["rm"]' ]
+
 "$duet" report --plot "$base/p.svg" "$base/w6.dat" > /dev/null
 check "--plot: an SVG with 3 series" [ "$(grep -c '<polyline' "$base/p.svg")" = 3 ]
 check "--plot: escaped names" grep -q '/mnt/with\\040space/c' "$base/p.svg"

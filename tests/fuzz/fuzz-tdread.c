@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tracedat.h"
+#include "tdread.h"
 
 static const struct dc_bdi bdis[] = {
 	{ .name = "7:0", .devs = { 0x700000 }, .ndevs = 1 },
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* A private, exactly sized copy so ASan sees any overread. */
 	uint8_t *buf = malloc(size ? size : 1);
-	struct dc_tracedat *td = NULL;
+	struct dc_tdread *td = NULL;
 	struct dc_recbuf out = { 0 };
 	struct dc_decode_stats st;
 	const char *why = NULL;
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!buf)
 		return 0;
 	memcpy(buf, data, size);
-	r = dc_tracedat_open(buf, size, &td, &why);
+	r = dc_tdread_open(buf, size, &td, &why);
 	if (r) {
 		if ((r != -EBADMSG && r != -EOPNOTSUPP && r != -EPROTO && r != -ENOMEM) ||
 		    !why || td)
@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(buf);
 		return 0;
 	}
-	r = dc_tracedat_decode(td, bdis, 2, &out, &st);
+	r = dc_tdread_decode(td, bdis, 2, &out, &st);
 	if (r && r != -ENOMEM)
 		abort();
 	for (size_t k = 0; !r && k < out.n; k++) {
@@ -48,16 +48,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (k && out.rec[k - 1].ts > rec->ts)
 			abort();
-		if (rec->type == DC_TD_AUX ? rec->index >= DC_AUX_NR :
+		if (rec->type == DC_TDR_AUX ? rec->index >= DC_AUX_NR :
 		    rec->type != DC_LOST && ((rec->type & ~DC_EVENTS_ALL) || !rec->type))
 			abort();
-		if (rec->cpu >= dc_tracedat_ncpus(td))
+		if (rec->cpu >= dc_tdread_ncpus(td))
 			abort();
 	}
 	for (int p = -1; p < 3; p++)
-		(void)dc_tracedat_comm(td, p);
+		(void)dc_tdread_comm(td, p);
 	dc_recbuf_free(&out);
-	dc_tracedat_free(td);
+	dc_tdread_free(td);
 	free(buf);
 	return 0;
 }

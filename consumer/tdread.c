@@ -14,9 +14,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <traceevent/kbuffer.h>
 #include <zstd.h>
 
-#include "tracedat.h"
+#include "tdread.h"
 
 #define TD_MAGIC "\x17\x08\x44tracing"
 #define TD_OPT_DONE 0
@@ -39,7 +40,7 @@ struct td_cmd {
 	char comm[20];
 };
 
-struct dc_tracedat {
+struct dc_tdread {
 	const uint8_t *buf;
 	size_t len;
 	int version;
@@ -64,6 +65,8 @@ static const char *const aux_names[DC_AUX_NR] = {
 	[DC_AUX_DIRECT_END] = "mm_vmscan_direct_reclaim_end",
 	[DC_AUX_MEMCG_BEGIN] = "mm_vmscan_memcg_reclaim_begin",
 	[DC_AUX_MEMCG_END] = "mm_vmscan_memcg_reclaim_end",
+	[DC_AUX_NODE_BEGIN] = "mm_vmscan_node_reclaim_begin",
+	[DC_AUX_NODE_END] = "mm_vmscan_node_reclaim_end",
 };
 
 /* A cursor over the buffer; every read checks what is left. */
@@ -151,7 +154,7 @@ static bool line_value(const char *text, size_t len, const char *key, const char
 	return false;
 }
 
-static int format_one(struct dc_tracedat *t, const char *sys, size_t sysn,
+static int format_one(struct dc_tdread *t, const char *sys, size_t sysn,
 		      const char *text, size_t len, const char **why)
 {
 	char system[64], name[128];
@@ -219,7 +222,7 @@ static int cmp_cmd(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-static int parse_cmdlines(struct dc_tracedat *t, const char *text, size_t len)
+static int parse_cmdlines(struct dc_tdread *t, const char *text, size_t len)
 {
 	size_t lines = 0, i = 0;
 
@@ -252,7 +255,7 @@ static int parse_cmdlines(struct dc_tracedat *t, const char *text, size_t len)
 	return 0;
 }
 
-static void parse_clock(struct dc_tracedat *t, const char *text, size_t len)
+static void parse_clock(struct dc_tdread *t, const char *text, size_t len)
 {
 	const char *a = memchr(text, '[', len), *b;
 	size_t n;
@@ -270,7 +273,7 @@ static void parse_clock(struct dc_tracedat *t, const char *text, size_t len)
 }
 
 /* Event systems: count; per system a name, a count, size + format each. */
-static int parse_systems(struct dc_tracedat *t, struct cur *c, const char **why)
+static int parse_systems(struct dc_tdread *t, struct cur *c, const char **why)
 {
 	const uint8_t *p;
 	uint32_t nsys, n32;
@@ -296,7 +299,7 @@ static int parse_systems(struct dc_tracedat *t, struct cur *c, const char **why)
 	return 0;
 }
 
-static int cpu_table(struct dc_tracedat *t, const char **why)
+static int cpu_table(struct dc_tdread *t, const char **why)
 {
 	t->cpus = calloc(t->ncpus ? t->ncpus : 1, sizeof(*t->cpus));
 	if (!t->cpus)
@@ -305,7 +308,7 @@ static int cpu_table(struct dc_tracedat *t, const char **why)
 	return 0;
 }
 
-static int check_cpu(struct dc_tracedat *t, const struct td_cpu *cp, const char **why)
+static int check_cpu(struct dc_tdread *t, const struct td_cpu *cp, const char **why)
 {
 	/* trace-cmd writes an empty CPU's offset past the end, size 0. */
 	if (cp->size && (cp->offset > t->len || cp->size > t->len - cp->offset)) {
@@ -315,7 +318,7 @@ static int check_cpu(struct dc_tracedat *t, const struct td_cpu *cp, const char 
 	return 0;
 }
 
-static int parse_v6(struct dc_tracedat *t, struct cur *c, const char **why)
+static int parse_v6(struct dc_tdread *t, struct cur *c, const char **why)
 {
 	const uint8_t *p;
 	const char *s;
@@ -421,7 +424,7 @@ static bool zstd_size_ok(const void *src, size_t csize, uint32_t usize)
  * v7: the section at off, which must have id want. Compressed sections
  * are decompressed into *freeme (the caller frees it).
  */
-static int section(struct dc_tracedat *t, uint64_t off, uint16_t want, struct cur *out,
+static int section(struct dc_tdread *t, uint64_t off, uint16_t want, struct cur *out,
 		   uint8_t **freeme, const char **why)
 {
 	struct cur c;
@@ -480,7 +483,7 @@ trunc:
 }
 
 /* v7 BUFFER option: the top instance's flyrecord CPUs (others are ignored). */
-static int parse_buffer(struct dc_tracedat *t, struct cur *c, const char **why)
+static int parse_buffer(struct dc_tdread *t, struct cur *c, const char **why)
 {
 	const char *name, *clock;
 	size_t nn, cn;
@@ -545,7 +548,7 @@ bad:
 	return -EBADMSG;
 }
 
-static int parse_v7(struct dc_tracedat *t, struct cur *c, const char **why)
+static int parse_v7(struct dc_tdread *t, struct cur *c, const char **why)
 {
 	const char *name, *ver;
 	size_t nn, vn;
@@ -661,7 +664,7 @@ trunc:
  * With the kernel-tracepoints series, the exact events replace the stock
  * ones (as in duet watch): decoding both would count a page twice.
  */
-static void drop_superseded(struct dc_tracedat *t)
+static void drop_superseded(struct dc_tdread *t)
 {
 	size_t n = 0;
 
@@ -676,11 +679,11 @@ static void drop_superseded(struct dc_tracedat *t)
 	t->nlayouts = n;
 }
 
-int dc_tracedat_open(const void *buf, size_t len, struct dc_tracedat **ret,
+int dc_tdread_open(const void *buf, size_t len, struct dc_tdread **ret,
 		     const char **why)
 {
 	static const char *dummy;
-	struct dc_tracedat *t;
+	struct dc_tdread *t;
 	struct cur c = { buf, len, 0 };
 	const uint8_t *p;
 	const char *s;
@@ -744,11 +747,11 @@ int dc_tracedat_open(const void *buf, size_t len, struct dc_tracedat **ret,
 fail:
 	if (r == -ENOMEM)
 		*why = "out of memory";
-	dc_tracedat_free(t);
+	dc_tdread_free(t);
 	return r;
 }
 
-void dc_tracedat_free(struct dc_tracedat *t)
+void dc_tdread_free(struct dc_tdread *t)
 {
 	if (!t)
 		return;
@@ -757,52 +760,71 @@ void dc_tracedat_free(struct dc_tracedat *t)
 	free(t);
 }
 
-struct aux_ctx {
-	const struct dc_tracedat *t;
-	struct dc_recbuf *out;
+struct dctx {
+	struct dc_tdread *t;
+	struct dc_decoder *d;
+	struct kbuffer *kb;	/* the second walk, for co-recorded events */
+	bool any_aux;
 };
 
-static int on_other(void *ctx, const uint8_t *data, unsigned int size, uint64_t ts,
-		    uint16_t cpu)
+/*
+ * Co-recorded events (vmscan) of a page the decoder accepted: its entries
+ * were checked against the page, so kbuffer walks them safely. They go to
+ * their own per-CPU stream, merged by time with the page-cache records.
+ */
+static int aux_walk(struct dctx *c, const uint8_t *page, size_t len, uint16_t cpu,
+		    struct dc_recbuf *aux)
 {
-	struct aux_ctx *a = ctx;
-	struct dc_record *rec;
-	uint16_t id;
-	int32_t pid;
+	unsigned long long ts;
+	const uint8_t *end = page + len;
 
-	if (size < 8)
+	if (kbuffer_load_subbuffer(c->kb, (void *)page) < 0)
 		return 0;
-	memcpy(&id, data, 2);
-	for (int k = 0; k < DC_AUX_NR; k++) {
-		if (!a->t->aux_id[k] || a->t->aux_id[k] != id)
+	for (uint8_t *data = kbuffer_read_event(c->kb, &ts); data;
+	     data = kbuffer_next_event(c->kb, &ts)) {
+		struct dc_record *rec;
+		uint16_t id;
+		int32_t pid;
+
+		if (data < page || data + 8 > end || kbuffer_event_size(c->kb) < 8)
 			continue;
-		if (dc_recbuf_reserve(a->out, 1))
-			return -ENOMEM;
-		memcpy(&pid, data + 4, 4);
-		rec = &a->out->rec[a->out->n++];
-		memset(rec, 0, sizeof(*rec));
-		rec->ts = ts;
-		rec->pid = pid;
-		rec->cpu = cpu;
-		rec->type = DC_TD_AUX;
-		rec->index = (uint64_t)k;
-		break;
+		memcpy(&id, data, 2);
+		for (int k = 0; k < DC_AUX_NR; k++) {
+			if (!c->t->aux_id[k] || c->t->aux_id[k] != id)
+				continue;
+			if (dc_recbuf_reserve(aux, 1))
+				return -ENOMEM;
+			memcpy(&pid, data + 4, 4);
+			rec = &aux->rec[aux->n++];
+			memset(rec, 0, sizeof(*rec));
+			rec->ts = ts;
+			rec->pid = pid;
+			rec->cpu = cpu;
+			rec->type = DC_TDR_AUX;
+			rec->index = (uint64_t)k;
+			break;
+		}
 	}
 	return 0;
 }
 
-static int decode_pages(struct dc_tracedat *t, struct dc_decoder *d, const uint8_t *p,
-			uint64_t size, uint16_t cpu, struct dc_recbuf *out)
+static int decode_pages(struct dctx *c, const uint8_t *p, uint64_t size, uint16_t cpu,
+			struct dc_recbuf *out, struct dc_recbuf *aux)
 {
-	for (uint64_t off = 0; off < size; off += t->page_size) {
+	for (uint64_t off = 0; off < size; off += c->t->page_size) {
 		uint64_t n = size - off;
 		int r;
 
-		if (n > t->page_size)
-			n = t->page_size;
-		r = dc_decode_page(d, p + off, n, cpu, out);
+		if (n > c->t->page_size)
+			n = c->t->page_size;
+		r = dc_decode_page(c->d, p + off, n, cpu, out);
 		if (r < 0 && r != -EBADMSG)
 			return r;
+		if (r >= 0 && c->any_aux) {
+			r = aux_walk(c, p + off, n, cpu, aux);
+			if (r)
+				return r;
+		}
 	}
 	return 0;
 }
@@ -813,10 +835,11 @@ static int decode_pages(struct dc_tracedat *t, struct dc_decoder *d, const uint8
  * or decompress ends this CPU's data: its pages (or one, if the size is
  * not believable) are counted as corrupt, as are the chunks after it.
  */
-static int decode_chunks(struct dc_tracedat *t, struct dc_decoder *d, const struct td_cpu *cp,
-			 uint16_t cpu, struct dc_recbuf *out, uint8_t **zbuf, size_t *zcap,
-			 uint64_t *bad)
+static int decode_chunks(struct dctx *dc, const struct td_cpu *cp, uint16_t cpu,
+			 struct dc_recbuf *out, struct dc_recbuf *aux, uint8_t **zbuf,
+			 size_t *zcap, uint64_t *bad)
 {
+	struct dc_tdread *t = dc->t;
 	/* The size trace-cmd 3.1 records leaves out the 4-byte chunk count. */
 	size_t left = t->len - cp->offset < cp->size + 4 ? cp->size : cp->size + 4;
 	struct cur c = { t->buf + cp->offset, left, cp->offset };
@@ -853,7 +876,7 @@ static int decode_chunks(struct dc_tracedat *t, struct dc_decoder *d, const stru
 			*bad += usize / t->page_size ? usize / t->page_size : 1;
 			continue;
 		}
-		r = decode_pages(t, d, *zbuf, usize, cpu, out);
+		r = decode_pages(dc, *zbuf, usize, cpu, out, aux);
 		if (r)
 			return r;
 	}
@@ -890,20 +913,29 @@ static void sort_if_needed(struct dc_recbuf *b)
 		b->rec[i].reserved = 0;
 }
 
-int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t nbdis,
-		       struct dc_recbuf *out, struct dc_decode_stats *st)
+int dc_tdread_decode(struct dc_tdread *t, const struct dc_bdi *bdis, size_t nbdis,
+		     struct dc_recbuf *out, struct dc_decode_stats *st)
 {
-	struct dc_recbuf *per = NULL;
-	struct dc_decoder *d = NULL;
-	struct aux_ctx ax = { t, NULL };
-	size_t *head = NULL, total = 0, zcap = 0;
+	/* Streams 0..n-1: the CPUs' page-cache records; n..2n-1: their vmscan ones. */
+	size_t ns = 2 * (size_t)t->ncpus, *head = NULL, total = 0, zcap = 0;
+	struct dc_recbuf *s = NULL;
+	struct dctx c = { .t = t };
 	uint8_t *zbuf = NULL;
 	uint64_t bad = 0;
 	int r;
 
-	per = calloc(t->ncpus ? t->ncpus : 1, sizeof(*per));
-	head = calloc(t->ncpus ? t->ncpus : 1, sizeof(*head));
-	if (!per || !head) {
+	s = calloc(ns ? ns : 1, sizeof(*s));
+	head = calloc(ns ? ns : 1, sizeof(*head));
+	if (!s || !head) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int k = 0; k < DC_AUX_NR; k++)
+		c.any_aux |= t->aux_id[k] != 0;
+	c.kb = kbuffer_alloc(t->long_size == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
+			     __BYTE_ORDER == __LITTLE_ENDIAN ? KBUFFER_ENDIAN_LITTLE :
+							      KBUFFER_ENDIAN_BIG);
+	if (!c.kb) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -915,72 +947,73 @@ int dc_tracedat_decode(struct dc_tracedat *t, const struct dc_bdi *bdis, size_t 
 			.nlayouts = t->nlayouts,
 			.bdis = bdis,
 			.nbdis = nbdis,
-			.other = on_other,
-			.other_ctx = &ax,
 		};
 
-		r = dc_decoder_new(&o, &d);
+		r = dc_decoder_new(&o, &c.d);
 		if (r)
 			goto out;
 	}
 	for (uint32_t i = 0; i < t->ncpus; i++) {
 		const struct td_cpu *cp = &t->cpus[i];
+		struct dc_recbuf *pc = &s[i], *aux = &s[t->ncpus + i];
 
-		ax.out = &per[i];
 		if (t->zstd && cp->size)
-			r = decode_chunks(t, d, cp, (uint16_t)i, &per[i], &zbuf, &zcap, &bad);
+			r = decode_chunks(&c, cp, (uint16_t)i, pc, aux, &zbuf, &zcap, &bad);
 		else
-			r = decode_pages(t, d, t->buf + cp->offset, cp->size, (uint16_t)i, &per[i]);
+			r = decode_pages(&c, t->buf + cp->offset, cp->size, (uint16_t)i, pc, aux);
 		if (r)
 			goto out;
-		sort_if_needed(&per[i]);
-		total += per[i].n;
+		sort_if_needed(pc);
+		sort_if_needed(aux);
+		total += pc->n + aux->n;
 	}
 	r = dc_recbuf_reserve(out, total);
 	if (r)
 		goto out;
 	/*
-	 * Each CPU's records are in time order (the ring buffer writes them
-	 * so); merge the CPUs. Ties go to the lower CPU.
+	 * Each stream is in time order (the ring buffer writes a CPU's
+	 * events so); merge them. Ties go to the lower stream: page-cache
+	 * records before vmscan ones, lower CPUs first.
 	 */
 	for (size_t k = 0; k < total; k++) {
-		uint32_t best = UINT32_MAX;
+		size_t best = SIZE_MAX;
 
-		for (uint32_t i = 0; i < t->ncpus; i++) {
-			if (head[i] >= per[i].n)
+		for (size_t i = 0; i < ns; i++) {
+			if (head[i] >= s[i].n)
 				continue;
-			if (best == UINT32_MAX ||
-			    per[i].rec[head[i]].ts < per[best].rec[head[best]].ts)
+			if (best == SIZE_MAX || s[i].rec[head[i]].ts < s[best].rec[head[best]].ts)
 				best = i;
 		}
-		out->rec[out->n++] = per[best].rec[head[best]++];
+		out->rec[out->n++] = s[best].rec[head[best]++];
 	}
 	r = 0;
 out:
 	free(zbuf);
-	if (st && d) {
-		*st = *dc_decoder_stats(d);
+	if (st && c.d) {
+		*st = *dc_decoder_stats(c.d);
 		st->bad_pages += bad;
 	}
-	dc_decoder_free(d);
-	for (uint32_t i = 0; per && i < t->ncpus; i++)
-		dc_recbuf_free(&per[i]);
-	free(per);
+	dc_decoder_free(c.d);
+	if (c.kb)
+		kbuffer_free(c.kb);
+	for (size_t i = 0; s && i < ns; i++)
+		dc_recbuf_free(&s[i]);
+	free(s);
 	free(head);
 	return r;
 }
 
-bool dc_tracedat_has(const struct dc_tracedat *t, enum dc_src src)
+bool dc_tdread_has(const struct dc_tdread *t, enum dc_src src)
 {
 	return (unsigned int)src < DC_SRC_NR && t->has[src];
 }
 
-bool dc_tracedat_has_aux(const struct dc_tracedat *t, enum dc_td_aux aux)
+bool dc_tdread_has_aux(const struct dc_tdread *t, enum dc_td_aux aux)
 {
 	return (unsigned int)aux < DC_AUX_NR && t->aux_id[aux];
 }
 
-const char *dc_tracedat_comm(const struct dc_tracedat *t, int pid)
+const char *dc_tdread_comm(const struct dc_tdread *t, int pid)
 {
 	size_t lo = 0, hi = t->ncmds;
 
@@ -997,17 +1030,17 @@ const char *dc_tracedat_comm(const struct dc_tracedat *t, int pid)
 	return NULL;
 }
 
-int dc_tracedat_version(const struct dc_tracedat *t)
+int dc_tdread_version(const struct dc_tdread *t)
 {
 	return t->version;
 }
 
-unsigned int dc_tracedat_ncpus(const struct dc_tracedat *t)
+unsigned int dc_tdread_ncpus(const struct dc_tdread *t)
 {
 	return t->ncpus;
 }
 
-const char *dc_tracedat_clock(const struct dc_tracedat *t)
+const char *dc_tdread_clock(const struct dc_tdread *t)
 {
 	return t->clock[0] ? t->clock : "unknown";
 }
