@@ -957,6 +957,7 @@ int cmd_report(int argc, char **argv)
 	struct stat sb;
 	char side[4096];
 	int opt, fd = -1, ret = 1, r;
+	bool side_bdis;
 	size_t nbdis = 0;
 
 	while ((opt = getopt_long(argc, argv, "jt:p:d:h", lo, NULL)) != -1) {
@@ -967,9 +968,17 @@ int cmd_report(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
-		case 't':
-			top = (unsigned int)strtoul(optarg, NULL, 10);
+		case 't': {
+			char *e;
+			unsigned long v = strtoul(optarg, &e, 10);
+
+			if (*e || !*optarg || !v || v > 1000000) {
+				fprintf(stderr, "duet report: --top wants a number from 1 up\n");
+				return 2;
+			}
+			top = (unsigned int)v;
 			break;
+		}
 		case 'p':
 			plot = optarg;
 			break;
@@ -1016,8 +1025,11 @@ int cmd_report(int argc, char **argv)
 				"out of memory" : why);
 			goto out;
 		}
-	} else if (dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) &&
-		   !dc_tdread_has(rp.td, DC_SRC_P_DIRTY)) {
+	}
+	side_bdis = nbdis > 0;
+	/* A sidecar without backing devices: map them as without one. */
+	if (!nbdis && dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) &&
+	    !dc_tdread_has(rp.td, DC_SRC_P_DIRTY)) {
 		r = live_bdis(&bdis, &nbdis);
 		if (r)
 			fprintf(stderr, "duet report: cannot read the mounts (%s): dirty events "
@@ -1026,7 +1038,7 @@ int cmd_report(int argc, char **argv)
 	rp.nbdis = nbdis;
 	rp.dirty_sem = dc_tdread_has(rp.td, DC_SRC_P_DIRTY) ? "exact per folio" :
 		       dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) ?
-		       (rp.have_side ? "one page per writeback_dirty_folio event, bdi mapped by the sidecar" :
+		       (side_bdis ? "one page per writeback_dirty_folio event, bdi mapped by the sidecar" :
 			"one page per writeback_dirty_folio event, bdi mapped by this machine's mounts now") :
 		       "not recorded";
 	rp.flush_exact = dc_tdread_has(rp.td, DC_SRC_P_WB_START);
