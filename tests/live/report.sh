@@ -28,6 +28,10 @@ base=$(mktemp -d /tmp/duet-report.XXXXXX)
 img=/var/tmp/duet-report-$$.img
 loop=""
 pids=""
+# trace-cmd record leaves the top-level buffer's tracing_on at 0: restore it.
+T=/sys/kernel/tracing
+old_on=$(cat $T/tracing_on)
+old_kb=$(cat $T/buffer_size_kb)
 cleanup() {
 	for p in $pids; do kill -INT "$p" 2>/dev/null; done
 	for p in $pids; do wait "$p" 2>/dev/null; done
@@ -35,6 +39,8 @@ cleanup() {
 	[ -n "$loop" ] && losetup -d "$loop"
 	rm -f "$img"
 	rm -rf "$base"
+	echo "$old_on" > $T/tracing_on
+	echo "$old_kb" > $T/buffer_size_kb
 	true
 }
 trap cleanup EXIT
