@@ -45,6 +45,21 @@ struct dc_live_opts {
 	unsigned int queue_max;		/* records a CPU may hold for the consumer
 					 * before its reader waits (and the kernel
 					 * overwrites, counted); 0: 1 Mi (40 MiB) */
+	/*
+	 * Raw pages: called on the CPU's reader thread with every sub-buffer
+	 * read from trace_pipe_raw, before it is decoded (duet record stores
+	 * them as they are). A negative return is counted in
+	 * dc_cpu_stats.page_fn_errors.
+	 */
+	int (*page_fn)(void *ud, int cpu, const void *page, size_t len);
+	void *page_ud;
+	/*
+	 * More events ("system/name", NULL-terminated) enabled in the
+	 * instance with only the exclude_pid filter. The decoder has no
+	 * layout for them: they reach page_fn, never records.
+	 */
+	const char *const *extra_events;
+	bool types_explicit;		/* types == 0 means none, not all */
 };
 
 struct dc_cpu_stats {
@@ -58,6 +73,7 @@ struct dc_cpu_stats {
 	uint64_t overrun;		/* per_cpu/cpuN/stats */
 	uint64_t dropped;		/* per_cpu/cpuN/stats "dropped events" */
 	uint64_t backpressure_waits;	/* reader waited for the consumer */
+	uint64_t page_fn_errors;	/* pages page_fn could not take */
 };
 
 struct dc_live_stats {
@@ -106,6 +122,10 @@ void dc_live_free(struct dc_live *l);
 enum dc_flush_sem dc_live_flush_sem(const struct dc_live *l);
 enum dc_dirty_sem dc_live_dirty_sem(const struct dc_live *l);
 const char *dc_live_instance_name(const struct dc_live *l);
+/* Bytes per sub-buffer ("page") read from trace_pipe_raw. */
+int dc_live_subbuf_size(const struct dc_live *l);
+/* True when the source src is decoded (its event is enabled). */
+bool dc_live_uses(const struct dc_live *l, int src);
 /* One sentence per source in use, for people: "DIRTY: ...". */
 const char *dc_live_describe(const struct dc_live *l);
 

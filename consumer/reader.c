@@ -159,8 +159,34 @@ static int choose_sources(struct dc_live *l)
 				l->flush_sem = DC_FLUSH_INODE;
 		}
 	}
-	if (!l->nlayouts)
+	if (!l->nlayouts && !(l->opts.types_explicit && l->opts.extra_events &&
+			      l->opts.extra_events[0]))
 		return -ENOENT;
+	return 0;
+}
+
+/* Enable the extra events; their filter only drops our own pid. */
+static int enable_extras(struct dc_live *l)
+{
+	char filter[64];
+
+	if (!l->opts.extra_events)
+		return 0;
+	snprintf(filter, sizeof(filter), "common_pid != %d", l->opts.exclude_pid);
+	for (const char *const *e = l->opts.extra_events; *e; e++) {
+		char sys[128];
+		const char *slash = strchr(*e, '/');
+
+		if (!slash || (size_t)(slash - *e) >= sizeof(sys))
+			return -EINVAL;
+		memcpy(sys, *e, (size_t)(slash - *e));
+		sys[slash - *e] = '\0';
+		if (l->opts.exclude_pid > 0 &&
+		    tracefs_event_file_write(l->inst, sys, slash + 1, "filter", filter) < 0)
+			return -ENOENT;
+		if (tracefs_event_enable(l->inst, sys, slash + 1) < 0)
+			return errno ? -errno : -ENOENT;
+	}
 	return 0;
 }
 
@@ -429,6 +455,9 @@ static int drain(struct cpu_reader *c, bool flush)
 		pages++;
 		c->st.pages++;
 		c->st.bytes += (uint64_t)n;
+		if (c->l->opts.page_fn &&
+		    c->l->opts.page_fn(c->l->opts.page_ud, c->cpu, c->page, (size_t)n) < 0)
+			c->st.page_fn_errors++;
 		if (dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu,
 				   &c->cur->b) < 0)
 			continue;	/* counted by the decoder; page skipped */
@@ -570,7 +599,7 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		return -ENOMEM;
 	l->efd = l->stopfd = -1;
 	l->opts = *opts;
-	if (!l->opts.types)
+	if (!l->opts.types && !l->opts.types_explicit)
 		l->opts.types = DC_EVENTS_ALL;
 	if (!l->opts.buffer_percent)
 		l->opts.buffer_percent = 50;
@@ -651,6 +680,8 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		free(v);
 	}
 	r = write_filters(l, true);
+	if (!r)
+		r = enable_extras(l);
 	if (r)
 		goto fail;
 
@@ -910,6 +941,7 @@ int dc_live_stats(struct dc_live *l, const struct dc_live_stats **ret)
 		t->overrun += s->overrun;
 		t->dropped += s->dropped;
 		t->backpressure_waits += s->backpressure_waits;
+		t->page_fn_errors += s->page_fn_errors;
 	}
 	*ret = &l->stats;
 	return 0;
@@ -972,4 +1004,14 @@ const char *dc_live_instance_name(const struct dc_live *l)
 const char *dc_live_describe(const struct dc_live *l)
 {
 	return l->describe;
+}
+
+int dc_live_subbuf_size(const struct dc_live *l)
+{
+	return l->subbuf_size;
+}
+
+bool dc_live_uses(const struct dc_live *l, int src)
+{
+	return src >= 0 && src < DC_SRC_NR && l->use[src];
 }
