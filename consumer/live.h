@@ -25,6 +25,24 @@ enum dc_dirty_sem {
 	DC_DIRTY_EXACT,		/* patched: per folio with device and order */
 };
 
+/* The events that give the page-cache record types, as chosen for a kernel. */
+struct dc_sources {
+	struct dc_layout layouts[DC_SRC_NR];
+	size_t nlayouts;
+	bool use[DC_SRC_NR];		/* enabled (a layout may be loaded unused) */
+	enum dc_dirty_sem dirty_sem;
+	enum dc_flush_sem flush_sem;
+};
+
+/*
+ * Read the format files (tracefs, read only) of the events that give
+ * types: the patched per-folio events when present unless stock_only,
+ * the stock ones otherwise. -ENOENT when none exists.
+ */
+int dc_sources_choose(unsigned int types, bool stock_only, struct dc_sources *s);
+/* One sentence per source in use, for people. */
+void dc_sources_describe(const struct dc_sources *s, char *buf, size_t len);
+
 struct dc_live_opts {
 	size_t sz;			/* sizeof(struct dc_live_opts) */
 	const uint32_t *devs;		/* kernel dev_t to keep; none: all */

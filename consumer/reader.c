@@ -101,67 +101,21 @@ static uint64_t now_mono(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int load_layout(struct dc_live *l, enum dc_src src)
-{
-	const struct dc_src_info *si = &dc_src_info[src];
-	char *text;
-	size_t len;
-	int r;
-
-	r = dc_event_format(si->system, si->name, &text, &len);
-	if (r)
-		return r;
-	r = dc_layout_parse(src, text, len, &l->layouts[l->nlayouts]);
-	free(text);
-	if (r)
-		return r;
-	l->nlayouts++;
-	l->use[src] = true;
-	return 0;
-}
-
 /* Pick the sources: patched events when present, the stock ones otherwise. */
 static int choose_sources(struct dc_live *l)
 {
-	unsigned int types = l->opts.types;
-	int r;
+	struct dc_sources src;
+	int r = dc_sources_choose(l->opts.types, l->opts.stock_only, &src);
 
-	if (types & (DC_ADDED)) {
-		r = load_layout(l, DC_SRC_ADD);
-		if (r)
-			return r;
-	}
-	if (types & (DC_REMOVED)) {
-		r = load_layout(l, DC_SRC_DELETE);
-		if (r)
-			return r;
-	}
-	if (types & (DC_DIRTY | DC_FLUSHED)) {
-		if (!l->opts.stock_only && !load_layout(l, DC_SRC_P_DIRTY) &&
-		    !load_layout(l, DC_SRC_P_WB_START)) {
-			l->dirty_sem = DC_DIRTY_EXACT;
-			l->flush_sem = DC_FLUSH_EXACT;
-			/* Optional companions of the patched series. */
-			load_layout(l, DC_SRC_P_CANCEL);
-			if (!(types & DC_DIRTY))
-				l->use[DC_SRC_P_DIRTY] = false;
-		} else {
-			/* A half-loaded patched set must not stay in use. */
-			l->nlayouts = 0;
-			memset(l->use, 0, sizeof(l->use));
-			if (types & DC_ADDED)
-				load_layout(l, DC_SRC_ADD);
-			if (types & DC_REMOVED)
-				load_layout(l, DC_SRC_DELETE);
-			if ((types & DC_DIRTY) && !load_layout(l, DC_SRC_WB_DIRTY))
-				l->dirty_sem = DC_DIRTY_BDI;
-			if ((types & DC_FLUSHED) && !load_layout(l, DC_SRC_SB_CLEAR_WB))
-				l->flush_sem = DC_FLUSH_INODE;
-		}
-	}
-	if (!l->nlayouts && !(l->opts.types_explicit && l->opts.extra_events &&
-			      l->opts.extra_events[0]))
-		return -ENOENT;
+	if (r && !(r == -ENOENT && l->opts.types_explicit && l->opts.extra_events &&
+		   l->opts.extra_events[0]))
+		return r;
+	memcpy(l->layouts, src.layouts, sizeof(l->layouts));
+	l->nlayouts = src.nlayouts;
+	memcpy(l->use, src.use, sizeof(l->use));
+	l->dirty_sem = src.dirty_sem;
+	l->flush_sem = src.flush_sem;
+	dc_sources_describe(&src, l->describe, sizeof(l->describe));
 	return 0;
 }
 
@@ -314,34 +268,6 @@ int dc_live_set_devices(struct dc_live *l, const uint32_t *devs, size_t ndevs)
 	l->opts.ndevs = ndevs;
 	r = write_filters(l, false);
 	return r;
-}
-
-static void describe(struct dc_live *l)
-{
-	const char *d, *f;
-
-	switch (l->dirty_sem) {
-	case DC_DIRTY_EXACT:
-		d = "DIRTY exact per folio (filemap/mm_filemap_dirty_folio)";
-		break;
-	case DC_DIRTY_BDI:
-		d = "DIRTY per page from writeback/writeback_dirty_folio (bdi name mapped to device; no folio order, one page per event)";
-		break;
-	default:
-		d = "DIRTY not available";
-	}
-	switch (l->flush_sem) {
-	case DC_FLUSH_EXACT:
-		f = "FLUSHED exact per folio (filemap/mm_filemap_clear_dirty_for_io)";
-		break;
-	case DC_FLUSH_INODE:
-		f = "FLUSHED inode-level from writeback/sb_clear_inode_writeback (kernel not patched, see kernel-tracepoints/README.md)";
-		break;
-	default:
-		f = "FLUSHED not available";
-	}
-	snprintf(l->describe, sizeof(l->describe),
-		 "ADDED/REMOVED exact per folio (filemap); %s; %s", d, f);
 }
 
 static struct rbuf *rbuf_new(void)
@@ -625,7 +551,6 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 	r = choose_sources(l);
 	if (r)
 		goto fail;
-	describe(l);
 
 	dc_instances_reap();
 	r = dc_instance_name_self(l->name, sizeof(l->name));
