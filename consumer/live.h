@@ -43,6 +43,14 @@ int dc_sources_choose(unsigned int types, bool stock_only, struct dc_sources *s)
 /* One sentence per source in use, for people. */
 void dc_sources_describe(const struct dc_sources *s, char *buf, size_t len);
 
+/*
+ * The kernel filter of source src: the devices (their bdi names for
+ * writeback_dirty_folio), and not exclude_pid. "0" (no filter) when there
+ * is nothing to filter.
+ */
+int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
+		  size_t nbdis, int exclude_pid, char *buf, size_t len);
+
 struct dc_live_opts {
 	size_t sz;			/* sizeof(struct dc_live_opts) */
 	const uint32_t *devs;		/* kernel dev_t to keep; none: all */

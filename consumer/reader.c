@@ -200,6 +200,37 @@ static int inst_write(struct dc_live *l, const char *file, const char *val)
 	return 0;
 }
 
+int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
+		  size_t nbdis, int exclude_pid, char *buf, size_t len)
+{
+	char filter[4096];
+	int r = 0, w;
+
+	filter[0] = '\0';
+	if (ndevs) {
+		if (src == DC_SRC_WB_DIRTY)
+			r = bdi_filter(filter, sizeof(filter), bdis, nbdis, devs, ndevs);
+		else if (src == DC_SRC_SB_CLEAR_WB)
+			r = append_dev_filter(filter, sizeof(filter), "dev", devs, ndevs);
+		else
+			r = append_dev_filter(filter, sizeof(filter), "s_dev", devs, ndevs);
+		if (r)
+			return r;
+	}
+	/*
+	 * Our own page-cache activity (output written to a watched file
+	 * system) must not feed back into the buffer.
+	 */
+	if (exclude_pid > 0)
+		w = snprintf(buf, len, "%s%s%scommon_pid != %d", filter[0] ? "(" : "", filter,
+			     filter[0] ? ") && " : "", exclude_pid);
+	else
+		w = snprintf(buf, len, "%s", filter[0] ? filter : "0");
+	if (w < 0 || (size_t)w >= len)
+		return -E2BIG;
+	return 0;
+}
+
 /*
  * Kernel filters: the watched devices (for DIRTY, their bdi names), and
  * never our own pid when asked. Writing a filter of an enabled event is
@@ -207,45 +238,20 @@ static int inst_write(struct dc_live *l, const char *file, const char *val)
  */
 static int write_filters(struct dc_live *l, bool enable)
 {
-	char filter[4096];
+	char filter[4200];
 
 	for (size_t i = 0; i < l->nlayouts; i++) {
 		enum dc_src src = l->layouts[i].src;
 		const struct dc_src_info *si = &dc_src_info[src];
-		int r = 0;
+		int r;
 
 		if (!l->use[src])
 			continue;
-		filter[0] = '\0';
-		if (l->opts.ndevs) {
-			if (src == DC_SRC_WB_DIRTY)
-				r = bdi_filter(filter, sizeof(filter), l->bdis, l->opts.nbdis,
-					       l->devs, l->opts.ndevs);
-			else if (src == DC_SRC_SB_CLEAR_WB)
-				r = append_dev_filter(filter, sizeof(filter), "dev",
-						      l->devs, l->opts.ndevs);
-			else
-				r = append_dev_filter(filter, sizeof(filter), "s_dev",
-						      l->devs, l->opts.ndevs);
-			if (r)
-				return r;
-		}
-		/*
-		 * Our own page-cache activity (output written to a watched
-		 * file system) must not feed back into the buffer.
-		 */
-		if (l->opts.exclude_pid > 0) {
-			char self[4200];
-			int w = snprintf(self, sizeof(self), "%s%s%scommon_pid != %d",
-					 filter[0] ? "(" : "", filter, filter[0] ? ") && " : "",
-					 l->opts.exclude_pid);
-
-			if (w < 0 || (size_t)w >= sizeof(filter))
-				return -E2BIG;
-			memcpy(filter, self, (size_t)w + 1);
-		}
-		if (tracefs_event_file_write(l->inst, si->system, si->name, "filter",
-					     filter[0] ? filter : "0") < 0)
+		r = dc_filter_for(src, l->devs, l->opts.ndevs, l->bdis, l->opts.nbdis,
+				  l->opts.exclude_pid, filter, sizeof(filter));
+		if (r)
+			return r;
+		if (tracefs_event_file_write(l->inst, si->system, si->name, "filter", filter) < 0)
 			return -EINVAL;
 		if (enable && tracefs_event_enable(l->inst, si->system, si->name) < 0)
 			return errno ? -errno : -EIO;
