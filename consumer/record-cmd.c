@@ -29,7 +29,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <endian.h>
 #include <json-c/json.h>
+#include <traceevent/event-parse.h>
+#include <traceevent/kbuffer.h>
 #include <uthash.h>
 
 #include "devices.h"
@@ -38,12 +41,23 @@
 #include "live.h"
 #include "tracedat.h"
 
-/* What duet record enables besides the page-cache sources of duet watch. */
+/*
+ * What duet record enables besides the page-cache sources of duet watch:
+ * the reclaim events that tell why pages left the cache (kswapd, direct
+ * reclaim, memcg limit reclaim, node reclaim, and reclaim_pages(), which
+ * DAMON pageout and MADV_PAGEOUT use). Truncation, fadvise and
+ * drop_caches show as the removing task's pid and comm.
+ */
 static const char *const default_extras[] = {
 	"vmscan/mm_vmscan_kswapd_wake",
 	"vmscan/mm_vmscan_kswapd_sleep",
 	"vmscan/mm_vmscan_direct_reclaim_begin",
 	"vmscan/mm_vmscan_direct_reclaim_end",
+	"vmscan/mm_vmscan_memcg_reclaim_begin",
+	"vmscan/mm_vmscan_memcg_reclaim_end",
+	"vmscan/mm_vmscan_node_reclaim_begin",
+	"vmscan/mm_vmscan_node_reclaim_end",
+	"vmscan/mm_vmscan_reclaim_pages",
 	NULL,
 };
 
@@ -356,6 +370,93 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
+/* common_pid's place, from a format file (all events share it). */
+static int common_pid_field(const struct fmt_set *fs, int *off, int *size)
+{
+	int r = -EPROTO;
+
+	for (size_t i = 0; i < fs->nsys && r; i++) {
+		for (size_t j = 0; j < fs->sys[i].n && r; j++) {
+			struct tep_handle *tep = tep_alloc();
+			struct tep_event *ev = NULL;
+			struct tep_format_field *f;
+			const char *text = fs->sys[i].formats[j].data;
+			size_t len = fs->sys[i].formats[j].len;
+			const char *pf = memmem(text, len, "\nprint fmt:", 11);
+
+			if (!tep)
+				return -ENOMEM;
+			/* The fields are enough (see format.c). */
+			if (pf)
+				len = (size_t)(pf - text) + 1;
+			if (tep_parse_format(tep, &ev, text, len, fs->sys[i].name) ==
+				    TEP_ERRNO__SUCCESS && ev &&
+			    (f = tep_find_common_field(ev, "common_pid")) && f->size == 4) {
+				*off = f->offset;
+				*size = f->size;
+				r = 0;
+			}
+			tep_free(tep);
+		}
+	}
+	return r;
+}
+
+/*
+ * The pids of every stored event, reclaim events included (the live
+ * decoder only sees the page-cache ones). Pages are checked by the page
+ * decoder before kbuffer walks them.
+ */
+static int collect_pids(struct rec *r, const struct fmt_set *fs)
+{
+	struct dc_decoder_opts dopts = { .sz = sizeof(dopts), .long_size = sizeof(long) };
+	struct dc_decoder *check = NULL;
+	struct kbuffer *kb = NULL;
+	struct dc_recbuf junk = { 0 };
+	size_t psz = r->sp[0].page_size;
+	char *page = malloc(psz);
+	int off, size, ret;
+
+	ret = common_pid_field(fs, &off, &size);
+	if (!ret)
+		ret = dc_decoder_new(&dopts, &check);
+	if (!ret) {
+		kb = kbuffer_alloc(sizeof(long) == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
+				   __BYTE_ORDER == __LITTLE_ENDIAN ? KBUFFER_ENDIAN_LITTLE :
+								    KBUFFER_ENDIAN_BIG);
+		if (!kb || !page)
+			ret = -ENOMEM;
+	}
+	for (unsigned int c = 0; !ret && c < r->ncpus; c++) {
+		for (uint64_t at = 0; at < r->sp[c].size; at += psz) {
+			unsigned long long ts;
+			void *data;
+
+			if (pread(r->sp[c].fd, page, psz, (off_t)at) != (ssize_t)psz)
+				break;
+			junk.n = 0;
+			if (dc_decode_page(check, page, psz, (uint16_t)c, &junk) < 0 ||
+			    kbuffer_load_subbuffer(kb, page) < 0)
+				continue;
+			for (data = kbuffer_read_event(kb, &ts); data;
+			     data = kbuffer_next_event(kb, &ts)) {
+				int32_t pid;
+
+				if ((unsigned int)kbuffer_event_size(kb) < (unsigned int)(off + size))
+					continue;
+				memcpy(&pid, (char *)data + off, 4);
+				see_pid(r, pid);
+			}
+		}
+	}
+	dc_recbuf_free(&junk);
+	dc_decoder_free(check);
+	if (kb)
+		kbuffer_free(kb);
+	free(page);
+	return ret;
+}
+
 /*
  * cmdlines: the kernel's saved_cmdlines (comm at event time) for the pids
  * seen, then the comms read from /proc for those the kernel did not keep.
@@ -512,6 +613,8 @@ static int write_trace(struct rec *r, const char *file, const char *top,
 	}
 	if (ret)
 		goto out;
+	if (r->sp[0].page_size && collect_pids(r, &fs))
+		fprintf(stderr, "duet record: could not list the pids of the reclaim events: their comms may be missing\n");
 	build_cmdlines(r, top, &cmd);
 
 	clock = inst_file(top, dc_live_instance_name(r->live), "trace_clock", NULL);
@@ -787,7 +890,7 @@ int cmd_record(int argc, char **argv)
 	lopts.extra_events = extras;
 	if (extras == default_extras) {
 		/* Reclaim events are optional: say which are missing. */
-		static const char *avail[8];
+		static const char *avail[16];
 		size_t k = 0;
 
 		for (const char *const *e = default_extras; *e; e++) {

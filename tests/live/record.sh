@@ -67,8 +67,9 @@ trace-cmd report "$out" > "$base/report" 2> "$base/report.err"
 trc=$?
 check "trace-cmd report exits 0" [ $trc = 0 ]
 check "trace-cmd report prints nothing on stderr" [ ! -s "$base/report.err" ]
-check "trace-cmd report prints no error or warning" \
-	not grep -qiE 'warn|error|fail|unknown|bad' "$base/report"
+# Every line of its output is the CPU count or an event: no diagnostics.
+check "trace-cmd report prints only events" \
+	not grep -vqE '^cpus=[0-9]+$|^ *.+-[0-9]+ +\[[0-9]{3}\] +[0-9]+\.[0-9]+: [a-z_0-9]+: ' "$base/report"
 cat "$base/report.err"
 
 ia=$(stat -c %i "$m/w/a"); ib=$(stat -c %i "$m/w/b"); ic=$(stat -c %i "$m/x/c")
@@ -103,10 +104,13 @@ check "the output file has no event" \
 check "no event of duet record itself (pid $dp)" not grep -qE -- "-$dp +\[" "$base/report"
 check "truncate's removals carry its comm (cmdlines)" \
 	[ "$(grep -c "^ *truncate-[0-9]* .*mm_filemap_delete_from_page_cache: dev $majmin ino $(printf '%x' "$ia") " "$base/report")" -ge 1 ]
-check "no event lacks its comm" not grep -q '<\.\.\.>' "$base/report"
+# (Reclaim events of other tasks on this busy VM are not held to it.)
+check "no event of the loop device lacks its comm" \
+	not grep -qE "<\.\.\.>.*(dev $majmin |bdi $majmin:|dev ${majmin/:/,} )" "$base/report"
 trace-cmd report --events "$out" > "$base/events" 2>&1
 for e in mm_vmscan_kswapd_wake mm_vmscan_kswapd_sleep mm_vmscan_direct_reclaim_begin \
-	mm_vmscan_direct_reclaim_end mm_filemap_add_to_page_cache; do
+	mm_vmscan_direct_reclaim_end mm_filemap_add_to_page_cache \
+	mm_filemap_delete_from_page_cache; do
 	check "format of $e is in the file" grep -q "^name: $e\$" "$base/events"
 done
 
@@ -134,6 +138,18 @@ check "record without a command stops on SIGINT with status 0" [ $rc = 0 ]
 check "no tracefs instance left after SIGINT" [ -z "$(ls -d "$T"/duet-"$dp"-* 2>/dev/null)" ]
 check "its trace has d's 4 pages" [ "$(trace-cmd report "$base/t2.dat" 2>&1 |
 	grep -c "add_to_page_cache: dev $majmin ino $(printf '%x' "$(stat -c %i "$m/w/d")") ")" = 4 ]
+
+# --events replaces the default set: only adds, and kswapd_wake as an extra.
+"$duet" record -o "$base/t5.dat" --events filemap:mm_filemap_add_to_page_cache,vmscan:mm_vmscan_kswapd_wake \
+	"$m/w" -- dd if=/dev/urandom of="$m/w/e" bs=4k count=8 conv=fsync status=none 2>/dev/null
+trace-cmd report "$base/t5.dat" > "$base/r5" 2> "$base/r5.err"
+check "--events: trace-cmd reads it without complaint" [ ! -s "$base/r5.err" ]
+check "--events: only the events asked for (8 adds of e)" \
+	[ "$(awk '$4 ~ /:$/ { print $4 }' "$base/r5" | sort -u | tr '\n' ' ')" = "mm_filemap_add_to_page_cache: " ] &&
+	[ "$(grep -c "add_to_page_cache: dev $majmin ino $(printf '%x' "$(stat -c %i "$m/w/e")") " "$base/r5")" = 8 ]
+trace-cmd report --events "$base/t5.dat" 2>/dev/null | grep '^name: ' | sort > "$base/e5"
+check "--events: the file has the formats of exactly those two events" \
+	[ "$(tr '\n' ' ' < "$base/e5")" = "name: mm_filemap_add_to_page_cache name: mm_vmscan_kswapd_wake " ]
 
 check "--events with an unknown event is refused" \
 	bash -c "! '$duet' record -o '$base/t3.dat' --events nosuch:event -- true 2>/dev/null"
