@@ -468,6 +468,7 @@ int cmd_watch(int argc, char **argv)
 			goto out;
 		}
 #else
+		(void)perf_pages;
 		fprintf(stderr, "duet watch: this duet was built without libperf: --backend=perf is not available (run scripts/setup, which builds libperf, then rebuild)\n");
 		goto out;
 #endif
