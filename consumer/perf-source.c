@@ -52,7 +52,7 @@ struct dc_perf {
 	int efd;		/* consumer wakeup: data or latency timeout */
 	pthread_t poller;	/* waits in perf_evlist__poll() (ring fds are not public) */
 	bool poller_started;
-	volatile bool quit;
+	bool quit;		/* set by dc_perf_free(); atomic accesses */
 	bool started, stopped, drained;
 	struct dc_recbuf pend;		/* decoded, not yet handed out */
 	struct dc_recbuf out;		/* sorted run being handed out */
@@ -226,7 +226,7 @@ static void *poller_main(void *arg)
 {
 	struct dc_perf *p = arg;
 
-	while (!p->quit) {
+	while (!__atomic_load_n(&p->quit, __ATOMIC_ACQUIRE)) {
 		uint64_t one = 1;
 
 		perf_evlist__poll(p->evlist, (int)p->opts.latency_ms);
@@ -294,7 +294,6 @@ static int read_ring(struct dc_perf *p, struct perf_mmap *map)
 					if (dc_decode_event(p->dec, s + 28, rsz, ts, (uint16_t)cpu,
 							    &p->pend) < 0) {
 						perf_mmap__consume(map);
-						perf_mmap__read_done(map);
 						return -ENOMEM;
 					}
 					p->cpu_st[cpu].events++;
@@ -318,10 +317,8 @@ static int read_ring(struct dc_perf *p, struct perf_mmap *map)
 			}
 			if (cpu >= p->stats.ncpus)
 				cpu = 0;
-			if (dc_recbuf_reserve(&p->pend, 1)) {
-				perf_mmap__read_done(map);
-				return -ENOMEM;
-			}
+			if (dc_recbuf_reserve(&p->pend, 1))
+				return -ENOMEM;	/* read again next time */
 			rec = &p->pend.rec[p->pend.n++];
 			memset(rec, 0, sizeof(*rec));
 			rec->ts = ts;
@@ -334,7 +331,14 @@ static int read_ring(struct dc_perf *p, struct perf_mmap *map)
 		perf_mmap__consume(map);
 		n++;
 	}
-	perf_mmap__read_done(map);
+	/*
+	 * No perf_mmap__read_done(): it moves the read position to the
+	 * current head, past any sample written since perf_mmap__read_event()
+	 * last returned NULL, and those samples were silently skipped (found
+	 * by comparing the events' counts with what was read and lost).
+	 * perf_mmap__read_event() already keeps the position in a
+	 * non-overwrite ring.
+	 */
 	return n;
 }
 
@@ -477,7 +481,7 @@ void dc_perf_free(struct dc_perf *p)
 	if (!p)
 		return;
 	if (p->poller_started) {
-		p->quit = true;
+		__atomic_store_n(&p->quit, true, __ATOMIC_RELEASE);
 		pthread_join(p->poller, NULL);
 	}
 	if (p->evlist) {

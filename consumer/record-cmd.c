@@ -488,15 +488,15 @@ static void build_cmdlines(struct rec *r, const char *top, struct sbuf *out)
 			sb_printf(out, "%d %s\n", e->pid, e->comm);
 }
 
-static int write_sidecar(struct rec *r, const char *file, const struct dc_mounts *mounts,
+static int write_sidecar(struct rec *r, int sfd, const char *file, const struct dc_mounts *mounts,
 			 const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
 			 size_t nbdis)
 {
 	struct json_object *o = json_object_new_object(), *a;
-	char *path, *dup = strdup(file), *base;
+	char *dup = strdup(file), *base;
 	int ret = 0;
 
-	if (!o || !dup || asprintf(&path, "%s.duet", file) < 0) {
+	if (!o || !dup) {
 		json_object_put(o);
 		free(dup);
 		return -ENOMEM;
@@ -548,10 +548,9 @@ static int write_sidecar(struct rec *r, const char *file, const struct dc_mounts
 		json_object_array_add(a, fo);
 	}
 	json_object_object_add(o, "files", a);
-	if (json_object_to_file_ext(path, o, JSON_C_TO_STRING_PLAIN))
+	if (json_object_to_fd(sfd, o, JSON_C_TO_STRING_PLAIN))
 		ret = -EIO;
 	json_object_put(o);
-	free(path);
 	free(dup);
 	return ret;
 }
@@ -571,7 +570,7 @@ static char *inst_file(const char *top, const char *inst, const char *file, size
 	return text;
 }
 
-static int write_trace(struct rec *r, const char *file, const char *top,
+static int write_trace(struct rec *r, int fd, const char *top,
 		       const char *const *extras, char **stats_text)
 {
 	struct fmt_set fs = { 0 };
@@ -584,7 +583,7 @@ static int write_trace(struct rec *r, const char *file, const char *top,
 	size_t hpl = 0, hel = 0, nopts = 0;
 	int *fds = NULL;
 	uint64_t *sizes = NULL;
-	int ret, fd = -1;
+	int ret;
 
 	for (int s = 0; s < DC_SRC_NR; s++) {
 		if (!dc_live_uses(r->live, s))
@@ -659,18 +658,10 @@ static int write_trace(struct rec *r, const char *file, const char *top,
 	td.ncpus = r->ncpus;
 	td.cpu_fd = fds;
 	td.cpu_size = sizes;
-	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
 	ret = dc_tracedat_write(fd, &td);
-	if (!ret && close(fd))
+	if (!ret && fsync(fd) && errno != EINVAL)
 		ret = -errno;
-	fd = -1;
 out:
-	if (fd >= 0)
-		close(fd);
 	fmt_free(&fs);
 	free(hp);
 	free(he);
@@ -761,7 +752,9 @@ int cmd_record(int argc, char **argv)
 	const char *const *extras = default_extras;
 	const char *out = "trace.dat", *top = NULL;
 	char **cmd = NULL;
-	int opt, ret = 1, efd = -1, sfd = -1, tfd = -1, npaths;
+	int opt, ret = 1, efd = -1, sfd = -1, tfd = -1, npaths, ofd = -1, side_fd = -1;
+	char *side_path = NULL;
+	bool written = false;
 	pid_t child = -1;
 	int child_status = 0;
 	bool child_done = false;
@@ -831,6 +824,22 @@ int cmd_record(int argc, char **argv)
 	}
 	if (dc_tracefs_ensure(&top)) {
 		fprintf(stderr, "duet record: tracefs is not available: run as root on a kernel with CONFIG_TRACING\n");
+		goto out;
+	}
+	/*
+	 * The files are created now, so that a bad -o fails before anything
+	 * is recorded; they are written after tracing stopped.
+	 */
+	if (asprintf(&side_path, "%s.duet", out) < 0) {
+		side_path = NULL;
+		goto out;
+	}
+	ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd >= 0)
+		side_fd = open(side_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd < 0 || side_fd < 0) {
+		fprintf(stderr, "duet record: cannot create %s: %s\n", ofd < 0 ? out : side_path,
+			strerror(errno));
 		goto out;
 	}
 	if (dc_mounts_load(&mounts)) {
@@ -1038,17 +1047,18 @@ int cmd_record(int argc, char **argv)
 		stats_text[c] = inst_file(top, dc_live_instance_name(r.live), f, NULL);
 	}
 	{
-		int e = write_trace(&r, out, top, extras, stats_text);
+		int e = write_trace(&r, ofd, top, extras, stats_text);
 
 		if (e) {
 			fprintf(stderr, "duet record: cannot write %s: %s\n", out, strerror(-e));
 			goto out;
 		}
-		e = write_sidecar(&r, out, &mounts, devs, ndevs, bdis, nbdis);
+		e = write_sidecar(&r, side_fd, out, &mounts, devs, ndevs, bdis, nbdis);
 		if (e) {
 			fprintf(stderr, "duet record: cannot write %s.duet: %s\n", out, strerror(-e));
 			goto out;
 		}
+		written = true;
 	}
 	{
 		uint64_t bytes = 0;
@@ -1120,5 +1130,19 @@ out:
 		close(tfd);
 	if (efd >= 0)
 		close(efd);
+	if (ofd >= 0 && close(ofd) && !ret) {
+		fprintf(stderr, "duet record: writing %s: %s\n", out, strerror(errno));
+		ret = 1;
+	}
+	if (side_fd >= 0 && close(side_fd) && !ret) {
+		fprintf(stderr, "duet record: writing %s: %s\n", side_path, strerror(errno));
+		ret = 1;
+	}
+	/* Nothing half-written stays behind. */
+	if (!written && ofd >= 0)
+		unlink(out);
+	if (!written && side_fd >= 0)
+		unlink(side_path);
+	free(side_path);
 	return ret;
 }
