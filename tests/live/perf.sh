@@ -10,9 +10,6 @@ duet=${1:?usage: perf.sh path/to/duet}
 command -v jq >/dev/null || { echo "SKIP: jq missing (scripts/setup installs it)"; exit 77; }
 grep -q tracefs /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
 	{ echo "SKIP: no tracefs"; exit 77; }
-if "$duet" watch --backend=perf --duration 0.1 / 2>&1 >/dev/null | grep -q "without libperf"; then
-	echo "SKIP: duet built without libperf (scripts/setup builds it)"; exit 77
-fi
 
 fails=0
 check() { # check DESCRIPTION COMMAND...
@@ -32,6 +29,10 @@ cleanup() {
 	true
 }
 trap cleanup EXIT
+mkdir "$base/empty"
+if "$duet" watch --backend=perf --duration 0.1 "$base/empty" 2>&1 >/dev/null | grep -q "without libperf"; then
+	echo "SKIP: duet built without libperf (scripts/setup builds it)"; exit 77
+fi
 truncate -s 256M "$img" && mkfs.ext4 -q -F "$img" && loop=$(losetup -f --show "$img") &&
 	mkdir "$base/m" && mount "$loop" "$base/m" || { echo "SKIP: no loop ext4"; exit 77; }
 m=$base/m
