@@ -55,8 +55,8 @@ int dc_mounts_parse(const char *text, struct dc_mounts *out)
 	memset(out, 0, sizeof(*out));
 	while (*line) {
 		const char *end = strchr(line, '\n'), *p = line, *tok, *sep;
-		const char *mp = NULL, *fs = NULL, *src = NULL;
-		size_t len, mpl = 0, fsl = 0, srcl = 0;
+		const char *mp = NULL, *fs = NULL, *src = NULL, *rt = NULL;
+		size_t len, rtl = 0, mpl = 0, fsl = 0, srcl = 0;
 		unsigned int maj = 0, min = 0;
 		struct dc_mount *m;
 		int field = 0;
@@ -68,6 +68,10 @@ int dc_mounts_parse(const char *text, struct dc_mounts *out)
 			field++;
 			if (field == 3 && sscanf(tok, "%u:%u", &maj, &min) != 2)
 				break;
+			if (field == 4) {
+				rt = tok;
+				rtl = len;
+			}
 			if (field == 5) {
 				mp = tok;
 				mpl = len;
@@ -87,7 +91,9 @@ int dc_mounts_parse(const char *text, struct dc_mounts *out)
 			m->mnt_point = unescape(mp, mpl);
 			m->fstype = unescape(fs, fsl);
 			m->source = unescape(src, srcl);
-			if (!m->mnt_point || !m->fstype || !m->source) {
+			m->root = rt ? unescape(rt, rtl) : strdup("/");
+			if (!m->mnt_point || !m->fstype || !m->source || !m->root) {
+				free(m->root);
 				free(m->mnt_point);
 				free(m->fstype);
 				free(m->source);
@@ -144,6 +150,7 @@ void dc_mounts_free(struct dc_mounts *m)
 		free(m->m[i].mnt_point);
 		free(m->m[i].fstype);
 		free(m->m[i].source);
+		free(m->m[i].root);
 	}
 	free(m->m);
 	m->m = NULL;

@@ -15,6 +15,7 @@ struct dc_mount {
 	char *mnt_point;
 	char *fstype;
 	char *source;
+	char *root;		/* the file system directory mounted there */
 };
 
 struct dc_mounts {

@@ -5,5 +5,6 @@
 int cmd_watch(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_record(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static void usage(FILE *f)
 	      "commands:\n"
 	      "  watch PATH...   print page-cache events for files under PATH\n"
 	      "  status          event semantics of this kernel, duet's tracing instances\n"
+	      "  record [PATH...] [-- COMMAND]  page-cache events into a trace.dat\n"
 	      "  report FILE     per-file page-cache summary of a recorded trace.dat\n"
 	      "Run 'duet COMMAND --help' for a command's options.\n",
 	      f);
@@ -26,6 +27,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "watch"))
 		return cmd_watch(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "record"))
+		return cmd_record(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))

@@ -25,6 +25,32 @@ enum dc_dirty_sem {
 	DC_DIRTY_EXACT,		/* patched: per folio with device and order */
 };
 
+/* The events that give the page-cache record types, as chosen for a kernel. */
+struct dc_sources {
+	struct dc_layout layouts[DC_SRC_NR];
+	size_t nlayouts;
+	bool use[DC_SRC_NR];		/* enabled (a layout may be loaded unused) */
+	enum dc_dirty_sem dirty_sem;
+	enum dc_flush_sem flush_sem;
+};
+
+/*
+ * Read the format files (tracefs, read only) of the events that give
+ * types: the patched per-folio events when present unless stock_only,
+ * the stock ones otherwise. -ENOENT when none exists.
+ */
+int dc_sources_choose(unsigned int types, bool stock_only, struct dc_sources *s);
+/* One sentence per source in use, for people. */
+void dc_sources_describe(const struct dc_sources *s, char *buf, size_t len);
+
+/*
+ * The kernel filter of source src: the devices (their bdi names for
+ * writeback_dirty_folio), and not exclude_pid. "0" (no filter) when there
+ * is nothing to filter.
+ */
+int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
+		  size_t nbdis, int exclude_pid, char *buf, size_t len);
+
 struct dc_live_opts {
 	size_t sz;			/* sizeof(struct dc_live_opts) */
 	const uint32_t *devs;		/* kernel dev_t to keep; none: all */
@@ -45,6 +71,21 @@ struct dc_live_opts {
 	unsigned int queue_max;		/* records a CPU may hold for the consumer
 					 * before its reader waits (and the kernel
 					 * overwrites, counted); 0: 1 Mi (40 MiB) */
+	/*
+	 * Raw pages: called on the CPU's reader thread with every sub-buffer
+	 * read from trace_pipe_raw, before it is decoded (duet record stores
+	 * them as they are). A negative return is counted in
+	 * dc_cpu_stats.page_fn_errors.
+	 */
+	int (*page_fn)(void *ud, int cpu, const void *page, size_t len);
+	void *page_ud;
+	/*
+	 * More events ("system/name", NULL-terminated) enabled in the
+	 * instance with only the exclude_pid filter. The decoder has no
+	 * layout for them: they reach page_fn, never records.
+	 */
+	const char *const *extra_events;
+	bool types_explicit;		/* types == 0 means none, not all */
 };
 
 struct dc_cpu_stats {
@@ -58,6 +99,7 @@ struct dc_cpu_stats {
 	uint64_t overrun;		/* per_cpu/cpuN/stats */
 	uint64_t dropped;		/* per_cpu/cpuN/stats "dropped events" */
 	uint64_t backpressure_waits;	/* reader waited for the consumer */
+	uint64_t page_fn_errors;	/* pages page_fn could not take */
 };
 
 struct dc_live_stats {
@@ -106,6 +148,10 @@ void dc_live_free(struct dc_live *l);
 enum dc_flush_sem dc_live_flush_sem(const struct dc_live *l);
 enum dc_dirty_sem dc_live_dirty_sem(const struct dc_live *l);
 const char *dc_live_instance_name(const struct dc_live *l);
+/* Bytes per sub-buffer ("page") read from trace_pipe_raw. */
+int dc_live_subbuf_size(const struct dc_live *l);
+/* True when the source src is decoded (its event is enabled). */
+bool dc_live_uses(const struct dc_live *l, int src);
 /* One sentence per source in use, for people: "DIRTY: ...". */
 const char *dc_live_describe(const struct dc_live *l);
 

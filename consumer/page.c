@@ -309,6 +309,90 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 	return 0;
 }
 
+/*
+ * One event's payload (common fields first) of len bytes: appends its
+ * records. Returns 0 or -ENOMEM; events it cannot use are counted.
+ */
+static int decode_one(struct dc_decoder *d, const uint8_t *data, size_t len, uint64_t ts,
+		      uint16_t cpu, struct dc_recbuf *out)
+{
+	const struct dc_layout *l;
+	const struct dc_src_info *si;
+	struct dc_record *rec;
+	uint16_t id;
+
+	if (len < 2)
+		return 0;
+	d->st.events++;
+	memcpy(&id, data, 2);
+	if (id > d->max_id || !d->slot[id]) {
+		d->st.unknown++;
+		return 0;
+	}
+	l = &d->layouts[d->slot[id] - 1];
+	if (len < d->need[l->src]) {
+		d->st.short_events++;
+		return 0;
+	}
+	si = &dc_src_info[l->src];
+	if (!(si->type & d->types))
+		return 0;
+	if (dc_recbuf_reserve(out, DC_BDI_MAX_DEVS))
+		return -ENOMEM;
+	rec = &out->rec[out->n];
+	rec->ts = ts;
+	rec->ino = rd(data, &l->ino);
+	rec->pid = (int32_t)rd(data, &l->pid);
+	rec->cpu = cpu;
+	rec->type = si->type;
+	rec->flags = si->rec_flags;
+	rec->reserved = 0;
+	if (l->src == DC_SRC_SB_CLEAR_WB) {
+		rec->dev = (uint32_t)rd(data, &l->dev);
+		rec->index = 0;
+		rec->count = 0;
+		out->n++;
+	} else if (l->src == DC_SRC_WB_DIRTY) {
+		const struct dc_bdi *b = find_bdi(d, data, &l->name);
+
+		if (!b || !b->ndevs) {
+			d->st.unmapped++;
+			return 0;
+		}
+		/* The event has no order: one page per event. */
+		rec->index = rd(data, &l->index);
+		rec->count = 1;
+		rec->dev = b->devs[0];
+		if (b->ndevs > 1) {
+			rec->flags |= DC_REC_DEV_AMBIGUOUS;
+			for (unsigned int i = 1; i < b->ndevs; i++) {
+				rec[i] = rec[0];
+				rec[i].dev = b->devs[i];
+			}
+		}
+		out->n += b->ndevs;
+	} else {
+		unsigned int order = (unsigned int)rd(data, &l->order);
+
+		rec->dev = (uint32_t)rd(data, &l->dev);
+		rec->index = rd(data, &l->index);
+		rec->count = order < 63 ? 1ULL << order : 0;
+		out->n++;
+	}
+	return 0;
+}
+
+int dc_decode_event(struct dc_decoder *d, const void *data, size_t len, uint64_t ts,
+		    uint16_t cpu, struct dc_recbuf *out)
+{
+	size_t n0 = out->n;
+
+	if (decode_one(d, data, len, ts, cpu, out))
+		return -ENOMEM;
+	d->st.records += out->n - n0;
+	return (int)(out->n - n0);
+}
+
 int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		   uint16_t cpu, struct dc_recbuf *out)
 {
@@ -351,69 +435,12 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 	}
 	for (; data; data = kbuffer_next_event(d->kb, &ts)) {
 		unsigned int esz = (unsigned int)kbuffer_event_size(d->kb);
-		const struct dc_layout *l;
-		const struct dc_src_info *si;
-		struct dc_record *rec;
-		uint16_t id;
 
 		if (data < d->base || data + 2 > end)
 			break;
-		d->st.events++;
-		memcpy(&id, data, 2);
-		if (id > d->max_id || !d->slot[id]) {
-			d->st.unknown++;
-			continue;
-		}
-		l = &d->layouts[d->slot[id] - 1];
-		if (esz < d->need[l->src] || data + d->need[l->src] > end) {
-			d->st.short_events++;
-			continue;
-		}
-		si = &dc_src_info[l->src];
-		if (!(si->type & d->types))
-			continue;
-		if (dc_recbuf_reserve(out, DC_BDI_MAX_DEVS))
+		if (decode_one(d, data, esz < (size_t)(end - data) ? esz : (size_t)(end - data),
+			       ts, cpu, out))
 			return -ENOMEM;
-		rec = &out->rec[out->n];
-		rec->ts = ts;
-		rec->ino = rd(data, &l->ino);
-		rec->pid = (int32_t)rd(data, &l->pid);
-		rec->cpu = cpu;
-		rec->type = si->type;
-		rec->flags = si->rec_flags;
-		rec->reserved = 0;
-		if (l->src == DC_SRC_SB_CLEAR_WB) {
-			rec->dev = (uint32_t)rd(data, &l->dev);
-			rec->index = 0;
-			rec->count = 0;
-			out->n++;
-		} else if (l->src == DC_SRC_WB_DIRTY) {
-			const struct dc_bdi *b = find_bdi(d, data, &l->name);
-
-			if (!b || !b->ndevs) {
-				d->st.unmapped++;
-				continue;
-			}
-			/* The event has no order: one page per event. */
-			rec->index = rd(data, &l->index);
-			rec->count = 1;
-			rec->dev = b->devs[0];
-			if (b->ndevs > 1) {
-				rec->flags |= DC_REC_DEV_AMBIGUOUS;
-				for (unsigned int i = 1; i < b->ndevs; i++) {
-					rec[i] = rec[0];
-					rec[i].dev = b->devs[i];
-				}
-			}
-			out->n += b->ndevs;
-		} else {
-			unsigned int order = (unsigned int)rd(data, &l->order);
-
-			rec->dev = (uint32_t)rd(data, &l->dev);
-			rec->index = rd(data, &l->index);
-			rec->count = order < 63 ? 1ULL << order : 0;
-			out->n++;
-		}
 	}
 	d->st.records += out->n - n0;
 	return (int)(out->n - n0);

@@ -65,6 +65,14 @@ void dc_decoder_free(struct dc_decoder *d);
 int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		   uint16_t cpu, struct dc_recbuf *out);
 
+/*
+ * Decode one event's payload (as a trace_pipe_raw entry or a perf
+ * PERF_SAMPLE_RAW carries it: common_type first) of len bytes, taken at
+ * ts on cpu. Returns the records appended or -ENOMEM.
+ */
+int dc_decode_event(struct dc_decoder *d, const void *data, size_t len, uint64_t ts,
+		    uint16_t cpu, struct dc_recbuf *out);
+
 const struct dc_decode_stats *dc_decoder_stats(const struct dc_decoder *d);
 
 int dc_recbuf_reserve(struct dc_recbuf *b, size_t more);

@@ -101,66 +101,46 @@ static uint64_t now_mono(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int load_layout(struct dc_live *l, enum dc_src src)
-{
-	const struct dc_src_info *si = &dc_src_info[src];
-	char *text;
-	size_t len;
-	int r;
-
-	r = dc_event_format(si->system, si->name, &text, &len);
-	if (r)
-		return r;
-	r = dc_layout_parse(src, text, len, &l->layouts[l->nlayouts]);
-	free(text);
-	if (r)
-		return r;
-	l->nlayouts++;
-	l->use[src] = true;
-	return 0;
-}
-
 /* Pick the sources: patched events when present, the stock ones otherwise. */
 static int choose_sources(struct dc_live *l)
 {
-	unsigned int types = l->opts.types;
-	int r;
+	struct dc_sources src;
+	int r = dc_sources_choose(l->opts.types, l->opts.stock_only, &src);
 
-	if (types & (DC_ADDED)) {
-		r = load_layout(l, DC_SRC_ADD);
-		if (r)
-			return r;
+	if (r && !(r == -ENOENT && l->opts.types_explicit && l->opts.extra_events &&
+		   l->opts.extra_events[0]))
+		return r;
+	memcpy(l->layouts, src.layouts, sizeof(l->layouts));
+	l->nlayouts = src.nlayouts;
+	memcpy(l->use, src.use, sizeof(l->use));
+	l->dirty_sem = src.dirty_sem;
+	l->flush_sem = src.flush_sem;
+	dc_sources_describe(&src, l->describe, sizeof(l->describe));
+	return 0;
+}
+
+/* Enable the extra events; their filter only drops our own pid. */
+static int enable_extras(struct dc_live *l)
+{
+	char filter[64];
+
+	if (!l->opts.extra_events)
+		return 0;
+	snprintf(filter, sizeof(filter), "common_pid != %d", l->opts.exclude_pid);
+	for (const char *const *e = l->opts.extra_events; *e; e++) {
+		char sys[128];
+		const char *slash = strchr(*e, '/');
+
+		if (!slash || (size_t)(slash - *e) >= sizeof(sys))
+			return -EINVAL;
+		memcpy(sys, *e, (size_t)(slash - *e));
+		sys[slash - *e] = '\0';
+		if (l->opts.exclude_pid > 0 &&
+		    tracefs_event_file_write(l->inst, sys, slash + 1, "filter", filter) < 0)
+			return -ENOENT;
+		if (tracefs_event_enable(l->inst, sys, slash + 1) < 0)
+			return errno ? -errno : -ENOENT;
 	}
-	if (types & (DC_REMOVED)) {
-		r = load_layout(l, DC_SRC_DELETE);
-		if (r)
-			return r;
-	}
-	if (types & (DC_DIRTY | DC_FLUSHED)) {
-		if (!l->opts.stock_only && !load_layout(l, DC_SRC_P_DIRTY) &&
-		    !load_layout(l, DC_SRC_P_WB_START)) {
-			l->dirty_sem = DC_DIRTY_EXACT;
-			l->flush_sem = DC_FLUSH_EXACT;
-			/* Optional companions of the patched series. */
-			load_layout(l, DC_SRC_P_CANCEL);
-			if (!(types & DC_DIRTY))
-				l->use[DC_SRC_P_DIRTY] = false;
-		} else {
-			/* A half-loaded patched set must not stay in use. */
-			l->nlayouts = 0;
-			memset(l->use, 0, sizeof(l->use));
-			if (types & DC_ADDED)
-				load_layout(l, DC_SRC_ADD);
-			if (types & DC_REMOVED)
-				load_layout(l, DC_SRC_DELETE);
-			if ((types & DC_DIRTY) && !load_layout(l, DC_SRC_WB_DIRTY))
-				l->dirty_sem = DC_DIRTY_BDI;
-			if ((types & DC_FLUSHED) && !load_layout(l, DC_SRC_SB_CLEAR_WB))
-				l->flush_sem = DC_FLUSH_INODE;
-		}
-	}
-	if (!l->nlayouts)
-		return -ENOENT;
 	return 0;
 }
 
@@ -220,6 +200,37 @@ static int inst_write(struct dc_live *l, const char *file, const char *val)
 	return 0;
 }
 
+int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
+		  size_t nbdis, int exclude_pid, char *buf, size_t len)
+{
+	char filter[4096];
+	int r = 0, w;
+
+	filter[0] = '\0';
+	if (ndevs) {
+		if (src == DC_SRC_WB_DIRTY)
+			r = bdi_filter(filter, sizeof(filter), bdis, nbdis, devs, ndevs);
+		else if (src == DC_SRC_SB_CLEAR_WB)
+			r = append_dev_filter(filter, sizeof(filter), "dev", devs, ndevs);
+		else
+			r = append_dev_filter(filter, sizeof(filter), "s_dev", devs, ndevs);
+		if (r)
+			return r;
+	}
+	/*
+	 * Our own page-cache activity (output written to a watched file
+	 * system) must not feed back into the buffer.
+	 */
+	if (exclude_pid > 0)
+		w = snprintf(buf, len, "%s%s%scommon_pid != %d", filter[0] ? "(" : "", filter,
+			     filter[0] ? ") && " : "", exclude_pid);
+	else
+		w = snprintf(buf, len, "%s", filter[0] ? filter : "0");
+	if (w < 0 || (size_t)w >= len)
+		return -E2BIG;
+	return 0;
+}
+
 /*
  * Kernel filters: the watched devices (for DIRTY, their bdi names), and
  * never our own pid when asked. Writing a filter of an enabled event is
@@ -227,45 +238,20 @@ static int inst_write(struct dc_live *l, const char *file, const char *val)
  */
 static int write_filters(struct dc_live *l, bool enable)
 {
-	char filter[4096];
+	char filter[4200];
 
 	for (size_t i = 0; i < l->nlayouts; i++) {
 		enum dc_src src = l->layouts[i].src;
 		const struct dc_src_info *si = &dc_src_info[src];
-		int r = 0;
+		int r;
 
 		if (!l->use[src])
 			continue;
-		filter[0] = '\0';
-		if (l->opts.ndevs) {
-			if (src == DC_SRC_WB_DIRTY)
-				r = bdi_filter(filter, sizeof(filter), l->bdis, l->opts.nbdis,
-					       l->devs, l->opts.ndevs);
-			else if (src == DC_SRC_SB_CLEAR_WB)
-				r = append_dev_filter(filter, sizeof(filter), "dev",
-						      l->devs, l->opts.ndevs);
-			else
-				r = append_dev_filter(filter, sizeof(filter), "s_dev",
-						      l->devs, l->opts.ndevs);
-			if (r)
-				return r;
-		}
-		/*
-		 * Our own page-cache activity (output written to a watched
-		 * file system) must not feed back into the buffer.
-		 */
-		if (l->opts.exclude_pid > 0) {
-			char self[4200];
-			int w = snprintf(self, sizeof(self), "%s%s%scommon_pid != %d",
-					 filter[0] ? "(" : "", filter, filter[0] ? ") && " : "",
-					 l->opts.exclude_pid);
-
-			if (w < 0 || (size_t)w >= sizeof(filter))
-				return -E2BIG;
-			memcpy(filter, self, (size_t)w + 1);
-		}
-		if (tracefs_event_file_write(l->inst, si->system, si->name, "filter",
-					     filter[0] ? filter : "0") < 0)
+		r = dc_filter_for(src, l->devs, l->opts.ndevs, l->bdis, l->opts.nbdis,
+				  l->opts.exclude_pid, filter, sizeof(filter));
+		if (r)
+			return r;
+		if (tracefs_event_file_write(l->inst, si->system, si->name, "filter", filter) < 0)
 			return -EINVAL;
 		if (enable && tracefs_event_enable(l->inst, si->system, si->name) < 0)
 			return errno ? -errno : -EIO;
@@ -288,34 +274,6 @@ int dc_live_set_devices(struct dc_live *l, const uint32_t *devs, size_t ndevs)
 	l->opts.ndevs = ndevs;
 	r = write_filters(l, false);
 	return r;
-}
-
-static void describe(struct dc_live *l)
-{
-	const char *d, *f;
-
-	switch (l->dirty_sem) {
-	case DC_DIRTY_EXACT:
-		d = "DIRTY exact per folio (filemap/mm_filemap_dirty_folio)";
-		break;
-	case DC_DIRTY_BDI:
-		d = "DIRTY per page from writeback/writeback_dirty_folio (bdi name mapped to device; no folio order, one page per event)";
-		break;
-	default:
-		d = "DIRTY not available";
-	}
-	switch (l->flush_sem) {
-	case DC_FLUSH_EXACT:
-		f = "FLUSHED exact per folio (filemap/mm_filemap_clear_dirty_for_io)";
-		break;
-	case DC_FLUSH_INODE:
-		f = "FLUSHED inode-level from writeback/sb_clear_inode_writeback (kernel not patched, see kernel-tracepoints/README.md)";
-		break;
-	default:
-		f = "FLUSHED not available";
-	}
-	snprintf(l->describe, sizeof(l->describe),
-		 "ADDED/REMOVED exact per folio (filemap); %s; %s", d, f);
 }
 
 static struct rbuf *rbuf_new(void)
@@ -429,6 +387,9 @@ static int drain(struct cpu_reader *c, bool flush)
 		pages++;
 		c->st.pages++;
 		c->st.bytes += (uint64_t)n;
+		if (c->l->opts.page_fn &&
+		    c->l->opts.page_fn(c->l->opts.page_ud, c->cpu, c->page, (size_t)n) < 0)
+			c->st.page_fn_errors++;
 		if (dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu,
 				   &c->cur->b) < 0)
 			continue;	/* counted by the decoder; page skipped */
@@ -570,7 +531,7 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		return -ENOMEM;
 	l->efd = l->stopfd = -1;
 	l->opts = *opts;
-	if (!l->opts.types)
+	if (!l->opts.types && !l->opts.types_explicit)
 		l->opts.types = DC_EVENTS_ALL;
 	if (!l->opts.buffer_percent)
 		l->opts.buffer_percent = 50;
@@ -596,7 +557,6 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 	r = choose_sources(l);
 	if (r)
 		goto fail;
-	describe(l);
 
 	dc_instances_reap();
 	r = dc_instance_name_self(l->name, sizeof(l->name));
@@ -651,6 +611,8 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		free(v);
 	}
 	r = write_filters(l, true);
+	if (!r)
+		r = enable_extras(l);
 	if (r)
 		goto fail;
 
@@ -910,6 +872,7 @@ int dc_live_stats(struct dc_live *l, const struct dc_live_stats **ret)
 		t->overrun += s->overrun;
 		t->dropped += s->dropped;
 		t->backpressure_waits += s->backpressure_waits;
+		t->page_fn_errors += s->page_fn_errors;
 	}
 	*ret = &l->stats;
 	return 0;
@@ -972,4 +935,14 @@ const char *dc_live_instance_name(const struct dc_live *l)
 const char *dc_live_describe(const struct dc_live *l)
 {
 	return l->describe;
+}
+
+int dc_live_subbuf_size(const struct dc_live *l)
+{
+	return l->subbuf_size;
+}
+
+bool dc_live_uses(const struct dc_live *l, int src)
+{
+	return src >= 0 && src < DC_SRC_NR && l->use[src];
 }

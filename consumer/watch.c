@@ -23,11 +23,15 @@
 #include "index.h"
 #include "live.h"
 #include "output.h"
+#ifdef DUET_HAVE_LIBPERF
+#include "perf-source.h"
+#endif
 
 struct watch {
 	struct out_ctx out;
 	struct dc_index *idx;
 	struct dc_live *live;
+	struct dc_perf *perf;	/* --backend=perf: used instead of live */
 	bool coalesce, quiet;
 	struct out_event pend[4];	/* coalescing runs, one per event type */
 	bool have_pend[4];
@@ -38,6 +42,63 @@ struct watch {
 	uint64_t *lost_cpu;	/* reported per CPU (pages + stats) */
 	unsigned int ncpus;
 };
+
+/* The source in use: the tracefs instance, or perf_event_open (--backend=perf). */
+#ifdef DUET_HAVE_LIBPERF
+#define SRC(w, live_call, perf_call) ((w)->perf ? (perf_call) : (live_call))
+#else
+#define SRC(w, live_call, perf_call) (live_call)
+#endif
+
+static int src_fetch_cb(struct watch *w, dc_records_fn fn, void *ud)
+{
+	return SRC(w, dc_live_fetch_cb(w->live, fn, ud), dc_perf_fetch_cb(w->perf, fn, ud));
+}
+
+static int src_stats(struct watch *w, const struct dc_live_stats **st)
+{
+	return SRC(w, dc_live_stats(w->live, st), dc_perf_stats(w->perf, st));
+}
+
+static const char *src_describe(struct watch *w)
+{
+	return SRC(w, dc_live_describe(w->live), dc_perf_describe(w->perf));
+}
+
+static enum dc_dirty_sem src_dirty_sem(struct watch *w)
+{
+	return SRC(w, dc_live_dirty_sem(w->live), dc_perf_dirty_sem(w->perf));
+}
+
+static enum dc_flush_sem src_flush_sem(struct watch *w)
+{
+	return SRC(w, dc_live_flush_sem(w->live), dc_perf_flush_sem(w->perf));
+}
+
+static const char *src_name(struct watch *w)
+{
+	return SRC(w, dc_live_instance_name(w->live), "perf");
+}
+
+static int src_fd(struct watch *w)
+{
+	return SRC(w, dc_live_fd(w->live), dc_perf_fd(w->perf));
+}
+
+static int src_start(struct watch *w)
+{
+	return SRC(w, dc_live_start(w->live), dc_perf_start(w->perf));
+}
+
+static int src_stop(struct watch *w)
+{
+	return SRC(w, dc_live_stop(w->live), dc_perf_stop(w->perf));
+}
+
+static bool src_finished(struct watch *w)
+{
+	return SRC(w, dc_live_finished(w->live), dc_perf_finished(w->perf));
+}
 
 static uint64_t mono_ns(void)
 {
@@ -125,7 +186,7 @@ static void handle(struct watch *w, const struct dc_record *r)
 			w->lost_cpu[r->cpu] += r->count;
 		w->lost_reported += r->count;
 		out_lost(&w->out, r->ts, r->cpu, r->count, !(r->flags & DC_REC_LOST_UNKNOWN),
-			 "ring buffer page");
+			 w->perf ? "perf ring (PERF_RECORD_LOST)" : "ring buffer page");
 		return;
 	}
 	path = dc_index_lookup(w->idx, r->dev, r->ino, &fl);
@@ -164,7 +225,7 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 
 static int pump(struct watch *w)
 {
-	int n = dc_live_fetch_cb(w->live, handle_run, w);
+	int n = src_fetch_cb(w, handle_run, w);
 
 	if (n < 0)
 		return n;
@@ -180,8 +241,8 @@ static void check_stats(struct watch *w)
 {
 	const struct dc_live_stats *st;
 
-	if (dc_live_stats(w->live, &st))
-		return;
+	if (w->perf || src_stats(w, &st))
+		return;	/* perf: losses arrive as LOST records in the stream */
 	for (unsigned int i = 0; i < st->ncpus && i < w->ncpus; i++) {
 		uint64_t kernel = st->cpu[i].overrun > st->cpu[i].lost_in_pages ?
 					  st->cpu[i].overrun :
@@ -205,7 +266,7 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 	struct rusage ru;
 	double cpu_s, ns_ev;
 
-	dc_live_stats(w->live, &st);
+	src_stats(w, &st);
 	getrusage(RUSAGE_SELF, &ru);
 	cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
@@ -240,9 +301,12 @@ static void usage(FILE *f)
 {
 	fputs("usage: duet watch [--events add,remove,dirty,flush] [--json] [--duration SECONDS]\n"
 	      "                  [--no-coalesce] [--buffer-kb KB] [--stock] [--quiet] [--stats]\n"
+	      "                  [--backend tracefs|perf] [--perf-pages N]\n"
 	      "                  PATH...\n"
 	      "Prints page-cache events for files under each PATH (other file systems\n"
-	      "mounted below PATH included). Needs root: it reads the tracing ring buffer.\n",
+	      "mounted below PATH included). Needs root: it reads the tracing ring buffer.\n"
+	      "--backend=perf reads the same events through perf_event_open (per-CPU\n"
+	      "rings of --perf-pages pages, default 256) and needs no tracefs instance.\n",
 	      f);
 }
 
@@ -257,6 +321,8 @@ int cmd_watch(int argc, char **argv)
 		{ "stock", no_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "backend", required_argument, NULL, 'B' },
+		{ "perf-pages", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -268,7 +334,8 @@ int cmd_watch(int argc, char **argv)
 	size_t ndevs = 0, nbdis = 0, nroots = 0;
 	char **roots = NULL;
 	double duration = 0;
-	bool stats = false;
+	bool stats = false, use_perf = false;
+	unsigned int perf_pages = 0;
 	int opt, r, ret = 1, efd = -1, sfd = -1, tfd = -1, dfd = -1;
 	unsigned int mask = DC_EVENTS_ALL;
 	sigset_t ss;
@@ -310,6 +377,26 @@ int cmd_watch(int argc, char **argv)
 		case 's':
 			stats = true;
 			break;
+		case 'B':
+			if (!strcmp(optarg, "perf")) {
+				use_perf = true;
+			} else if (strcmp(optarg, "tracefs")) {
+				fprintf(stderr, "duet watch: --backend is tracefs (default) or perf (got \"%s\")\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'P': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || !v || (v & (v - 1)) || v > (1ul << 20)) {
+				fprintf(stderr, "duet watch: --perf-pages takes a power of two (pages per CPU ring)\n");
+				return 2;
+			}
+			perf_pages = (unsigned int)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -356,8 +443,39 @@ int cmd_watch(int argc, char **argv)
 	lopts.nbdis = nbdis;
 	lopts.types = mask;
 	lopts.exclude_pid = getpid();
-	r = dc_live_open(&lopts, &w.live);
-	if (r) {
+	if (use_perf) {
+#ifdef DUET_HAVE_LIBPERF
+		struct dc_perf_opts popts = {
+			.sz = sizeof(popts),
+			.devs = devs,
+			.ndevs = ndevs,
+			.bdis = bdis,
+			.nbdis = nbdis,
+			.types = mask,
+			.stock_only = lopts.stock_only,
+			.exclude_pid = getpid(),
+			.pages = perf_pages,
+		};
+
+		r = dc_perf_open(&popts, &w.perf);
+		if (r) {
+			if (r == -EACCES || r == -EPERM)
+				fprintf(stderr, "duet watch: perf_event_open refused the tracepoints: run as root or with CAP_PERFMON (and kernel.perf_event_paranoid allowing tracepoints)\n");
+			else if (r == -ENOENT)
+				fprintf(stderr, "duet watch: the filemap page-cache events or their format files are missing (tracefs must be mounted, read only is enough)\n");
+			else
+				fprintf(stderr, "duet watch: cannot set up perf events: %s\n", strerror(-r));
+			goto out;
+		}
+#else
+		(void)perf_pages;
+		fprintf(stderr, "duet watch: this duet was built without libperf: --backend=perf is not available (run scripts/setup, which builds libperf, then rebuild)\n");
+		goto out;
+#endif
+	} else {
+		r = dc_live_open(&lopts, &w.live);
+	}
+	if (!use_perf && r) {
 		if (r == -EACCES || r == -EPERM)
 			fprintf(stderr, "duet watch: reading the tracing ring buffer needs root: run it as root (sudo duet watch ...)\n");
 		else if (r == -ENOENT)
@@ -376,22 +494,22 @@ int cmd_watch(int argc, char **argv)
 	w.out.t0 = mono_ns();
 
 	if (!w.quiet && !w.out.json) {
-		fprintf(stderr, "duet watch: %s\n", dc_live_describe(w.live));
-		if ((mask & DC_DIRTY) && dc_live_dirty_sem(w.live) == DC_DIRTY_BDI && nbdis < ndevs)
+		fprintf(stderr, "duet watch: %s\n", src_describe(&w));
+		if ((mask & DC_DIRTY) && src_dirty_sem(&w) == DC_DIRTY_BDI && nbdis < ndevs)
 			fprintf(stderr, "duet watch: some watched file systems have no known backing device: their DIRTY events cannot be mapped\n");
 		fprintf(stderr, "duet watch: watching %zu file system(s) under", ndevs);
 		for (size_t i = 0; i < nroots; i++)
 			fprintf(stderr, " %s", roots[i]);
-		fprintf(stderr, " (instance %s); Ctrl-C to stop\n", dc_live_instance_name(w.live));
+		fprintf(stderr, " (instance %s); Ctrl-C to stop\n", src_name(&w));
 	}
 	if (w.out.json) {
 		printf("{\"v\":%d,\"type\":\"start\",\"instance\":\"%s\",\"dirty\":\"%s\",\"flush\":\"%s\",\"devices\":%zu}\n",
-		       DUET_JSON_SCHEMA, dc_live_instance_name(w.live),
-		       dc_live_dirty_sem(w.live) == DC_DIRTY_EXACT ? "exact" :
-		       dc_live_dirty_sem(w.live) == DC_DIRTY_BDI   ? "bdi-page" :
+		       DUET_JSON_SCHEMA, src_name(&w),
+		       src_dirty_sem(&w) == DC_DIRTY_EXACT ? "exact" :
+		       src_dirty_sem(&w) == DC_DIRTY_BDI   ? "bdi-page" :
 								     "none",
-		       dc_live_flush_sem(w.live) == DC_FLUSH_EXACT ? "exact" :
-		       dc_live_flush_sem(w.live) == DC_FLUSH_INODE ? "inode" :
+		       src_flush_sem(&w) == DC_FLUSH_EXACT ? "exact" :
+		       src_flush_sem(&w) == DC_FLUSH_INODE ? "inode" :
 								     "none",
 		       ndevs);
 		fflush(stdout);
@@ -415,7 +533,7 @@ int cmd_watch(int argc, char **argv)
 		struct epoll_event ev = { .events = EPOLLIN };
 
 		timerfd_settime(tfd, 0, &it, NULL);
-		ev.data.fd = dc_live_fd(w.live);
+		ev.data.fd = src_fd(&w);
 		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 		ev.data.fd = dc_index_fd(w.idx);
 		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
@@ -434,7 +552,7 @@ int cmd_watch(int argc, char **argv)
 			epoll_ctl(efd, EPOLL_CTL_ADD, dfd, &ev);
 		}
 	}
-	r = dc_live_start(w.live);
+	r = src_start(&w);
 	if (r) {
 		fprintf(stderr, "duet watch: cannot start tracing: %s\n", strerror(-r));
 		goto out;
@@ -464,8 +582,8 @@ int cmd_watch(int argc, char **argv)
 		}
 	}
 	/* Final drain: readers read what is left after tracing is turned off. */
-	dc_live_stop(w.live);
-	while (!dc_live_finished(w.live)) {
+	src_stop(&w);
+	while (!src_finished(&w)) {
 		struct epoll_event ev;
 
 		epoll_wait(efd, &ev, 1, 50);
@@ -479,6 +597,9 @@ int cmd_watch(int argc, char **argv)
 out:
 	if (w.live)
 		dc_live_free(w.live);
+#ifdef DUET_HAVE_LIBPERF
+	dc_perf_free(w.perf);
+#endif
 	dc_index_free(w.idx);
 	dc_mounts_free(&mounts);
 	out_comm_cache_free();

@@ -1,0 +1,1148 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * duet record: page-cache events into a trace.dat that trace-cmd report
+ * reads, plus a sidecar FILE.duet (JSON) with the mounts, backing devices
+ * and the paths of the files seen.
+ *
+ * No feedback loop: while tracing, the raw pages go to one memfd per CPU
+ * (shmem, which has no writeback and whose pages are not on any traced
+ * device); FILE is written only after tracing stopped. The kernel filters
+ * also drop every event of duet's own pid.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <endian.h>
+#include <json-c/json.h>
+#include <traceevent/event-parse.h>
+#include <traceevent/kbuffer.h>
+#include <uthash.h>
+
+#include "devices.h"
+#include "duet-cli.h"
+#include "index.h"
+#include "live.h"
+#include "tracedat.h"
+
+/*
+ * What duet record enables besides the page-cache sources of duet watch:
+ * the reclaim events that tell why pages left the cache (kswapd, direct
+ * reclaim, memcg limit reclaim, node reclaim, and reclaim_pages(), which
+ * DAMON pageout and MADV_PAGEOUT use). Truncation, fadvise and
+ * drop_caches show as the removing task's pid and comm.
+ */
+static const char *const default_extras[] = {
+	"vmscan/mm_vmscan_kswapd_wake",
+	"vmscan/mm_vmscan_kswapd_sleep",
+	"vmscan/mm_vmscan_direct_reclaim_begin",
+	"vmscan/mm_vmscan_direct_reclaim_end",
+	"vmscan/mm_vmscan_memcg_reclaim_begin",
+	"vmscan/mm_vmscan_memcg_reclaim_end",
+	"vmscan/mm_vmscan_node_reclaim_begin",
+	"vmscan/mm_vmscan_node_reclaim_end",
+	"vmscan/mm_vmscan_reclaim_pages",
+	NULL,
+};
+
+struct spool {
+	int fd;
+	uint64_t size;		/* reader thread of this CPU only, until stop */
+	size_t page_size;
+};
+
+struct pid_ent {
+	int pid;
+	char comm[64];
+	UT_hash_handle hh;
+};
+
+struct file_key {
+	uint32_t dev;
+	uint32_t pad;
+	uint64_t ino;
+};
+
+struct file_ent {
+	struct file_key k;
+	char *path;
+	UT_hash_handle hh;
+};
+
+struct rec {
+	struct dc_live *live;
+	struct dc_index *idx;
+	struct spool *sp;
+	unsigned int ncpus;
+	struct pid_ent *pids;
+	struct file_ent *files;
+	uint64_t *lost_cpu;
+	uint64_t lost_pages;	/* reported by missed-event marks in pages */
+	uint64_t records;
+	int self;
+};
+
+static int spool_page(void *ud, int cpu, const void *page, size_t len)
+{
+	struct rec *r = ud;
+	struct spool *s = &r->sp[cpu];
+	static const char zeros[65536];
+	const char *p = page;
+	size_t left = len;
+
+	if (len > s->page_size)
+		return -EPROTO;
+	while (left) {
+		ssize_t w = write(s->fd, p, left);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			goto undo;
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	/* trace.dat stores whole pages: the kernel may return less. */
+	if (len < s->page_size &&
+	    write(s->fd, zeros, s->page_size - len) != (ssize_t)(s->page_size - len))
+		goto undo;
+	s->size += s->page_size;
+	return 0;
+undo:
+	/* Keep the spool a whole number of pages. */
+	if (ftruncate(s->fd, (off_t)s->size) || lseek(s->fd, (off_t)s->size, SEEK_SET) < 0) {
+	}
+	return -EIO;
+}
+
+static void comm_of(int pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+static void see_pid(struct rec *r, int pid)
+{
+	struct pid_ent *e;
+
+	if (pid <= 0)
+		return;
+	HASH_FIND_INT(r->pids, &pid, e);
+	if (e)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	e->pid = pid;
+	comm_of(pid, e->comm, sizeof(e->comm));
+	HASH_ADD_INT(r->pids, pid, e);
+}
+
+static void see_file(struct rec *r, uint32_t dev, uint64_t ino)
+{
+	struct file_key k = { .dev = dev, .ino = ino };
+	struct file_ent *e;
+	const char *path;
+	unsigned int fl = 0;
+
+	HASH_FIND(hh, r->files, &k, sizeof(k), e);
+	if (e)
+		return;
+	path = r->idx ? dc_index_lookup(r->idx, dev, ino, &fl) : NULL;
+	if (!path)
+		return;	/* looked up again on its next event: it may be named later */
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	e->k = k;
+	e->path = strdup(path);
+	HASH_ADD(hh, r->files, k, sizeof(k), e);
+}
+
+static int on_records(void *ud, const struct dc_record *rec, size_t n)
+{
+	struct rec *r = ud;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct dc_record *x = &rec[i];
+
+		r->records++;
+		if (x->type == DC_LOST) {
+			if (x->cpu < r->ncpus)
+				r->lost_cpu[x->cpu] += x->count;
+			r->lost_pages += x->count;
+			continue;
+		}
+		see_pid(r, x->pid);
+		see_file(r, x->dev, x->ino);
+	}
+	return 0;
+}
+
+static int read_all(const char *path, char **buf, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
+	FILE *f = fopen(path, "re");
+	size_t got;
+
+	if (!f || !b) {
+		int e = f ? ENOMEM : errno;
+
+		free(b);
+		if (f)
+			fclose(f);
+		return -e;
+	}
+	while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (cap - n < 1024) {
+			char *nb = realloc(b, cap * 2);
+
+			if (!nb) {
+				free(b);
+				fclose(f);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/* Growable list of format texts for the file. */
+struct fmt_set {
+	struct dc_td_system sys[16];
+	struct dc_td_blob *blobs[16];
+	size_t nsys;
+	struct dc_td_blob *ftrace;
+	size_t nftrace;
+};
+
+static int fmt_add(struct fmt_set *fs, const char *system, const char *name)
+{
+	struct dc_td_system *s = NULL;
+	struct dc_td_blob *nb;
+	char *text;
+	size_t len;
+	int r;
+
+	r = dc_event_format(system, name, &text, &len);
+	if (r)
+		return r;
+	for (size_t i = 0; i < fs->nsys; i++)
+		if (!strcmp(fs->sys[i].name, system))
+			s = &fs->sys[i];
+	if (!s) {
+		if (fs->nsys == 16) {
+			free(text);
+			return -E2BIG;
+		}
+		s = &fs->sys[fs->nsys++];
+		s->name = strdup(system);
+		s->n = 0;
+		fs->blobs[s - fs->sys] = NULL;
+	}
+	nb = realloc(fs->blobs[s - fs->sys], (s->n + 1) * sizeof(*nb));
+	if (!nb) {
+		free(text);
+		return -ENOMEM;
+	}
+	fs->blobs[s - fs->sys] = nb;
+	nb[s->n].data = text;
+	nb[s->n].len = len;
+	s->n++;
+	s->formats = nb;
+	return 0;
+}
+
+static int fmt_ftrace(struct fmt_set *fs, const char *top)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/events/ftrace", top);
+	d = opendir(dir);
+	if (!d)
+		return 0;	/* no ftrace events: an empty list is valid */
+	while ((de = readdir(d))) {
+		char path[PATH_MAX + 300];
+		struct dc_td_blob *nb;
+		char *text;
+		size_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/format", dir, de->d_name);
+		if (read_all(path, &text, &len))
+			continue;
+		nb = realloc(fs->ftrace, (fs->nftrace + 1) * sizeof(*nb));
+		if (!nb) {
+			free(text);
+			closedir(d);
+			return -ENOMEM;
+		}
+		fs->ftrace = nb;
+		nb[fs->nftrace].data = text;
+		nb[fs->nftrace++].len = len;
+	}
+	closedir(d);
+	return 0;
+}
+
+static void fmt_free(struct fmt_set *fs)
+{
+	for (size_t i = 0; i < fs->nsys; i++) {
+		for (size_t j = 0; j < fs->sys[i].n; j++)
+			free((void *)fs->blobs[i][j].data);
+		free(fs->blobs[i]);
+		free((void *)fs->sys[i].name);
+	}
+	for (size_t i = 0; i < fs->nftrace; i++)
+		free((void *)fs->ftrace[i].data);
+	free(fs->ftrace);
+}
+
+/* A growable string. */
+struct sbuf {
+	char *s;
+	size_t n, cap;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	for (;;) {
+		va_start(ap, fmt);
+		w = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+		va_end(ap);
+		if (w < 0)
+			return;
+		if (b->s && b->n + (size_t)w < b->cap) {
+			b->n += (size_t)w;
+			return;
+		}
+		size_t nc = (b->cap ? b->cap : 4096);
+
+		while (nc <= b->n + (size_t)w)
+			nc *= 2;
+		char *ns = realloc(b->s, nc);
+
+		if (!ns)
+			return;
+		b->s = ns;
+		b->cap = nc;
+	}
+}
+
+/* common_pid's place, from a format file (all events share it). */
+static int common_pid_field(const struct fmt_set *fs, int *off, int *size)
+{
+	int r = -EPROTO;
+
+	for (size_t i = 0; i < fs->nsys && r; i++) {
+		for (size_t j = 0; j < fs->sys[i].n && r; j++) {
+			struct tep_handle *tep = tep_alloc();
+			struct tep_event *ev = NULL;
+			struct tep_format_field *f;
+			const char *text = fs->sys[i].formats[j].data;
+			size_t len = fs->sys[i].formats[j].len;
+			const char *pf = memmem(text, len, "\nprint fmt:", 11);
+
+			if (!tep)
+				return -ENOMEM;
+			/* The fields are enough (see format.c). */
+			if (pf)
+				len = (size_t)(pf - text) + 1;
+			if (tep_parse_format(tep, &ev, text, len, fs->sys[i].name) ==
+				    TEP_ERRNO__SUCCESS && ev &&
+			    (f = tep_find_common_field(ev, "common_pid")) && f->size == 4) {
+				*off = f->offset;
+				*size = f->size;
+				r = 0;
+			}
+			tep_free(tep);
+		}
+	}
+	return r;
+}
+
+/*
+ * The pids of every stored event, reclaim events included (the live
+ * decoder only sees the page-cache ones). Pages are checked by the page
+ * decoder before kbuffer walks them.
+ */
+static int collect_pids(struct rec *r, const struct fmt_set *fs)
+{
+	struct dc_decoder_opts dopts = { .sz = sizeof(dopts), .long_size = sizeof(long) };
+	struct dc_decoder *check = NULL;
+	struct kbuffer *kb = NULL;
+	struct dc_recbuf junk = { 0 };
+	size_t psz = r->sp[0].page_size;
+	char *page = malloc(psz);
+	int off, size, ret;
+
+	ret = common_pid_field(fs, &off, &size);
+	if (!ret)
+		ret = dc_decoder_new(&dopts, &check);
+	if (!ret) {
+		kb = kbuffer_alloc(sizeof(long) == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
+				   __BYTE_ORDER == __LITTLE_ENDIAN ? KBUFFER_ENDIAN_LITTLE :
+								    KBUFFER_ENDIAN_BIG);
+		if (!kb || !page)
+			ret = -ENOMEM;
+	}
+	for (unsigned int c = 0; !ret && c < r->ncpus; c++) {
+		for (uint64_t at = 0; at < r->sp[c].size; at += psz) {
+			unsigned long long ts;
+			void *data;
+
+			if (pread(r->sp[c].fd, page, psz, (off_t)at) != (ssize_t)psz)
+				break;
+			junk.n = 0;
+			if (dc_decode_page(check, page, psz, (uint16_t)c, &junk) < 0 ||
+			    kbuffer_load_subbuffer(kb, page) < 0)
+				continue;
+			for (data = kbuffer_read_event(kb, &ts); data;
+			     data = kbuffer_next_event(kb, &ts)) {
+				int32_t pid;
+
+				if ((unsigned int)kbuffer_event_size(kb) < (unsigned int)(off + size))
+					continue;
+				memcpy(&pid, (char *)data + off, 4);
+				see_pid(r, pid);
+			}
+		}
+	}
+	dc_recbuf_free(&junk);
+	dc_decoder_free(check);
+	if (kb)
+		kbuffer_free(kb);
+	free(page);
+	return ret;
+}
+
+/*
+ * cmdlines: the kernel's saved_cmdlines (comm at event time) for the pids
+ * seen, then the comms read from /proc for those the kernel did not keep.
+ */
+static void build_cmdlines(struct rec *r, const char *top, struct sbuf *out)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/saved_cmdlines", top);
+	if (!read_all(path, &text, &len)) {
+		char *line, *save = NULL;
+
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			int pid;
+			char comm[64];
+			struct pid_ent *e;
+
+			if (sscanf(line, "%d %63[^\n]", &pid, comm) != 2)
+				continue;
+			HASH_FIND_INT(r->pids, &pid, e);
+			if (e && strcmp(comm, "<...>"))
+				snprintf(e->comm, sizeof(e->comm), "%s", comm);
+		}
+		free(text);
+	}
+	for (struct pid_ent *e = r->pids; e; e = e->hh.next)
+		if (e->comm[0])
+			sb_printf(out, "%d %s\n", e->pid, e->comm);
+}
+
+static int write_sidecar(struct rec *r, int sfd, const char *file, const struct dc_mounts *mounts,
+			 const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
+			 size_t nbdis)
+{
+	struct json_object *o = json_object_new_object(), *a;
+	char *dup = strdup(file), *base;
+	int ret = 0;
+
+	if (!o || !dup) {
+		json_object_put(o);
+		free(dup);
+		return -ENOMEM;
+	}
+	base = strrchr(dup, '/') ? strrchr(dup, '/') + 1 : dup;
+	json_object_object_add(o, "duet_sidecar", json_object_new_int(1));
+	json_object_object_add(o, "trace", json_object_new_string(base));
+	json_object_object_add(o, "clock", json_object_new_string("mono"));
+	a = json_object_new_array();
+	for (size_t i = 0; i < mounts->n; i++) {
+		const struct dc_mount *m = &mounts->m[i];
+		struct json_object *mo;
+		char dev[32];
+		bool want = !ndevs;
+
+		for (size_t j = 0; j < ndevs; j++)
+			want |= devs[j] == m->kdev;
+		if (!want)
+			continue;
+		mo = json_object_new_object();
+		snprintf(dev, sizeof(dev), "%u:%u", dc_kdev_major(m->kdev), dc_kdev_minor(m->kdev));
+		json_object_object_add(mo, "kdev", json_object_new_int64(m->kdev));
+		json_object_object_add(mo, "dev", json_object_new_string(dev));
+		json_object_object_add(mo, "root", json_object_new_string(m->root));
+		json_object_object_add(mo, "mount_point", json_object_new_string(m->mnt_point));
+		json_object_object_add(mo, "fstype", json_object_new_string(m->fstype));
+		json_object_array_add(a, mo);
+	}
+	json_object_object_add(o, "mounts", a);
+	a = json_object_new_array();
+	for (size_t i = 0; i < nbdis; i++) {
+		struct json_object *bo = json_object_new_object(), *k = json_object_new_array();
+
+		for (unsigned int j = 0; j < bdis[i].ndevs; j++)
+			json_object_array_add(k, json_object_new_int64(bdis[i].devs[j]));
+		json_object_object_add(bo, "name", json_object_new_string(bdis[i].name));
+		json_object_object_add(bo, "kdevs", k);
+		json_object_array_add(a, bo);
+	}
+	json_object_object_add(o, "bdis", a);
+	a = json_object_new_array();
+	for (struct file_ent *e = r->files; e; e = e->hh.next) {
+		struct json_object *fo = json_object_new_object(), *p = json_object_new_array();
+
+		json_object_array_add(p, json_object_new_string(e->path));
+		json_object_object_add(fo, "kdev", json_object_new_int64(e->k.dev));
+		json_object_object_add(fo, "ino", json_object_new_int64((int64_t)e->k.ino));
+		json_object_object_add(fo, "paths", p);
+		json_object_array_add(a, fo);
+	}
+	json_object_object_add(o, "files", a);
+	if (json_object_to_fd(sfd, o, JSON_C_TO_STRING_PLAIN))
+		ret = -EIO;
+	json_object_put(o);
+	free(dup);
+	return ret;
+}
+
+/* Reads a file of the instance (NULL when unreadable). */
+static char *inst_file(const char *top, const char *inst, const char *file, size_t *len)
+{
+	char path[PATH_MAX];
+	char *text;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/instances/%s/%s", top, inst, file);
+	if (read_all(path, &text, &n))
+		return NULL;
+	if (len)
+		*len = n;
+	return text;
+}
+
+static int write_trace(struct rec *r, int fd, const char *top,
+		       const char *const *extras, char **stats_text)
+{
+	struct fmt_set fs = { 0 };
+	struct dc_tracedat td = { 0 };
+	struct dc_td_option opts[64];
+	struct sbuf cmd = { 0 };
+	char path[PATH_MAX], *hp = NULL, *he = NULL, *clock = NULL;
+	char uts_s[512], ver[64];
+	struct utsname uts;
+	size_t hpl = 0, hel = 0, nopts = 0;
+	int *fds = NULL;
+	uint64_t *sizes = NULL;
+	int ret;
+
+	for (int s = 0; s < DC_SRC_NR; s++) {
+		if (!dc_live_uses(r->live, s))
+			continue;
+		ret = fmt_add(&fs, dc_src_info[s].system, dc_src_info[s].name);
+		if (ret)
+			goto out;
+	}
+	for (const char *const *e = extras; e && *e; e++) {
+		char sys[128];
+		const char *sl = strchr(*e, '/');
+
+		snprintf(sys, sizeof(sys), "%.*s", (int)(sl - *e), *e);
+		ret = fmt_add(&fs, sys, sl + 1);
+		if (ret)
+			goto out;
+	}
+	ret = fmt_ftrace(&fs, top);
+	if (ret)
+		goto out;
+	snprintf(path, sizeof(path), "%s/events/header_page", top);
+	ret = read_all(path, &hp, &hpl);
+	if (!ret) {
+		snprintf(path, sizeof(path), "%s/events/header_event", top);
+		ret = read_all(path, &he, &hel);
+	}
+	if (ret)
+		goto out;
+	if (r->sp[0].page_size && collect_pids(r, &fs))
+		fprintf(stderr, "duet record: could not list the pids of the reclaim events: their comms may be missing\n");
+	build_cmdlines(r, top, &cmd);
+
+	clock = inst_file(top, dc_live_instance_name(r->live), "trace_clock", NULL);
+	if (clock)
+		opts[nopts++] = (struct dc_td_option){ DC_TD_OPT_TRACECLOCK,
+						       { clock, strlen(clock) + 1 } };
+	for (unsigned int c = 0; c < r->ncpus && nopts < 60; c++)
+		if (stats_text[c])
+			opts[nopts++] = (struct dc_td_option){
+				DC_TD_OPT_CPUSTAT, { stats_text[c], strlen(stats_text[c]) + 1 }
+			};
+	if (!uname(&uts)) {
+		snprintf(uts_s, sizeof(uts_s), "%s %s %s %s %s", uts.sysname, uts.nodename,
+			 uts.release, uts.version, uts.machine);
+		opts[nopts++] = (struct dc_td_option){ DC_TD_OPT_UNAME,
+						       { uts_s, strlen(uts_s) + 1 } };
+	}
+	snprintf(ver, sizeof(ver), "duet %s", DUET_VERSION);
+	opts[nopts++] = (struct dc_td_option){ DC_TD_OPT_VERSION, { ver, strlen(ver) + 1 } };
+
+	fds = calloc(r->ncpus, sizeof(*fds));
+	sizes = calloc(r->ncpus, sizeof(*sizes));
+	if (!fds || !sizes) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (unsigned int c = 0; c < r->ncpus; c++) {
+		fds[c] = r->sp[c].fd;
+		sizes[c] = r->sp[c].size;
+	}
+	td.page_size = (uint32_t)r->sp[0].page_size;
+	td.long_size = sizeof(long);
+	td.header_page = (struct dc_td_blob){ hp, hpl };
+	td.header_event = (struct dc_td_blob){ he, hel };
+	td.ftrace = fs.ftrace;
+	td.nftrace = fs.nftrace;
+	td.systems = fs.sys;
+	td.nsystems = fs.nsys;
+	td.cmdlines = (struct dc_td_blob){ cmd.s ? cmd.s : "", cmd.n };
+	td.opts = opts;
+	td.nopts = nopts;
+	td.ncpus = r->ncpus;
+	td.cpu_fd = fds;
+	td.cpu_size = sizes;
+	ret = dc_tracedat_write(fd, &td);
+	if (!ret && fsync(fd) && errno != EINVAL)
+		ret = -errno;
+out:
+	fmt_free(&fs);
+	free(hp);
+	free(he);
+	free(clock);
+	free(cmd.s);
+	free(fds);
+	free(sizes);
+	return ret;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: duet record [-o FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
+	      "                   [PATH...] [-- COMMAND [ARGS...]]\n"
+	      "Records page-cache events (and reclaim events) into FILE (default\n"
+	      "trace.dat, read by 'trace-cmd report' and 'duet report') and FILE.duet\n"
+	      "(mounts, backing devices, paths of the files seen under PATH).\n"
+	      "With PATHs, only their file systems are traced. With COMMAND, records\n"
+	      "while it runs and exits with its status; otherwise until Ctrl-C.\n"
+	      "Data are kept in memory while recording and written when it stops.\n",
+	      f);
+}
+
+/* --events: sources duet decodes set types; others are enabled as extras. */
+static int parse_event_list(const char *s, unsigned int *types, bool *stock, char ***extras)
+{
+	char *dup = strdup(s), *tok, *save = NULL;
+	size_t n = 0;
+
+	*types = 0;
+	*extras = calloc(strlen(s) + 2, sizeof(**extras));
+	if (!dup || !*extras) {
+		free(dup);
+		return -ENOMEM;
+	}
+	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *sep = strpbrk(tok, ":/");
+		char *ev, *text;
+		size_t len;
+		int src;
+
+		if (!sep || !sep[1] || sep == tok)
+			goto bad;
+		*sep = '\0';
+		ev = sep + 1;
+		if (dc_event_format(tok, ev, &text, &len)) {
+			fprintf(stderr, "duet record: event %s:%s does not exist on this kernel (see %s)\n",
+				tok, ev, "/sys/kernel/tracing/events");
+			goto fail;
+		}
+		free(text);
+		src = dc_src_lookup(tok, ev);
+		if (src >= 0 && dc_src_info[src].type) {
+			*types |= dc_src_info[src].type;
+			if (src == DC_SRC_WB_DIRTY || src == DC_SRC_SB_CLEAR_WB)
+				*stock = true;
+			continue;
+		}
+		if (asprintf(&(*extras)[n++], "%s/%s", tok, ev) < 0)
+			goto fail;
+	}
+	free(dup);
+	return 0;
+bad:
+	fprintf(stderr, "duet record: --events takes SYSTEM:EVENT names separated by commas (got \"%s\")\n",
+		s);
+fail:
+	free(dup);
+	return -EINVAL;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "buffer-kb", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct rec r = { 0 };
+	struct dc_live_opts lopts = { .sz = sizeof(lopts) };
+	struct dc_mounts mounts = { 0 };
+	struct dc_bdi *bdis = NULL;
+	uint32_t *devs = NULL, *alldevs = NULL;
+	size_t ndevs = 0, nbdis = 0, nroots = 0;
+	char **roots = NULL, **user_extras = NULL, **stats_text = NULL;
+	const char *const *extras = default_extras;
+	const char *out = "trace.dat", *top = NULL;
+	char **cmd = NULL;
+	int opt, ret = 1, efd = -1, sfd = -1, tfd = -1, npaths, ofd = -1, side_fd = -1;
+	char *side_path = NULL;
+	bool written = false;
+	pid_t child = -1;
+	int child_status = 0;
+	bool child_done = false;
+	sigset_t ss, old;
+	const struct dc_live_stats *st;
+	uint64_t lost = 0;
+
+	while ((opt = getopt_long(argc, argv, "+o:e:h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'e': {
+			bool stock = false;
+
+			if (parse_event_list(optarg, &lopts.types, &stock, &user_extras))
+				return 2;
+			lopts.types_explicit = true;
+			lopts.stock_only = stock;
+			extras = (const char *const *)user_extras;
+			break;
+		}
+		case 'b':
+			lopts.buffer_kb = (unsigned int)strtoul(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	/*
+	 * PATHs up to "--" ("+" made getopt stop at the first non-option);
+	 * getopt consumes a "--" that comes right after the options.
+	 */
+	npaths = 0;
+	if (optind > 1 && !strcmp(argv[optind - 1], "--")) {
+		cmd = &argv[optind];
+	} else {
+		for (int i = optind; i < argc; i++) {
+			if (!strcmp(argv[i], "--")) {
+				cmd = &argv[i + 1];
+				break;
+			}
+			npaths++;
+		}
+	}
+	if (cmd && !*cmd) {
+		fprintf(stderr, "duet record: '--' must be followed by a command\n");
+		goto out;
+	}
+	roots = calloc((size_t)npaths + 1, sizeof(*roots));
+	if (!roots)
+		goto out;
+	for (int i = 0; i < npaths; i++) {
+		char *rp = realpath(argv[optind + i], NULL);
+
+		if (!rp) {
+			fprintf(stderr, "duet record: %s: %s\n", argv[optind + i],
+				errno == ENOENT ? "no such file or directory; give an existing path" :
+						  strerror(errno));
+			goto out;
+		}
+		roots[nroots++] = rp;
+	}
+	if (dc_tracefs_ensure(&top)) {
+		fprintf(stderr, "duet record: tracefs is not available: run as root on a kernel with CONFIG_TRACING\n");
+		goto out;
+	}
+	/*
+	 * The files are created now, so that a bad -o fails before anything
+	 * is recorded; they are written after tracing stopped.
+	 */
+	if (asprintf(&side_path, "%s.duet", out) < 0) {
+		side_path = NULL;
+		goto out;
+	}
+	ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd >= 0)
+		side_fd = open(side_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd < 0 || side_fd < 0) {
+		fprintf(stderr, "duet record: cannot create %s: %s\n", ofd < 0 ? out : side_path,
+			strerror(errno));
+		goto out;
+	}
+	if (dc_mounts_load(&mounts)) {
+		fprintf(stderr, "duet record: cannot read the mount table\n");
+		goto out;
+	}
+	if (nroots && dc_devices_for_paths(&mounts, roots, nroots, &devs, &ndevs)) {
+		fprintf(stderr, "duet record: cannot find the devices of the paths\n");
+		goto out;
+	}
+	/* Without PATH, every device is traced: map every bdi. */
+	if (!nroots) {
+		alldevs = calloc(mounts.n + 1, sizeof(*alldevs));
+		for (size_t i = 0; alldevs && i < mounts.n; i++)
+			alldevs[i] = mounts.m[i].kdev;
+	}
+	if (dc_bdis_for_devices(&mounts, nroots ? devs : alldevs, nroots ? ndevs : mounts.n,
+				&bdis, &nbdis)) {
+		fprintf(stderr, "duet record: cannot read the backing devices\n");
+		goto out;
+	}
+	if (nroots) {
+		int e = dc_index_new(roots, nroots, &r.idx);
+
+		if (e) {
+			fprintf(stderr, "duet record: cannot index %s: %s\n", roots[0], strerror(-e));
+			goto out;
+		}
+	}
+	r.ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
+	r.sp = calloc(r.ncpus, sizeof(*r.sp));
+	r.lost_cpu = calloc(r.ncpus, sizeof(*r.lost_cpu));
+	stats_text = calloc(r.ncpus, sizeof(*stats_text));
+	if (!r.sp || !r.lost_cpu || !stats_text)
+		goto out;
+	for (unsigned int c = 0; c < r.ncpus; c++)
+		r.sp[c].fd = -1;
+	for (unsigned int c = 0; c < r.ncpus; c++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "duet-record-cpu%u", c);
+		r.sp[c].fd = memfd_create(name, MFD_CLOEXEC);
+		if (r.sp[c].fd < 0) {
+			perror("duet record: memfd_create");
+			goto out;
+		}
+	}
+	/* trace.dat declares one page size: page-sized sub-buffers. */
+	lopts.subbuf_kb = (unsigned int)getpagesize() / 1024;
+	lopts.devs = devs;
+	lopts.ndevs = ndevs;
+	lopts.bdis = bdis;
+	lopts.nbdis = nbdis;
+	lopts.exclude_pid = getpid();
+	lopts.page_fn = spool_page;
+	lopts.page_ud = &r;
+	lopts.extra_events = extras;
+	if (extras == default_extras) {
+		/* Reclaim events are optional: say which are missing. */
+		static const char *avail[16];
+		size_t k = 0;
+
+		for (const char *const *e = default_extras; *e; e++) {
+			char sys[64], *text;
+			size_t len;
+			const char *sl = strchr(*e, '/');
+
+			snprintf(sys, sizeof(sys), "%.*s", (int)(sl - *e), *e);
+			if (dc_event_format(sys, sl + 1, &text, &len)) {
+				fprintf(stderr, "duet record: event %s missing on this kernel: not recorded\n", *e);
+				continue;
+			}
+			free(text);
+			avail[k++] = *e;
+		}
+		avail[k] = NULL;
+		extras = avail;
+		lopts.extra_events = extras;
+	}
+	{
+		int e = dc_live_open(&lopts, &r.live);
+
+		if (e) {
+			if (e == -EACCES || e == -EPERM)
+				fprintf(stderr, "duet record: reading the tracing ring buffer needs root\n");
+			else if (e == -ENOENT)
+				fprintf(stderr, "duet record: tracefs or the events asked for are missing\n");
+			else
+				fprintf(stderr, "duet record: cannot set up tracing: %s\n", strerror(-e));
+			goto out;
+		}
+	}
+	for (unsigned int c = 0; c < r.ncpus; c++)
+		r.sp[c].page_size = (size_t)dc_live_subbuf_size(r.live);
+	if (r.sp[0].page_size > 65536) {
+		fprintf(stderr, "duet record: sub-buffers of %zu bytes are not supported\n",
+			r.sp[0].page_size);
+		goto out;
+	}
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGHUP);
+	sigaddset(&ss, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &ss, &old);
+	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sfd < 0 || efd < 0 || tfd < 0) {
+		perror("duet record");
+		goto out;
+	}
+	{
+		struct itimerspec it = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		timerfd_settime(tfd, 0, &it, NULL);
+		ev.data.fd = dc_live_fd(r.live);
+		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+		if (r.idx) {
+			ev.data.fd = dc_index_fd(r.idx);
+			epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+		}
+		ev.data.fd = sfd;
+		epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+		ev.data.fd = tfd;
+		epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+	}
+	{
+		int e = dc_live_start(r.live);
+
+		if (e) {
+			fprintf(stderr, "duet record: cannot start tracing: %s\n", strerror(-e));
+			goto out;
+		}
+	}
+	if (cmd) {
+		child = fork();
+		if (child < 0) {
+			perror("duet record: fork");
+			goto out;
+		}
+		if (!child) {
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			execvp(cmd[0], cmd);
+			fprintf(stderr, "duet record: cannot run %s: %s\n", cmd[0], strerror(errno));
+			_exit(127);
+		}
+	} else {
+		fprintf(stderr, "duet record: recording into %s (instance %s); Ctrl-C to stop\n",
+			out, dc_live_instance_name(r.live));
+	}
+	for (bool stop = false; !stop;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(efd, evs, 8, -1);
+
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint64_t junk;
+
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+
+				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGCHLD)
+						continue;
+					if (child > 0)
+						kill(child, (int)si.ssi_signo);	/* it decides */
+					else
+						stop = true;
+				}
+				if (child > 0 && waitpid(child, &child_status, WNOHANG) == child) {
+					child_done = true;
+					stop = true;
+				}
+			} else if (fd == tfd) {
+				if (read(tfd, &junk, sizeof(junk)) < 0) {
+				}
+			} else if (r.idx && fd == dc_index_fd(r.idx)) {
+				dc_index_update(r.idx);
+			}
+		}
+		if (dc_live_fetch_cb(r.live, on_records, &r) < 0)
+			break;
+	}
+	/* Everything the kernel committed before tracing_on=0 is drained. */
+	dc_live_stop(r.live);
+	while (!dc_live_finished(r.live)) {
+		struct epoll_event ev;
+
+		epoll_wait(efd, &ev, 1, 50);
+		if (r.idx)
+			dc_index_update(r.idx);
+		if (dc_live_fetch_cb(r.live, on_records, &r) < 0)
+			break;
+	}
+	dc_live_stats(r.live, &st);
+	for (unsigned int c = 0; c < r.ncpus; c++) {
+		char f[64];
+		uint64_t k = st->cpu[c].overrun > r.lost_cpu[c] ? st->cpu[c].overrun : r.lost_cpu[c];
+
+		lost += k + st->cpu[c].dropped;
+		snprintf(f, sizeof(f), "per_cpu/cpu%u/stats", c);
+		stats_text[c] = inst_file(top, dc_live_instance_name(r.live), f, NULL);
+	}
+	{
+		int e = write_trace(&r, ofd, top, extras, stats_text);
+
+		if (e) {
+			fprintf(stderr, "duet record: cannot write %s: %s\n", out, strerror(-e));
+			goto out;
+		}
+		e = write_sidecar(&r, side_fd, out, &mounts, devs, ndevs, bdis, nbdis);
+		if (e) {
+			fprintf(stderr, "duet record: cannot write %s.duet: %s\n", out, strerror(-e));
+			goto out;
+		}
+		written = true;
+	}
+	{
+		uint64_t bytes = 0;
+
+		for (unsigned int c = 0; c < r.ncpus; c++)
+			bytes += r.sp[c].size;
+		fprintf(stderr, "duet record: %s: %" PRIu64 " events, %" PRIu64 " bytes of ring-buffer pages, %u file(s) named in %s.duet\n",
+			out, st->total.events, bytes, HASH_COUNT(r.files), out);
+	}
+	if (lost)
+		fprintf(stderr, "duet record: LOST %" PRIu64 " events (page marks %" PRIu64 ", overrun %" PRIu64 ", dropped %" PRIu64 "): the trace has gaps; use --buffer-kb\n",
+			lost, r.lost_pages, st->total.overrun, st->total.dropped);
+	if (st->total.page_fn_errors)
+		fprintf(stderr, "duet record: LOST %" PRIu64 " ring-buffer pages that could not be kept in memory\n",
+			st->total.page_fn_errors);
+	if (st->total.bad_pages)
+		fprintf(stderr, "duet record: %" PRIu64 " inconsistent pages (stored, not decoded)\n",
+			st->total.bad_pages);
+	ret = 0;
+	if (child > 0) {
+		if (!child_done)
+			waitpid(child, &child_status, 0);
+		child_done = true;
+		ret = WIFEXITED(child_status) ? WEXITSTATUS(child_status) :
+						128 + WTERMSIG(child_status);
+	}
+out:
+	if (child > 0 && !child_done) {
+		kill(child, SIGTERM);
+		waitpid(child, NULL, 0);
+	}
+	dc_live_free(r.live);
+	dc_index_free(r.idx);
+	dc_mounts_free(&mounts);
+	for (unsigned int c = 0; r.sp && c < r.ncpus; c++)
+		if (r.sp[c].fd >= 0)
+			close(r.sp[c].fd);
+	for (unsigned int c = 0; stats_text && c < r.ncpus; c++)
+		free(stats_text[c]);
+	free(stats_text);
+	free(r.sp);
+	free(r.lost_cpu);
+	{
+		struct pid_ent *p, *pt;
+		struct file_ent *f, *ft;
+
+		HASH_ITER(hh, r.pids, p, pt) {
+			HASH_DEL(r.pids, p);
+			free(p);
+		}
+		HASH_ITER(hh, r.files, f, ft) {
+			HASH_DEL(r.files, f);
+			free(f->path);
+			free(f);
+		}
+	}
+	for (size_t i = 0; user_extras && user_extras[i]; i++)
+		free(user_extras[i]);
+	free(user_extras);
+	free(devs);
+	free(alldevs);
+	free(bdis);
+	for (size_t i = 0; i < nroots; i++)
+		free(roots[i]);
+	free(roots);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (efd >= 0)
+		close(efd);
+	if (ofd >= 0 && close(ofd) && !ret) {
+		fprintf(stderr, "duet record: writing %s: %s\n", out, strerror(errno));
+		ret = 1;
+	}
+	if (side_fd >= 0 && close(side_fd) && !ret) {
+		fprintf(stderr, "duet record: writing %s: %s\n", side_path, strerror(errno));
+		ret = 1;
+	}
+	/* Nothing half-written stays behind. */
+	if (!written && ofd >= 0)
+		unlink(out);
+	if (!written && side_fd >= 0)
+		unlink(side_path);
+	free(side_path);
+	return ret;
+}
