@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * duet-dedup: find files with the same content (size, then XXH3-128, then
+ * a byte compare), cached files hashed first; with --reflink, make the
+ * duplicates share the first file's extents (FICLONE). See duet-dedup(1).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define MAX_TRIES 5
+#define CMP_BUF (1u << 20)
+
+struct dd_file {
+	struct tl_entry *e;
+	struct stat st;		/* as hashed */
+	uint8_t hash[16];
+	bool ok;		/* hashed, unchanged meanwhile */
+	int group;		/* after the byte compare: index of its group's first file */
+};
+
+static bool same_file_version(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && tl_same_version(a, b) &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
+{
+	struct dd_file *f = e->data;
+	struct stat before, after;
+	int r = 0, tries;
+
+	tl_done(c, e);
+	for (tries = 0; tries < MAX_TRIES; tries++) {
+		r = tl_hash_file(c, e->rel, &before, &after, f->hash);
+		if (r || tl_same_version(&before, &after))
+			break;
+	}
+	if (r)
+		tl_err(c, e->rel, "cannot read: %s", strerror(-r));
+	else if (tries == MAX_TRIES)
+		tl_err(c, e->rel, "changed during each of %d reads; skipped", MAX_TRIES);
+	else if (before.st_size != e->st.st_size)
+		; /* size changed since the listing: its size group is stale, skip */
+	else {
+		f->st = before;
+		f->ok = true;
+	}
+	tl_progress(c, r ? 0 : (uint64_t)before.st_size);
+}
+
+static int cmp_size_hash(const void *a, const void *b)
+{
+	const struct dd_file *x = *(struct dd_file *const *)a, *y = *(struct dd_file *const *)b;
+	int h;
+
+	if (x->ok != y->ok)
+		return x->ok ? -1 : 1;
+	if (x->st.st_size != y->st.st_size)
+		return x->st.st_size < y->st.st_size ? -1 : 1;
+	h = memcmp(x->hash, y->hash, 16);
+	if (h)
+		return h;
+	return strcmp(x->e->rel, y->e->rel);
+}
+
+/* 0 if a and b have the same size and hash */
+static int cmp_size_hash_eq(const struct dd_file *a, const struct dd_file *b)
+{
+	return a->st.st_size != b->st.st_size || memcmp(a->hash, b->hash, 16);
+}
+
+/* 1 if a and b have the same bytes, 0 if not, -errno. */
+static int same_bytes(struct tl_ctx *c, struct dd_file *a, struct dd_file *b)
+{
+	static char *ba, *bb;
+	char *pa = tl_path(c, a->e->rel), *pb = tl_path(c, b->e->rel);
+	int fa = open(pa, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), fb, r = 1;
+
+	free(pa);
+	fb = open(pb, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	free(pb);
+	if (!ba && (!(ba = malloc(CMP_BUF)) || !(bb = malloc(CMP_BUF))))
+		abort();
+	if (fa < 0 || fb < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t na = read(fa, ba, CMP_BUF), nb, got = 0;
+
+		if (na < 0) {
+			r = -errno;
+			break;
+		}
+		while (got < na) {
+			nb = read(fb, bb + got, (size_t)(na - got));
+			if (nb <= 0)
+				break;
+			got += nb;
+		}
+		if (got != na || memcmp(ba, bb, (size_t)na)) {
+			r = 0;
+			break;
+		}
+		if (na == 0) {
+			char x;
+
+			r = read(fb, &x, 1) == 0;
+			break;
+		}
+	}
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	return r;
+}
+
+/* Replace dup by a reflink of keep: FICLONE into a temp file, dup's
+ * owner, mode and times, then rename over dup. 0, or -errno. */
+static int reflink(struct tl_ctx *c, struct dd_file *keep, struct dd_file *dup)
+{
+	char *pk = tl_path(c, keep->e->rel), *pd = tl_path(c, dup->e->rel), *tmp;
+	const char *slash = strrchr(pd, '/');
+	struct timespec ts[2] = { dup->st.st_atim, dup->st.st_mtim };
+	struct stat now;
+	int in = -1, out = -1, r = 0;
+
+	if (asprintf(&tmp, "%.*s.duet-dedup.%d.tmp", slash ? (int)(slash - pd + 1) : 0, pd,
+		     (int)getpid()) < 0)
+		abort();
+	in = open(pk, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0 || fstat(in, &now)) {
+		r = -errno;
+		goto out;
+	}
+	if (!same_file_version(&now, &keep->st) || lstat(pd, &now) ||
+	    !same_file_version(&now, &dup->st)) {
+		r = -EAGAIN;	/* changed since hashed and compared */
+		goto out;
+	}
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (ioctl(out, FICLONE, in)) {
+		r = -errno;
+		goto out;
+	}
+	if (geteuid() == 0)
+		(void)!fchown(out, dup->st.st_uid, dup->st.st_gid);
+	if (fchmod(out, dup->st.st_mode & 07777) || futimens(out, ts)) {
+		r = -errno;
+		goto out;
+	}
+	if (close(out)) {
+		out = -1;
+		r = -errno;
+		goto out;
+	}
+	out = -1;
+	if (rename(tmp, pd))
+		r = -errno;
+out:
+	if (out >= 0)
+		close(out);
+	if (r)
+		unlink(tmp);
+	if (in >= 0)
+		close(in);
+	free(tmp);
+	free(pk);
+	free(pd);
+	return r;
+}
+
+struct group {
+	struct dd_file **f;	/* sorted by path */
+	int n;
+};
+
+static int cmp_dd_rel(const void *a, const void *b)
+{
+	return strcmp((*(struct dd_file *const *)a)->e->rel, (*(struct dd_file *const *)b)->e->rel);
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	return strcmp(((const struct group *)a)->f[0]->e->rel, ((const struct group *)b)->f[0]->e->rel);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: duet-dedup [--no-duet] [-q] [--reflink] PATH\n"
+		   "Report groups of identical files under PATH; --reflink makes them share extents.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "no-duet", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "reflink", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool quiet = false, no_duet = false, do_reflink = false, unsupported = false;
+	struct dd_file **files, **cand;
+	struct group *groups = NULL;
+	int nf = 0, nc = 0, ng = 0, o;
+	uint64_t dup_files = 0, dup_bytes = 0, reflinked = 0;
+	struct tl_ctx c;
+
+	while ((o = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+		switch (o) {
+		case 'n':
+			no_duet = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'r':
+			do_reflink = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		usage(stderr);
+		return 2;
+	}
+	tl_init(&c, "duet-dedup", argv[optind], quiet, no_duet);
+	c.what = "hashed";
+	if (tl_list(&c))
+		return 2;
+	if (!S_ISDIR(c.e[0]->st.st_mode)) {
+		fprintf(stderr, "duet-dedup: %s: not a directory\n", c.root);
+		return 2;
+	}
+	/* One record per inode (hard links are one file already); empty
+	 * files are left out: nothing to share. */
+	files = calloc((size_t)c.n + 1, sizeof(*files));
+	cand = calloc((size_t)c.n + 1, sizeof(*cand));
+	if (!files || !cand)
+		return 2;
+	for (int i = 0; i < c.n; i++) {
+		struct tl_entry *e = c.e[i];
+
+		if (!S_ISREG(e->st.st_mode) || e->link != i || !e->st.st_size)
+			continue;
+		files[nf] = calloc(1, sizeof(**files));
+		if (!files[nf])
+			return 2;
+		files[nf]->e = e;
+		files[nf]->st = e->st;
+		e->data = files[nf++];
+	}
+	/* Size groups: only sizes shared by two or more files are hashed. */
+	for (int i = 0; i < nf; i++)
+		files[i]->ok = true;	/* for sorting by listed size */
+	qsort(files, (size_t)nf, sizeof(*files), cmp_size_hash);
+	for (int i = 0; i < nf; i++) {
+		bool shared = (i > 0 && files[i - 1]->st.st_size == files[i]->st.st_size) ||
+			      (i + 1 < nf && files[i + 1]->st.st_size == files[i]->st.st_size);
+
+		files[i]->ok = false;
+		if (shared) {
+			files[i]->e->flags |= TL_WANT;
+			cand[nc++] = files[i];
+			c.total++;
+		}
+	}
+	tl_duet_start(&c, false);
+	tl_run(&c, visit);
+	tl_progress_end(&c);
+
+	/* Same size and hash, then confirmed byte for byte against the first
+	 * file (by path) of each subgroup. */
+	qsort(cand, (size_t)nc, sizeof(*cand), cmp_size_hash);
+	for (int i = 0, j; i < nc && cand[i]->ok; i = j) {
+		for (j = i + 1; j < nc && cand[j]->ok && !cmp_size_hash_eq(cand[i], cand[j]); j++)
+			;
+		if (j - i < 2)
+			continue;
+		for (int k = i; k < j; k++)
+			cand[k]->group = -1;
+		for (int k = i; k < j; k++) {
+			struct group *g = NULL;
+
+			if (cand[k]->group != -1)
+				continue;
+			/* cand[k] starts a group; others that compare equal join it */
+			for (int m = k + 1; m < j; m++) {
+				int r;
+
+				if (cand[m]->group != -1)
+					continue;
+				r = same_bytes(&c, cand[k], cand[m]);
+				if (r < 0) {
+					tl_err(&c, cand[m]->e->rel, "cannot compare: %s", strerror(-r));
+					cand[m]->group = -2;
+					continue;
+				}
+				if (!r)
+					continue;
+				if (!g) {
+					groups = realloc(groups, (size_t)(ng + 1) * sizeof(*groups));
+					if (!groups)
+						return 2;
+					g = &groups[ng++];
+					g->f = malloc((size_t)(j - i) * sizeof(*g->f));
+					if (!g->f)
+						return 2;
+					g->f[0] = cand[k];
+					g->n = 1;
+					cand[k]->group = k;
+				}
+				g->f[g->n++] = cand[m];
+				cand[m]->group = k;
+			}
+		}
+	}
+	for (int i = 0; i < ng; i++)
+		qsort(groups[i].f, (size_t)groups[i].n, sizeof(*groups[i].f), cmp_dd_rel);
+	qsort(groups, (size_t)ng, sizeof(*groups), cmp_group);
+
+	for (int i = 0; i < ng; i++) {
+		struct group *g = &groups[i];
+
+		if (!quiet)
+			printf("group %d: %d files of %lld bytes\n", i + 1, g->n,
+			       (long long)g->f[0]->st.st_size);
+		dup_files += (uint64_t)g->n - 1;
+		dup_bytes += (uint64_t)(g->n - 1) * (uint64_t)g->f[0]->st.st_size;
+		for (int k = 0; k < g->n; k++) {
+			const char *note = "";
+			int r = 0;
+
+			if (do_reflink && k > 0 && !unsupported) {
+				if (g->f[k]->st.st_nlink > 1)
+					r = -EMLINK;
+				else
+					r = reflink(&c, g->f[0], g->f[k]);
+				if (!r) {
+					note = " (reflinked)";
+					reflinked++;
+				} else if (r == -EOPNOTSUPP || r == -EINVAL || r == -EXDEV ||
+					   r == -ENOTTY) {
+					char *p = tl_path(&c, g->f[k]->e->rel);
+
+					fprintf(stderr,
+						"duet-dedup: %s: the file system does not support reflinks "
+						"(FICLONE: %s); needs btrfs, or xfs made with reflink=1; "
+						"nothing replaced\n",
+						p, strerror(-r));
+					free(p);
+					unsupported = true;
+					c.errors++;
+				} else if (r == -EMLINK) {
+					tl_err(&c, g->f[k]->e->rel, "has hard links: not replaced");
+				} else if (r == -EAGAIN) {
+					tl_err(&c, g->f[k]->e->rel, "changed since compared: not replaced");
+				} else {
+					tl_err(&c, g->f[k]->e->rel, "cannot reflink: %s", strerror(-r));
+				}
+			}
+			if (!quiet) {
+				putchar('\t');
+				tl_put_escaped(stdout, g->f[k]->e->rel);
+				printf("%s\n", note);
+			}
+		}
+	}
+	if (!quiet) {
+		printf("%d groups, %llu duplicate files, %llu bytes duplicated", ng,
+		       (unsigned long long)dup_files, (unsigned long long)dup_bytes);
+		if (do_reflink)
+			printf(", %llu files reflinked", (unsigned long long)reflinked);
+		putchar('\n');
+	}
+	o = c.errors ? 1 : 0;
+	fflush(stdout);
+	for (int i = 0; i < ng; i++)
+		free(groups[i].f);
+	free(groups);
+	for (int i = 0; i < nf; i++)
+		free(files[i]);
+	free(files);
+	free(cand);
+	tl_free(&c);
+	return o;
+}

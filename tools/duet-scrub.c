@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * duet-scrub: write (--create) or verify a manifest of XXH3-128 checksums
+ * of every regular file under a path, files whose pages are cached first.
+ * See duet-scrub(1).
+ *
+ * Manifest: a header line, then one line per file name, sorted by path
+ * (strcmp): "HASH SIZE MTIME_SEC.NSEC PATH", PATH relative and escaped
+ * (\\, \n, \xHH).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define MANIFEST_HEADER "# duet-scrub manifest v1: xxh3-128 size mtime path"
+#define MAX_TRIES 5
+
+struct rec {
+	char *rel;
+	char hash[33];
+	long long size, sec, nsec;
+	struct tl_entry *e;	/* the tree's entry of that name, if any */
+};
+
+/* Per inode (first entry of a link group). */
+struct sc_file {
+	int err;		/* -errno: unreadable */
+	bool hashed, changed;	/* changed: during hashing, or since the manifest */
+	bool known;		/* verify: the manifest has a record of one of its names */
+	struct stat st;		/* before hashing */
+	char hash[33];
+	struct rec *r;		/* verify: the record of this entry's name */
+};
+
+static bool create_mode;
+
+static bool rec_matches(const struct rec *r, const struct stat *st)
+{
+	return r->size == (long long)st->st_size && r->sec == (long long)st->st_mtim.tv_sec &&
+	       r->nsec == (long long)st->st_mtim.tv_nsec;
+}
+
+static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
+{
+	struct sc_file *f = e->data;
+	struct stat before, after;
+	uint8_t h[16];
+	int r = 0;
+
+	tl_done(c, e);
+	for (int tries = 0; tries < MAX_TRIES; tries++) {
+		r = tl_hash_file(c, e->rel, &before, &after, h);
+		if (r)
+			break;
+		f->st = before;
+		/* verify: a file the manifest knows at another version changed */
+		if (!create_mode && f->r && !rec_matches(f->r, &before)) {
+			f->changed = true;
+			break;
+		}
+		if (tl_same_version(&before, &after)) {
+			f->changed = false;
+			f->hashed = true;
+			tl_hash_hex(h, f->hash);
+			break;
+		}
+		f->changed = true;	/* changed while hashed */
+		if (!create_mode)
+			break;
+	}
+	if (r) {
+		f->err = r;
+		tl_err(c, e->rel, "cannot read: %s", strerror(-r));
+	} else if (create_mode && f->changed) {
+		f->err = -EAGAIN;
+		tl_err(c, e->rel, "changed during each of %d reads; not in the manifest", MAX_TRIES);
+	}
+	tl_progress(c, (uint64_t)before.st_size);
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	return strcmp(((const struct rec *)a)->rel, ((const struct rec *)b)->rel);
+}
+
+static int write_manifest(struct tl_ctx *c, const char *file)
+{
+	char *tmp;
+	FILE *f;
+	int fd, n = 0;
+
+	if (asprintf(&tmp, "%s.duet-scrub.%d.tmp", file, (int)getpid()) < 0)
+		abort();
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		fprintf(stderr, "duet-scrub: cannot create %s: %s\n", tmp, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	fprintf(f, "%s\n", MANIFEST_HEADER);
+	for (int i = 0; i < c->n; i++) {
+		struct tl_entry *e = c->e[i];
+		struct sc_file *sf;
+
+		if (!(c->e[e->link]->flags & TL_WANT))
+			continue;
+		sf = c->e[e->link]->data;
+		if (sf->err || !sf->hashed)
+			continue;
+		n++;
+		fprintf(f, "%s %lld %lld.%09lld ", sf->hash, (long long)sf->st.st_size,
+			(long long)sf->st.st_mtim.tv_sec, (long long)sf->st.st_mtim.tv_nsec);
+		tl_put_escaped(f, e->rel);
+		fputc('\n', f);
+	}
+	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
+		fprintf(stderr, "duet-scrub: cannot write %s: %s\n", tmp, strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	fclose(f);
+	if (rename(tmp, file)) {
+		fprintf(stderr, "duet-scrub: cannot rename %s to %s: %s\n", tmp, file, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	return n;
+}
+
+static int read_manifest(const char *file, struct rec **ret, size_t *nret)
+{
+	FILE *f = fopen(file, "re");
+	char *line = NULL;
+	size_t cap = 0, n = 0, rcap = 0;
+	struct rec *recs = NULL;
+	ssize_t len;
+	long lineno = 0;
+
+	if (!f) {
+		fprintf(stderr, "duet-scrub: cannot open manifest %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		struct rec r = { 0 };
+		int off = 0;
+
+		lineno++;
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (lineno == 1) {
+			if (strcmp(line, MANIFEST_HEADER))
+				goto bad;
+			continue;
+		}
+		if (sscanf(line, "%32[0-9a-f] %lld %lld.%9lld %n", r.hash, &r.size, &r.sec, &r.nsec,
+			   &off) != 4 || !off || strlen(r.hash) != 32 || !line[off])
+			goto bad;
+		r.rel = tl_unescape(line + off);
+		if (!r.rel)
+			goto bad;
+		if (n == rcap) {
+			rcap = rcap ? rcap * 2 : 1024;
+			recs = realloc(recs, rcap * sizeof(*recs));
+			if (!recs)
+				abort();
+		}
+		recs[n++] = r;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "duet-scrub: cannot read manifest %s: %s\n", file, strerror(errno));
+		goto fail;
+	}
+	if (lineno == 0) {
+		lineno = 1;
+		goto bad;
+	}
+	free(line);
+	fclose(f);
+	qsort(recs, n, sizeof(*recs), cmp_rec);
+	*ret = recs;
+	*nret = n;
+	return 0;
+bad:
+	fprintf(stderr, "duet-scrub: %s:%ld: not a duet-scrub manifest line\n", file, lineno);
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(recs[i].rel);
+	free(recs);
+	free(line);
+	fclose(f);
+	return -1;
+}
+
+/* Where the manifest lies inside the tree, its name (and temp names) are no data. */
+static char *manifest_rel(struct tl_ctx *c, const char *file)
+{
+	char *dir = strdup(file), *slash = strrchr(dir, '/'), *rd, *res = NULL;
+	const char *base = slash ? slash + 1 : file;
+	size_t rl = strlen(c->root_abs);
+
+	if (slash)
+		*slash = '\0';
+	rd = realpath(slash ? (*dir ? dir : "/") : ".", NULL);
+	if (rd && !strcmp(rd, c->root_abs))
+		res = strdup(base);
+	else if (rd && !strncmp(rd, c->root_abs, rl) && (rd[rl] == '/' || rl == 1))
+		if (asprintf(&res, "%s/%s", rd + (rl == 1 ? 1 : rl + 1), base) < 0)
+			res = NULL;
+	free(rd);
+	free(dir);
+	return res;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: duet-scrub [--no-duet] [-q] [--create] --manifest FILE PATH\n"
+		   "Write (--create) or verify checksums of every regular file under PATH.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "no-duet", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "create", no_argument, NULL, 'c' },
+		{ "manifest", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool quiet = false, no_duet = false;
+	const char *manifest = NULL;
+	struct rec *recs = NULL;
+	size_t nrecs = 0, ri;
+	char *mrel;
+	struct tl_ctx c;
+	int o, files = 0;
+	int n_ok = 0, n_mis = 0, n_chg = 0, n_miss = 0, n_new = 0, n_unr = 0;
+
+	while ((o = getopt_long(argc, argv, "qhm:", lo, NULL)) != -1) {
+		switch (o) {
+		case 'n':
+			no_duet = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'c':
+			create_mode = true;
+			break;
+		case 'm':
+			manifest = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1 || !manifest) {
+		usage(stderr);
+		return 2;
+	}
+	if (!create_mode && read_manifest(manifest, &recs, &nrecs))
+		return 2;
+	tl_init(&c, "duet-scrub", argv[optind], quiet, no_duet);
+	c.what = create_mode ? "hashed" : "verified";
+	if (tl_list(&c))
+		return 2;
+	if (!S_ISDIR(c.e[0]->st.st_mode)) {
+		fprintf(stderr, "duet-scrub: %s: not a directory\n", c.root);
+		return 2;
+	}
+	mrel = manifest_rel(&c, manifest);
+	/* Regular files, sorted by path, matched with the manifest's records. */
+	{
+		struct tl_entry **byrel = malloc((size_t)c.n * sizeof(*byrel));
+		int nb = 0;
+
+		if (!byrel)
+			return 2;
+		for (int i = 0; i < c.n; i++) {
+			struct tl_entry *e = c.e[i];
+
+			if (!S_ISREG(e->st.st_mode))
+				continue;
+			if (mrel && !strncmp(e->rel, mrel, strlen(mrel)) &&
+			    (!e->rel[strlen(mrel)] || !strncmp(e->rel + strlen(mrel), ".duet-scrub.", 12)))
+				continue;
+			byrel[nb++] = e;
+		}
+		qsort(byrel, (size_t)nb, sizeof(*byrel), tl_cmp_rel);
+		ri = 0;
+		for (int i = 0; i < nb; i++) {
+			struct tl_entry *e = byrel[i];
+			struct tl_entry *first = c.e[e->link];
+			int cmp = 1;
+
+			while (ri < nrecs && (cmp = strcmp(recs[ri].rel, e->rel)) < 0)
+				ri++;
+			if (ri < nrecs && cmp == 0)
+				recs[ri].e = e;
+			e->flags |= TL_WANT;	/* reported below; data on the first */
+			if (!first->data) {
+				first->data = calloc(1, sizeof(struct sc_file));
+				if (!first->data)
+					return 2;
+				c.total++;
+			}
+			if (ri < nrecs && cmp == 0) {
+				((struct sc_file *)first->data)->known = true;
+				if (first == e)
+					((struct sc_file *)e->data)->r = &recs[ri];
+			}
+		}
+		/* Hashed once per inode, on its first name; in verify mode only
+		 * inodes the manifest knows under some name (new ones need no reading). */
+		for (int i = 0; i < c.n; i++) {
+			struct tl_entry *e = c.e[i];
+
+			if (e->link != i)
+				e->flags &= ~TL_WANT;
+			else if (!create_mode && e->data && !((struct sc_file *)e->data)->known) {
+				e->flags &= ~TL_WANT;
+				c.total--;
+			}
+		}
+		free(byrel);
+	}
+	tl_duet_start(&c, false);
+	tl_run(&c, visit);
+	tl_progress_end(&c);
+
+	if (create_mode) {
+		files = write_manifest(&c, manifest);
+		if (files < 0)
+			return 2;
+		if (!quiet)
+			printf("%d files in %s\n", files, manifest);
+		o = c.errors ? 1 : 0;
+		goto out;
+	}
+
+	/* The report: one line per problem, sorted by path. */
+	ri = 0;
+	{
+		struct tl_entry **byrel = malloc((size_t)c.n * sizeof(*byrel));
+		int nb = 0, bi = 0;
+
+		if (!byrel)
+			return 2;
+		for (int i = 0; i < c.n; i++)
+			if (c.e[c.e[i]->link]->data && S_ISREG(c.e[i]->st.st_mode))
+				byrel[nb++] = c.e[i];
+		qsort(byrel, (size_t)nb, sizeof(*byrel), tl_cmp_rel);
+		while (ri < nrecs || bi < nb) {
+			int cmp = ri == nrecs ? 1 : bi == nb ? -1 : strcmp(recs[ri].rel, byrel[bi]->rel);
+			const char *what = NULL, *why = NULL;
+			const char *rel;
+
+			if (cmp < 0) {
+				what = "MISSING";
+				rel = recs[ri++].rel;
+				n_miss++;
+			} else if (cmp > 0) {
+				what = "NEW";
+				rel = byrel[bi++]->rel;
+				n_new++;
+			} else {
+				struct rec *r = &recs[ri++];
+				struct tl_entry *e = byrel[bi++];
+				struct sc_file *f = c.e[e->link]->data;
+				char *p = tl_path(&c, e->rel);
+				struct stat now;
+
+				rel = r->rel;
+				if (f->err) {
+					what = "UNREADABLE";
+					why = strerror(-f->err);
+					n_unr++;
+				} else if (f->changed || !rec_matches(r, &f->st) ||
+					   lstat(p, &now) || !rec_matches(r, &now)) {
+					/* changed since the manifest, while hashed, or since */
+					what = "CHANGED";
+					n_chg++;
+				} else if (!f->hashed || strcmp(f->hash, r->hash)) {
+					what = "MISMATCH";
+					n_mis++;
+				} else {
+					n_ok++;
+				}
+				free(p);
+			}
+			if (what) {
+				printf("%s ", what);
+				tl_put_escaped(stdout, rel);
+				if (why)
+					printf(": %s", why);
+				putchar('\n');
+			}
+		}
+		free(byrel);
+	}
+	if (!quiet)
+		printf("%d ok, %d mismatched, %d changed, %d missing, %d new, %d unreadable\n", n_ok,
+		       n_mis, n_chg, n_miss, n_new, n_unr);
+	o = (n_mis || n_chg || n_miss || n_new || n_unr || c.errors) ? 1 : 0;
+out:
+	fflush(stdout);
+	for (int i = 0; i < c.n; i++)
+		free(c.e[i]->data);
+	for (size_t i = 0; i < nrecs; i++)
+		free(recs[i].rel);
+	free(recs);
+	free(mrel);
+	tl_free(&c);
+	return o;
+}
