@@ -65,11 +65,14 @@ struct tl_ctx {
 	int processed;
 	uint64_t bytes;
 	uint64_t bytes_read;	/* by tl_hash_file */
+	uint64_t bytes_read_file;	/* of the file being read */
 	uint64_t last_progress_ns;
 	const char *what;	/* "copied", "hashed" */
 	int total;		/* wanted entries */
 	/* test hook: DUET_TOOLS_TEST_STOP_AFTER=N stops (SIGSTOP) after N files */
 	int stop_after;
+	/* DUET_TOOLS_TEST_STOP_IN_FILE=N stops inside the Nth file read */
+	int stop_in_file, files_read;
 };
 
 void tl_init(struct tl_ctx *c, const char *prog, const char *root, bool quiet, bool no_duet);
@@ -92,6 +95,8 @@ void tl_done(struct tl_ctx *c, struct tl_entry *e);
 /* Count a processed file for progress and the test hook. */
 void tl_progress(struct tl_ctx *c, uint64_t bytes);
 void tl_progress_end(struct tl_ctx *c);
+/* Call after the first chunk of each file read (the test hook). */
+void tl_test_reading(struct tl_ctx *c);
 
 /* Full path (root + "/" + rel) in a static-per-call malloc'd string. */
 char *tl_path(const struct tl_ctx *c, const char *rel);

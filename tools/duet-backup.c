@@ -27,6 +27,9 @@ static char *buf;
 static unsigned long tmp_counter;
 static bool is_root;
 static uint64_t n_files, n_dirs, n_links, n_symlinks, n_bytes;
+static uint64_t n_again_during, n_again_after;	/* copies repeated */
+static struct tl_ctx *ctx;	/* for the test hook in copy_range */
+static bool first_chunk;
 
 static char *dst_path(const char *rel)
 {
@@ -109,6 +112,10 @@ static int copy_range(int in, int out, off_t off, off_t end, bool *rd)
 		}
 		if (n == 0)
 			break;	/* shrank meanwhile: fstat afterwards tells */
+		if (first_chunk) {
+			first_chunk = false;
+			tl_test_reading(ctx);
+		}
 		r = write_all(out, buf, (size_t)n, off);
 		if (r)
 			return r;
@@ -184,6 +191,7 @@ static void copy_file(struct tl_ctx *c, struct tl_entry *e, const char *rel)
 		tl_err(c, e->rel, "cannot create %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
+	first_chunk = true;
 	for (tries = 0;; tries++) {
 		rd = false;
 		r = copy_data(in, out, before.st_size, &rd);
@@ -198,6 +206,7 @@ static void copy_file(struct tl_ctx *c, struct tl_entry *e, const char *rel)
 			break;
 		/* it changed while we copied: again, from the start */
 		before = after;
+		n_again_during++;
 		if (tries + 1 == MAX_TRIES) {
 			tl_err(c, e->rel, "changed during each of %d copies; not copied", MAX_TRIES);
 			goto fail;
@@ -337,6 +346,7 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 			backup_file(c, e);
 			tl_done(c, e);
 		} else if (((struct bk_file *)e->data)->ok && changed_since_copy(c, e)) {
+			n_again_after++;
 			backup_file(c, e);
 		}
 		return;
@@ -364,9 +374,14 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 	} else if (S_ISREG(m)) {
 		backup_file(c, e);
 	} else {
-		if (!c->quiet)
-			fprintf(stderr, "%s: %s: skipped: not a regular file, directory or symlink\n",
-				c->prog, e->rel);
+		if (!c->quiet) {
+			char *p = tl_path(c, e->rel);
+
+			fprintf(stderr, "%s: ", c->prog);
+			tl_put_escaped(stderr, p);
+			fputs(": skipped: not a regular file, directory or symlink\n", stderr);
+			free(p);
+		}
 	}
 	tl_done(c, e);
 }
@@ -436,6 +451,7 @@ int main(int argc, char **argv)
 		return 2;
 	is_root = geteuid() == 0;
 	tl_init(&c, "duet-backup", argv[optind], quiet, no_duet);
+	ctx = &c;
 	c.what = "copied";
 	dst_root = argv[optind + 1];
 	if (tl_list(&c))
@@ -449,7 +465,25 @@ int main(int argc, char **argv)
 			errno == EEXIST ? "exists and is not a directory" : strerror(errno));
 		return 2;
 	}
+	/* A destination inside the source (existing before) is not copied into itself. */
+	if (stat(dst_root, &st) == 0) {
+		for (int i = 1; i < c.n; i++) {
+			struct tl_entry *e = c.e[i];
+			size_t l = strlen(e->rel);
+
+			if (!S_ISDIR(e->st.st_mode) || e->st.st_dev != st.st_dev ||
+			    e->st.st_ino != st.st_ino)
+				continue;
+			for (int j = i; j < c.n; j++)
+				if (!strncmp(c.e[j]->rel, e->rel, l) &&
+				    (!c.e[j]->rel[l] || c.e[j]->rel[l] == '/'))
+					c.e[j]->flags |= TL_DONE | TL_FAILED;
+			break;
+		}
+	}
 	for (int i = 0; i < c.n; i++) {
+		if (c.e[i]->flags & TL_DONE)
+			continue;
 		c.e[i]->flags |= TL_WANT;
 		if (S_ISREG(c.e[i]->st.st_mode)) {
 			c.e[i]->data = calloc(1, sizeof(struct bk_file));
@@ -466,8 +500,10 @@ int main(int argc, char **argv)
 		struct tl_entry *e = c.e[i];
 
 		if (S_ISREG(e->st.st_mode) && e->link == i && ((struct bk_file *)e->data)->ok &&
-		    changed_since_copy(&c, e))
+		    changed_since_copy(&c, e)) {
+			n_again_after++;
 			backup_file(&c, e);
+		}
 	}
 	dir_metadata(&c);
 	tl_progress_end(&c);
@@ -484,6 +520,11 @@ int main(int argc, char **argv)
 		       (unsigned long long)n_files, (unsigned long long)n_bytes,
 		       (unsigned long long)n_links, (unsigned long long)n_symlinks,
 		       (unsigned long long)n_dirs, c.errors ? "; errors, see above" : "");
+	if (!quiet)
+		fprintf(stderr,
+			"duet-backup: copied again: %llu files changed while copied, "
+			"%llu changed after their copy\n",
+			(unsigned long long)n_again_during, (unsigned long long)n_again_after);
 	if (c.errors)
 		fprintf(stderr, "duet-backup: %d problem%s\n", c.errors, c.errors == 1 ? "" : "s");
 	o = c.errors ? 1 : 0;

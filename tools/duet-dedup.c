@@ -134,8 +134,10 @@ static int reflink(struct tl_ctx *c, struct dd_file *keep, struct dd_file *dup)
 	char *pk = tl_path(c, keep->e->rel), *pd = tl_path(c, dup->e->rel), *tmp;
 	const char *slash = strrchr(pd, '/');
 	struct timespec ts[2] = { dup->st.st_atim, dup->st.st_mtim };
-	struct stat now;
+	struct stat now, dir;
+	char *dname = NULL;
 	int in = -1, out = -1, r = 0;
+	bool have_dir = false;
 
 	if (asprintf(&tmp, "%.*s.duet-dedup.%d.tmp", slash ? (int)(slash - pd + 1) : 0, pd,
 		     (int)getpid()) < 0)
@@ -150,6 +152,14 @@ static int reflink(struct tl_ctx *c, struct dd_file *keep, struct dd_file *dup)
 		r = -EAGAIN;	/* changed since hashed and compared */
 		goto out;
 	}
+	/* The directory's times are put back afterwards: same contents. */
+	if (asprintf(&dname, "%.*s", slash ? (int)(slash - pd) : 1, slash ? pd : ".") < 0)
+		abort();
+	if (slash == pd) {
+		free(dname);
+		dname = strdup("/");
+	}
+	have_dir = !stat(dname, &dir);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0) {
 		r = -errno;
@@ -174,12 +184,18 @@ static int reflink(struct tl_ctx *c, struct dd_file *keep, struct dd_file *dup)
 	if (rename(tmp, pd))
 		r = -errno;
 out:
+	if (have_dir) {
+		struct timespec dts[2] = { dir.st_atim, dir.st_mtim };
+
+		(void)utimensat(AT_FDCWD, dname, dts, 0);
+	}
 	if (out >= 0)
 		close(out);
 	if (r)
 		unlink(tmp);
 	if (in >= 0)
 		close(in);
+	free(dname);
 	free(tmp);
 	free(pk);
 	free(pd);
@@ -361,8 +377,11 @@ int main(int argc, char **argv)
 				if (!r) {
 					note = " (reflinked)";
 					reflinked++;
-				} else if (r == -EOPNOTSUPP || r == -EINVAL || r == -EXDEV ||
-					   r == -ENOTTY) {
+				} else if (r == -EXDEV) {
+					tl_err(&c, g->f[k]->e->rel,
+					       "on another file system than %s: not replaced",
+					       g->f[0]->e->rel);
+				} else if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY) {
 					char *p = tl_path(&c, g->f[k]->e->rel);
 
 					fprintf(stderr,
@@ -374,7 +393,8 @@ int main(int argc, char **argv)
 					unsupported = true;
 					c.errors++;
 				} else if (r == -EMLINK) {
-					tl_err(&c, g->f[k]->e->rel, "has hard links: not replaced");
+					/* not an error: replacing one name would split the links */
+					note = " (hard links: not reflinked)";
 				} else if (r == -EAGAIN) {
 					tl_err(&c, g->f[k]->e->rel, "changed since compared: not replaced");
 				} else {

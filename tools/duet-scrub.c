@@ -348,7 +348,7 @@ int main(int argc, char **argv)
 		if (files < 0)
 			return 2;
 		if (!quiet)
-			printf("%d files in %s\n", files, manifest);
+			printf("%d files hashed into the manifest\n", files);
 		o = c.errors ? 1 : 0;
 		goto out;
 	}

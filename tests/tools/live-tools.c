@@ -1,0 +1,1071 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Live tests of duet-backup, duet-scrub and duet-dedup on loop file
+ * systems: exact outputs, identical with and without duet, against
+ * expected content, files modified during a run (the tools stop
+ * themselves after N files with DUET_TOOLS_TEST_STOP_AFTER), and errors.
+ *
+ * Usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP [FSTYPE]
+ * (FSTYPE for backup, scrub, dedup: ext4 unless given)
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "livetest.h"
+
+static const char *backup_exe, *scrub_exe, *dedup_exe;
+static char base[256];
+static const char *long_name =
+	"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+	"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+	"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn.long";
+
+/* ---- helpers ---- */
+
+static char *pj(const char *a, const char *b)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", a, b) < 0)
+		die("out of memory");
+	return p;
+}
+
+static void fill(unsigned char *buf, size_t n, uint32_t seed)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = (unsigned char)x;
+	}
+}
+
+/* Write n bytes (seeded) at off of dir/name, creating it. */
+static void put(const char *dir, const char *name, off_t off, size_t n, uint32_t seed)
+{
+	char *p = pj(dir, name);
+	unsigned char *buf = malloc(n + 1);
+	int fd = open(p, O_WRONLY | O_CREAT, 0644);
+
+	if (fd < 0 || !buf)
+		die("create %s: %s", p, strerror(errno));
+	fill(buf, n, seed);
+	if (n && pwrite(fd, buf, n, off) != (ssize_t)n)
+		die("write %s: %s", p, strerror(errno));
+	close(fd);
+	free(buf);
+	free(p);
+}
+
+static void append(const char *dir, const char *name, const char *text)
+{
+	char *p = pj(dir, name);
+	int fd = open(p, O_WRONLY | O_APPEND);
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		die("append %s: %s", p, strerror(errno));
+	close(fd);
+	free(p);
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd))
+		die("command failed: %s", cmd);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *s = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return strdup("");
+	if (getdelim(&s, &len, '\0', f) < 0) {
+		free(s);
+		s = strdup("");
+	}
+	fclose(f);
+	return s;
+}
+
+struct run {
+	int status;		/* exit status, or 128 + signal */
+	char *out, *err;
+};
+
+/*
+ * Run argv (NULL-terminated); env "DUET_TOOLS_TEST_STOP_AFTER=N" if stop
+ * > 0, "DUET_TOOLS_TEST_STOP_IN_FILE=-N" if stop < 0 (the tool stops after
+ * the first chunk of the Nth file it reads), calling on_stop while the
+ * tool is stopped. as_nobody: through
+ * setpriv as uid/gid 65534.
+ */
+static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(void *), void *ud,
+			   bool as_nobody)
+{
+	char o[300], e[300];
+	struct run r = { 0 };
+	const char *av[32];
+	int n = 0, st, stops = 0;
+	pid_t pid;
+
+	snprintf(o, sizeof(o), "%s/out", base);
+	snprintf(e, sizeof(e), "%s/err", base);
+	if (as_nobody) {
+		av[n++] = "setpriv";
+		av[n++] = "--reuid=65534";
+		av[n++] = "--regid=65534";
+		av[n++] = "--clear-groups";
+	}
+	for (int i = 0; argv[i]; i++)
+		av[n++] = argv[i];
+	av[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!pid) {
+		char s[32];
+
+		snprintf(s, sizeof(s), "%d", stop < 0 ? -stop : stop);
+		unsetenv("DUET_TOOLS_TEST_STOP_AFTER");
+		unsetenv("DUET_TOOLS_TEST_STOP_IN_FILE");
+		if (stop > 0)
+			setenv("DUET_TOOLS_TEST_STOP_AFTER", s, 1);
+		else if (stop < 0)
+			setenv("DUET_TOOLS_TEST_STOP_IN_FILE", s, 1);
+		if (!freopen(o, "w", stdout) || !freopen(e, "w", stderr))
+			_exit(126);
+		execvp(av[0], (char **)av);
+		_exit(127);
+	}
+	for (;;) {
+		if (waitpid(pid, &st, WUNTRACED) < 0)
+			die("waitpid: %s", strerror(errno));
+		if (WIFSTOPPED(st)) {
+			stops++;
+			if (on_stop)
+				on_stop(ud);
+			kill(pid, SIGCONT);
+			continue;
+		}
+		break;
+	}
+	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r.out = slurp(o);
+	r.err = slurp(e);
+	CHECK(!stop || !on_stop || stops == 1, "%s: stopped %d times, expected once", argv[0],
+	      stops);
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* The tool ran with duet: no warning that libduet could not start. */
+static void check_duet_used(const struct run *r, const char *what)
+{
+	CHECK(!strstr(r->err, "libduet cannot start"), "%s: duet did not start: %s", what, r->err);
+}
+
+/* Write back and drop the cached pages of every regular file under dir. */
+static void evict_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		die("opendir %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		char *p;
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		p = pj(dir, de->d_name);
+		if (!lstat(p, &st)) {
+			if (S_ISDIR(st.st_mode)) {
+				evict_tree(p);
+			} else if (S_ISREG(st.st_mode)) {
+				int fd = open(p, O_RDONLY);
+
+				if (fd >= 0) {
+					fdatasync(fd);
+					posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+					close(fd);
+				}
+			}
+		}
+		free(p);
+	}
+	closedir(d);
+}
+
+static void read_file(const char *p)
+{
+	char buf[65536];
+	int fd = open(p, O_RDONLY);
+
+	if (fd < 0)
+		die("open %s: %s", p, strerror(errno));
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
+/* ---- the tree ---- */
+
+static void set_times(const char *p, int i)
+{
+	struct timespec ts[2] = { { 1600000000 + i * 7, 123456789 + i },
+				  { 1500000000 + i * 13, 987654321 - i } };
+
+	if (utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW))
+		die("utimensat %s: %s", p, strerror(errno));
+}
+
+/*
+ * Nested directories, hard links, symlinks, sparse and empty files, a
+ * 255-byte name, names with spaces and a newline, duplicates, owners,
+ * modes and distinct times.
+ */
+static void make_tree(const char *s)
+{
+	static const char *const files[] = {
+		"a.bin", "d1/b.bin", "d1/d2/c.txt", "d1/d2/d3/empty", "empty2",
+		"dir with space/file with space", "new\nline", NULL /* long */, "sparse1",
+		"sparse2", "d1/h1", "dupA1", "d1/dupA2", "dir with space/dupA3", "dupB1",
+		"d1/d2/dupB2", "sz1", "sz2", "ro/inside.txt", "zz-cached.bin",
+	};
+	static const char *const dirs[] = { "d1/d2/d3", "d1/d2", "d1", "dir with space", "ro", "" };
+	char *p;
+	int fd;
+
+	sh("mkdir -p '%s/d1/d2/d3' '%s/dir with space' '%s/ro'", s, s, s);
+	put(s, "a.bin", 0, 100 << 10, 1);
+	put(s, "d1/b.bin", 0, (1 << 20) + 17, 2);
+	p = pj(s, "d1/d2/c.txt");
+	fd = open(p, O_WRONLY | O_CREAT, 0644);
+	if (fd < 0 || write(fd, "hello\n", 6) != 6)
+		die("c.txt");
+	close(fd);
+	free(p);
+	put(s, "d1/d2/d3/empty", 0, 0, 0);
+	put(s, "empty2", 0, 0, 0);
+	put(s, "dir with space/file with space", 0, 3000, 3);
+	put(s, "new\nline", 0, 10, 4);
+	put(s, long_name, 0, 5000, 5);
+	put(s, "sparse1", 0, 4096, 6);
+	put(s, "sparse1", 3 << 20, 8192, 16);
+	p = pj(s, "sparse1");
+	if (truncate(p, 8 << 20))
+		die("truncate");
+	free(p);
+	put(s, "sparse2", 1 << 20, 4096, 26);
+	put(s, "sparse2", (2 << 20) - 4096, 4096, 36);
+	put(s, "d1/h1", 0, 20000, 7);
+	sh("cd '%s' && ln d1/h1 d1/d2/h2 && ln d1/h1 h3 && ln -s a.bin sl-rel && "
+	   "ln -s /nonexistent/x sl-abs && ln -s ../d1/d2 d1/sl-dir", s);
+	put(s, "dupA1", 0, 50000, 8);
+	put(s, "d1/dupA2", 0, 50000, 8);
+	put(s, "dir with space/dupA3", 0, 50000, 8);
+	put(s, "dupB1", 0, 4096, 9);
+	put(s, "d1/d2/dupB2", 0, 4096, 9);
+	put(s, "sz1", 0, 50000, 10);
+	put(s, "sz2", 0, 50000, 8);
+	put(s, "sz2", 49999, 1, 99);	/* dupA but the last byte */
+	put(s, "ro/inside.txt", 0, 100, 11);
+	put(s, "zz-cached.bin", 0, 200 << 10, 12);
+	sh("cd '%s' && chown 1234:5678 d1/b.bin d1/h1 sl-rel && chmod 0600 d1/b.bin && "
+	   "chmod 0755 d1/d2/c.txt && chmod 4750 d1/h1 && chown 42:43 d1/d2 && chmod 0700 d1/d2/d3",
+	   s);
+	/* times: files (and links' targets) first, then directories deepest first */
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = pj(s, files[i] ? files[i] : long_name);
+		set_times(p, (int)i);
+		free(p);
+	}
+	p = pj(s, "sl-rel");
+	set_times(p, 40);
+	free(p);
+	p = pj(s, "d1/sl-dir");
+	set_times(p, 41);
+	free(p);
+	sh("chmod 0555 '%s/ro'", s);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		p = *dirs[i] ? pj(s, dirs[i]) : strdup(s);
+		set_times(p, 50 + (int)i);
+		free(p);
+	}
+}
+
+/* ---- comparing trees ---- */
+
+struct inomap {
+	ino_t a, b;
+};
+static struct inomap inos[256];
+static int ninos;
+
+static bool same_data_map(int fa, int fb, off_t size)
+{
+	for (off_t off = 0; off < size;) {
+		off_t da = lseek(fa, off, SEEK_DATA), db = lseek(fb, off, SEEK_DATA);
+		off_t ha, hb;
+
+		if (da != db)
+			return false;
+		if (da < 0)
+			return true;
+		ha = lseek(fa, da, SEEK_HOLE);
+		hb = lseek(fb, db, SEEK_HOLE);
+		if (ha != hb)
+			return false;
+		off = ha;
+	}
+	return true;
+}
+
+static bool same_content(const char *a, const char *b, off_t size)
+{
+	int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
+	static char ba[65536], bb[65536];
+	bool ok = fa >= 0 && fb >= 0;
+	ssize_t n;
+
+	while (ok && (n = read(fa, ba, sizeof(ba))) > 0)
+		ok = read(fb, bb, (size_t)n) == n && !memcmp(ba, bb, (size_t)n);
+	if (ok)
+		ok = read(fb, bb, 1) == 0;
+	if (ok)
+		ok = same_data_map(fa, fb, size);
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	return ok;
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Sorted names of dir (without . and ..) */
+static int list_names(const char *dir, char ***ret)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = NULL;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		v = realloc(v, (size_t)(n + 1) * sizeof(*v));
+		v[n++] = strdup(de->d_name);
+	}
+	closedir(d);
+	qsort(v, (size_t)n, sizeof(*v), cmp_names);
+	*ret = v;
+	return n;
+}
+
+/* Everything equal: names, types, modes, owners, times, contents, holes,
+ * symlink targets, hard-link structure. Returns the number of differences. */
+static int cmp_tree(const char *a, const char *b, bool owners)
+{
+	struct stat sa, sb;
+	char **na = NULL, **nb = NULL;
+	int diffs = 0, ca, cb;
+
+	if (lstat(a, &sa) || lstat(b, &sb)) {
+		fprintf(stderr, "cmp: %s or %s missing\n", a, b);
+		return 1;
+	}
+#define D(cond, what)                                                    \
+	do {                                                             \
+		if (cond) {                                              \
+			fprintf(stderr, "cmp: %s vs %s: %s\n", a, b, what); \
+			diffs++;                                         \
+		}                                                        \
+	} while (0)
+	D((sa.st_mode & S_IFMT) != (sb.st_mode & S_IFMT), "type");
+	if (diffs)
+		return diffs;
+	D(!S_ISLNK(sa.st_mode) && sa.st_mode != sb.st_mode, "mode");
+	D(owners && (sa.st_uid != sb.st_uid || sa.st_gid != sb.st_gid), "owner");
+	D(sa.st_mtim.tv_sec != sb.st_mtim.tv_sec || sa.st_mtim.tv_nsec != sb.st_mtim.tv_nsec,
+	  "mtime");
+	D(sa.st_atim.tv_sec != sb.st_atim.tv_sec || sa.st_atim.tv_nsec != sb.st_atim.tv_nsec,
+	  "atime");
+	if (S_ISREG(sa.st_mode)) {
+		D(sa.st_size != sb.st_size, "size");
+		D(sa.st_nlink != sb.st_nlink, "link count");
+		if (sa.st_nlink > 1) {
+			int i;
+
+			for (i = 0; i < ninos && inos[i].a != sa.st_ino; i++)
+				;
+			if (i == ninos && ninos < 256)
+				inos[ninos++] = (struct inomap){ sa.st_ino, sb.st_ino };
+			else
+				D(inos[i].b != sb.st_ino, "hard links differ");
+		}
+		D(!same_content(a, b, sa.st_size), "content or holes");
+	} else if (S_ISLNK(sa.st_mode)) {
+		char ta[4096], tb[4096];
+		ssize_t la = readlink(a, ta, sizeof(ta)), lb = readlink(b, tb, sizeof(tb));
+
+		D(la != lb || la < 0 || memcmp(ta, tb, (size_t)la), "symlink target");
+	} else if (S_ISDIR(sa.st_mode)) {
+		ca = list_names(a, &na);
+		cb = list_names(b, &nb);
+		D(ca != cb, "number of entries");
+		for (int i = 0; i < ca && i < cb; i++) {
+			char *pa = pj(a, na[i]), *pb = pj(b, nb[i]);
+
+			if (strcmp(na[i], nb[i])) {
+				fprintf(stderr, "cmp: %s: '%s' vs '%s'\n", a, na[i], nb[i]);
+				diffs++;
+			} else {
+				diffs += cmp_tree(pa, pb, owners);
+			}
+			free(pa);
+			free(pb);
+		}
+		for (int i = 0; i < ca; i++)
+			free(na[i]);
+		for (int i = 0; i < cb; i++)
+			free(nb[i]);
+		free(na);
+		free(nb);
+		/* reading the directories must not have changed their times */
+	}
+#undef D
+	return diffs;
+}
+
+static int tree_equal(const char *a, const char *b, bool owners)
+{
+	ninos = 0;
+	return cmp_tree(a, b, owners) == 0;
+}
+
+/* ---- backup ---- */
+
+struct mod_ctx {
+	const char *src;
+	const char *const *names;
+};
+
+static void modify_files(void *ud)
+{
+	struct mod_ctx *m = ud;
+
+	for (int i = 0; m->names[i]; i++)
+		append(m->src, m->names[i], "modified while the tool was stopped\n");
+}
+
+static struct tl_dummy {
+	const char *dst;
+	bool has_cached, has_first;
+} probe;
+
+static void probe_dst(void *ud)
+{
+	char *p = pj(probe.dst, "zz-cached.bin"), *q = pj(probe.dst, "a.bin");
+
+	(void)ud;
+	probe.has_cached = access(p, F_OK) == 0;
+	probe.has_first = access(q, F_OK) == 0;
+	free(p);
+	free(q);
+}
+
+static void test_backup(void)
+{
+	char *src = pj(base, "fs/src"), *d1 = pj(base, "fs/dst-plain"), *d2 = pj(base, "fs/dst-duet");
+	char *d3 = pj(base, "fs/dst-mod-plain"), *d4 = pj(base, "fs/dst-mod-duet");
+	char *zz = pj(src, "zz-cached.bin");
+	const char *a1[] = { backup_exe, "--no-duet", src, d1, NULL };
+	const char *a2[] = { backup_exe, src, d2, NULL };
+	const char *a3[] = { backup_exe, "--no-duet", src, d3, NULL };
+	const char *a4[] = { backup_exe, src, d4, NULL };
+	const char *const mods[] = { "a.bin", "zz-cached.bin", "d1/h1", "new\nline", "sz1", NULL };
+	struct mod_ctx mc = { src, mods };
+	struct run r1, r2, r3, r4;
+	const char *expect = "20 files (12127861 bytes), 2 hard links, 3 symlinks, 5 directories copied\n";
+
+	make_tree(src);
+	r1 = run_tool(a1, 0, NULL, NULL, false);
+	CHECK(r1.status == 0, "backup --no-duet: exit %d: %s", r1.status, r1.err);
+	CHECK(tree_equal(src, d1, true), "backup --no-duet: the copy differs (see above)");
+	CHECK(!strcmp(r1.out, expect), "backup --no-duet: output '%s', expected '%s'", r1.out, expect);
+
+	/* Nothing cached but zz-cached.bin, the walk's last file: copied first. */
+	evict_tree(src);
+	read_file(zz);
+	probe.dst = d2;
+	r2 = run_tool(a2, 1, probe_dst, NULL, false);
+	CHECK(r2.status == 0, "backup: exit %d: %s", r2.status, r2.err);
+	check_duet_used(&r2, "backup");
+	CHECK(probe.has_cached && !probe.has_first,
+	      "backup: first file copied was not the cached one (cached %d, a.bin %d)",
+	      probe.has_cached, probe.has_first);
+	CHECK(strstr(r2.err, "duet: 1 of 20 files processed because their pages were cached"),
+	      "backup: not exactly the one cached file first: %s", r2.err);
+	CHECK(tree_equal(src, d2, true), "backup: the copy differs (see above)");
+	CHECK(!strcmp(r1.out, r2.out), "backup: output differs with duet: '%s' vs '%s'", r1.out,
+	      r2.out);
+
+	/* Files modified after 3 files were copied: the copy has the new versions. */
+	evict_tree(src);
+	r3 = run_tool(a3, 3, modify_files, &mc, false);
+	CHECK(r3.status == 0, "backup --no-duet (modified): exit %d: %s", r3.status, r3.err);
+	CHECK(tree_equal(src, d3, true), "backup --no-duet (modified): the copy differs");
+	evict_tree(src);
+	read_file(zz);
+	r4 = run_tool(a4, 3, modify_files, &mc, false);
+	CHECK(r4.status == 0, "backup (modified): exit %d: %s", r4.status, r4.err);
+	CHECK(tree_equal(src, d4, true), "backup (modified): the copy differs");
+	/* each run appended one line to each of the 5 files */
+	{
+		size_t add = strlen("modified while the tool was stopped\n") * 5;
+		char w3[256], w4[256];
+
+		snprintf(w3, sizeof(w3), "20 files (%zu bytes), 2 hard links, 3 symlinks, "
+			 "5 directories copied\n", (size_t)12127861 + add);
+		snprintf(w4, sizeof(w4), "20 files (%zu bytes), 2 hard links, 3 symlinks, "
+			 "5 directories copied\n", (size_t)12127861 + 2 * add);
+		CHECK(!strcmp(r3.out, w3), "backup --no-duet (modified): '%s', expected '%s'", r3.out, w3);
+		CHECK(!strcmp(r4.out, w4), "backup (modified): '%s', expected '%s'", r4.out, w4);
+	}
+	run_free(&r1);
+	run_free(&r2);
+	run_free(&r3);
+	run_free(&r4);
+
+	/*
+	 * d1/b.bin (1 MiB + 17 bytes), the second file of the walk, modified
+	 * after its first MiB was read: copied again at once, not at the end.
+	 */
+	{
+		char *d5 = pj(base, "fs/dst-inc-plain"), *d6 = pj(base, "fs/dst-inc-duet");
+		const char *a5[] = { backup_exe, "--no-duet", src, d5, NULL };
+		const char *a6[] = { backup_exe, src, d6, NULL };
+		const char *const bmod[] = { "d1/b.bin", NULL };
+		struct mod_ctx bc = { src, bmod };
+		const char *msg = "copied again: 1 files changed while copied, 0 changed after their copy";
+
+		evict_tree(src);
+		r1 = run_tool(a5, -2, modify_files, &bc, false);
+		CHECK(r1.status == 0 && strstr(r1.err, msg), "backup --no-duet (modified in copy): exit %d, '%s'",
+		      r1.status, r1.err);
+		CHECK(tree_equal(src, d5, true), "backup --no-duet (modified in copy): the copy differs");
+		evict_tree(src);
+		r2 = run_tool(a6, -2, modify_files, &bc, false);
+		CHECK(r2.status == 0 && strstr(r2.err, msg), "backup (modified in copy): exit %d, '%s'",
+		      r2.status, r2.err);
+		CHECK(tree_equal(src, d6, true), "backup (modified in copy): the copy differs");
+		run_free(&r1);
+		run_free(&r2);
+		free(d5), free(d6);
+	}
+	free(src), free(d1), free(d2), free(d3), free(d4), free(zz);
+}
+
+/* ---- scrub ---- */
+
+struct mline {
+	char *rel;
+	char *line;
+};
+
+static int cmp_mline(const void *a, const void *b)
+{
+	return strcmp(((const struct mline *)a)->rel, ((const struct mline *)b)->rel);
+}
+
+static void escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			fprintf(f, "\\x%02x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void collect(const char *root, const char *rel, struct mline **v, int *n)
+{
+	char *dir = *rel ? pj(root, rel) : strdup(root);
+	char **names;
+	int c = list_names(dir, &names);
+
+	for (int i = 0; i < c; i++) {
+		char *r, *p = pj(dir, names[i]);
+		struct stat st;
+
+		if (asprintf(&r, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0)
+			die("oom");
+		lstat(p, &st);
+		if (S_ISDIR(st.st_mode)) {
+			collect(root, r, v, n);
+		} else if (S_ISREG(st.st_mode)) {
+			XXH3_state_t *x = XXH3_createState();
+			XXH128_canonical_t can;
+			char buf[65536], *line;
+			size_t len;
+			ssize_t k;
+			int fd = open(p, O_RDONLY);
+			FILE *f = open_memstream(&line, &len);
+
+			XXH3_128bits_reset(x);
+			while ((k = read(fd, buf, sizeof(buf))) > 0)
+				XXH3_128bits_update(x, buf, (size_t)k);
+			close(fd);
+			XXH128_canonicalFromHash(&can, XXH3_128bits_digest(x));
+			XXH3_freeState(x);
+			for (int j = 0; j < 16; j++)
+				fprintf(f, "%02x", can.digest[j]);
+			fprintf(f, " %lld %lld.%09ld ", (long long)st.st_size,
+				(long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+			escape(f, r);
+			fputc('\n', f);
+			fclose(f);
+			*v = realloc(*v, (size_t)(*n + 1) * sizeof(**v));
+			(*v)[*n].rel = strdup(r);
+			(*v)[(*n)++].line = line;
+		}
+		free(r);
+		free(p);
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
+}
+
+/* The manifest we expect: our own hashes, sorted by path. */
+static char *expected_manifest(const char *root, int *nfiles)
+{
+	struct mline *v = NULL;
+	int n = 0;
+	char *s;
+	size_t len;
+	FILE *f = open_memstream(&s, &len);
+
+	collect(root, "", &v, &n);
+	qsort(v, (size_t)n, sizeof(*v), cmp_mline);
+	fputs("# duet-scrub manifest v1: xxh3-128 size mtime path\n", f);
+	for (int i = 0; i < n; i++) {
+		fputs(v[i].line, f);
+		free(v[i].line);
+		free(v[i].rel);
+	}
+	free(v);
+	fclose(f);
+	*nfiles = n;
+	return s;
+}
+
+static void test_scrub(void)
+{
+	char *src = pj(base, "fs/src"), *m1 = pj(base, "m-plain"), *m2 = pj(base, "m-duet");
+	const char *c1[] = { scrub_exe, "--no-duet", "--create", "--manifest", m1, src, NULL };
+	const char *c2[] = { scrub_exe, "--create", "--manifest", m2, src, NULL };
+	const char *v1[] = { scrub_exe, "--no-duet", "--manifest", m1, src, NULL };
+	const char *v2[] = { scrub_exe, "--manifest", m1, src, NULL };
+	const char *const mods[] = { "d1/d2/c.txt", NULL };
+	struct mod_ctx mc = { src, mods };
+	struct run r1, r2;
+	char *exp, *got1, *got2, want[512], *p;
+	int n;
+
+	make_tree(src);
+	exp = expected_manifest(src, &n);
+	CHECK(n == 22, "scrub: tree has %d names of files, expected 22", n);
+	r1 = run_tool(c1, 0, NULL, NULL, false);
+	evict_tree(src);
+	read_file(p = pj(src, "zz-cached.bin"));
+	free(p);
+	r2 = run_tool(c2, 0, NULL, NULL, false);
+	check_duet_used(&r2, "scrub --create");
+	CHECK(strstr(r2.err, "duet: 1 of 20 files processed because their pages were cached"),
+	      "scrub --create: not exactly the one cached file first: %s", r2.err);
+	got1 = slurp(m1);
+	got2 = slurp(m2);
+	CHECK(r1.status == 0 && r2.status == 0, "scrub --create: exit %d, %d: %s %s", r1.status,
+	      r2.status, r1.err, r2.err);
+	CHECK(!strcmp(got1, exp), "scrub --create --no-duet: manifest\n%s\nexpected\n%s", got1, exp);
+	CHECK(!strcmp(got1, got2), "scrub --create: manifests differ with duet");
+	CHECK(!strcmp(r1.out, r2.out), "scrub --create: outputs differ");
+	run_free(&r1), run_free(&r2);
+
+	/* all good */
+	snprintf(want, sizeof(want), "%d ok, 0 mismatched, 0 changed, 0 missing, 0 new, 0 unreadable\n", n);
+	r1 = run_tool(v1, 0, NULL, NULL, false);
+	r2 = run_tool(v2, 0, NULL, NULL, false);
+	CHECK(r1.status == 0 && !strcmp(r1.out, want), "scrub --no-duet: exit %d, '%s'", r1.status, r1.out);
+	CHECK(r2.status == 0 && !strcmp(r2.out, want), "scrub: exit %d, '%s'", r2.status, r2.out);
+	run_free(&r1), run_free(&r2);
+
+	/* modified while the tool is stopped after one file: changed, not corrupt */
+	snprintf(want, sizeof(want),
+		 "CHANGED d1/d2/c.txt\n%d ok, 0 mismatched, 1 changed, 0 missing, 0 new, 0 unreadable\n",
+		 n - 1);
+	r1 = run_tool(v1, 1, modify_files, &mc, false);
+	CHECK(r1.status == 1 && !strcmp(r1.out, want), "scrub --no-duet (modified): exit %d, '%s'",
+	      r1.status, r1.out);
+	run_free(&r1);
+	sh("'%s' -q --no-duet --create --manifest '%s' '%s'", scrub_exe, m1, src);
+	evict_tree(src);
+	read_file(p = pj(src, "d1/d2/c.txt"));
+	free(p);
+	r2 = run_tool(v2, 1, modify_files, &mc, false);
+	CHECK(r2.status == 1 && !strcmp(r2.out, want), "scrub (modified): exit %d, '%s'",
+	      r2.status, r2.out);
+	run_free(&r2);
+
+	/* corrupt (same size and mtime), changed, missing, new */
+	sh("'%s' -q --no-duet --create --manifest '%s' '%s'", scrub_exe, m1, src);
+	{
+		struct stat st;
+		struct timespec ts[2];
+		int fd;
+
+		p = pj(src, "a.bin");
+		lstat(p, &st);
+		fd = open(p, O_WRONLY);
+		if (fd < 0 || pwrite(fd, "X", 1, 5000) != 1)
+			die("corrupt a.bin");
+		close(fd);
+		ts[0] = st.st_atim;
+		ts[1] = st.st_mtim;
+		utimensat(AT_FDCWD, p, ts, 0);
+		free(p);
+	}
+	append(src, "d1/d2/c.txt", "more\n");
+	sh("rm '%s/empty2' && echo new > '%s/newfile'", src, src);
+	snprintf(want, sizeof(want),
+		 "MISMATCH a.bin\nCHANGED d1/d2/c.txt\nMISSING empty2\nNEW newfile\n"
+		 "%d ok, 1 mismatched, 1 changed, 1 missing, 1 new, 0 unreadable\n", n - 3);
+	r1 = run_tool(v1, 0, NULL, NULL, false);
+	r2 = run_tool(v2, 0, NULL, NULL, false);
+	CHECK(r1.status == 1 && !strcmp(r1.out, want), "scrub --no-duet (corrupt): exit %d, '%s'",
+	      r1.status, r1.out);
+	CHECK(r2.status == 1 && !strcmp(r2.out, want), "scrub (corrupt): exit %d, '%s'", r2.status,
+	      r2.out);
+	run_free(&r1), run_free(&r2);
+	free(exp), free(got1), free(got2), free(src), free(m1), free(m2);
+}
+
+/* ---- dedup ---- */
+
+static const char *dedup_expect =
+	"group 1: 2 files of 4096 bytes\n"
+	"\td1/d2/dupB2\n"
+	"\tdupB1\n"
+	"group 2: 3 files of 50000 bytes\n"
+	"\td1/dupA2\n"
+	"\tdir with space/dupA3\n"
+	"\tdupA1\n"
+	"2 groups, 3 duplicate files, 104096 bytes duplicated\n";
+
+static void test_dedup(void)
+{
+	char *src = pj(base, "fs/src"), *p;
+	const char *a1[] = { dedup_exe, "--no-duet", src, NULL };
+	const char *a2[] = { dedup_exe, src, NULL };
+	const char *a3[] = { dedup_exe, "--reflink", src, NULL };
+	struct run r1, r2, r3;
+
+	make_tree(src);
+	r1 = run_tool(a1, 0, NULL, NULL, false);
+	evict_tree(src);
+	read_file(p = pj(src, "dupA1"));
+	free(p);
+	r2 = run_tool(a2, 0, NULL, NULL, false);
+	check_duet_used(&r2, "dedup");
+	CHECK(strstr(r2.err, "duet: 1 of 7 files processed because their pages were cached"),
+	      "dedup: not exactly the one cached file first: %s", r2.err);
+	CHECK(r1.status == 0 && !strcmp(r1.out, dedup_expect), "dedup --no-duet: exit %d, '%s'",
+	      r1.status, r1.out);
+	CHECK(r2.status == 0 && !strcmp(r2.out, dedup_expect), "dedup: exit %d, '%s'", r2.status,
+	      r2.out);
+	/* ext4 has no reflinks: a clear message, nothing replaced */
+	r3 = run_tool(a3, 0, NULL, NULL, false);
+	CHECK(r3.status == 1 && strstr(r3.err, "does not support reflinks"),
+	      "dedup --reflink on ext4: exit %d, '%s'", r3.status, r3.err);
+	run_free(&r1), run_free(&r2), run_free(&r3);
+	free(src);
+}
+
+/* Shared extents of the file's first extent (FIEMAP). */
+static bool first_extent_shared(const char *p, uint64_t *phys)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[4];
+	} f = { 0 };
+	int fd = open(p, O_RDONLY);
+	bool r;
+
+	f.fm.fm_length = FIEMAP_MAX_OFFSET;
+	f.fm.fm_extent_count = 4;
+	f.fm.fm_flags = FIEMAP_FLAG_SYNC;
+	r = fd >= 0 && !ioctl(fd, FS_IOC_FIEMAP, &f.fm) && f.fm.fm_mapped_extents > 0 &&
+	    (f.ext[0].fe_flags & FIEMAP_EXTENT_SHARED);
+	*phys = f.fm.fm_mapped_extents ? f.ext[0].fe_physical : 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static void test_reflink(void)
+{
+	char *src = pj(base, "bt/src"), *ref = pj(base, "bt/ref");
+	const char *a1[] = { dedup_exe, "--reflink", src, NULL };
+	const char *a2[] = { dedup_exe, "--no-duet", src, NULL };
+	const char *want =
+		"group 1: 2 files of 4096 bytes\n"
+		"\td1/d2/dupB2\n"
+		"\tdupB1 (reflinked)\n"
+		"group 2: 3 files of 50000 bytes\n"
+		"\td1/dupA2\n"
+		"\tdir with space/dupA3 (reflinked)\n"
+		"\tdupA1 (reflinked)\n"
+		"group 3: 2 files of 7000 bytes\n"
+		"\tdupC1\n"
+		"\tdupC2 (hard links: not reflinked)\n"
+		"3 groups, 4 duplicate files, 111096 bytes duplicated, 3 files reflinked\n";
+	const char *after =
+		"group 1: 2 files of 4096 bytes\n"
+		"\td1/d2/dupB2\n"
+		"\tdupB1\n"
+		"group 2: 3 files of 50000 bytes\n"
+		"\td1/dupA2\n"
+		"\tdir with space/dupA3\n"
+		"\tdupA1\n"
+		"group 3: 2 files of 7000 bytes\n"
+		"\tdupC1\n"
+		"\tdupC2\n"
+		"3 groups, 4 duplicate files, 111096 bytes duplicated\n";
+	struct run r1, r2;
+	uint64_t pa, pb, pc;
+
+	make_tree(src);
+	/* a duplicate with another hard link is left alone */
+	put(src, "dupC1", 0, 7000, 13);
+	put(src, "dupC2", 0, 7000, 13);
+	sh("ln '%s/dupC2' '%s/dupC3' && touch -d @1400000000 '%s' '%s/dupC1' '%s/dupC2'", src, src,
+	   src, src, src);
+	sh("cp -a '%s' '%s'", src, ref);
+	r1 = run_tool(a1, 0, NULL, NULL, false);
+	check_duet_used(&r1, "dedup --reflink");
+	CHECK(r1.status == 0 && !strcmp(r1.out, want), "dedup --reflink: exit %d, '%s' %s",
+	      r1.status, r1.out, r1.err);
+	/* same contents, modes, owners, times as before; extents shared */
+	CHECK(tree_equal(ref, src, true), "dedup --reflink changed the tree (see above)");
+	{
+		char *x = pj(src, "d1/dupA2"), *y = pj(src, "dupA1"), *z = pj(src, "dir with space/dupA3");
+		bool sx = first_extent_shared(x, &pa), sy = first_extent_shared(y, &pb);
+		bool sz = first_extent_shared(z, &pc);
+
+		CHECK(sx && sy && sz && pa == pb && pb == pc,
+		      "dedup --reflink: extents not shared (%d %d %d, %llu %llu %llu)", sx, sy, sz,
+		      (unsigned long long)pa, (unsigned long long)pb, (unsigned long long)pc);
+		free(x), free(y), free(z);
+	}
+	r2 = run_tool(a2, 0, NULL, NULL, false);
+	CHECK(r2.status == 0 && !strcmp(r2.out, after), "dedup after reflink: '%s'", r2.out);
+	run_free(&r1), run_free(&r2);
+	free(src), free(ref);
+}
+
+/* ---- errors ---- */
+
+static void test_errors(void)
+{
+	char *src = pj(base, "fs/src"), *missing = pj(base, "fs/nonexistent");
+	char *full = pj(base, "small/dst"), *ps = pj(base, "fs/perm"), *pd = pj(base, "fs/perm-dst");
+	char *pm = pj(base, "fs/perm-m/manifest");
+	const char *a1[] = { backup_exe, "-q", missing, full, NULL };
+	const char *a2[] = { backup_exe, "--no-duet", src, full, NULL };
+	const char *a3[] = { backup_exe, ps, pd, NULL };
+	const char *a4[] = { scrub_exe, "--manifest", pm, ps, NULL };
+	const char *a5[] = { dedup_exe, ps, NULL };
+	const char *a6[] = { scrub_exe, "--manifest", missing, src, NULL };
+	struct run r;
+	char **names = NULL;
+	int n;
+
+	/* source missing */
+	r = run_tool(a1, 0, NULL, NULL, false);
+	CHECK(r.status == 2 && strstr(r.err, "nonexistent: No such file or directory"),
+	      "backup of a missing source: exit %d, '%s'", r.status, r.err);
+	run_free(&r);
+	r = run_tool(a6, 0, NULL, NULL, false);
+	CHECK(r.status == 2 && strstr(r.err, "cannot open manifest"),
+	      "scrub with a missing manifest: exit %d, '%s'", r.status, r.err);
+	run_free(&r);
+
+	/* destination full: the big file fails, the small ones before and after are copied */
+	sh("mkdir -p '%s'", src);
+	put(src, "a-small", 0, 1000, 1);
+	put(src, "b-big", 0, 40 << 20, 2);
+	put(src, "c-small", 0, 1000, 3);
+	r = run_tool(a2, 0, NULL, NULL, false);
+	CHECK(r.status == 1 && strstr(r.err, "b-big: cannot write") &&
+	      strstr(r.err, "No space left on device"),
+	      "backup to a full file system: exit %d, '%s'", r.status, r.err);
+	n = list_names(full, &names);
+	CHECK(n == 2 && !strcmp(names[0], "a-small") && !strcmp(names[1], "c-small"),
+	      "backup to a full file system: %d entries in the destination (%s ...)", n,
+	      n > 0 ? names[0] : "");
+	{
+		char *x = pj(src, "c-small"), *y = pj(full, "c-small");
+
+		CHECK(same_content(x, y, 1000), "backup to a full file system: c-small differs");
+		free(x), free(y);
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	run_free(&r);
+
+	/* a file the user cannot read (as uid 65534: root reads everything) */
+	sh("mkdir -p '%s' '%s' && mkdir -p \"$(dirname '%s')\" && chown 65534:65534 '%s' \"$(dirname '%s')\"",
+	   ps, pd, pm, pd, pm);
+	put(ps, "a.txt", 0, 3000, 5);
+	put(ps, "secret", 0, 3000, 5);
+	put(ps, "z.txt", 0, 3000, 5);
+	sh("chmod 0 '%s/secret'", ps);
+	r = run_tool(a3, 0, NULL, NULL, true);
+	CHECK(r.status == 1 && strstr(r.err, "secret: cannot open: Permission denied") &&
+	      strstr(r.err, "libduet cannot start"),
+	      "backup of an unreadable file: exit %d, '%s'", r.status, r.err);
+	{
+		char *x = pj(ps, "z.txt"), *y = pj(pd, "z.txt"), *z = pj(pd, "a.txt");
+
+		CHECK(same_content(x, y, 3000) && same_content(x, z, 3000),
+		      "backup of an unreadable file: the others were not copied");
+		free(x), free(y), free(z);
+	}
+	run_free(&r);
+	sh("'%s' -q --no-duet --create --manifest '%s' '%s'", scrub_exe, pm, ps);
+	r = run_tool(a4, 0, NULL, NULL, true);
+	CHECK(r.status == 1 &&
+	      !strcmp(r.out, "UNREADABLE secret: Permission denied\n"
+			     "2 ok, 0 mismatched, 0 changed, 0 missing, 0 new, 1 unreadable\n"),
+	      "scrub of an unreadable file: exit %d, '%s'", r.status, r.out);
+	run_free(&r);
+	r = run_tool(a5, 0, NULL, NULL, true);
+	CHECK(r.status == 1 && strstr(r.err, "secret: cannot read: Permission denied") &&
+	      !strcmp(r.out, "group 1: 2 files of 3000 bytes\n\ta.txt\n\tz.txt\n"
+			     "1 groups, 1 duplicate files, 3000 bytes duplicated\n"),
+	      "dedup with an unreadable file: exit %d, '%s' '%s'", r.status, r.out, r.err);
+	run_free(&r);
+	free(src), free(missing), free(full), free(ps), free(pd), free(pm);
+}
+
+static void remove_base(void)
+{
+	char cmd[512];
+
+	fsimg_cleanup_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	if (system(cmd))
+		fprintf(stderr, "cannot remove %s\n", base);
+}
+
+int main(int argc, char **argv)
+{
+	static struct fsimg fs, small;	/* the cleanup at exit points at them */
+	char *mnt;
+
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP [FSTYPE]\n");
+		return 1;
+	}
+	livetest_require_root();
+	backup_exe = argv[2];
+	scrub_exe = argv[3];
+	dedup_exe = argv[4];
+	snprintf(base, sizeof(base), "/tmp/duet-tools-%d", (int)getpid());
+	if (mkdir(base, 0755))
+		die("mkdir %s: %s", base, strerror(errno));
+	/* registered before fsimg's handler: runs after the unmounts, also on die() */
+	atexit(remove_base);
+	if (!strcmp(argv[1], "reflink")) {
+		mnt = pj(base, "bt");
+		if (fsimg_make(&fs, "btrfs", 256, mnt))
+			die("cannot make a btrfs image");
+	} else {
+		const char *type = argc == 6 ? argv[5] : "ext4";
+
+		mnt = pj(base, "fs");
+		if (fsimg_make(&fs, type, 320, mnt))
+			die("cannot make an %s image", type);
+	}
+	/* Reading must not move atimes: they are compared. */
+	sh("mount -o remount,noatime '%s'", mnt);
+	if (!strcmp(argv[1], "errors")) {
+		char *m = pj(base, "small");
+
+		if (fsimg_make(&small, "ext4", 32, m))
+			die("cannot make a small ext4 image");
+		free(m);
+		test_errors();
+	} else if (!strcmp(argv[1], "backup")) {
+		test_backup();
+	} else if (!strcmp(argv[1], "scrub")) {
+		test_scrub();
+	} else if (!strcmp(argv[1], "dedup")) {
+		test_dedup();
+	} else if (!strcmp(argv[1], "reflink")) {
+		test_reflink();
+	} else {
+		die("unknown test %s", argv[1]);
+	}
+	fsimg_cleanup_all();
+	free(mnt);
+	printf("%s: %d checks, %d failures\n", argv[1], checks, failures);
+	return failures ? 1 : 0;
+}
