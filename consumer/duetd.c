@@ -640,10 +640,18 @@ static void process_input(struct client *c)
 {
 	size_t off = 0;
 
-	while (!c->closing && !c->outlen) {
+	while (!c->closing) {
 		struct dp_msg m;
-		int n = dp_parse(c->in + off, c->inlen - off, DP_MAX_REQUEST, &m);
+		int n;
 
+		/* A client that sent several requests at once: each reply is
+		 * sent before the next request is read. */
+		if (c->outlen) {
+			flush_out(c);
+			if (c->outlen)
+				break;	/* the rest when the socket drains */
+		}
+		n = dp_parse(c->in + off, c->inlen - off, DP_MAX_REQUEST, &m);
 		if (n == 0)
 			break;
 		if (n == -EPROTONOSUPPORT) {

@@ -1220,7 +1220,9 @@ EXPORT const char *duet_strerror(int err)
 		return "not found: a path that does not exist, or tracefs or the page-cache events missing";
 	case EACCES:
 	case EPERM:
-		return "permission denied: reading the tracing ring buffer needs root (or use duetd)";
+		return "permission denied: in-process sessions need root to read the tracing ring "
+		       "buffer (others use duetd), and through duetd a directory you cannot read "
+		       "cannot be registered";
 	case EPROTO:
 		return "an event's format has fields this version cannot decode";
 	case EBADMSG:

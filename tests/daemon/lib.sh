@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared by the daemon tests (sourced). Every scenario gets a work
+# directory, a loop-mounted ext4, a duetd on its own socket and test
+# users; cleanup (trap on EXIT, INT, TERM) stops every process started,
+# removes the users, unmounts, detaches the loop device and removes the
+# tracing instances of the processes it killed, also on failure.
+# Environment (meson): DUETD DUET DCLIENT DRESIDENT.
+
+set -u
+fails=0
+PIDS=""
+USERS=""
+GROUPS_MADE=""
+LOOP=""
+MNT=""
+DPID=""
+DEAD_PIDS=""
+
+say() { echo "$(date +%T) $*"; }
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+die() { echo "FAIL: $*" >&2; fails=$((fails + 1)); exit 1; }
+check() {	# check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	if "$@"; then echo "ok: $what"; else fail "$what"; fi
+}
+
+require() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: needs root (duetd reads the tracing ring buffer; loop devices, users)"
+		exit 77
+	fi
+	if [ ! -d /sys/kernel/tracing/instances ]; then
+		echo "SKIP: tracefs is not mounted at /sys/kernel/tracing"
+		exit 77
+	fi
+	for t in useradd userdel losetup mkfs.ext4 setpriv python3; do
+		command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }
+	done
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	for p in $PIDS; do
+		kill -CONT "$p" 2>/dev/null
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $PIDS; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+		DEAD_PIDS="$DEAD_PIDS $p"
+	done
+	wait 2>/dev/null
+	for p in $DEAD_PIDS; do
+		for i in /sys/kernel/tracing/instances/duet-"$p"-*; do
+			[ -d "$i" ] && rmdir "$i"
+		done
+	done
+	if [ -n "$MNT" ] && mountpoint -q "$MNT"; then
+		umount "$MNT" || umount -l "$MNT"
+	fi
+	[ -n "$LOOP" ] && losetup -d "$LOOP"
+	for u in $USERS; do userdel "$u" 2>/dev/null; done
+	for g in $GROUPS_MADE; do groupdel "$g" 2>/dev/null; done
+	[ -n "${W:-}" ] && rm -rf "$W"
+	if [ $rc = 0 ] && [ $fails -gt 0 ]; then rc=1; fi
+	[ $rc = 0 ] && echo "PASS" || echo "FAILED ($fails failures, exit $rc)"
+	exit $rc
+}
+
+setup() {	# setup SIZE_MB: work dir W, ext4 at $MNT, socket $SOCK
+	require
+	trap cleanup EXIT
+	trap 'exit 1' INT TERM HUP
+	W=$(mktemp -d /tmp/duet-daemon.XXXXXX)
+	chmod 1777 "$W"	# clients of test users write their dumps here
+	truncate -s "${1:-256}M" "$W/img"
+	mkfs.ext4 -q -F "$W/img" || die "mkfs.ext4"
+	LOOP=$(losetup -f --show "$W/img") || die "losetup"
+	MNT=$W/mnt
+	mkdir "$MNT"
+	mount "$LOOP" "$MNT" || die "mount"
+	chmod 0755 "$MNT"
+	SOCK=$W/duetd.sock
+	export DUET_SOCKET=$SOCK
+}
+
+# start_duetd [ARGS]: DPID, log in $W/duetd.log (appended)
+start_duetd() {
+	"$DUETD" -s "$SOCK" "$@" >>"$W/duetd.log" 2>&1 &
+	DPID=$!
+	PIDS="$PIDS $DPID"
+	for _ in $(seq 100); do
+		"$DUET" status --socket "$SOCK" --json 2>/dev/null | grep -q "\"pid\":$DPID" && return 0
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$W/duetd.log" >&2
+	die "duetd did not start"
+}
+
+add_user() {	# add_user NAME [GROUPS]
+	useradd -M -N -s /usr/sbin/nologin ${2:+-G "$2"} "$1" || die "useradd $1"
+	USERS="$USERS $1"
+}
+
+add_group() {
+	groupadd "$1" || die "groupadd $1"
+	GROUPS_MADE="$GROUPS_MADE $1"
+}
+
+# as USER CMD...: run as USER (its groups), with DUET_SOCKET
+# (In bg_client, AS_EXEC=1: the background job becomes the client itself,
+# so its pid is the client's and signals reach it.)
+as() {
+	local u=$1
+	shift
+	if [ -n "${AS_EXEC:-}" ]; then
+		exec setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups \
+			env DUET_SOCKET="$SOCK" "$@"
+	fi
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups env DUET_SOCKET="$SOCK" "$@"
+}
+
+# bg_client OUT [dclient args...]: a dclient in the background (CPID)
+bg_client() {
+	local out=$1
+	shift
+	AS_EXEC=1 "$@" >"$out.log" 2>&1 &
+	CPID=$!
+	PIDS="$PIDS $CPID"
+}
+
+wait_file() {	# wait_file FILE SECONDS [PID: give up when it exits]
+	local n=$(($2 * 10))
+	while [ ! -e "$1" ] && [ $n -gt 0 ]; do
+		[ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && break
+		sleep 0.1
+		n=$((n - 1))
+	done
+	[ -e "$1" ]
+}
+
+# dump_wait PID FILE N SECONDS: SIGUSR1 to PID; wait for FILE's dump >= N
+dump_wait() {
+	local n=$(($4 * 10))
+	kill -USR1 "$1"
+	while [ $n -gt 0 ]; do
+		if [ -e "$2" ] && [ "$(head -1 "$2" | sed -n 's/.*dump=\([0-9]*\).*/\1/p')" -ge "$3" ] 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+hdr() {	# hdr FILE KEY: a value from a dump's header line
+	head -1 "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# DEV INO RANGES of the files that still have a name: the pages of a file
+# deleted under the task are not reported as they leave the cache (the
+# file has no name under the directory any more: libduet(3)).
+view() { grep -v '^#' "$1" | awk '$5 != "?"' | cut -d' ' -f1-3; }
+res_under() {	# res_under RESFILE DIR: residency lines of files under DIR
+	awk -v d="$2/" 'index($4, d) == 1 { print $1, $2, $3 }' "$1"
+}
+
+# same_view WHAT DUMP EXPECTED_FILE(DEV INO RANGES lines): diff on failure
+same_view() {
+	if diff <(view "$2") "$3" >"$W/diff" 2>&1; then
+		return 0
+	fi
+	echo "$1: view differs from the page cache (< client, > page cache):" >&2
+	grep '^[<>]' "$W/diff" | sort -k3,3n -k2 | head -40 >&2
+	return 1
+}
+
+# stable_residency OUTFILE DIR... : run CMD (a function: "$SNAP_CMD")
+# between two residency snapshots until both agree (DAMON may evict
+# meanwhile); OUTFILE gets the agreed snapshot. Returns 1 after 6 tries.
+settle() {
+	local out=$1
+	shift
+	for try in 1 2 3 4 5 6; do
+		"$DRESIDENT" "$@" >"$W/res1"
+		$SNAP_CMD || return 2
+		"$DRESIDENT" "$@" >"$W/res2"
+		if cmp -s "$W/res1" "$W/res2"; then
+			cp "$W/res1" "$out"
+			return 0
+		fi
+		say "page cache changed during the dump (try $try); again"
+	done
+	return 1
+}
