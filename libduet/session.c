@@ -419,6 +419,13 @@ static bool run_scans(struct duet_session *s)
 
 		if (!t)
 			continue;
+		/*
+		 * A bounded task's scan waits while half its bound is pending:
+		 * a directory with more cached pages than the bound would
+		 * otherwise overflow at every resync, forever.
+		 */
+		if (t->max_pending && de_pending(s->e, t->slot) >= t->max_pending / 2)
+			continue;
 		for (int n = 0; n < SCAN_BATCH && t->scan_pos < t->nscan; n++) {
 			struct scan_file *sf = &t->scan[t->scan_pos++];
 
