@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# duetd killed (SIGKILL) under load, then started again. The client (it
+# marked one file done) is told (a LOST item), libduet registers its task
+# again by itself, replays the done mark, and after the resync the
+# client's view equals the page cache (mincore); the done mark still holds
+# and no item ever named the done file, although the workload keeps
+# reading and writing it. The killed daemon's tracing instance is gone
+# once the new one has started.
+. "$LIBDIR/lib.sh"
+setup 256
+mkdir "$MNT/d"
+for i in 1 2 3 4 5 6 7 8; do dd if=/dev/urandom of="$MNT/d/f$i" bs=4k count=$((i * 4)) status=none; done
+dd if=/dev/urandom of="$MNT/d/done" bs=4k count=16 status=none
+start_duetd -v
+OLD=$DPID
+bg_client "$W/r" "$DCLIENT" -D -k "$MNT/d/done" -o "$W/r" -r "$W/r.ready" -q 500 "$MNT/d"
+RPID=$CPID
+wait_file "$W/r.ready" 60 $RPID || die "the client did not register: $(cat "$W/r.log")"
+
+load() {	# reads, rewrites, drops, new files; the done file too
+	local i
+	for i in $(seq 1 "$1"); do
+		dd if=/dev/urandom of="$MNT/d/f$((i % 8 + 1))" bs=4k count=2 seek=$((i % 5)) conv=notrunc status=none
+		cat "$MNT/d/f$(((i + 3) % 8 + 1))" "$MNT/d/done" >/dev/null
+		dd if=/dev/urandom of="$MNT/d/done" bs=4k count=1 seek=$((i % 16)) conv=notrunc status=none
+		[ $((i % 4)) = 0 ] && dd if=/dev/urandom of="$MNT/d/n$i" bs=4k count=3 status=none
+		[ $((i % 6)) = 0 ] && python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$MNT/d/f$((i % 8 + 1))"
+		sleep 0.02
+	done
+}
+load 30 &
+LPID=$!
+sleep 0.3
+kill -KILL $OLD
+wait $OLD 2>/dev/null
+check "the killed daemon left its instance behind" ls -d /sys/kernel/tracing/instances/duet-$OLD-* >/dev/null
+sleep 0.5
+start_duetd -v
+check "the new daemon removed the killed one's instance" \
+	[ -z "$(ls -d /sys/kernel/tracing/instances/duet-$OLD-* 2>/dev/null)" ]
+wait $LPID
+load 20
+sync
+n=0
+snap() { n=$((n + 1)); dump_wait $RPID "$W/r" $n 60; }
+SNAP_CMD=snap
+settle "$W/res" "$MNT/d" || die "no stable page cache snapshot"
+res_under "$W/res" "$MNT/d" | awk -v i="$(stat -c %i "$MNT/d/done")" '$2 != i' >"$W/res.d"
+check "the client was told: a LOST item" [ "$(hdr "$W/r" lost)" -ge 1 ]
+check "its view after the resync == page cache (the done file aside)" same_view R "$W/r" "$W/res.d"
+check "the done mark survived the restart" [ "$(hdr "$W/r" done)" = 1 ]
+check "no item named the done file" [ "$(hdr "$W/r" doneitems)" = 0 ]
+check "no redundant items" [ "$(hdr "$W/r" redundant)" = 0 ]
+"$DUET" status --socket "$SOCK" --json >"$W/st.json"
+check "the new daemon has the client's task again" \
+	[ "$(jq "[.daemon.tasks[] | select(.pid == $RPID)] | length" "$W/st.json")" = 1 ]
+exit 0
