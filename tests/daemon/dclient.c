@@ -218,8 +218,13 @@ static int fetch_task(struct ctask *t)
 		if (c.have_done && it[i].dev == c.done.dev && it[i].ino == c.done.ino &&
 		    it[i].gen == c.done.gen)
 			t->done_items++;
-		if (!apply(t, &it[i]))
+		if (!apply(t, &it[i])) {
 			t->redundant++;
+			fprintf(stderr, "dclient: %s: redundant item: ino %" PRIu64 " gen %" PRIu64
+				" pages %" PRIu64 "+%" PRIu64 " state %#x flags %#x\n", t->dir,
+				it[i].ino, it[i].gen, it[i].index, it[i].count, it[i].state,
+				it[i].flags);
+		}
 	}
 	return n;
 }

@@ -196,3 +196,46 @@ settle() {
 	done
 	return 1
 }
+
+# bracket DIR: residency before ($W/res1) and after ($W/res2) one run of
+# $SNAP_CMD. With DAMON's pageout evicting idle pages meanwhile, the
+# client's view, drained during the dump, lies between the two.
+bracket() {
+	"$DRESIDENT" "$@" >"$W/res1"
+	$SNAP_CMD || return 2
+	"$DRESIDENT" "$@" >"$W/res2"
+}
+
+# between WHAT VIEW_LINES RES1_LINES RES2_LINES (DEV INO RANGES):
+# RES2 <= VIEW <= RES1 page by page, for every file. A page the view holds
+# that was not cached before the dump is a missed REMOVED; a page cached
+# after it that the view lacks is a missed ADDED.
+between() {
+	python3 - "$@" <<'EOF'
+import sys
+what, vf, r1f, r2f = sys.argv[1:5]
+def load(fn):
+    d = {}
+    for line in open(fn):
+        f = line.split()
+        if len(f) < 3 or f[0].startswith("#"):
+            continue
+        s = set()
+        for r in f[2].split(","):
+            a, _, b = r.partition("-")
+            s.update(range(int(a), int(b or a) + 1))
+        d[(f[0], f[1])] = s
+    return d
+v, r1, r2 = load(vf), load(r1f), load(r2f)
+bad = 0
+for k in sorted(set(v) | set(r1) | set(r2)):
+    vs, a, b = v.get(k, set()), r1.get(k, set()), r2.get(k, set())
+    if not (b <= vs <= a):
+        bad += 1
+        if bad <= 5:
+            print(f"{what}: {k[0]} {k[1]}: view has {len(vs)} pages; "
+                  f"{len(vs - a)} not cached before the dump, {len(b - vs)} cached after it missing",
+                  file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+}
