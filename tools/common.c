@@ -618,6 +618,9 @@ int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct 
 		XXH3_128bits_update(x, buf, (size_t)n);
 		if (!c->bytes_read_file)
 			tl_test_reading(c);
+		if ((c->bytes_read_file + (uint64_t)n) / TL_POLL_CHUNK !=
+		    c->bytes_read_file / TL_POLL_CHUNK)
+			tl_poll(c);
 		c->bytes_read_file += (uint64_t)n;
 		c->bytes_read += (uint64_t)n;
 	}
