@@ -73,7 +73,7 @@ void tl_init(struct tl_ctx *c, const char *prog, const char *root, bool quiet, b
 	s = getenv("DUET_TOOLS_TEST_STOP_IN_FILE");
 	c->stop_in_file = s ? atoi(s) : 0;
 	s = getenv("DUET_TOOLS_RIDE_MS");
-	c->ride_ms = s ? (unsigned int)atoi(s) : 0;
+	c->ride_ms = s ? (unsigned int)atoi(s) : TL_RIDE_MS;
 }
 
 void tl_free(struct tl_ctx *c)

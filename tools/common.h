@@ -10,7 +10,10 @@
  * now; DIRTY: it was written to) is queued: by tl_poll(), which the tools
  * call between chunks of a long read too, and before each walk entry.
  * Queued files are processed before the next walk entry, the most
- * recently queued first (the least likely to have left the cache). The
+ * recently queued first (the least likely to have left the cache), and
+ * while items keep coming (the last one less than ride_ms ago) the walk
+ * waits for more instead of reading on its own: another tool is reading
+ * for it. The
  * tool marks what it processed done (tl_done()): the walk skips it and
  * duet stops queueing its events. Without duet (--no-duet, or libduet
  * could not start) the walk alone runs: the results are the same, only
@@ -76,6 +79,7 @@ struct tl_ctx {
 	uint64_t last_poll_ns;
 	uint64_t last_item_ns;	/* when an item last queued a file */
 	unsigned int ride_ms;	/* before a walk entry, wait this long for items */
+#define TL_RIDE_MS	30	/* default; DUET_TOOLS_RIDE_MS overrides, 0: off */
 	/* progress */
 	int processed;
 	uint64_t bytes;
