@@ -432,7 +432,13 @@ static void queue(struct tl_ctx *c, struct tl_entry *e, int why)
 	}
 	c->q[c->nq].e = e;
 	c->q[c->nq++].why = why;
-	c->last_item_ns = tl_now_ns();
+	/*
+	 * Only ADDED items keep the walk waiting: each names a file not yet
+	 * done, so they end; a file written to all the time would send
+	 * DIRTY items for ever.
+	 */
+	if (why == TL_CACHED)
+		c->last_item_ns = tl_now_ns();
 }
 
 static void poll_task(struct tl_ctx *c, struct duet_task *t, bool mod)

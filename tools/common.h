@@ -77,7 +77,7 @@ struct tl_ctx {
 	struct tl_qent *q;	/* queued by items: a stack, last queued first */
 	int nq, qcap;
 	uint64_t last_poll_ns;
-	uint64_t last_item_ns;	/* when an item last queued a file */
+	uint64_t last_item_ns;	/* when an ADDED item last queued a file */
 	unsigned int ride_ms;	/* before a walk entry, wait this long for items */
 #define TL_RIDE_MS	30	/* default; DUET_TOOLS_RIDE_MS overrides, 0: off */
 	/* progress */
