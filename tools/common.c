@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -71,6 +72,8 @@ void tl_init(struct tl_ctx *c, const char *prog, const char *root, bool quiet, b
 	c->stop_after = s ? atoi(s) : 0;
 	s = getenv("DUET_TOOLS_TEST_STOP_IN_FILE");
 	c->stop_in_file = s ? atoi(s) : 0;
+	s = getenv("DUET_TOOLS_RIDE_MS");
+	c->ride_ms = s ? (unsigned int)atoi(s) : TL_RIDE_MS;
 }
 
 void tl_free(struct tl_ctx *c)
@@ -96,6 +99,8 @@ void tl_free(struct tl_ctx *c)
 		free(c->e[i]);
 	}
 	free(c->e);
+	free(c->walk);
+	free(c->q);
 	free(c->root_abs);
 	free((char *)c->root);
 }
@@ -417,7 +422,26 @@ static struct tl_entry *resolve(struct tl_ctx *c, struct duet_task *t, const str
 	return kn->e;
 }
 
-static void drain_task(struct tl_ctx *c, struct duet_task *t, tl_fn fn, bool mod)
+static void queue(struct tl_ctx *c, struct tl_entry *e, int why)
+{
+	if (c->nq == c->qcap) {
+		c->qcap = c->qcap ? c->qcap * 2 : 256;
+		c->q = realloc(c->q, (size_t)c->qcap * sizeof(*c->q));
+		if (!c->q)
+			abort();
+	}
+	c->q[c->nq].e = e;
+	c->q[c->nq++].why = why;
+	/*
+	 * Only ADDED items keep the walk waiting: each names a file not yet
+	 * done, so they end; a file written to all the time would send
+	 * DIRTY items for ever.
+	 */
+	if (why == TL_CACHED)
+		c->last_item_ns = tl_now_ns();
+}
+
+static void poll_task(struct tl_ctx *c, struct duet_task *t, bool mod)
 {
 	struct duet_item it[256];
 	int n;
@@ -433,25 +457,39 @@ static void drain_task(struct tl_ctx *c, struct duet_task *t, tl_fn fn, bool mod
 			if (it[i].state != (mod ? DUET_DIRTY : DUET_ADDED))
 				continue;
 			e = resolve(c, t, &it[i]);
-			/* items come in (dev, ino, index) order: one call per file */
+			/* items come in (dev, ino, index) order: one per file */
 			if (!e || e == prev || !(e->flags & TL_WANT))
 				continue;
 			prev = e;
 			if (!mod && (e->flags & TL_DONE))
 				continue;
-			if (!(e->flags & TL_DONE))
-				c->cached_first++;
-			fn(c, e, mod ? TL_DIRTY : TL_CACHED);
+			queue(c, e, mod ? TL_DIRTY : TL_CACHED);
 		}
 	}
 }
 
-void tl_drain(struct tl_ctx *c, tl_fn fn)
+void tl_poll(struct tl_ctx *c)
 {
 	if (c->ex)
-		drain_task(c, c->ex, fn, false);
+		poll_task(c, c->ex, false);
 	if (c->mod)
-		drain_task(c, c->mod, fn, true);
+		poll_task(c, c->mod, true);
+}
+
+void tl_drain(struct tl_ctx *c, tl_fn fn)
+{
+	tl_poll(c);
+	while (c->nq) {
+		struct tl_qent q = c->q[--c->nq];
+
+		/* queued twice, or processed since it was queued */
+		if (q.why == TL_CACHED && (q.e->flags & TL_DONE))
+			continue;
+		if (q.why == TL_CACHED || !(q.e->flags & TL_DONE))
+			c->cached_first++;
+		fn(c, q.e, q.why);
+		tl_poll(c);
+	}
 }
 
 void tl_done(struct tl_ctx *c, struct tl_entry *e)
@@ -470,12 +508,36 @@ void tl_done(struct tl_ctx *c, struct tl_entry *e)
 		duet_task_set_done(c->ex, &e->fid, 0, 0);
 }
 
-void tl_run(struct tl_ctx *c, tl_fn fn)
+/* While items keep coming (the last less than ride_ms ago), process what
+ * they name instead of walking: others are reading for us. */
+static void ride(struct tl_ctx *c, tl_fn fn)
 {
-	for (int i = 0; i < c->n; i++) {
-		struct tl_entry *e = c->e[i];
+	uint64_t wait = (uint64_t)c->ride_ms * 1000000ull;
+
+	for (;;) {
+		uint64_t now;
+		struct pollfd pfd = { .fd = duet_task_fd(c->ex), .events = POLLIN };
 
 		tl_drain(c, fn);
+		now = tl_now_ns();
+		if (now - c->last_item_ns >= wait || pfd.fd < 0)
+			return;
+		poll(&pfd, 1, (int)((c->last_item_ns + wait - now + 999999) / 1000000));
+	}
+}
+
+void tl_run(struct tl_ctx *c, tl_fn fn)
+{
+	struct tl_entry **w = c->walk ? c->walk : c->e;
+	int n = c->walk ? c->nwalk : c->n;
+
+	for (int i = 0; i < n; i++) {
+		struct tl_entry *e = w[i];
+
+		if (c->ex && c->ride_ms)
+			ride(c, fn);
+		else
+			tl_drain(c, fn);
 		if ((e->flags & TL_WANT) && !(e->flags & TL_DONE))
 			fn(c, e, TL_WALK);
 	}
@@ -562,6 +624,9 @@ int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct 
 		XXH3_128bits_update(x, buf, (size_t)n);
 		if (!c->bytes_read_file)
 			tl_test_reading(c);
+		if ((c->bytes_read_file + (uint64_t)n) / TL_POLL_CHUNK !=
+		    c->bytes_read_file / TL_POLL_CHUNK)
+			tl_poll(c);
 		c->bytes_read_file += (uint64_t)n;
 		c->bytes_read += (uint64_t)n;
 	}

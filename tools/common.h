@@ -5,13 +5,19 @@
  *
  * The order. The tree is listed first (metadata only, names sorted with
  * strcmp in each directory, depth first). Then tl_run() visits the wanted
- * entries in that order; before each one it drains the duet task without
- * blocking and hands the tool every wanted file an item names (ADDED:
- * pages of it are cached now; DIRTY: it was written to). The tool marks
- * what it processed done (tl_done()): the walk skips it and duet stops
- * queueing its events. Without duet (--no-duet, or libduet could not
- * start) the walk alone runs: the results are the same, only the order
- * differs, and every tool prints its results sorted.
+ * entries in the tool's natural order (c->walk if the tool set it, else
+ * the listing's). Every file an item names (ADDED: pages of it are cached
+ * now; DIRTY: it was written to) is queued: by tl_poll(), which the tools
+ * call between chunks of a long read too, and before each walk entry.
+ * Queued files are processed before the next walk entry, the most
+ * recently queued first (the least likely to have left the cache), and
+ * while items keep coming (the last one less than ride_ms ago) the walk
+ * waits for more instead of reading on its own: another tool is reading
+ * for it. The
+ * tool marks what it processed done (tl_done()): the walk skips it and
+ * duet stops queueing its events. Without duet (--no-duet, or libduet
+ * could not start) the walk alone runs: the results are the same, only
+ * the order differs, and every tool prints its results sorted.
  */
 #ifndef DUET_TOOLS_COMMON_H
 #define DUET_TOOLS_COMMON_H
@@ -43,6 +49,11 @@ struct tl_entry {
 #define TL_CACHED	1	/* an ADDED item named it: pages are cached now */
 #define TL_DIRTY	2	/* a DIRTY item named it: it was written to */
 
+struct tl_qent {
+	struct tl_entry *e;
+	int why;
+};
+
 struct tl_ctx;
 typedef void (*tl_fn)(struct tl_ctx *c, struct tl_entry *e, int why);
 
@@ -61,6 +72,14 @@ struct tl_ctx {
 	void *pathmap;		/* rel -> entry */
 	void *kmap;		/* (dev, ino, gen) -> entry or NULL */
 	uint64_t cached_first;	/* files processed because an item named them */
+	struct tl_entry **walk;	/* the natural order, if not the listing's (tool's) */
+	int nwalk;
+	struct tl_qent *q;	/* queued by items: a stack, last queued first */
+	int nq, qcap;
+	uint64_t last_poll_ns;
+	uint64_t last_item_ns;	/* when an ADDED item last queued a file */
+	unsigned int ride_ms;	/* before a walk entry, wait this long for items */
+#define TL_RIDE_MS	30	/* default; DUET_TOOLS_RIDE_MS overrides, 0: off */
 	/* progress */
 	int processed;
 	uint64_t bytes;
@@ -88,8 +107,13 @@ void tl_duet_start(struct tl_ctx *c, bool want_modified);
 
 /* Visit every TL_WANT entry not yet done, cached files first. */
 void tl_run(struct tl_ctx *c, tl_fn fn);
-/* Drain pending items now (also called by tl_run before each entry). */
+/* Process the queued files and what items queue meanwhile, last queued
+ * first (called by tl_run before each walk entry). */
 void tl_drain(struct tl_ctx *c, tl_fn fn);
+/* Fetch pending items and queue the files they name, without processing
+ * them; for calls between chunks of a long read (at most every ms). */
+void tl_poll(struct tl_ctx *c);
+#define TL_POLL_CHUNK	(2u << 20)	/* poll at least every this many bytes read */
 /* Mark processed: the walk skips it; duet stops queueing its events. */
 void tl_done(struct tl_ctx *c, struct tl_entry *e);
 /* Count a processed file for progress and the test hook. */

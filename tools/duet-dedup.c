@@ -58,6 +58,16 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 	tl_progress(c, r ? 0 : (uint64_t)before.st_size);
 }
 
+/* The walk: largest size group first, by path within a group. */
+static int cmp_size_desc(const void *a, const void *b)
+{
+	const struct dd_file *x = *(struct dd_file *const *)a, *y = *(struct dd_file *const *)b;
+
+	if (x->e->st.st_size != y->e->st.st_size)
+		return x->e->st.st_size > y->e->st.st_size ? -1 : 1;
+	return strcmp(x->e->rel, y->e->rel);
+}
+
 static int cmp_size_hash(const void *a, const void *b)
 {
 	const struct dd_file *x = *(struct dd_file *const *)a, *y = *(struct dd_file *const *)b;
@@ -303,6 +313,13 @@ int main(int argc, char **argv)
 			c.total++;
 		}
 	}
+	c.walk = malloc(((size_t)nc + 1) * sizeof(*c.walk));
+	if (!c.walk)
+		return 2;
+	qsort(cand, (size_t)nc, sizeof(*cand), cmp_size_desc);
+	for (int i = 0; i < nc; i++)
+		c.walk[i] = cand[i]->e;
+	c.nwalk = nc;
 	tl_duet_start(&c, false);
 	tl_run(&c, visit);
 	tl_progress_end(&c);

@@ -5,7 +5,7 @@
  * expected content, files modified during a run (the tools stop
  * themselves after N files with DUET_TOOLS_TEST_STOP_AFTER), and errors.
  *
- * Usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP [FSTYPE]
+ * Usage: live-tools backup|scrub|dedup|errors|reflink|order BACKUP SCRUB DEDUP [FSTYPE]
  * (FSTYPE for backup, scrub, dedup: ext4 unless given)
  */
 #include <dirent.h>
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1005,6 +1006,157 @@ static void test_errors(void)
 	free(src), free(missing), free(full), free(ps), free(pd), free(pm);
 }
 
+/* ---- natural orders ---- */
+
+#define NORD 8
+static const int ord_pages[NORD] = { 3, 7, 5, 1, 7, 3, 5, 1 };	/* pairs of sizes */
+static const int ord_made[NORD] = { 5, 2, 7, 0, 3, 6, 1, 4 };	/* creation order */
+
+struct ord_check {
+	const char *dir;
+	const char *what;
+	int expect[NORD];	/* files cached when the tool stops: the first n of its order */
+	int n;
+};
+
+static bool any_cached(const char *p)
+{
+	int fd = open(p, O_RDONLY);
+	struct stat st;
+	unsigned char vec[64];
+	void *m;
+	bool r = false;
+
+	if (fd < 0 || fstat(fd, &st))
+		die("open %s: %s", p, strerror(errno));
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap %s: %s", p, strerror(errno));
+	if (mincore(m, (size_t)st.st_size, vec))
+		die("mincore %s: %s", p, strerror(errno));
+	for (off_t i = 0; i < (st.st_size + 4095) / 4096; i++)
+		r |= vec[i] & 1;
+	munmap(m, (size_t)st.st_size);
+	close(fd);
+	return r;
+}
+
+static void ord_on_stop(void *ud)
+{
+	struct ord_check *oc = ud;
+
+	for (int i = 0; i < NORD; i++) {
+		char name[16], *p;
+		bool want = false;
+
+		snprintf(name, sizeof(name), "o%d", i);
+		p = pj(oc->dir, name);
+		for (int k = 0; k < oc->n; k++)
+			want |= oc->expect[k] == i;
+		CHECK(any_cached(p) == want, "%s: o%d %s when stopped after %d files", oc->what, i,
+		      want ? "not read" : "read", oc->n);
+		free(p);
+	}
+}
+
+static uint64_t phys_of(const char *p)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[1];
+	} f = { 0 };
+	int fd = open(p, O_RDONLY);
+
+	f.fm.fm_length = FIEMAP_MAX_OFFSET;
+	f.fm.fm_extent_count = 1;
+	f.fm.fm_flags = FIEMAP_FLAG_SYNC;
+	if (fd < 0 || ioctl(fd, FS_IOC_FIEMAP, &f.fm) || f.fm.fm_mapped_extents != 1)
+		die("FIEMAP %s: %s", p, strerror(errno));
+	close(fd);
+	return f.ext[0].fe_physical;
+}
+
+/*
+ * Each tool's own order, files made in an order unrelated to their names
+ * and sizes: stopped after n files (no duet and with duet, nothing else
+ * reading), exactly the first n of its order are cached: scrub by the
+ * physical address of the first extent, dedup largest size first (by name
+ * within a size), backup by name.
+ */
+static void test_order(void)
+{
+	char *dir = pj(base, "fs/order"), *man = pj(base, "manifest");
+	uint64_t phys[NORD];
+	int byphys[NORD];
+	struct ord_check oc = { .dir = dir };
+	const char *sc[][8] = {
+		{ scrub_exe, "--no-duet", "-q", "--create", "--manifest", man, dir, NULL },
+		{ scrub_exe, "-q", "--create", "--manifest", man, dir, NULL, NULL },
+	};
+	const char *dd[][4] = { { dedup_exe, "--no-duet", dir, NULL }, { dedup_exe, dir, NULL } };
+
+	if (mkdir(dir, 0755))
+		die("mkdir %s: %s", dir, strerror(errno));
+	for (int k = 0; k < NORD; k++) {
+		int i = ord_made[k];
+		char name[16], *p;
+		int fd;
+
+		snprintf(name, sizeof(name), "o%d", i);
+		put(dir, name, 0, (size_t)ord_pages[i] * 4096, (uint32_t)(100 + i));
+		p = pj(dir, name);
+		fd = open(p, O_RDONLY);
+		if (fd < 0 || fsync(fd))
+			die("fsync %s: %s", p, strerror(errno));
+		close(fd);
+		free(p);
+	}
+	for (int i = 0; i < NORD; i++) {
+		char name[16], *p;
+
+		snprintf(name, sizeof(name), "o%d", i);
+		p = pj(dir, name);
+		phys[i] = phys_of(p);
+		free(p);
+		byphys[i] = i;
+	}
+	for (int i = 1; i < NORD; i++)
+		for (int k = i; k > 0 && phys[byphys[k]] < phys[byphys[k - 1]]; k--) {
+			int t = byphys[k];
+
+			byphys[k] = byphys[k - 1];
+			byphys[k - 1] = t;
+		}
+	/* the check means something only if physical order is not name order */
+	CHECK(byphys[0] != 0 || byphys[1] != 1 || byphys[2] != 2,
+	      "order: physical order is name order; the test cannot tell them apart");
+	for (int m = 0; m < 2; m++) {
+		struct run r;
+
+		evict_tree(dir);
+		oc.what = m ? "scrub (duet)" : "scrub --no-duet";
+		oc.n = 3;
+		memcpy(oc.expect, byphys, sizeof(byphys));
+		r = run_tool(sc[m], 3, ord_on_stop, &oc, false);
+		CHECK(r.status == 0, "%s: exit %d: %s", oc.what, r.status, r.err);
+		if (m)
+			check_duet_used(&r, oc.what);
+		run_free(&r);
+
+		evict_tree(dir);
+		oc.what = m ? "dedup (duet)" : "dedup --no-duet";
+		oc.n = 4;
+		memcpy(oc.expect, (int[]){ 1, 4, 2, 6 }, 4 * sizeof(int));
+		r = run_tool(dd[m], 4, ord_on_stop, &oc, false);
+		CHECK(r.status == 0, "%s: exit %d: %s", oc.what, r.status, r.err);
+		if (m)
+			check_duet_used(&r, oc.what);
+		run_free(&r);
+	}
+	free(dir);
+	free(man);
+}
+
 static void remove_base(void)
 {
 	char cmd[512];
@@ -1021,7 +1173,7 @@ int main(int argc, char **argv)
 	char *mnt;
 
 	if (argc != 5 && argc != 6) {
-		fprintf(stderr, "usage: live-tools backup|scrub|dedup|errors|reflink BACKUP SCRUB DEDUP [FSTYPE]\n");
+		fprintf(stderr, "usage: live-tools backup|scrub|dedup|errors|reflink|order BACKUP SCRUB DEDUP [FSTYPE]\n");
 		return 1;
 	}
 	livetest_require_root();
@@ -1061,6 +1213,8 @@ int main(int argc, char **argv)
 		test_dedup();
 	} else if (!strcmp(argv[1], "reflink")) {
 		test_reflink();
+	} else if (!strcmp(argv[1], "order")) {
+		test_order();
 	} else {
 		die("unknown test %s", argv[1]);
 	}
