@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libFuzzer target: the duetd protocol (libduet/proto.c) on bytes from a
+ * socket. The first byte picks the direction: even, a client's stream as
+ * duetd parses it (messages, then each request's payload); odd, a
+ * daemon's stream as a client parses it (DAEMON_STATUS bodies).
+ * Invariants: a message never claims more than the input or the bound;
+ * strings come back NUL-terminated within their bound; a status walk
+ * stays inside its body.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+static void requests(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+
+	while (off < size) {
+		struct dp_msg m;
+		struct dp_request r;
+		int n = dp_parse(data + off, size - off, DP_MAX_REQUEST, &m);
+
+		if (n <= 0)
+			return;
+		if ((size_t)n > size - off || m.h.len > DP_MAX_REQUEST ||
+		    (size_t)n != DP_HDR_SIZE + m.h.len)
+			abort();
+		if (!dp_parse_request(&m, &r)) {
+			switch (r.type) {
+			case DP_TASK_NEW:
+				if (strlen(r.u.task_new.name) > DP_MAX_NAME ||
+				    r.u.task_new.path[0] != '/' ||
+				    strlen(r.u.task_new.path) > DP_MAX_PATH)
+					abort();
+				break;
+			case DP_DONE:
+				if (!r.u.done.n || r.u.done.n > DP_MAX_DONE_OPS)
+					abort();
+				for (uint32_t i = 0; i < r.u.done.n; i++) {
+					struct dp_done_op op;
+
+					dp_done_op_get(&r, i, &op);
+				}
+				break;
+			case DP_FILEID:
+			case DP_SAVE:
+			case DP_LOAD:
+				if (r.u.path[0] != '/' || strlen(r.u.path) > DP_MAX_PATH)
+					abort();
+				break;
+			}
+		}
+		off += (size_t)n;
+	}
+}
+
+static void replies(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+
+	while (off < size) {
+		struct dp_msg m;
+		int n = dp_parse(data + off, size - off, DP_MAX_REPLY, &m);
+
+		if (n <= 0)
+			return;
+		if ((size_t)n > size - off || m.h.len > DP_MAX_REPLY)
+			abort();
+		if (m.h.type == DP_REPLY && m.h.len >= sizeof(struct dp_reply) + sizeof(struct dp_daemon)) {
+			const char *body = (const char *)m.payload + sizeof(struct dp_reply);
+			size_t blen = m.h.len - sizeof(struct dp_reply), toff = sizeof(struct dp_daemon);
+			char name[DP_MAX_NAME + 1], dir[DP_MAX_PATH + 1];
+			struct dp_task_info ti;
+			int k;
+
+			while ((k = dp_next_task(body, blen, &toff, &ti, name, sizeof(name), dir,
+						 sizeof(dir))) == 1)
+				if (toff > blen || strlen(name) > ti.name_len || strlen(dir) > ti.dir_len)
+					abort();
+		}
+		off += (size_t)n;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!size)
+		return 0;
+	if (data[0] & 1)
+		replies(data + 1, size - 1);
+	else
+		requests(data + 1, size - 1);
+	return 0;
+}
