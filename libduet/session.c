@@ -416,18 +416,26 @@ static bool run_scans(struct duet_session *s)
 
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
 		struct duet_task *t = s->tasks[i];
+		bool waits = false;
 
 		if (!t)
 			continue;
-		/*
-		 * A bounded task's scan waits while half its bound is pending:
-		 * a directory with more cached pages than the bound would
-		 * otherwise overflow at every resync, forever.
-		 */
-		if (t->max_pending && de_pending(s->e, t->slot) >= t->max_pending / 2)
-			continue;
+
 		for (int n = 0; n < SCAN_BATCH && t->scan_pos < t->nscan; n++) {
-			struct scan_file *sf = &t->scan[t->scan_pos++];
+			struct scan_file *sf;
+
+			/*
+			 * A bounded task's scan waits while half its bound is
+			 * pending (checked per file): a directory with more
+			 * cached pages than the bound would otherwise overflow
+			 * at every resync, forever. It goes on when the client
+			 * fetches (the pump wakes at least every 100 ms).
+			 */
+			if (t->max_pending && de_pending(s->e, t->slot) >= t->max_pending / 2) {
+				waits = true;
+				break;
+			}
+			sf = &t->scan[t->scan_pos++];
 
 			scan_one(t, sf);
 			scanned(t, sf->dev, sf->ino);
@@ -436,7 +444,7 @@ static bool run_scans(struct duet_session *s)
 			t->scan_done++;
 		}
 		if (t->scan_pos < t->nscan)
-			more = true;
+			more |= !waits;	/* a waiting scan must not spin the pump */
 		else
 			t->nscan = t->scan_pos = 0;
 	}

@@ -87,25 +87,27 @@ snap() {
 		dump_wait $APID "$W/a" $n 120
 }
 SNAP_CMD=snap
-settle "$W/res" "$MNT" || die "no stable page cache snapshot"
-dev=$(head -1 "$W/res" | cut -d' ' -f1)
+bracket "$MNT" || die "the clients did not dump"
+dev=$(head -1 "$W/res1" | cut -d' ' -f1)
 
-res_under "$W/res" "$MNT/b" >"$W/res.b"
-res_under "$W/res" "$MNT/grp" >"$W/res.grp"
-res_under "$W/res" "$MNT/pub" >"$W/res.pub"
-sort -n -k1,1 -k2,2 "$W/res.grp" "$W/res.pub" >"$W/res.grppub"
-check "B's files are cached (the check has something to see)" [ -s "$W/res.b" ]
-check "B's view == page cache of b/" same_view B "$W/b" "$W/res.b"
-check "C's view of grp/ == page cache of grp/ (group access)" same_view C "$W/c.0" "$W/res.grp"
-check "C's view of the fs == page cache of grp/ + pub/" same_view C "$W/c.1" "$W/res.grppub"
+check "B's files are cached (the check has something to see)" [ -n "$(res_under "$W/res2" "$MNT/b")" ]
+check "B's view == page cache of b/" view_ok B "$W/b" "$MNT/b"
+check "C's view of grp/ == page cache of grp/ (group access)" view_ok C "$W/c.0" "$MNT/grp"
+check "C's view of the fs == page cache of grp/ + pub/" view_ok C "$W/c.1" "$MNT/grp" "$MNT/pub"
 grep -v '^#' "$W/a" | awk -v d="$dev" '$1 == d' >"$W/a.mnt"
-check "A's view of the fs == page cache of pub/ only" same_view A "$W/a.mnt" "$W/res.pub"
+check "A's view of the fs == page cache of pub/ only" view_ok A "$W/a.mnt" "$MNT/pub"
 for f in a c.0 c.1; do
 	check "no item of a private file reached $f (watched=0)" [ "$(hdr "$W/$f" watched)" = 0 ]
 done
 check "C got items for grp/ (the watch has something to see)" [ "$(hdr "$W/c.0" items)" -gt 0 ]
-for f in a b c.0 c.1; do
+# (A's task on / also sees the rest of the machine, where the kernel's
+# known gaps (README) can make an item redundant: its count is printed,
+# the checks are on the tasks of the test file system.)
+say "A's redundant items (whole machine): $(hdr "$W/a" redundant)"
+check "a: no LOST" [ "$(hdr "$W/a" lost)" = 0 ]
+for f in b c.0 c.1; do
 	check "$f: no redundant items" [ "$(hdr "$W/$f" redundant)" = 0 ]
+	grep -m5 "redundant item" "$W/${f%%.*}.log" >&2
 	check "$f: no LOST" [ "$(hdr "$W/$f" lost)" = 0 ]
 done
 # A's view names no private inode at all.

@@ -239,3 +239,18 @@ for k in sorted(set(v) | set(r1) | set(r2)):
 sys.exit(1 if bad else 0)
 EOF
 }
+
+# view_ok WHAT DUMP DIR...: after bracket, the dump's view of the files
+# under the DIRs lies between the residency before and after the dump.
+view_ok() {
+	local what=$1 dump=$2 d
+	shift 2
+	: >"$W/vo.r1"
+	: >"$W/vo.r2"
+	for d in "$@"; do
+		res_under "$W/res1" "$d" >>"$W/vo.r1"
+		res_under "$W/res2" "$d" >>"$W/vo.r2"
+	done
+	view "$dump" >"$W/vo.v"
+	between "$what" "$W/vo.v" "$W/vo.r1" "$W/vo.r2"
+}

@@ -70,6 +70,7 @@ res_under "$W/ress" "$MNT/slow" >"$W/ress.d"
 check "S got a LOST item" [ "$(hdr "$W/s" lost)" -ge 1 ]
 check "S's view after its resync == page cache of slow/" same_view S "$W/s" "$W/ress.d"
 check "S: no redundant items" [ "$(hdr "$W/s" redundant)" = 0 ]
+grep -m5 "redundant item" "$W/s.log" >&2
 "$DUET" status --socket "$SOCK" --json >"$W/st2.json"
 jq -c '.daemon.tasks[]' "$W/st2.json"
 check "duet status: S's task resynced once and is no longer over its bound" \
