@@ -946,28 +946,16 @@ int cmd_record(int argc, char **argv)
 	sigaddset(&ss, SIGHUP);
 	sigaddset(&ss, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &ss, &old);
-	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
-	efd = epoll_create1(EPOLL_CLOEXEC);
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sfd < 0 || efd < 0 || tfd < 0) {
-		perror("duet record");
-		goto out;
-	}
 	{
-		struct itimerspec it = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
-		struct epoll_event ev = { .events = EPOLLIN };
+		struct cmdloop lp;
 
-		timerfd_settime(tfd, 0, &it, NULL);
-		ev.data.fd = dc_live_fd(r.live);
-		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
-		if (r.idx) {
-			ev.data.fd = dc_index_fd(r.idx);
-			epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+		if (cmdloop_open(&lp, &ss, dc_live_fd(r.live), r.idx ? dc_index_fd(r.idx) : -1)) {
+			perror("duet record");
+			goto out;
 		}
-		ev.data.fd = sfd;
-		epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
-		ev.data.fd = tfd;
-		epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+		sfd = lp.sfd;
+		efd = lp.efd;
+		tfd = lp.tfd;
 	}
 	{
 		int e = dc_live_start(r.live);

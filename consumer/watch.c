@@ -521,26 +521,17 @@ int cmd_watch(int argc, char **argv)
 	sigaddset(&ss, SIGHUP);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
-	efd = epoll_create1(EPOLL_CLOEXEC);
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sfd < 0 || efd < 0 || tfd < 0) {
-		perror("duet watch");
-		goto out;
-	}
 	{
-		struct itimerspec it = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+		struct cmdloop lp;
 		struct epoll_event ev = { .events = EPOLLIN };
 
-		timerfd_settime(tfd, 0, &it, NULL);
-		ev.data.fd = src_fd(&w);
-		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
-		ev.data.fd = dc_index_fd(w.idx);
-		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
-		ev.data.fd = sfd;
-		epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
-		ev.data.fd = tfd;
-		epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+		if (cmdloop_open(&lp, &ss, src_fd(&w), dc_index_fd(w.idx))) {
+			perror("duet watch");
+			goto out;
+		}
+		sfd = lp.sfd;
+		efd = lp.efd;
+		tfd = lp.tfd;
 		if (duration > 0) {
 			struct itimerspec dt = { 0 };
 
