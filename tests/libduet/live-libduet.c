@@ -373,9 +373,6 @@ int main(int argc, char **argv)
 
 		snprintf(c2, sizeof(c2), "%s/c", out);
 		snprintf(d2, sizeof(d2), "%s/d", root);
-		/* Cached just now: DAMON's pageout on these VMs evicts pages idle
-		 * for some seconds, and d was written at the start. */
-		readall(d);
 		if (rename(c, c2) || rename(d, d2))
 			die("rename");
 		collect(te, g, 500);
