@@ -399,6 +399,8 @@ int main(int argc, char **argv)
 	}
 	fsimg_destroy(&b);
 	fsimg_destroy(&a);
+	rmdir(mb);
+	rmdir(ma);
 	return 0;
 usage:
 	fprintf(stderr, "usage: bench-duetd DUETD [-m MIB] [-r REPEATS]\n");
