@@ -31,7 +31,6 @@ chmod 0644 "$MNT"/pub/*
 chmod 0640 "$MNT"/grp/*
 chown -R $B "$MNT/b" "$MNT/pub"
 chown -R $B:$G "$MNT/grp"
-chmod 0755 "$DCLIENT"
 "$DRESIDENT" -i "$MNT/b" "$MNT/grp" >"$W/forbidden"
 "$DRESIDENT" -i "$MNT/b" >"$W/forbidden.b"
 [ "$(wc -l <"$W/forbidden")" = 8 ] || die "expected 8 private inodes"

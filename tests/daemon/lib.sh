@@ -4,7 +4,9 @@
 # users; cleanup (trap on EXIT, INT, TERM) stops every process started,
 # removes the users, unmounts, detaches the loop device and removes the
 # tracing instances of the processes it killed, also on failure.
-# Environment (meson): DUETD DUET DCLIENT DRESIDENT.
+# Environment (meson): DUETD DUET DCLIENT DRESIDENT BUILD_ROOT STAGE_BINS.
+# The programs test users run (dclient, duet) are staged into a directory
+# every user can reach (tests/lib/stage-bins): the build tree may not be.
 
 set -u
 fails=0
@@ -64,6 +66,7 @@ cleanup() {
 	for u in $USERS; do userdel "$u" 2>/dev/null; done
 	for g in $GROUPS_MADE; do groupdel "$g" 2>/dev/null; done
 	[ -n "${W:-}" ] && rm -rf "$W"
+	[ -n "${STAGE:-}" ] && rm -rf "$STAGE"
 	if [ $rc = 0 ] && [ $fails -gt 0 ]; then rc=1; fi
 	[ $rc = 0 ] && echo "PASS" || echo "FAILED ($fails failures, exit $rc)"
 	exit $rc
@@ -84,6 +87,9 @@ setup() {	# setup SIZE_MB: work dir W, ext4 at $MNT, socket $SOCK
 	chmod 0755 "$MNT"
 	SOCK=$W/duetd.sock
 	export DUET_SOCKET=$SOCK
+	STAGE=$("$STAGE_BINS" "$BUILD_ROOT" "$DCLIENT" "$DUET") || die "stage-bins"
+	DCLIENT=$STAGE/${DCLIENT#"$BUILD_ROOT"/}
+	DUET=$STAGE/${DUET#"$BUILD_ROOT"/}
 }
 
 # start_duetd [ARGS]: DPID, log in $W/duetd.log (appended)

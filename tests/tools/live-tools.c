@@ -122,11 +122,55 @@ struct run {
 };
 
 /*
+ * Programs run as uid 65534 cannot be taken from the build tree, which may
+ * lie under a directory that user cannot search (a checkout under /root).
+ * tests/lib/stage-bins copies the tools and libduet into a directory under
+ * /tmp that every user reaches; remove_base() removes it.
+ */
+static char stage[256];
+
+static void stage_tools(void)
+{
+	const char *script = getenv("STAGE_BINS"), *root = getenv("BUILD_ROOT");
+	char cmd[2048];
+	FILE *p;
+
+	if (!script || !root)
+		die("STAGE_BINS and BUILD_ROOT must be set (meson test sets them)");
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s' '%s' '%s'", script, root, backup_exe,
+		 scrub_exe, dedup_exe);
+	p = popen(cmd, "r");
+	if (!p || !fgets(stage, sizeof(stage), p))
+		die("stage-bins failed");
+	stage[strcspn(stage, "\n")] = '\0';
+	if (pclose(p))
+		die("stage-bins failed");
+}
+
+/* The staged copy of a tool given by its build-tree path. */
+static const char *staged(const char *exe)
+{
+	static char buf[3][600];
+	static int k;
+	char *root = getenv("BUILD_ROOT") ? realpath(getenv("BUILD_ROOT"), NULL) : NULL;
+	char *abs = realpath(exe, NULL);
+	size_t n = root ? strlen(root) : 0;
+
+	if (!stage[0] || !root || !abs || strncmp(abs, root, n) || abs[n] != '/')
+		die("%s: not staged (stage_tools() first)", exe);
+	k = (k + 1) % 3;
+	snprintf(buf[k], sizeof(buf[k]), "%s%s", stage, abs + n);
+	free(root);
+	free(abs);
+	return buf[k];
+}
+
+/*
  * Run argv (NULL-terminated); env "DUET_TOOLS_TEST_STOP_AFTER=N" if stop
  * > 0, "DUET_TOOLS_TEST_STOP_IN_FILE=-N" if stop < 0 (the tool stops after
  * the first chunk of the Nth file it reads), calling on_stop while the
- * tool is stopped. as_nobody: through
- * setpriv as uid/gid 65534.
+ * tool is stopped. as_nobody: through setpriv as uid/gid 65534, running
+ * the staged copy of the tool (see stage_tools()).
  */
 static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(void *), void *ud,
 			   bool as_nobody)
@@ -148,6 +192,8 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 	for (int i = 0; argv[i]; i++)
 		av[n++] = argv[i];
 	av[n] = NULL;
+	if (as_nobody)
+		av[4] = staged(argv[0]);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
@@ -1162,6 +1208,11 @@ static void remove_base(void)
 	char cmd[512];
 
 	fsimg_cleanup_all();
+	if (stage[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", stage);
+		if (system(cmd))
+			fprintf(stderr, "cannot remove %s\n", stage);
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
 	if (system(cmd))
 		fprintf(stderr, "cannot remove %s\n", base);
@@ -1204,6 +1255,7 @@ int main(int argc, char **argv)
 		if (fsimg_make(&small, "ext4", 32, m))
 			die("cannot make a small ext4 image");
 		free(m);
+		stage_tools();
 		test_errors();
 	} else if (!strcmp(argv[1], "backup")) {
 		test_backup();
