@@ -40,7 +40,12 @@
 #include <roaring/roaring.h>
 #include <xxhash.h>
 
-static int uthash_oom;
+/*
+ * uthash reports an allocation failure through a macro with no context:
+ * per thread, since the engine is single-threaded per caller (two
+ * sessions on two threads must not share it).
+ */
+static __thread int uthash_oom;
 #define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(obj) (uthash_oom = 1)
 #include <uthash.h>
@@ -56,6 +61,14 @@ static int uthash_oom;
 #define TD_IL		0x40u	/* a FLUSHED was known only per inode */
 
 #define E_EXT		0x1u	/* per-task bytes in t.ext, indexed by slot */
+/*
+ * The entry's state came from a registration scan, not from an event: it
+ * is the scanning tasks' view, which other tasks never take as a prior
+ * (the scan may have read the page cache ahead of events still queued;
+ * see de_scan_pages()). The next event of the page sets the state from
+ * the stream again and clears the flag.
+ */
+#define E_SCANNED	0x2u
 #define INLINE_TASKS	8
 
 #define EV_BITS		(DUET_ADDED | DUET_REMOVED | DUET_DIRTY | DUET_FLUSHED)
@@ -811,7 +824,11 @@ static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, u
 	uint64_t add = 0, m;
 	int t;
 
-	prior = en ? en->state : state_before(inode, p, ev);
+	/*
+	 * The prior of tasks that start now comes from the stream: a state a
+	 * scan put there is only the scanning tasks' view.
+	 */
+	prior = en && !(en->flags & E_SCANNED) ? en->state : state_before(inode, p, ev);
 	now = state_apply(prior, ev);
 	for (m = want; m; m &= m - 1) {
 		struct de_task *task;
@@ -841,10 +858,17 @@ static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, u
 		td[t] = prior | (ev & task->mask) << TD_EV_SHIFT | (il ? TD_IL : 0);
 		add |= UINT64_C(1) << t;
 	}
-	if (add)
-		return page_queue(e, inode, p, en, now, add, td);
-	if (en)
+	if (add) {
+		/* A new entry starts without E_SCANNED; en stays valid. */
+		int r = page_queue(e, inode, p, en, now, add, td);
+
+		if (r < 0)
+			return r;
+	} else if (en) {
 		en->state = now;
+	}
+	if (en)
+		en->flags &= ~E_SCANNED;
 	return 0;
 }
 
@@ -1055,11 +1079,23 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64
 		if (page_done(inode, slot, p))
 			continue;
 		en = entry_find(e, inode, p);
-		/* dirty == false means "not known dirty", not "clean". */
-		now = S_CACHED;
-		if (dirty || (en ? en->state & S_DIRTY :
-			      inode->dirty && roaring_bitmap_contains(inode->dirty, p)))
-			now |= S_DIRTY;
+		if (en && !(en->flags & E_SCANNED)) {
+			/*
+			 * Other tasks hold this page with a state the events
+			 * gave it: that state stands. The scanning task joins
+			 * with it, so what it is told matches what they are
+			 * told (a scan never changes another task's view).
+			 */
+			now = en->state;
+			if (!(now & S_CACHED))
+				continue;
+		} else {
+			/* dirty == false means "not known dirty", not "clean". */
+			now = S_CACHED;
+			if (dirty || (en ? en->state & S_DIRTY :
+				      inode->dirty && roaring_bitmap_contains(inode->dirty, p)))
+				now |= S_DIRTY;
+		}
 		/* As if just added (and dirtied): the baseline is "not cached". */
 		td[slot] = (DUET_ADDED | (now & S_DIRTY ? DUET_DIRTY : 0)) & task->mask;
 		td[slot] <<= TD_EV_SHIFT;
@@ -1067,17 +1103,23 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64
 			uint8_t *b = entry_td(en, slot);
 
 			*b = (*b & ~TD_BASE) | td[slot];
-			en->state = now;
-			continue;
-		}
-		if (!yield(task->mask, td[slot], now, &fl)) {
-			if (en)
+			if (en->flags & E_SCANNED)
 				en->state = now;
 			continue;
 		}
-		if (en)
-			en->state = now;
-		r = page_queue(e, inode, p, en, now, UINT64_C(1) << slot, td);
+		if (!yield(task->mask, td[slot], now, &fl))
+			continue;
+		if (en) {
+			/* Only scanning tasks hold it: the newer scan's view. */
+			if (en->flags & E_SCANNED)
+				en->state = now;
+			r = page_queue(e, inode, p, en, en->state, UINT64_C(1) << slot, td);
+		} else {
+			r = page_queue(e, inode, p, NULL, now, UINT64_C(1) << slot, td);
+			en = r < 0 ? NULL : entry_find(e, inode, p);
+			if (en)
+				en->flags |= E_SCANNED;
+		}
 		if (r < 0)
 			return r;
 	}

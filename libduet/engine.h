@@ -118,11 +118,21 @@ int de_event_inode_flushed(struct de_engine *e, uint32_t dev, uint64_t ino);
 /*
  * Registration scan, for one task: pages [index, index + count) of f are
  * cached now (and dirty if dirty). The task receives them as if they had
- * just been added (and dirtied); other tasks are not affected. The shared
- * dirty set of the inode learns the dirty pages. dirty == false means
- * "not known dirty": a page the engine believes dirty stays dirty.
- * Done pages are skipped. -ESTALE if f->gen is not the gen the engine
- * has from the relevance callback.
+ * just been added (and dirtied). dirty == false means "not known dirty":
+ * a page the engine believes dirty stays dirty. Done pages are skipped.
+ * -ESTALE if f->gen is not the gen the engine has from the relevance
+ * callback.
+ *
+ * Other tasks are never affected. Where other tasks hold a page with a
+ * state the events gave it, that state stands and the scanning task
+ * joins it (a page the events say is not cached is skipped: its ADDED is
+ * still to come). A state the scan gives a page nobody else holds is
+ * only the scanning tasks' view: it is never another task's prior, and
+ * the page's next event sets the state from the stream again. So a scan
+ * taken ahead of events still queued cannot hide those events from other
+ * tasks. The caller makes the scanning task itself exact by applying the
+ * scan at its place in the stream (libduet/session.c). The shared dirty
+ * set of the inode learns the dirty pages.
  */
 int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f,
 		  uint64_t index, uint64_t count, bool dirty);

@@ -353,6 +353,58 @@ static void test_scan_lost(void)
 	de_engine_free(e);
 }
 
+/*
+ * A scan read ahead of the stream (the daemon-trust issue, item 7): task a
+ * fetched REMOVED; task b's registration scan then saw the page cached
+ * again while its ADDED was still in the ring buffer. When that ADDED
+ * arrives, a must be told, and b's view must not be disturbed either.
+ */
+static void test_scan_ahead(void)
+{
+	struct de_engine *e = engine_new();
+	int a = de_task_add(e, DUET_EXISTS);
+	int b = de_task_add(e, DUET_EXISTS | DUET_MODIFIED);
+	int c = de_task_add(e, DUET_ADDED | DUET_REMOVED);
+	struct de_file f = { DEV, 9, 0 };
+
+	CHECK_EQ(de_event(e, DEV, 9, 0, 4, DUET_ADDED), 0);
+	EXPECT(e, a, { 9, 0, 4, DUET_ADDED, 0 });
+	CHECK_EQ(de_event(e, DEV, 9, 0, 4, DUET_REMOVED), 0);
+	EXPECT(e, a, { 9, 0, 4, DUET_REMOVED, 0 });
+	EXPECT(e, c, { 9, 0, 4, DUET_ADDED | DUET_REMOVED, 0 });
+	/* b's scan: pages 0-3 cached, dirty (ahead of ADDED and DIRTY). */
+	CHECK_EQ(de_scan_pages(e, b, &f, 0, 4, true), 0);
+	EXPECT_NONE(e, a);
+	EXPECT_NONE(e, c);
+	/* The events the scan was ahead of. */
+	CHECK_EQ(de_event(e, DEV, 9, 0, 4, DUET_ADDED), 0);
+	CHECK_EQ(de_event(e, DEV, 9, 0, 4, DUET_DIRTY), 0);
+	EXPECT(e, a, { 9, 0, 4, DUET_ADDED, 0 });
+	EXPECT(e, c, { 9, 0, 4, DUET_ADDED, 0 });
+	/* b: added and dirty once, from the scan and the events alike. */
+	EXPECT(e, b, { 9, 0, 4, DUET_ADDED | DUET_DIRTY, 0 });
+
+	/*
+	 * The other way round: a scan of page 8 while other tasks hold it
+	 * with a state the events gave (not cached): the scan does not
+	 * override it, and b learns of the page with its ADDED.
+	 */
+	CHECK_EQ(de_event(e, DEV, 9, 8, 1, DUET_ADDED), 0);
+	CHECK_EQ(de_event(e, DEV, 9, 8, 1, DUET_REMOVED), 0);
+	EXPECT_NONE(e, b);	/* added and removed before b fetched: cancelled */
+	CHECK_EQ(de_event(e, DEV, 9, 8, 1, DUET_ADDED), 0);
+	CHECK_EQ(de_event(e, DEV, 9, 8, 1, DUET_REMOVED), 0);
+	/* a and c hold page 8 (not cached now); b's scan says cached. */
+	CHECK_EQ(de_scan_pages(e, b, &f, 8, 1, false), 0);
+	EXPECT_NONE(e, b);
+	EXPECT_NONE(e, a);	/* EXISTS: added and removed since the last fetch */
+	EXPECT(e, c, { 9, 8, 1, DUET_ADDED | DUET_REMOVED, 0 });
+	CHECK_EQ(de_event(e, DEV, 9, 8, 1, DUET_ADDED), 0);
+	EXPECT(e, b, { 9, 8, 1, DUET_ADDED, 0 });
+	EXPECT(e, a, { 9, 8, 1, DUET_ADDED, 0 });
+	de_engine_free(e);
+}
+
 static void test_masks(void)
 {
 	struct de_engine *e = engine_new();
@@ -561,6 +613,7 @@ int main(void)
 	test_done_foreach();
 	test_inode_flushed();
 	test_scan_lost();
+	test_scan_ahead();
 	test_masks();
 	test_overflow();
 	test_sharing_relevance();
