@@ -132,6 +132,13 @@ int dc_live_fetch(struct dc_live *l, struct dc_recbuf *out);
 typedef int (*dc_records_fn)(void *ud, const struct dc_record *rec, size_t n);
 int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud);
 /*
+ * After a fetch that ran to its end: every record with a timestamp up to
+ * this (CLOCK_MONOTONIC ns, the trace clock) has been handed out. 0 before
+ * the first; UINT64_MAX once stopped and drained. For placing outside
+ * observations (a scan of the page cache) in the stream.
+ */
+uint64_t dc_live_complete_to(const struct dc_live *l);
+/*
  * Change the devices kept by the kernel filters (DIRTY: the bdis in the
  * opts.bdis table that serve them). Safe while running.
  */

@@ -91,6 +91,7 @@ struct dc_live {
 	bool started, stopped;
 	char describe[1024];
 	struct dc_live_stats stats;
+	uint64_t complete_to;	/* every record with ts <= it has been fetched */
 };
 
 static uint64_t now_mono(void)
@@ -806,7 +807,15 @@ int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud)
 		recycle(&l->cpus[i]);
 	if (r < 0)
 		return r;
+	/* Consumer only, like the merge itself: no lock. */
+	if (limit > l->complete_to)
+		l->complete_to = limit;
 	return total > INT32_MAX ? INT32_MAX : (int)total;
+}
+
+uint64_t dc_live_complete_to(const struct dc_live *l)
+{
+	return l->complete_to;
 }
 
 static int append_records(void *ud, const struct dc_record *rec, size_t n)

@@ -42,6 +42,7 @@
 #include "internal.h"
 #include "live.h"
 #include "proto.h"
+#include "scan.h"
 #include "duet/duet.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -73,6 +74,10 @@ struct unscanned {
 struct duet_task {
 	struct duet_session *s;
 	int slot;
+	uint64_t id;		/* unique in the session: scan jobs name their task by it */
+	uint64_t scan_epoch;	/* bumped when queued scans are dropped */
+	uint64_t jobs_out;	/* scan jobs read but not applied yet */
+	uint64_t jobs_pages;	/* cached pages those jobs hold */
 	int efd;
 	bool signalled;
 	bool lost_pending;	/* a LOST item not fetched yet */
@@ -116,7 +121,35 @@ struct duet_session {
 	struct { uint32_t dev; uint64_t ino; int why; } *inval;
 	size_t ninval, inval_cap;
 	bool inval_all;
+	/* Scans read but not applied yet (see struct scan_job). */
+	struct scan_job *jobs;		/* by file: the first job of each */
+	struct scan_job *ready, *ready_tail;	/* in the order of their hi */
+	uint64_t njobs;
+	uint64_t next_task_id;
 	struct cl_session *cl;	/* daemon mode: everything is there */
+};
+
+/*
+ * One file's scan for one task, placed in the stream (scan.h): read by
+ * the pump with the session lock released, then kept until the stream
+ * has passed hi, recording the file's events meanwhile, and applied at
+ * that point. Until then the file's events do not reach the task (it is
+ * in the task's unscanned set).
+ */
+struct scan_job {
+	struct {
+		uint64_t ino;
+		uint32_t dev;
+		uint32_t pad;
+	} k;
+	UT_hash_handle hh;		/* in s->jobs when first of its file */
+	struct scan_job *same;		/* the file's other jobs */
+	struct scan_job *next;		/* s->ready */
+	int slot;
+	uint64_t tid, epoch, gen, hi, pages;
+	char *path;
+	int err;
+	struct ds_scan sc;
 };
 
 static void logf_(struct duet_session *s, int level, const char *fmt, ...)
@@ -295,88 +328,154 @@ static void apply_invalidations(struct duet_session *s)
 	s->ninval = 0;
 }
 
-/* ---- the registration scan: cachestat() and mincore(), no page reads ---- */
+/* ---- scans placed in the stream ---- */
 
-struct cs_range {
-	uint64_t off, len;
-};
-
-struct cs_stat {
-	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-};
-
-#ifndef __NR_cachestat
-#define __NR_cachestat 451
-#endif
-
-static int cachestat(int fd, uint64_t off, uint64_t len, struct cs_stat *cs)
+static void job_free(struct scan_job *j)
 {
-	struct cs_range r = { off, len };
-
-	return syscall(__NR_cachestat, fd, &r, cs, 0) ? -errno : 0;
+	ds_scan_clear(&j->sc);
+	free(j->path);
+	free(j);
 }
 
-/* Report dirty sub-runs of [a, b) precisely by bisection over cachestat. */
-static void scan_dirty(struct duet_task *t, int fd, const struct de_file *f, uint64_t a,
-		       uint64_t b)
+/* The file's events are recorded into j from now on. */
+static void job_register(struct duet_session *s, struct scan_job *j)
 {
-	struct cs_stat cs;
+	struct scan_job *head;
 
-	if (cachestat(fd, a * 4096, (b - a) * 4096, &cs) || !cs.nr_dirty)
+	HASH_FIND(hh, s->jobs, &j->k, sizeof(j->k), head);
+	if (head) {
+		j->same = head->same;
+		head->same = j;
+	} else {
+		j->same = NULL;
+		HASH_ADD(hh, s->jobs, k, sizeof(j->k), j);
+	}
+}
+
+static void job_unregister(struct duet_session *s, struct scan_job *j)
+{
+	struct scan_job *head, **pp;
+
+	HASH_FIND(hh, s->jobs, &j->k, sizeof(j->k), head);
+	if (!head)
 		return;
-	if (cs.nr_dirty == b - a || b - a == 1) {
-		de_scan_pages(t->s->e, t->slot, f, a, b - a, true);
+	if (head == j) {
+		HASH_DEL(s->jobs, j);
+		if (j->same)
+			HASH_ADD(hh, s->jobs, k, sizeof(j->same->k), j->same);
 		return;
 	}
-	scan_dirty(t, fd, f, a, a + (b - a) / 2);
-	scan_dirty(t, fd, f, a + (b - a) / 2, b);
-}
-
-static void scan_one(struct duet_task *t, const struct scan_file *sf)
-{
-	struct de_file f = { .dev = sf->dev, .ino = sf->ino };
-	unsigned char *vec = NULL;
-	struct cs_stat cs;
-	struct stat st;
-	uint64_t pages;
-	void *map;
-	int fd;
-
-	fd = open(sf->path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		fd = open(sf->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_ino != sf->ino || !st.st_size)
-		goto out;
-	if (!cachestat(fd, 0, 0, &cs) && !cs.nr_cache)
-		goto out;	/* nothing cached: no need to map */
-	dc_index_name_under(t->s->x, sf->dev, sf->ino, NULL, (char[2]){ 0 }, 0, &f.gen);
-	pages = ((uint64_t)st.st_size + 4095) / 4096;
-	map = mmap(NULL, (size_t)pages * 4096, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		goto out;
-	vec = malloc(pages);
-	/* mincore() reports residency without faulting anything in. */
-	if (vec && !mincore(map, (size_t)pages * 4096, vec)) {
-		for (uint64_t p = 0; p < pages;) {
-			uint64_t q = p;
-
-			if (!(vec[p] & 1)) {
-				p++;
-				continue;
-			}
-			while (q < pages && (vec[q] & 1))
-				q++;
-			de_scan_pages(t->s->e, t->slot, &f, p, q - p, false);
-			scan_dirty(t, fd, &f, p, q);
-			p = q;
+	for (pp = &head->same; *pp; pp = &(*pp)->same) {
+		if (*pp == j) {
+			*pp = j->same;
+			return;
 		}
 	}
-	free(vec);
-	munmap(map, (size_t)pages * 4096);
+}
+
+/* An event of a file being scanned goes into its jobs' windows. */
+static void record_event(struct duet_session *s, const struct dc_record *r)
+{
+	struct scan_job *j, key;
+	int type;
+
+	key.k.dev = r->dev;
+	key.k.ino = r->ino;
+	key.k.pad = 0;
+	HASH_FIND(hh, s->jobs, &key.k, sizeof(key.k), j);
+	if (!j)
+		return;
+	switch (r->type) {
+	case DC_ADDED:
+		type = DS_ADDED;
+		break;
+	case DC_REMOVED:
+		type = DS_REMOVED;
+		break;
+	case DC_DIRTY:
+		type = DS_DIRTY;
+		break;
+	case DC_FLUSHED:
+		type = r->flags & DC_REC_INODE_LEVEL ? DS_INODE_FLUSHED : DS_FLUSHED;
+		break;
+	default:
+		return;
+	}
+	for (; j; j = j->same)
+		ds_scan_event(&j->sc, type, r->index, r->count);
+}
+
+static struct duet_task *job_task(struct duet_session *s, const struct scan_job *j)
+{
+	struct duet_task *t = s->tasks[j->slot];
+
+	return t && t->id == j->tid && t->scan_epoch == j->epoch ? t : NULL;
+}
+
+struct feed_ctx {
+	struct duet_session *s;
+	struct duet_task *t;
+	struct de_file f;
+};
+
+static int feed(void *ud, uint64_t index, uint64_t count, bool dirty)
+{
+	struct feed_ctx *c = ud;
+	int r = de_scan_pages(c->s->e, c->t->slot, &c->f, index, count, dirty);
+
+	/* -ESTALE: the number names another file now; its events will tell. */
+	return r == -ESTALE ? 1 : r < 0 ? r : 0;
+}
+
+static void queue_scan(struct duet_task *t, const char *path, uint32_t dev, uint64_t ino);
+static void scanned(struct duet_task *t, uint32_t dev, uint64_t ino);
+
+/* The stream has passed j->hi: the scan takes effect for its task. */
+static void apply_job(struct duet_session *s, struct scan_job *j)
+{
+	struct duet_task *t = job_task(s, j);
+
+	job_unregister(s, j);
+	s->njobs--;
+	if (!t)
+		goto out;
+	t->jobs_out--;
+	t->jobs_pages -= j->pages;
+	if (j->sc.overflow) {
+		/* The file was too busy to place the scan: read it again. */
+		queue_scan(t, j->path, j->k.dev, j->k.ino);
+		goto out;
+	}
+	if (!j->err && (!t->visible || t->visible(t->vis_ud, j->path))) {
+		struct feed_ctx c = { s, t, { j->k.dev, j->k.ino, j->gen } };
+
+		ds_scan_result(&j->sc, feed, &c);
+	}
+	scanned(t, j->k.dev, j->k.ino);
+	t->scan_done++;
 out:
-	close(fd);
+	job_free(j);
+}
+
+/* Apply the jobs whose window ends before upto (a stream time). */
+static void apply_ready(struct duet_session *s, uint64_t upto)
+{
+	while (s->ready && s->ready->hi < upto) {
+		struct scan_job *j = s->ready;
+
+		s->ready = j->next;
+		if (!s->ready)
+			s->ready_tail = NULL;
+		apply_job(s, j);
+	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int list_file(void *ud, const char *path, uint32_t dev, uint64_t ino)
@@ -395,6 +494,10 @@ static void drop_scans(struct duet_task *t)
 {
 	struct unscanned *u, *tmp;
 
+	/* Jobs read but not applied yet are dropped when they come due. */
+	t->scan_epoch++;
+	t->jobs_out = t->jobs_pages = 0;
+
 	for (size_t i = t->scan_pos; i < t->nscan; i++)
 		free(t->scan[i].path);
 	t->nscan = t->scan_pos = 0;
@@ -410,8 +513,18 @@ static void schedule_full_scan(struct duet_task *t)
 	dc_index_foreach_under(t->s->x, t->root, list_file, t);
 }
 
+/* Scan jobs read but not applied that the session holds at most. */
+#define MAX_JOBS 16384
+
+/*
+ * Take up to SCAN_BATCH queued files per task, read their residency with
+ * the session lock released (API calls and other tasks go on meanwhile),
+ * and queue the jobs to be applied at their place in the stream. Returns
+ * true if files remain that can be scanned now.
+ */
 static bool run_scans(struct duet_session *s)
 {
+	struct scan_job *batch = NULL, **tail = &batch, *j;
 	bool more = false;
 
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
@@ -420,33 +533,80 @@ static bool run_scans(struct duet_session *s)
 
 		if (!t)
 			continue;
-
 		for (int n = 0; n < SCAN_BATCH && t->scan_pos < t->nscan; n++) {
 			struct scan_file *sf;
 
 			/*
 			 * A bounded task's scan waits while half its bound is
-			 * pending (checked per file): a directory with more
-			 * cached pages than the bound would otherwise overflow
-			 * at every resync, forever. It goes on when the client
-			 * fetches (the pump wakes at least every 100 ms).
+			 * pending or held by unapplied jobs (checked per file):
+			 * a directory with more cached pages than the bound
+			 * would otherwise overflow at every resync, forever. It
+			 * goes on when the client fetches.
 			 */
-			if (t->max_pending && de_pending(s->e, t->slot) >= t->max_pending / 2) {
+			if ((t->max_pending &&
+			     de_pending(s->e, t->slot) + t->jobs_pages >= t->max_pending / 2) ||
+			    s->njobs >= MAX_JOBS) {
 				waits = true;
 				break;
 			}
 			sf = &t->scan[t->scan_pos++];
-
-			scan_one(t, sf);
-			scanned(t, sf->dev, sf->ino);
-			free(sf->path);
+			j = calloc(1, sizeof(*j));
+			if (!j) {
+				waits = true;
+				t->scan_pos--;
+				break;
+			}
+			j->k.dev = sf->dev;
+			j->k.ino = sf->ino;
+			j->slot = t->slot;
+			j->tid = t->id;
+			j->epoch = t->scan_epoch;
+			j->path = sf->path;
 			sf->path = NULL;
-			t->scan_done++;
+			dc_index_name_under(s->x, sf->dev, sf->ino, NULL, (char[2]){ 0 }, 0, &j->gen);
+			t->jobs_out++;
+			s->njobs++;
+			*tail = j;
+			tail = &j->next;
 		}
 		if (t->scan_pos < t->nscan)
 			more |= !waits;	/* a waiting scan must not spin the pump */
 		else
 			t->nscan = t->scan_pos = 0;
+	}
+	if (!batch)
+		return more;
+	/*
+	 * No event is processed while the lock is released (the pump does
+	 * that), so the events a job records are exactly those processed
+	 * after its scan: every one not yet processed when it began.
+	 */
+	pthread_mutex_unlock(&s->lock);
+	for (j = batch; j; j = j->next) {
+		j->err = ds_scan_read(&j->sc, j->path, j->k.ino);
+		j->hi = mono_ns() + DS_MARGIN_NS;
+		j->pages = j->sc.cached ? roaring_bitmap_get_cardinality(j->sc.cached) : 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (batch) {
+		struct duet_task *t;
+
+		j = batch;
+		batch = j->next;
+		j->next = NULL;
+		t = job_task(s, j);
+		if (!t) {
+			s->njobs--;
+			job_free(j);
+			continue;
+		}
+		t->jobs_pages += j->pages;
+		job_register(s, j);
+		if (s->ready_tail)
+			s->ready_tail->next = j;
+		else
+			s->ready = j;
+		s->ready_tail = j;
 	}
 	return more;
 }
@@ -460,6 +620,11 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct dc_record *r = &rec[i];
 
+		/* Scans whose window ends before this event take effect first. */
+		if (s->ready) {
+			apply_ready(s, r->ts);
+			record_event(s, r);
+		}
 		switch (r->type) {
 		case DC_LOST: {
 			uint64_t all = 0;
@@ -571,8 +736,8 @@ static void *pump_main(void *arg)
 		dc_index_update(s->x);
 		if (s->ninval || s->inval_all)
 			apply_invalidations(s);
-		if (s->live)
-			dc_live_fetch_cb(s->live, handle_run, s);
+		if (s->live && dc_live_fetch_cb(s->live, handle_run, s) >= 0)
+			apply_ready(s, dc_live_complete_to(s->live) + 1);
 		more = run_scans(s);
 		check_bounds(s);
 		signal_tasks(s);
@@ -711,6 +876,13 @@ EXPORT void duet_session_free(struct duet_session *s)
 	for (int i = 0; i < DE_MAX_TASKS; i++)
 		if (s->tasks[i])
 			duet_task_free(s->tasks[i]);
+	while (s->ready) {
+		struct scan_job *j = s->ready;
+
+		s->ready = j->next;
+		job_unregister(s, j);
+		job_free(j);
+	}
 	dc_live_free(s->live);
 	dc_index_free(s->x);
 	de_engine_free(s->e);
@@ -855,6 +1027,7 @@ int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts
 		goto fail;
 	}
 	t->slot = slot;
+	t->id = ++s->next_task_id;
 	s->tasks[slot] = t;
 	r = dc_index_add_root(s->x, root);
 	if (!r)

@@ -90,6 +90,7 @@ if command -v setpriv > /dev/null; then
 	rc=$?
 	check "not root: non-zero exit" [ $rc != 0 ]
 	check "not root: tells to run as root" grep -q "needs root" "$base/err"
+	grep -q "needs root" "$base/err" || sed 's/^/  its stderr: /' "$base/err"
 fi
 
 # 3. Instances: removed on SIGTERM and SIGINT; a killed run's is reaped by the next.

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Scans of the page cache with cachestat() and mincore(): no page is read
+ * or faulted in. See scan.h for how a scan is placed in the stream.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "scan.h"
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+/* Page indices the engine tracks (32 bits). */
+#define PAGE_LIMIT (UINT64_C(1) << 32)
+/* mincore() a file in windows of this many pages (a 256 KiB vector). */
+#define MINCORE_WINDOW (UINT64_C(1) << 18)
+
+struct cs_range {
+	uint64_t off, len;
+};
+
+struct cs_stat {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+uint64_t ds_page_size(void)
+{
+	static uint64_t ps;
+
+	if (!ps) {
+		long v = sysconf(_SC_PAGESIZE);
+
+		ps = v > 0 ? (uint64_t)v : 4096;
+	}
+	return ps;
+}
+
+static int cachestat(int fd, uint64_t first, uint64_t n, struct cs_stat *cs)
+{
+	struct cs_range r = { first * ds_page_size(), n * ds_page_size() };
+
+	return syscall(__NR_cachestat, fd, &r, cs, 0) ? -errno : 0;
+}
+
+static int add_range(roaring_bitmap_t **b, uint64_t lo, uint64_t hi)
+{
+	if (!*b && !(*b = roaring_bitmap_create()))
+		return -ENOMEM;
+	roaring_bitmap_add_range(*b, lo, hi);
+	return 0;
+}
+
+/* Cached pages of [a, b) by bisection over cachestat (the tail past EOF). */
+static int find_cached(struct ds_scan *sc, int fd, uint64_t a, uint64_t b)
+{
+	struct cs_stat cs;
+	int r;
+
+	if (a >= b)
+		return 0;
+	r = cachestat(fd, a, b - a, &cs);
+	if (r || !cs.nr_cache)
+		return r;
+	if (cs.nr_cache >= b - a)
+		return add_range(&sc->cached, a, b);
+	r = find_cached(sc, fd, a, a + (b - a) / 2);
+	return r ? r : find_cached(sc, fd, a + (b - a) / 2, b);
+}
+
+/* Dirty pages of the cached run [a, b) by bisection over cachestat. */
+static int find_dirty(struct ds_scan *sc, int fd, uint64_t a, uint64_t b)
+{
+	struct cs_stat cs;
+	int r;
+
+	r = cachestat(fd, a, b - a, &cs);
+	if (r || !cs.nr_dirty)
+		return r;
+	if (cs.nr_dirty >= b - a || b - a == 1)
+		return add_range(&sc->dirty, a, b);
+	r = find_dirty(sc, fd, a, a + (b - a) / 2);
+	return r ? r : find_dirty(sc, fd, a + (b - a) / 2, b);
+}
+
+/* Cached pages of [0, pages) with mincore(), window by window. */
+static int find_cached_mapped(struct ds_scan *sc, int fd, uint64_t pages)
+{
+	uint64_t ps = ds_page_size();
+	unsigned char *vec = malloc(pages < MINCORE_WINDOW ? pages : MINCORE_WINDOW);
+	int r = 0;
+
+	if (!vec)
+		return -ENOMEM;
+	for (uint64_t w = 0; w < pages && !r; w += MINCORE_WINDOW) {
+		uint64_t n = pages - w < MINCORE_WINDOW ? pages - w : MINCORE_WINDOW;
+		void *map = mmap(NULL, (size_t)(n * ps), PROT_READ, MAP_SHARED, fd,
+				 (off_t)(w * ps));
+
+		if (map == MAP_FAILED) {
+			r = -errno;
+			break;
+		}
+		if (mincore(map, (size_t)(n * ps), vec)) {
+			r = -errno;
+		} else {
+			for (uint64_t p = 0; p < n && !r;) {
+				uint64_t q = p;
+
+				if (!(vec[p] & 1)) {
+					p++;
+					continue;
+				}
+				while (q < n && (vec[q] & 1))
+					q++;
+				r = add_range(&sc->cached, w + p, w + q);
+				p = q;
+			}
+		}
+		munmap(map, (size_t)(n * ps));
+	}
+	free(vec);
+	return r;
+}
+
+int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino)
+{
+	uint64_t ps = ds_page_size(), pmd = ps / 8, pages, tail;
+	roaring_uint32_iterator_t it;
+	struct cs_stat cs;
+	struct stat st;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_ino != ino) {
+		r = -ENOENT;
+		goto out;
+	}
+	pages = ((uint64_t)st.st_size + ps - 1) / ps;
+	/*
+	 * A large folio that straddles the end of the file stays cached
+	 * whole after a truncate into it. Folios are naturally aligned and
+	 * at most PMD-sized (ps / 8 page-table entries of ps each), so the
+	 * pages past the end lie before the next PMD boundary.
+	 */
+	tail = (pages + pmd - 1) / pmd * pmd;
+	if (tail > PAGE_LIMIT)
+		tail = PAGE_LIMIT;
+	if (pages > tail)
+		pages = tail;
+	r = cachestat(fd, 0, tail, &cs);
+	if (r || !cs.nr_cache)
+		goto out;
+	if (cs.nr_cache >= tail)
+		r = add_range(&sc->cached, 0, tail);
+	else if (pages)
+		r = find_cached_mapped(sc, fd, pages);
+	if (!r)
+		r = find_cached(sc, fd, pages, tail);
+	if (r || !sc->cached)
+		goto out;
+	/* Dirty pages, run by run of cached pages. */
+	roaring_init_iterator(sc->cached, &it);
+	while (it.has_value && !r) {
+		uint64_t a = it.current_value, b = a;
+
+		do {
+			b++;
+			roaring_advance_uint32_iterator(&it);
+		} while (it.has_value && it.current_value == b);
+		r = find_dirty(sc, fd, a, b);
+	}
+out:
+	close(fd);
+	return r;
+}
+
+void ds_scan_event(struct ds_scan *sc, int type, uint64_t index, uint64_t count)
+{
+	if (sc->overflow)
+		return;
+	if (sc->nev == sc->cap) {
+		uint32_t cap = sc->cap ? sc->cap * 2 : 8;
+		struct ds_ev *n;
+
+		if (sc->cap >= DS_WINDOW_MAX || !(n = realloc(sc->ev, cap * sizeof(*n)))) {
+			sc->overflow = true;
+			return;
+		}
+		sc->ev = n;
+		sc->cap = cap;
+	}
+	if (index >= PAGE_LIMIT)
+		return;
+	if (count > PAGE_LIMIT - index)
+		count = PAGE_LIMIT - index;
+	sc->ev[sc->nev].index = (uint32_t)index;
+	sc->ev[sc->nev].count = (uint32_t)count;
+	sc->ev[sc->nev].type = (uint8_t)type;
+	sc->nev++;
+}
+
+/* Replay the window over what the scan saw: the last event of a page wins. */
+static int replay(struct ds_scan *sc)
+{
+	for (uint32_t i = 0; i < sc->nev; i++) {
+		const struct ds_ev *e = &sc->ev[i];
+		uint64_t lo = e->index, hi = (uint64_t)e->index + e->count;
+		int r = 0;
+
+		switch (e->type) {
+		case DS_ADDED:		/* cached, clean */
+			r = add_range(&sc->cached, lo, hi);
+			if (sc->dirty)
+				roaring_bitmap_remove_range(sc->dirty, lo, hi);
+			break;
+		case DS_REMOVED:
+			if (sc->cached)
+				roaring_bitmap_remove_range(sc->cached, lo, hi);
+			if (sc->dirty)
+				roaring_bitmap_remove_range(sc->dirty, lo, hi);
+			break;
+		case DS_DIRTY:
+			r = add_range(&sc->cached, lo, hi);
+			if (!r)
+				r = add_range(&sc->dirty, lo, hi);
+			break;
+		case DS_FLUSHED:	/* cached, clean */
+			r = add_range(&sc->cached, lo, hi);
+			if (sc->dirty)
+				roaring_bitmap_remove_range(sc->dirty, lo, hi);
+			break;
+		case DS_INODE_FLUSHED:
+			if (sc->dirty)
+				roaring_bitmap_clear(sc->dirty);
+			break;
+		}
+		if (r)
+			return r;
+	}
+	sc->nev = 0;
+	return 0;
+}
+
+int ds_scan_result(struct ds_scan *sc, ds_run_fn fn, void *ud)
+{
+	roaring_uint32_iterator_t it;
+	int r = replay(sc);
+
+	if (r || !sc->cached)
+		return r;
+	roaring_init_iterator(sc->cached, &it);
+	while (it.has_value) {
+		uint64_t a = it.current_value, b = a;
+		bool d = sc->dirty && roaring_bitmap_contains(sc->dirty, (uint32_t)a);
+
+		do {
+			b++;
+			roaring_advance_uint32_iterator(&it);
+		} while (it.has_value && it.current_value == b &&
+			 (sc->dirty && roaring_bitmap_contains(sc->dirty, (uint32_t)b)) == d);
+		r = fn(ud, a, b - a, d);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+void ds_scan_clear(struct ds_scan *sc)
+{
+	if (sc->cached)
+		roaring_bitmap_free(sc->cached);
+	if (sc->dirty)
+		roaring_bitmap_free(sc->dirty);
+	free(sc->ev);
+	memset(sc, 0, sizeof(*sc));
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Registration and resync scans: what one file has in the page cache,
+ * and the events that happened to it while that was being read, so that
+ * the scan can be placed exactly in the event stream.
+ *
+ * Why a window. A scan reads the page cache now, while the events of the
+ * last milliseconds (or seconds, under load) are still in the ring
+ * buffer. The caller notes how far the stream has been processed when
+ * the scan starts (lo) and reads the clock when it ends; every event of
+ * the file with a timestamp in [lo, hi], hi = that clock plus a margin,
+ * is recorded in the scan's window. The scan is applied when the stream
+ * has passed hi: for each page an event in the window touched, the state
+ * after the last such event is the truth (events set a page's state
+ * absolutely); for every other page, what the scan saw is. Events before
+ * lo were processed before the scan began and so are in what it saw;
+ * events after hi come after it, in stream order.
+ *
+ * The margin covers the time between a page-cache change and its event
+ * (a delete's event fires just before the folio leaves the cache), the
+ * same bound the readers' watermark uses.
+ */
+#ifndef DUET_SCAN_H
+#define DUET_SCAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <roaring/roaring.h>
+
+/* How long before or after a change its event may be stamped (ns). */
+#define DS_MARGIN_NS 2000000ull
+
+/* Events a window keeps; past it the scan is redone. */
+#define DS_WINDOW_MAX 4096u
+
+/* Window event types (the page events, plus a whole-inode flush). */
+enum { DS_ADDED = 1, DS_REMOVED, DS_DIRTY, DS_FLUSHED, DS_INODE_FLUSHED };
+
+struct ds_scan {
+	roaring_bitmap_t *cached;	/* pages seen cached (page indices) */
+	roaring_bitmap_t *dirty;	/* pages seen dirty (a subset) */
+	struct ds_ev {
+		uint32_t index, count;
+		uint8_t type;
+	} *ev;
+	uint32_t nev, cap;
+	bool overflow;		/* more than DS_WINDOW_MAX events: redo */
+};
+
+/*
+ * Read the residency of the regular file at path, whose inode must be ino:
+ * every cached page, including the pages a large folio keeps cached past
+ * the end of the file (cachestat sees them, mincore does not), and which
+ * of them are dirty. Nothing is read into the page cache. 0, -ENOENT if
+ * the path no longer names that inode, -errno. sc's bitmaps are created
+ * only when something is cached.
+ */
+int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino);
+
+/* Record one event of the file in the window (in stream order). */
+void ds_scan_event(struct ds_scan *sc, int type, uint64_t index, uint64_t count);
+
+/*
+ * The pages' states at the end of the window: the scan with the window's
+ * events replayed over it. Calls fn for each run of pages cached with the
+ * same dirty state, in index order; a non-zero return stops (returned).
+ */
+typedef int (*ds_run_fn)(void *ud, uint64_t index, uint64_t count, bool dirty);
+int ds_scan_result(struct ds_scan *sc, ds_run_fn fn, void *ud);
+
+void ds_scan_clear(struct ds_scan *sc);
+
+/* The system page size in bytes (the unit of page indices). */
+uint64_t ds_page_size(void);
+
+#endif
