@@ -92,7 +92,16 @@ struct de_inode {
 	uint64_t done_mask;	/* tasks with a range set in ranges[rank] */
 	uint64_t done_inv;	/* ... holding the pages not done (whole file minus) */
 	roaring_bitmap_t **ranges;
-	roaring_bitmap_t *dirty;	/* pages believed dirty */
+	roaring_bitmap_t *dirty;	/* pages believed dirty (from events) */
+	/*
+	 * Pages only scans found dirty (a large folio dirtied on a stock
+	 * kernel gives one DIRTY event for its first page), and the tasks
+	 * whose scans did: for them alone, an inode-level flush cleans these
+	 * pages and a REMOVED finds them dirty. Other tasks were never told
+	 * these pages were dirty, so they are never told they were cleaned.
+	 */
+	roaring_bitmap_t *sdirty;
+	uint64_t sdirty_tasks;
 	roaring_bitmap_t *pend;		/* pages with an entry */
 	bool gen_known;
 };
@@ -566,7 +575,8 @@ static bool inode_unused(const struct de_engine *e, const struct de_inode *inode
 {
 	return !inode_decided(e, inode) && !inode->listed && !inode->done_all &&
 	       !inode->done_mask && (!inode->pend || roaring_bitmap_is_empty(inode->pend)) &&
-	       (!inode->dirty || roaring_bitmap_is_empty(inode->dirty));
+	       (!inode->dirty || roaring_bitmap_is_empty(inode->dirty)) &&
+	       (!inode->sdirty || roaring_bitmap_is_empty(inode->sdirty));
 }
 
 static void inode_free(struct de_engine *e, struct de_inode *inode)
@@ -577,6 +587,8 @@ static void inode_free(struct de_engine *e, struct de_inode *inode)
 		roaring_bitmap_free(inode->pend);
 	if (inode->dirty)
 		roaring_bitmap_free(inode->dirty);
+	if (inode->sdirty)
+		roaring_bitmap_free(inode->sdirty);
 	HASH_DEL(e->inodes, inode);
 	e->ninodes--;
 	free(inode);
@@ -600,6 +612,9 @@ static void inode_reset(struct de_engine *e, struct de_inode *inode)
 	inode->done_all = 0;
 	if (inode->dirty)
 		roaring_bitmap_clear(inode->dirty);
+	if (inode->sdirty)
+		roaring_bitmap_clear(inode->sdirty);
+	inode->sdirty_tasks = 0;
 }
 
 static void inode_set_gen(struct de_engine *e, struct de_inode *inode, uint64_t gen)
@@ -821,7 +836,7 @@ static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, u
 	struct de_entry *en = entry_find(e, inode, p);
 	unsigned int prior, now;
 	uint8_t td[DE_MAX_TASKS];
-	uint64_t add = 0, m;
+	uint64_t add = 0, m, sd;
 	int t;
 
 	/*
@@ -830,8 +845,12 @@ static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, u
 	 */
 	prior = en && !(en->flags & E_SCANNED) ? en->state : state_before(inode, p, ev);
 	now = state_apply(prior, ev);
+	sd = inode->sdirty && (want & inode->sdirty_tasks) && (prior & S_CACHED) &&
+	     roaring_bitmap_contains(inode->sdirty, p) ? inode->sdirty_tasks : 0;
 	for (m = want; m; m &= m - 1) {
 		struct de_task *task;
+		/* The tasks whose scans found the page dirty knew it was. */
+		unsigned int pt = sd >> __builtin_ctzll(m) & 1 ? prior | S_DIRTY : prior;
 
 		t = __builtin_ctzll(m);
 		task = &e->tasks[t];
@@ -849,13 +868,13 @@ static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, u
 			 */
 			if (il)
 				*b |= TD_IL;
-			else if ((task->mask & DUET_MODIFIED) && ((prior ^ now) & S_DIRTY))
+			else if ((task->mask & DUET_MODIFIED) && ((pt ^ now) & S_DIRTY))
 				*b &= ~TD_IL;
 			continue;
 		}
-		if (!starts(task->mask, prior, now, ev))
+		if (!starts(task->mask, pt, now, ev))
 			continue;
-		td[t] = prior | (ev & task->mask) << TD_EV_SHIFT | (il ? TD_IL : 0);
+		td[t] = pt | (ev & task->mask) << TD_EV_SHIFT | (il ? TD_IL : 0);
 		add |= UINT64_C(1) << t;
 	}
 	if (add) {
@@ -952,6 +971,9 @@ int de_task_remove(struct de_engine *e, int slot)
 	}
 	HASH_ITER(hh, e->inodes, inode, tmp) {
 		inode->done_all &= ~bit;
+		inode->sdirty_tasks &= ~bit;
+		if (!inode->sdirty_tasks && inode->sdirty)
+			roaring_bitmap_clear(inode->sdirty);
 		inode_clear_ranges(inode, slot);
 		inode_gc(e, inode);
 	}
@@ -994,6 +1016,9 @@ int de_event(struct de_engine *e, uint32_t dev, uint64_t ino, uint64_t index, ui
 		} else if (inode->dirty && ev != DUET_ADDED) {
 			roaring_bitmap_remove(inode->dirty, (uint32_t)i);
 		}
+		/* The events know the page's dirty bit now. */
+		if (inode->sdirty && ev != DUET_ADDED)
+			roaring_bitmap_remove(inode->sdirty, (uint32_t)i);
 	}
 	return 0;
 }
@@ -1010,6 +1035,26 @@ int de_event_inode_flushed(struct de_engine *e, uint32_t dev, uint64_t ino)
 	if (r < 0)
 		return r;
 	want = inode->relmask & e->active;
+	if (inode->sdirty && (want & inode->sdirty_tasks)) {
+		/* Only the tasks that scanned them knew these pages dirty. */
+		roaring_init_iterator(inode->sdirty, &it);
+		while (it.has_value) {
+			p = it.current_value;
+			if (!inode->dirty || !roaring_bitmap_contains(inode->dirty, p)) {
+				r = page_event(e, inode, p, DUET_FLUSHED, true,
+					       want & inode->sdirty_tasks);
+				if (r < 0) {
+					if (p)
+						roaring_bitmap_remove_range(inode->sdirty, 0, p);
+					return r;
+				}
+			}
+			roaring_advance_uint32_iterator(&it);
+		}
+	}
+	if (inode->sdirty)
+		roaring_bitmap_clear(inode->sdirty);
+	inode->sdirty_tasks = 0;
 	if (!inode->dirty)
 		return 0;
 	if (want) {
@@ -1068,11 +1113,6 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64
 	if (inode_decided(e, inode) && inode->gen_known && inode->gen != f->gen)
 		return -ESTALE;
 	inode_set_gen(e, inode, f->gen);
-	if (dirty) {
-		if (!inode->dirty)
-			inode->dirty = roaring_bitmap_create();
-		roaring_bitmap_add_range(inode->dirty, index, index + count);
-	}
 	for (i = index; i < index + count; i++) {
 		uint32_t p = (uint32_t)i;
 
@@ -1093,8 +1133,20 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64
 			/* dirty == false means "not known dirty", not "clean". */
 			now = S_CACHED;
 			if (dirty || (en ? en->state & S_DIRTY :
-				      inode->dirty && roaring_bitmap_contains(inode->dirty, p)))
+				      (inode->dirty && roaring_bitmap_contains(inode->dirty, p)) ||
+				      ((inode->sdirty_tasks >> slot & 1) &&
+				       roaring_bitmap_contains(inode->sdirty, p))))
 				now |= S_DIRTY;
+		}
+		/*
+		 * Dirty pages the events did not tell are the scanning task's
+		 * knowledge, not everybody's (see sdirty).
+		 */
+		if ((now & S_DIRTY) && !(inode->dirty && roaring_bitmap_contains(inode->dirty, p))) {
+			if (!inode->sdirty && !(inode->sdirty = roaring_bitmap_create()))
+				return -ENOMEM;
+			roaring_bitmap_add(inode->sdirty, p);
+			inode->sdirty_tasks |= UINT64_C(1) << slot;
 		}
 		/* As if just added (and dirtied): the baseline is "not cached". */
 		td[slot] = (DUET_ADDED | (now & S_DIRTY ? DUET_DIRTY : 0)) & task->mask;
@@ -1507,6 +1559,8 @@ int de_engine_stats(const struct de_engine *e, struct de_engine_stats *st)
 			bytes += roaring_bitmap_size_in_bytes(inode->pend);
 		if (inode->dirty)
 			bytes += roaring_bitmap_size_in_bytes(inode->dirty);
+		if (inode->sdirty)
+			bytes += roaring_bitmap_size_in_bytes(inode->sdirty);
 		for (t = 0; t < __builtin_popcountll(inode->done_mask); t++)
 			bytes += sizeof(void *) + roaring_bitmap_size_in_bytes(inode->ranges[t]);
 	}

@@ -6,9 +6,13 @@
  *   DEV INO RANGES PATH
  *
  * DEV in the kernel's encoding (major << 20 | minor), RANGES the resident
- * pages ("a-b,c-d", from mincore() of a read-only shared mapping, which
- * reads nothing in), files without resident pages left out, sorted by DEV
+ * pages ("a-b,c-d"), files without resident pages left out, sorted by DEV
  * and INO. With -i, only "DEV INO" of every regular file (resident or not).
+ *
+ * Residency comes from cachestat(2) by bisection over the file's pages
+ * up to the next 2 MiB boundary past its end: a large folio that a
+ * truncate cut into stays cached whole, past the end of the file, and
+ * mincore() cannot see those pages. Nothing is read in.
  * Mount points inside DIR are followed (as libduet's tasks follow them).
  */
 #include <fcntl.h>
@@ -18,10 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
 
 struct ent {
 	uint32_t dev;
@@ -50,14 +58,55 @@ static void add(uint32_t dev, uint64_t ino, char *line)
 	ents[nents++] = (struct ent){ dev, ino, line };
 }
 
+struct cs_range {
+	uint64_t off, len;
+};
+
+struct cs_stat {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+static uint64_t cached(int fd, size_t a, size_t b)
+{
+	struct cs_range r = { (uint64_t)a * (uint64_t)pagesz, (uint64_t)(b - a) * (uint64_t)pagesz };
+	struct cs_stat cs;
+
+	if (syscall(__NR_cachestat, fd, &r, &cs, 0)) {
+		perror("cachestat");
+		exit(1);
+	}
+	return cs.nr_cache;
+}
+
+/* Print the cached runs of [a, b), merging with the run that ends at *open. */
+static void runs(FILE *o, int fd, size_t a, size_t b, size_t *n, size_t *start, size_t *end)
+{
+	uint64_t c;
+
+	if (a >= b || !(c = cached(fd, a, b)))
+		return;
+	if (c < b - a) {
+		runs(o, fd, a, a + (b - a) / 2, n, start, end);
+		runs(o, fd, a + (b - a) / 2, b, n, start, end);
+		return;
+	}
+	if (*n && *end == a) {
+		*end = b;
+		return;
+	}
+	if (*n)
+		fprintf(o, "%s%zu-%zu", *n > 1 ? "," : "", *start, *end - 1);
+	*start = a;
+	*end = b;
+	(*n)++;
+}
+
 static int visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	uint32_t kdev = major(st->st_dev) << 20 | minor(st->st_dev);
-	size_t pages, len = 0, cap2 = 0;
-	unsigned char *vec;
+	size_t pages, span, n = 0, start = 0, end = 0, cap2 = 0, pmd = (size_t)pagesz / 8;
 	char *line = NULL;
 	FILE *o;
-	void *m;
 	int fd;
 
 	if (type != FTW_F || !S_ISREG(st->st_mode))
@@ -68,44 +117,22 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
 		add(kdev, st->st_ino, line);
 		return 0;
 	}
-	if (!st->st_size)
-		return 0;
 	fd = open(path, O_RDONLY | O_NOATIME | O_CLOEXEC);
 	if (fd < 0)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;	/* gone meanwhile */
 	pages = ((size_t)st->st_size + (size_t)pagesz - 1) / (size_t)pagesz;
-	m = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED)
-		return 0;
-	vec = malloc(pages);
-	if (!vec || mincore(m, (size_t)st->st_size, vec)) {
-		munmap(m, (size_t)st->st_size);
-		free(vec);
-		return 0;
-	}
-	munmap(m, (size_t)st->st_size);
+	span = (pages + pmd - 1) / pmd * pmd;
 	o = open_memstream(&line, &cap2);
 	fprintf(o, "%u %ju ", kdev, (uintmax_t)st->st_ino);
-	for (size_t i = 0; i < pages;) {
-		size_t j;
-
-		if (!(vec[i] & 1)) {
-			i++;
-			continue;
-		}
-		for (j = i; j + 1 < pages && (vec[j + 1] & 1); j++)
-			;
-		fprintf(o, "%s%zu-%zu", len ? "," : "", i, j);
-		len++;
-		i = j + 1;
-	}
+	runs(o, fd, 0, span, &n, &start, &end);
+	if (n)
+		fprintf(o, "%s%zu-%zu", n > 1 ? "," : "", start, end - 1);
 	fprintf(o, " %s", path);
 	fclose(o);
-	free(vec);
-	if (!len) {
+	close(fd);
+	if (!n) {
 		free(line);
 		return 0;
 	}

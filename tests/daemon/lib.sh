@@ -65,6 +65,7 @@ cleanup() {
 	[ -n "$LOOP" ] && losetup -d "$LOOP"
 	for u in $USERS; do userdel "$u" 2>/dev/null; done
 	for g in $GROUPS_MADE; do groupdel "$g" 2>/dev/null; done
+	[ -n "${KEEP_W:-}" ] && [ $fails -gt 0 ] && cp -r "$W" "$KEEP_W"
 	[ -n "${W:-}" ] && rm -rf "$W"
 	[ -n "${STAGE:-}" ] && rm -rf "$STAGE"
 	if [ $rc = 0 ] && [ $fails -gt 0 ]; then rc=1; fi
