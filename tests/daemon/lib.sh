@@ -123,11 +123,15 @@ add_group() {
 as() {
 	local u=$1
 	shift
+	# meson test points LD_LIBRARY_PATH into the build tree; another user
+	# may not reach it, and glibc then fails to load even libc. The staged
+	# programs find libduet through their RUNPATH.
 	if [ -n "${AS_EXEC:-}" ]; then
-		exec setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups \
-			env DUET_SOCKET="$SOCK" "$@"
+		exec env -u LD_LIBRARY_PATH setpriv --reuid="$u" --regid="$(id -g "$u")" \
+			--init-groups env DUET_SOCKET="$SOCK" "$@"
 	fi
-	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups env DUET_SOCKET="$SOCK" "$@"
+	env -u LD_LIBRARY_PATH setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups \
+		env DUET_SOCKET="$SOCK" "$@"
 }
 
 # bg_client OUT [dclient args...]: a dclient in the background (CPID)

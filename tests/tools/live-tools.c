@@ -202,6 +202,13 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 		char s[32];
 
 		snprintf(s, sizeof(s), "%d", stop < 0 ? -stop : stop);
+		/*
+		 * meson test points LD_LIBRARY_PATH into the build tree, which
+		 * uid 65534 may not reach: glibc would fail to load even libc.
+		 * The staged tools find libduet through their RUNPATH.
+		 */
+		if (as_nobody)
+			unsetenv("LD_LIBRARY_PATH");
 		unsetenv("DUET_TOOLS_TEST_STOP_AFTER");
 		unsetenv("DUET_TOOLS_TEST_STOP_IN_FILE");
 		if (stop > 0)
