@@ -137,12 +137,21 @@ static uint64_t now_ns(void)
 
 /* ---- acting as the client: per-thread fs credentials ---- */
 
+/*
+ * Whose credentials this thread acts with now (NULL: duetd's own). A
+ * check made while already acting as that client (a save, which runs as
+ * the client, checks each mark's visibility) must not switch back to root
+ * half-way through.
+ */
+static __thread const struct creds *acting;
+
 static void as_client(const struct creds *c)
 {
 	/* Raw system calls: glibc's wrappers would change every thread. */
 	syscall(SYS_setgroups, (size_t)c->ngroups, c->groups);
 	syscall(SYS_setfsgid, c->gid);
 	syscall(SYS_setfsuid, c->uid);
+	acting = c;
 }
 
 static void as_self(void)
@@ -150,18 +159,25 @@ static void as_self(void)
 	syscall(SYS_setfsuid, 0);
 	syscall(SYS_setfsgid, 0);
 	syscall(SYS_setgroups, (size_t)0, NULL);
+	acting = NULL;
 }
 
 /* 0 if the client can access path with mode (R_OK, X_OK...), else -errno. */
 static int client_access(const struct creds *c, const char *path, int mode)
 {
+	const struct creds *was = acting;
 	int r;
 
 	if (!c->uid)
 		return faccessat(AT_FDCWD, path, mode, 0) ? -errno : 0;
-	as_client(c);
+	if (was != c)
+		as_client(c);
 	r = faccessat(AT_FDCWD, path, mode, AT_EACCESS) ? -errno : 0;
-	as_self();
+	if (was != c) {
+		as_self();
+		if (was)
+			as_client(was);
+	}
 	return r;
 }
 
@@ -301,19 +317,29 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 		reply(c, rq->seq, -ENOSPC, NULL, 0);
 		return;
 	}
-	/* The client must be able to list the directory (or read the file). */
+	/*
+	 * The root is resolved once, as the client: opened with its rights
+	 * (following symlinks as it would), checked on the open file (it must
+	 * be able to list the directory, or read the file), and handed to the
+	 * session by fd. A symlink swapped in after the check is never
+	 * followed as root.
+	 */
 	if (c->cr.uid)
 		as_client(&c->cr);
-	r = stat(path, &st) ? -errno : 0;
-	if (!r)
-		r = faccessat(AT_FDCWD, path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK,
-			      c->cr.uid ? AT_EACCESS : 0) ? -errno : 0;
+	x.root_fd = open(path, O_PATH | O_CLOEXEC);
+	r = x.root_fd < 0 ? -errno : fstat(x.root_fd, &st) ? -errno : 0;
+	if (!r && faccessat(x.root_fd, "", S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK,
+			    AT_EMPTY_PATH | (c->cr.uid ? AT_EACCESS : 0)))
+		r = -errno;
 	if (c->cr.uid)
 		as_self();
 	if (r) {
+		if (x.root_fd >= 0)
+			close(x.root_fd);
 		reply(c, rq->seq, r, NULL, 0);
 		return;
 	}
+	x.have_root_fd = true;
 	to.name = rq->u.task_new.name;
 	to.mask = rq->u.task_new.mask;
 	to.path = path;
@@ -323,6 +349,7 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 	}
 	x.hold = rq->u.task_new.flags & DP_TASK_HOLD;
 	r = duet__task_new_ext(d.s, &to, &x, &c->task);
+	close(x.root_fd);
 	if (r) {
 		c->task = NULL;
 		reply(c, rq->seq, r, NULL, 0);
@@ -377,6 +404,25 @@ static void do_fetch(struct client *c, const struct dp_request *rq)
 	arm_task(c, true);
 }
 
+/*
+ * A client may name in a done mark only a file it could look up itself:
+ * one with a name under its task's directory (of that incarnation) that
+ * it may open. Anything else is -ENOENT, whether it exists or not, so a
+ * mark can neither create state for other users' files nor probe them.
+ */
+static int done_target_ok(struct client *c, const struct duet_fileid *f)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (!c->cr.uid)
+		return 0;
+	r = duet_task_path(c->task, f, path, sizeof(path));
+	if (r)
+		return r == -ENAMETOOLONG ? r : -ENOENT;
+	return visible(c, path) ? 0 : -ENOENT;
+}
+
 static void do_done(struct client *c, const struct dp_request *rq)
 {
 	uint32_t op = rq->u.done.op & ~DP_DONE_REPLAY;
@@ -388,7 +434,10 @@ static void do_done(struct client *c, const struct dp_request *rq)
 		int x;
 
 		dp_done_op_get(rq, i, &o);
-		if (op == DP_DONE_SET)
+		x = done_target_ok(c, &o.f);
+		if (x)
+			;
+		else if (op == DP_DONE_SET)
 			x = duet_task_set_done(c->task, &o.f, o.index, o.count);
 		else if (op == DP_DONE_RESET)
 			x = duet_task_reset_done(c->task, &o.f, o.index, o.count);

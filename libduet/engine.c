@@ -625,25 +625,39 @@ static void inode_set_gen(struct de_engine *e, struct de_inode *inode, uint64_t 
 	inode->gen_known = true;
 }
 
+/*
+ * Asks the caller which tasks want the inode, if the cached answer is
+ * stale. A task that no longer wants it (renamed away, no longer visible
+ * to it) loses what was pending for it: nothing more of the file leaves
+ * for that task, not even what was queued before.
+ */
+static void inode_decide(struct de_engine *e, struct de_inode *inode)
+{
+	uint64_t gen = 0;
+
+	if (inode_decided(e, inode))
+		return;
+	if (e->relevant)
+		inode->relmask = e->relevant(e->ud, inode->key.dev, inode->key.ino, &gen);
+	else
+		inode->relmask = ~UINT64_C(0);
+	inode_set_gen(e, inode, gen);
+	inode->epoch = e->epoch;
+	if (inode->listed & ~inode->relmask)
+		inode_drop(e, inode, inode->listed & ~inode->relmask, 0, PAGE_LIMIT);
+}
+
 /* Finds or creates the inode and decides its relevance. */
 static int inode_relevant(struct de_engine *e, uint32_t dev, uint64_t ino,
 			  struct de_inode **ret)
 {
 	struct de_inode *inode;
-	uint64_t gen = 0;
 	int r;
 
 	r = inode_get(e, dev, ino, &inode);
 	if (r < 0)
 		return r;
-	if (!inode_decided(e, inode)) {
-		if (e->relevant)
-			inode->relmask = e->relevant(e->ud, dev, ino, &gen);
-		else
-			inode->relmask = ~UINT64_C(0);
-		inode_set_gen(e, inode, gen);
-		inode->epoch = e->epoch;
-	}
+	inode_decide(e, inode);
 	*ret = inode;
 	return 0;
 }
@@ -1302,6 +1316,8 @@ int de_fetch(struct de_engine *e, int slot, struct duet_item *items, size_t n)
 	}
 	while (task->head < task->len && out < n) {
 		inode = task->list[task->head];
+		/* Relevance changed since these pages were queued: ask again. */
+		inode_decide(e, inode);
 		if (!fetch_inode(e, slot, inode, items, n, &out))
 			break;
 		inode->listed &= ~bit;

@@ -48,7 +48,10 @@
  * A NULL callback means every task wants every inode. If the answer
  * carries another gen than the engine knew, the old file's pending pages,
  * done marks and dirty set are dropped. Inodes nobody wants keep no dirty
- * set.
+ * set. A stale answer is asked again at the inode's next event and before
+ * a fetch delivers its pages; a task no longer in the answer loses the
+ * file's pending pages (so revoking visibility takes effect before the
+ * next item leaves, not at the next event).
  *
  * Done. A task can mark whole files or page ranges done: events for done
  * pages are not queued for that task, and marking drops what is pending.

@@ -31,6 +31,14 @@ struct duet__task_ext {
 	uint64_t max_pending;
 	/* Registered but not scanned and fed no events until duet__task_start(). */
 	bool hold;
+	/*
+	 * The task's root, opened (O_PATH) by the caller with the client's
+	 * rights: opts->path is then ignored, and the root is the directory
+	 * this fd names, resolved once. (A path resolved again here, as root,
+	 * could follow a symlink swapped in after the client's check.)
+	 */
+	bool have_root_fd;
+	int root_fd;
 };
 
 int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts,

@@ -36,6 +36,7 @@
 	((hashv) = (unsigned int)XXH3_64bits((keyptr), (keylen)))
 #include <uthash.h>
 
+#include "attrwatch.h"
 #include "devices.h"
 #include "engine.h"
 #include "index.h"
@@ -112,6 +113,13 @@ struct duet_session {
 	int mountfd;		/* /proc/self/mountinfo: POLLPRI when mounts change */
 	struct de_engine *e;
 	struct dc_index *x;
+	/*
+	 * Attribute changes on every file system a visibility-checked task
+	 * depends on (its tree, the mounts in it, the directories above it):
+	 * made when the first such task registers (duetd's clients).
+	 */
+	struct dc_attrwatch *aw;
+	bool fetch_fresh;	/* the next record run starts a fetch */
 	struct dc_live *live;
 	struct dc_mounts mounts;
 	struct dc_bdi *bdis;
@@ -613,9 +621,41 @@ static bool run_scans(struct duet_session *s)
 
 /* ---- the pump ---- */
 
+/* A file's or a directory's mode, owner or ACL changed (attrwatch.h). */
+static void attr_changed(void *ud, uint32_t kdev, uint64_t ino, bool dir)
+{
+	if (dir)
+		index_changed(ud, 0, 0, DC_NAME_ATTRIB);
+	else
+		index_changed(ud, kdev, ino, DC_NAME_ATTRIB);
+}
+
+/*
+ * Apply every directory and attribute change queued so far. Called when
+ * a fetch of records begins: every record it hands out is older than the
+ * fetch's bound, so every rename, chmod or unlink that happened before a
+ * record is applied before that record is processed (a change applied a
+ * little early only withholds an item, never leaks one). Also called
+ * before a visibility-checked task's fetch, so that a permission change
+ * takes effect before the next item leaves.
+ */
+static void sync_changes(struct duet_session *s)
+{
+	dc_index_update(s->x);
+	if (s->aw)
+		dc_attrwatch_read(s->aw, attr_changed, s);
+	if (s->ninval || s->inval_all)
+		apply_invalidations(s);
+}
+
 static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 {
 	struct duet_session *s = ud;
+
+	if (s->fetch_fresh) {
+		s->fetch_fresh = false;
+		sync_changes(s);
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		const struct dc_record *r = &rec[i];
@@ -711,33 +751,70 @@ static void signal_tasks(struct duet_session *s)
 
 static int update_devices(struct duet_session *s);
 
+/*
+ * The file systems whose attribute changes can change what task t may
+ * see: those of every directory from / down to its root, and of every
+ * mount inside its tree.
+ */
+static void watch_attrs(struct duet_session *s, struct duet_task *t)
+{
+	char path[PATH_MAX];
+	const struct dc_mount *m;
+	size_t len = strlen(t->root);
+
+	if (!s->aw || len >= sizeof(path))
+		return;
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && t->root[i] != '/')
+			continue;
+		memcpy(path, t->root, i);
+		path[i] = '\0';
+		m = dc_mounts_find(&s->mounts, path);
+		if (m)
+			dc_attrwatch_add(s->aw, path, m->kdev);
+	}
+	for (size_t i = 0; i < s->mounts.n; i++)
+		if (dc_path_under(s->mounts.m[i].mnt_point, t->root))
+			dc_attrwatch_add(s->aw, s->mounts.m[i].mnt_point, s->mounts.m[i].kdev);
+}
+
+static void watch_attrs_all(struct duet_session *s)
+{
+	for (int i = 0; i < DE_MAX_TASKS; i++)
+		if (s->tasks[i] && s->tasks[i]->visible)
+			watch_attrs(s, s->tasks[i]);
+}
+
 static void *pump_main(void *arg)
 {
 	struct duet_session *s = arg;
 	bool more = false;
 
 	for (;;) {
-		struct pollfd pfd[4] = {
+		struct pollfd pfd[5] = {
 			{ .fd = s->stopfd, .events = POLLIN },
 			{ .fd = dc_index_fd(s->x), .events = POLLIN },
 			{ .fd = s->live ? dc_live_fd(s->live) : -1, .events = POLLIN },
 			{ .fd = s->mountfd, .events = POLLPRI },
+			{ .fd = s->aw ? dc_attrwatch_fd(s->aw) : -1, .events = POLLIN },
 		};
 
-		poll(pfd, 4, more ? 0 : 100);
+		poll(pfd, 5, more ? 0 : 100);
 		if (pfd[0].revents & POLLIN)
 			break;
 		pthread_mutex_lock(&s->lock);
 		if (pfd[3].revents & (POLLPRI | POLLERR)) {
 			/* Mounts changed: what is under the directories changed. */
-			if (dc_index_remount(s->x) > 0)
+			if (dc_index_remount(s->x) > 0) {
 				update_devices(s);
+				watch_attrs_all(s);
+			}
 		}
-		dc_index_update(s->x);
-		if (s->ninval || s->inval_all)
-			apply_invalidations(s);
+		sync_changes(s);
+		s->fetch_fresh = true;
 		if (s->live && dc_live_fetch_cb(s->live, handle_run, s) >= 0)
 			apply_ready(s, dc_live_complete_to(s->live) + 1);
+		s->fetch_fresh = false;
 		more = run_scans(s);
 		check_bounds(s);
 		signal_tasks(s);
@@ -884,6 +961,7 @@ EXPORT void duet_session_free(struct duet_session *s)
 		job_free(j);
 	}
 	dc_live_free(s->live);
+	dc_attrwatch_free(s->aw);
 	dc_index_free(s->x);
 	de_engine_free(s->e);
 	dc_mounts_free(&s->mounts);
@@ -977,6 +1055,31 @@ static int task_new_client(struct duet_session *s, const struct duet_task_opts *
 	return 0;
 }
 
+/*
+ * The canonical path of the directory (or file) fd names, checked to name
+ * it still: if a component was swapped meanwhile, -EAGAIN.
+ */
+static int root_of_fd(int fd, char **ret)
+{
+	char link[64], buf[PATH_MAX];
+	struct stat a, b;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	if (buf[0] != '/')
+		return -ENOENT;	/* deleted, or not in our mount namespace */
+	if (fstat(fd, &a) || lstat(buf, &b))
+		return -errno;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EAGAIN;
+	*ret = strdup(buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
 EXPORT int duet_task_new(struct duet_session *s, const struct duet_task_opts *opts,
 			 struct duet_task **ret)
 {
@@ -997,9 +1100,10 @@ int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts
 		return -EINVAL;
 	if (s->cl)
 		return task_new_client(s, opts, ret);
-	root = realpath(opts->path, NULL);
-	if (!root)
-		return -errno;
+	r = x && x->have_root_fd ? root_of_fd(x->root_fd, &root) :
+	    (root = realpath(opts->path, NULL)) ? 0 : -errno;
+	if (r)
+		return r;
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		free(root);
@@ -1036,6 +1140,17 @@ int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts
 		s->tasks[slot] = NULL;
 		de_task_remove(s->e, slot);
 		goto fail;
+	}
+	if (t->visible) {
+		if (!s->aw) {
+			r = dc_attrwatch_new(&s->aw);
+			if (r)
+				logf_(s, 3, "duet: cannot watch attribute changes (%s): a "
+				      "permission change through a name outside a task's tree is "
+				      "seen only at the file's next rename or relevance check",
+				      strerror(-r));
+		}
+		watch_attrs(s, t);
 	}
 	/* Relevance decided before this task existed did not include it. */
 	de_invalidate_all(s->e);
@@ -1142,6 +1257,9 @@ EXPORT int duet_task_fetch(struct duet_task *t, struct duet_item *items, size_t 
 		return cl_task_fetch(t->cl, items, n);
 	s = t->s;
 	pthread_mutex_lock(&s->lock);
+	/* A permission change takes effect before the next item leaves. */
+	if (t->visible)
+		sync_changes(s);
 	r = de_fetch(s->e, t->slot, items, n);
 	if (r > 0 && (items[0].flags & DUET_ITEM_LOST)) {
 		t->lost_pending = false;	/* LOST comes first in a fetch */
@@ -1270,9 +1388,21 @@ EXPORT int duet_task_path(struct duet_task *t, const struct duet_fileid *f, char
 
 /* ---- persistence: "duet-done 1" then one line per mark ---- */
 
+/*
+ * The marks are gathered with the session lock held, then checked and
+ * written without it: a visibility check runs as the client (a system
+ * call each), and the file is written with whatever rights the caller has
+ * (duetd: the client's).
+ */
+struct save_mark {
+	uint64_t ino, index, count;
+	char *path;
+};
+
 struct save_ctx {
 	struct duet_task *t;
-	FILE *f;
+	struct save_mark *m;
+	size_t n, cap;
 	int err;
 };
 
@@ -1286,9 +1416,26 @@ static int save_one(void *ud, const struct de_file *f, uint64_t index, uint64_t 
 	if (dc_index_name_under(c->t->s->x, f->dev, f->ino, c->t->root, path, sizeof(path),
 				NULL))
 		return 0;	/* no name any more: nothing to resume */
-	if (fprintf(c->f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", f->ino, index, count,
-		    path + strlen(c->t->root)) < 0)
-		c->err = -EIO;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		struct save_mark *n = realloc(c->m, cap * sizeof(*n));
+
+		if (!n) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->m = n;
+		c->cap = cap;
+	}
+	c->m[c->n].ino = f->ino;
+	c->m[c->n].index = index;
+	c->m[c->n].count = count;
+	c->m[c->n].path = strdup(path);
+	if (!c->m[c->n].path) {
+		c->err = -ENOMEM;
+		return 1;
+	}
+	c->n++;
 	return 0;
 }
 
@@ -1296,28 +1443,47 @@ EXPORT int duet_task_save(struct duet_task *t, const char *file)
 {
 	struct save_ctx c = { .t = t };
 	char tmp[PATH_MAX];
+	FILE *f;
 	int r;
 
 	if (!t || !file || (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= sizeof(tmp))
 		return -EINVAL;
 	if (t->cl)
 		return cl_task_save(t->cl, file);
-	c.f = fopen(tmp, "we");
-	if (!c.f)
-		return -errno;
-	fprintf(c.f, "duet-done 1\n");
 	pthread_mutex_lock(&t->s->lock);
 	r = de_done_foreach(t->s->e, t->slot, save_one, &c);
 	pthread_mutex_unlock(&t->s->lock);
-	if (fflush(c.f) || fsync(fileno(c.f)))
-		c.err = -errno;
-	fclose(c.f);
-	if (!r)
+	if (c.err)
 		r = c.err;
+	if (r < 0)
+		goto out;
+	f = fopen(tmp, "we");
+	if (!f) {
+		r = -errno;
+		goto out;
+	}
+	fprintf(f, "duet-done 1\n");
+	for (size_t i = 0; i < c.n; i++) {
+		const struct save_mark *m = &c.m[i];
+
+		/* Only what the client could see leaves in the file. */
+		if (t->visible && !t->visible(t->vis_ud, m->path))
+			continue;
+		if (fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", m->ino, m->index,
+			    m->count, m->path + strlen(t->root)) < 0)
+			r = -EIO;
+	}
+	if (fflush(f) || fsync(fileno(f)))
+		r = -errno;
+	fclose(f);
 	if (!r && rename(tmp, file))
 		r = -errno;
 	if (r)
 		unlink(tmp);
+out:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.m[i].path);
+	free(c.m);
 	return r;
 }
 
@@ -1354,6 +1520,9 @@ EXPORT int duet_task_load(struct duet_task *t, const char *file)
 		snprintf(path, sizeof(path), "%s%s", t->root, rel);
 		/* A file replaced since the save (another inode) is not done. */
 		if (duet_task_fileid(t, path, &id) || id.ino != ino)
+			continue;
+		/* Nor one the client may not see (duetd's load runs as it). */
+		if (t->visible && !t->visible(t->vis_ud, path))
 			continue;
 		r = duet_task_set_done(t, &id, index, count);
 		if (r)

@@ -38,6 +38,10 @@
  *                 how many items named it since (doneitems=)
  *   -r FILE       created once every task is registered and its first scan
  *                 has been drained
+ *   -X LO-HI      mark done (whole file, gen 0) every inode number LO..HI
+ *                 of task 0's device, as a hostile client would; the dump
+ *                 says how many marks were accepted (xmarks=)
+ *   -S FILE       then save task 0's done marks to FILE (duet_task_save)
  * Exit: 0, 1 on an error (message on stderr), 2 on bad usage.
  */
 #include <errno.h>
@@ -97,6 +101,7 @@ static struct {
 	unsigned int dumps;
 	int sfd;
 	bool stop;
+	uint64_t xmarks;
 } c = { .quiet_ms = 1000, .mask = DUET_EXISTS | DUET_MODIFIED };
 
 static void fail(const char *what, int err)
@@ -385,8 +390,8 @@ static void dump_task(int idx)
 		done = duet_task_check_done(t->t, &c.done, 0, 0);
 	fprintf(o, "# dump=%u task=%s dir=%s lost=%" PRIu64 " redundant=%" PRIu64 " items=%" PRIu64
 		" pages=%" PRIu64 " watched=%" PRIu64 " modified=%" PRIu64 " done=%d doneitems=%"
-		PRIu64 "\n", c.dumps, t->name, t->dir, t->lost, t->redundant, t->items, t->pages,
-		t->watched, modified, done, t->done_items);
+		PRIu64 " xmarks=%" PRIu64 "\n", c.dumps, t->name, t->dir, t->lost, t->redundant,
+		t->items, t->pages, t->watched, modified, done, t->done_items, c.xmarks);
 	for (i = 0; i < n; i++) {
 		struct duet_fileid fid = { v[i]->k.ino, v[i]->k.gen, v[i]->k.dev, 0 };
 		char p[4096];
@@ -441,12 +446,14 @@ static void read_watch(const char *file)
 int main(int argc, char **argv)
 {
 	struct duet_session_opts so = { .sz = sizeof(so) };
-	const char *done_file = NULL, *ready = NULL;
+	const char *done_file = NULL, *ready = NULL, *save = NULL;
+	unsigned long long xlo = 0, xhi = 0;
+	bool xmark = false;
 	unsigned int seen = 0;
 	sigset_t sigs;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "lDs:b:m:o:q:w:k:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "lDs:b:m:o:q:w:k:r:X:S:")) != -1) {
 		switch (opt) {
 		case 'l':
 			so.flags |= DUET_SESSION_LOCAL;
@@ -478,9 +485,19 @@ int main(int argc, char **argv)
 		case 'r':
 			ready = optarg;
 			break;
+		case 'X':
+			if (sscanf(optarg, "%llu-%llu", &xlo, &xhi) != 2 || xlo > xhi) {
+				fprintf(stderr, "dclient: -X LO-HI\n");
+				return 2;
+			}
+			xmark = true;
+			break;
+		case 'S':
+			save = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: dclient [-lD] [-s SOCKET] [-b KB] [-m MASK] -o OUT "
-				"[-q MS] [-w WATCH] [-k FILE] [-r READY] DIR...\n");
+				"[-q MS] [-w WATCH] [-k FILE] [-r READY] [-X LO-HI] [-S FILE] DIR...\n");
 			return 2;
 		}
 	}
@@ -518,6 +535,26 @@ int main(int argc, char **argv)
 		if (r)
 			fail("done mark", r);
 		c.have_done = true;
+	}
+	if (xmark) {
+		struct duet_fileid root;
+
+		r = duet_task_fileid(c.tasks[0].t, c.tasks[0].dir, &root);
+		if (r)
+			fail("the directory's identity", r);
+		for (unsigned long long ino = xlo; ino <= xhi; ino++) {
+			struct duet_fileid f = { .ino = ino, .dev = root.dev };
+
+			if (!duet_task_set_done(c.tasks[0].t, &f, 0, 0))
+				c.xmarks++;
+		}
+		fprintf(stderr, "dclient: %" PRIu64 " of %llu done marks accepted\n", c.xmarks,
+			xhi - xlo + 1);
+	}
+	if (save) {
+		r = duet_task_save(c.tasks[0].t, save);
+		if (r)
+			fail("save", r);
 	}
 	if (ready) {
 		int fd;

@@ -450,6 +450,39 @@ static void test_scan_ahead(void)
 	de_engine_free(e);
 }
 
+/*
+ * Relevance withdrawn (the file renamed away, or no longer visible to the
+ * task): what was pending for the task is not delivered, whether the
+ * next thing is an event of the file or the task's fetch.
+ */
+static void test_revoke(void)
+{
+	struct de_engine *e = engine_new();
+	int a = de_task_add(e, DUET_EXISTS);
+	int b = de_task_add(e, DUET_ADDED);
+
+	CHECK_EQ(de_event(e, DEV, 11, 0, 4, DUET_ADDED), 0);
+	CHECK_EQ(de_event(e, DEV, 12, 0, 2, DUET_ADDED), 0);
+	CHECK_EQ(de_pending(e, a), 6);
+	/* a loses both files: one is told at its fetch, one at an event. */
+	rel_mask[11] = UINT64_C(1) << b;
+	rel_mask[12] = UINT64_C(1) << b;
+	CHECK_EQ(de_file_invalidate(e, DEV, 11), 0);
+	CHECK_EQ(de_file_invalidate(e, DEV, 12), 0);
+	CHECK_EQ(de_event(e, DEV, 12, 2, 1, DUET_ADDED), 0);
+	CHECK_EQ(de_pending(e, a), 4);
+	EXPECT_NONE(e, a);
+	CHECK_EQ(de_pending(e, a), 0);
+	EXPECT(e, b, { 11, 0, 4, DUET_ADDED, 0 }, { 12, 0, 3, DUET_ADDED, 0 });
+	/* Back: a is told again from the next events on. */
+	rel_mask[11] = ~UINT64_C(0);
+	CHECK_EQ(de_file_invalidate(e, DEV, 11), 0);
+	CHECK_EQ(de_event(e, DEV, 11, 0, 4, DUET_REMOVED), 0);
+	EXPECT(e, a, { 11, 0, 4, DUET_REMOVED, 0 });
+	de_engine_free(e);
+	rel_mask[12] = ~UINT64_C(0);
+}
+
 static void test_masks(void)
 {
 	struct de_engine *e = engine_new();
@@ -659,6 +692,7 @@ int main(void)
 	test_inode_flushed();
 	test_scan_lost();
 	test_scan_ahead();
+	test_revoke();
 	test_masks();
 	test_overflow();
 	test_sharing_relevance();
