@@ -355,7 +355,8 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 		reply(c, rq->seq, r, NULL, 0);
 		return;
 	}
-	c->dir = strdup(path);
+	/* Status shows the root as resolved, not the path asked for. */
+	c->dir = strdup(duet__task_root(c->task));
 	c->mask = to.mask;
 	snprintf(c->name, sizeof(c->name), "%s", to.name);
 	c->id = d.next_id++;

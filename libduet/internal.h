@@ -44,6 +44,8 @@ struct duet__task_ext {
 int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts,
 		       const struct duet__task_ext *x, struct duet_task **ret);
 int duet__task_start(struct duet_task *t);
+/* The task's root as resolved at registration (absolute, no symlinks). */
+const char *duet__task_root(const struct duet_task *t);
 /* 1 while the task is over its bound (waiting for its client). */
 int duet__task_paused(struct duet_task *t);
 

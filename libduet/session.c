@@ -1184,6 +1184,11 @@ int duet__task_start(struct duet_task *t)
 	return 0;
 }
 
+const char *duet__task_root(const struct duet_task *t)
+{
+	return t && !t->cl ? t->root : NULL;
+}
+
 int duet__task_paused(struct duet_task *t)
 {
 	int r;

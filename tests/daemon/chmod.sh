@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A permission change anywhere that hides a watched file from a client
+# stops its items at once, whichever name or directory it went through.
+#
+# 1. Through a hard link outside the watched tree: A watches pub/d; B's
+#    files pub/d/xN (0644) have hard links in B's 0700 home; B runs
+#    chmod 0600 on the links. inotify reports that only to the home
+#    directory, which nobody watches: before the fix A kept receiving the
+#    files' items (20 of 20 files in every run).
+# 2. A directory above the task's directory, on the same file system:
+#    chmod 0700 top/ (A's task is on top/pub/e).
+# 3. A directory above the test file system's mount point, on another
+#    file system: chmod 0700 of the work directory itself.
+# In each case the files are then read again after a drop: A gets no
+# item for them (its count of items naming them does not move), while
+# the control file it can still read keeps giving items where it can.
+. "$LIBDIR/lib.sh"
+setup 256
+
+A=dma$$ B=dmb$$
+add_user $A
+add_user $B
+# A's dumps go where A keeps access whatever happens to $W.
+OUT=$(mktemp -d /tmp/duet-chmod-out.XXXXXX)
+chmod 1777 "$OUT"
+trap 'x=$?; chmod 1777 "$W" 2>/dev/null; rm -rf "$OUT"; (exit $x); cleanup' EXIT
+mkdir -p "$MNT/pub/d" "$MNT/home" "$MNT/top/pub/e"
+chmod 0755 "$MNT/pub" "$MNT/pub/d" "$MNT/top" "$MNT/top/pub" "$MNT/top/pub/e"
+chmod 0700 "$MNT/home"
+for i in $(seq 1 20); do
+	dd if=/dev/urandom of="$MNT/pub/d/x$i" bs=4k count=3 status=none
+	ln "$MNT/pub/d/x$i" "$MNT/home/l$i"
+done
+for i in $(seq 1 8); do
+	dd if=/dev/urandom of="$MNT/top/pub/e/y$i" bs=4k count=3 status=none
+done
+dd if=/dev/urandom of="$MNT/pub/d/control" bs=4k count=3 status=none
+chmod 0644 "$MNT"/pub/d/* "$MNT"/top/pub/e/*
+chown -R $B "$MNT/pub" "$MNT/home" "$MNT/top"
+for i in $(seq 1 20); do
+	echo "$(stat -c %d "$MNT/pub/d/x$i") $(stat -c %i "$MNT/pub/d/x$i")"
+done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.x"
+for i in $(seq 1 8); do
+	echo "$(stat -c %d "$MNT/top/pub/e/y$i") $(stat -c %i "$MNT/top/pub/e/y$i")"
+done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.y"
+start_duetd -v
+
+bg_client "$OUT/a" as $A "$DCLIENT" -w "$W/watch.x" -o "$OUT/a" -r "$OUT/a.ready" -q 600 "$MNT/pub/d"
+APID=$CPID
+bg_client "$OUT/e" as $A "$DCLIENT" -w "$W/watch.y" -o "$OUT/e" -r "$OUT/e.ready" -q 600 \
+	"$MNT/top/pub/e"
+EPID=$CPID
+wait_file "$OUT/a.ready" 60 $APID || die "A's task did not register: $(cat "$OUT/a.log")"
+wait_file "$OUT/e.ready" 60 $EPID || die "A's second task did not register: $(cat "$OUT/e.log")"
+
+churn() {	# drop every file under DIR, then (a second later) read it back
+	python3 - "$1" <<'EOF'
+import os, sys, time
+names = sorted(os.listdir(sys.argv[1]))
+for n in names:
+    fd = os.open(os.path.join(sys.argv[1], n), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+time.sleep(1)	# (a drop and a read the client fetches together cancel)
+for n in names:
+    with open(os.path.join(sys.argv[1], n), "rb") as f:
+        f.read()
+EOF
+}
+n=0
+dumps() { n=$((n + 1)); dump_wait $APID "$OUT/a" $n 60 && dump_wait $EPID "$OUT/e" $n 60; }
+
+# Before any change: the files give items (the check has something to see).
+churn "$MNT/pub/d"
+churn "$MNT/top/pub/e"
+dumps || die "the clients did not dump"
+wx0=$(hdr "$OUT/a" watched) items0=$(hdr "$OUT/a" items) wy0=$(hdr "$OUT/e" watched)
+check "before: items for the 20 files" [ "$wx0" -gt 0 ]
+check "before: items for top/pub/e's files" [ "$wy0" -gt 0 ]
+
+# 1. chmod through the hard links in B's private home.
+as $B chmod 0600 "$MNT"/home/l*
+churn "$MNT/pub/d"
+dumps || die "the clients did not dump"
+check "chmod through a link outside the tree: no item for the 20 files since" \
+	[ "$(hdr "$OUT/a" watched)" = "$wx0" ]
+check "the control file still gives items" [ "$(hdr "$OUT/a" items)" -gt "$items0" ]
+say "A's items: $(hdr "$OUT/a" items) (before $items0)"
+
+# 2. chmod of a directory above the task's directory (same file system).
+as $B chmod 0700 "$MNT/top"
+churn "$MNT/top/pub/e"
+dumps || die "the clients did not dump"
+check "chmod 0700 of an ancestor: no item for its files since" \
+	[ "$(hdr "$OUT/e" watched)" = "$wy0" ]
+as $B chmod 0755 "$MNT/top"
+churn "$MNT/top/pub/e"
+dumps || die "the clients did not dump"
+wy1=$(hdr "$OUT/e" watched)
+check "visible again: items again" [ "$wy1" -gt "$wy0" ]
+
+# 3. chmod of a directory above the mount point (another file system).
+items1=$(hdr "$OUT/a" items)
+chmod 0700 "$W"
+churn "$MNT/pub/d"
+churn "$MNT/top/pub/e"
+dumps || { chmod 1777 "$W"; die "the clients did not dump"; }
+chmod 1777 "$W"
+check "chmod 0700 above the mount point: no item for anything since" \
+	[ "$(hdr "$OUT/a" items)" = "$items1" ] && [ "$(hdr "$OUT/e" watched)" = "$wy1" ]
+for f in a e; do
+	check "$f: no LOST" [ "$(hdr "$OUT/$f" lost)" = 0 ]
+done
+exit 0
