@@ -4,6 +4,7 @@
 # Registration through a symlink that flips. A's path lnk/ points now at
 # A's own directory, now at B's 0700 directory, flipped atomically by a
 # background loop (rename of a prepared link). A registers lnk/ 60 times.
+# A speaks the protocol itself (libduet would resolve the link first).
 # Each registration must either be refused (EACCES: it resolved to B's
 # directory, as A) or have A's directory as its root; before the fix duetd
 # checked the path as A and resolved it again as root, so the flip in
@@ -36,30 +37,50 @@ EOF
 FPID=$!
 PIDS="$PIDS $FPID"
 
-ok=0 refused=0 wrong=0
-for i in $(seq 1 60); do
-	rm -f "$W/r$i.ready"
-	bg_client "$W/r$i" as $A "$DCLIENT" -o "$W/r$i" -r "$W/r$i.ready" -q 100 "$MNT/links/lnk"
-	p=$CPID
-	if wait_file "$W/r$i.ready" 20 $p; then
-		# The task's root as duetd resolved it.
-		root=$("$DUET" status --socket "$SOCK" --json |
-			jq -r ".daemon.tasks[] | select(.pid == $p) | .dir")
-		if [ "$root" = "$MNT/a" ]; then
-			ok=$((ok + 1))
-		else
-			wrong=$((wrong + 1))
-			echo "registration $i: root $root" >&2
-		fi
-	elif grep -qi "permission denied" "$W/r$i.log"; then
-		refused=$((refused + 1))
-	else
-		wrong=$((wrong + 1))
-		echo "registration $i: $(cat "$W/r$i.log")" >&2
-	fi
-	kill -KILL $p 2>/dev/null
-	wait $p 2>/dev/null
-done
+# A raw protocol client: libduet resolves paths itself before it sends
+# them, a hostile client need not. It registers lnk/ as A, keeps the
+# connection while asking duetd's status for the task's resolved root,
+# and prints one line per attempt: "ok ROOT" or "refused ERRNO".
+as $A python3 - "$SOCK" "$MNT/links/lnk" "$DUET" >"$W/attempts" 2>"$W/attempts.err" <<'EOF'
+import json, os, socket, struct, subprocess, sys
+sock, path, duet = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+MAGIC, VER = 0x54455544, 1
+
+def msg(t, payload, seq):
+    return struct.pack("<IHHII", MAGIC, VER, t, len(payload), seq) + payload
+
+def reply(s):
+    h = b""
+    while len(h) < 16:
+        h += s.recv(16 - len(h))
+    magic, ver, t, n, seq = struct.unpack("<IHHII", h)
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    return t, struct.unpack("<i", body[:4])[0], body[8:]
+
+for i in range(60):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendall(msg(1, struct.pack("<II", VER, 0), 1))
+    reply(s)
+    name = b"flip%d" % i
+    s.sendall(msg(2, struct.pack("<IIHHI", 0x30, 0, len(name), len(path), 0) + name + path, 2))
+    t, r, body = reply(s)
+    if r < 0:
+        print("refused", -r)
+    else:
+        st = json.loads(subprocess.run([duet, "status", "--socket", sock, "--json"],
+                                       capture_output=True, text=True).stdout)
+        roots = [x["dir"] for x in st["daemon"]["tasks"] if x["name"] == name.decode()]
+        print("ok", roots[0] if roots else "?")
+    s.close()
+EOF
+ok=$(grep -c "^ok $MNT/a\$" "$W/attempts")
+refused=$(grep -c "^refused 13\$" "$W/attempts")
+wrong=$(grep -v -e "^ok $MNT/a\$" -e "^refused 13\$" "$W/attempts" | wc -l)
+grep -v -e "^ok $MNT/a\$" -e "^refused 13\$" "$W/attempts" | head -5 >&2
+cat "$W/attempts.err" >&2
 touch "$W/stop"
 wait $FPID
 say "registrations through the flipping link: $ok rooted in A's directory, $refused refused, $wrong other"
