@@ -397,6 +397,8 @@ static void drop_scans(struct duet_task *t)
 
 	for (size_t i = t->scan_pos; i < t->nscan; i++)
 		free(t->scan[i].path);
+	/* Not scanned, and never will be: progress counts what remains. */
+	t->scan_files -= t->nscan - t->scan_pos;
 	t->nscan = t->scan_pos = 0;
 	HASH_ITER(hh, t->unscanned, u, tmp) {
 		HASH_DEL(t->unscanned, u);
