@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -48,6 +49,8 @@
 
 /* Files scanned per pump iteration, so events keep flowing meanwhile. */
 #define SCAN_BATCH 64
+/* Directory entries an index repair lists per pump iteration (a few ms). */
+#define REPAIR_BUDGET 2048
 
 struct scan_file {
 	char *path;
@@ -96,6 +99,7 @@ enum {
 	PAUSE_NONE,
 	PAUSE_HOLD,		/* until duet__task_start() */
 	PAUSE_OVERFLOW,		/* over max_pending: until LOST is fetched */
+	PAUSE_REPAIR,		/* the path index is repairing: until it is done */
 };
 
 struct duet_session {
@@ -116,6 +120,10 @@ struct duet_session {
 	struct { uint32_t dev; uint64_t ino; int why; } *inval;
 	size_t ninval, inval_cap;
 	bool inval_all;
+	/* The path index overflowed / finished its repair: told after the event. */
+	bool index_lost, index_repaired;
+	uint64_t names_capped;	/* the index's count, as last logged */
+	time_t capped_logged;
 	struct cl_session *cl;	/* daemon mode: everything is there */
 };
 
@@ -230,6 +238,12 @@ static void index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 {
 	struct duet_session *s = ud;
 
+	if (why == DC_NAME_OVERFLOW) {
+		s->index_lost = true;
+		s->index_repaired = false;	/* a repair that completed before is moot */
+	} else if (why == DC_NAME_REPAIRED) {
+		s->index_repaired = true;
+	}
 	if (!dev && !ino) {
 		s->inval_all = true;
 		return;
@@ -257,8 +271,12 @@ static void index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
  * task that could already see it through another name gets its cached
  * pages once more.)
  */
+static void index_repair_news(struct duet_session *s);
+
 static void apply_invalidations(struct duet_session *s)
 {
+	if (s->index_lost || s->index_repaired)
+		index_repair_news(s);
 	if (s->inval_all) {
 		de_invalidate_all(s->e);
 		s->inval_all = false;
@@ -511,6 +529,56 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 }
 
 /*
+ * The path index lost directory changes (an inotify queue overflow) and
+ * repairs itself in steps. Until it is done its names may be stale, so a
+ * resync now would scan from them: every task gets LOST now (as for lost
+ * events) and is fed nothing until the repair is complete; then it
+ * resyncs. A task that came (or came back) during the repair was scanned
+ * from stale names: it gets LOST and a resync then.
+ */
+static void index_repair_news(struct duet_session *s)
+{
+	uint64_t one = 1, mask = 0;
+
+	for (int k = 0; k < DE_MAX_TASKS; k++) {
+		struct duet_task *t = s->tasks[k];
+
+		if (t && (s->index_lost || t->paused == PAUSE_NONE))
+			mask |= 1ull << k;
+	}
+	if (mask)
+		de_lost(s->e, mask);
+	for (int k = 0; k < DE_MAX_TASKS; k++) {
+		struct duet_task *t = s->tasks[k];
+
+		if (!t)
+			continue;
+		if (mask & (1ull << k)) {
+			t->lost_pending = true;
+			if (!t->signalled && write(t->efd, &one, sizeof(one)) == sizeof(one))
+				t->signalled = true;
+		}
+		if (s->index_lost && t->paused == PAUSE_NONE) {
+			drop_scans(t);
+			t->paused = PAUSE_REPAIR;
+		}
+		/* Paused otherwise (held, over its bound): resyncs when it comes back. */
+		if (s->index_repaired && (t->paused == PAUSE_REPAIR || t->paused == PAUSE_NONE)) {
+			t->paused = PAUSE_NONE;
+			t->resyncs++;
+			drop_scans(t);
+			schedule_full_scan(t);
+		}
+	}
+	if (s->index_lost)
+		logf_(s, 4, "duet: directory changes lost (inotify queue overflow); repairing "
+		      "the path index, tasks paused");
+	if (s->index_repaired)
+		logf_(s, 4, "duet: path index repaired; every task resyncs");
+	s->index_lost = s->index_repaired = false;
+}
+
+/*
  * A task over its bound (a client that does not fetch): drop its pending
  * pages, queue LOST, feed it nothing until it fetches the LOST item. Its
  * memory in the shared table is then bounded by max_pending plus one
@@ -551,7 +619,7 @@ static int update_devices(struct duet_session *s);
 static void *pump_main(void *arg)
 {
 	struct duet_session *s = arg;
-	bool more = false;
+	bool more = false, repairing;
 
 	for (;;) {
 		struct pollfd pfd[4] = {
@@ -571,11 +639,22 @@ static void *pump_main(void *arg)
 				update_devices(s);
 		}
 		dc_index_update(s->x);
+		/* A bounded part of a repair per iteration: the lock is let go. */
+		repairing = dc_index_repair_step(s->x, REPAIR_BUDGET) > 0;
+		/* Told, never silent; once a minute at most (links come fast). */
+		if (dc_index_stats(s->x)->names_capped != s->names_capped &&
+		    time(NULL) >= s->capped_logged + 60) {
+			s->names_capped = dc_index_stats(s->x)->names_capped;
+			s->capped_logged = time(NULL);
+			logf_(s, 4, "duet: %" PRIu64 " names not indexed: their inodes have %d "
+			      "names already (tasks see those files only by the names kept)",
+			      s->names_capped, DC_INDEX_MAX_NAMES);
+		}
 		if (s->ninval || s->inval_all)
 			apply_invalidations(s);
 		if (s->live)
 			dc_live_fetch_cb(s->live, handle_run, s);
-		more = run_scans(s);
+		more = run_scans(s) || repairing;
 		check_bounds(s);
 		signal_tasks(s);
 		pthread_mutex_unlock(&s->lock);
