@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -658,6 +659,13 @@ static void *pump_main(void *arg)
 		check_bounds(s);
 		signal_tasks(s);
 		pthread_mutex_unlock(&s->lock);
+		/*
+		 * More to do (scans, a repair): the lock is taken again at
+		 * once, before an API caller woken by the unlock gets to run
+		 * (the mutex is not fair). Give it the chance.
+		 */
+		if (more)
+			sched_yield();
 	}
 	return NULL;
 }
