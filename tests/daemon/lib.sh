@@ -3,7 +3,10 @@
 # directory, a loop-mounted ext4, a duetd on its own socket and test
 # users; cleanup (trap on EXIT, INT, TERM) stops every process started,
 # removes the users, unmounts, detaches the loop device and removes the
-# tracing instances of the processes it killed, also on failure.
+# tracing instances of the processes it killed, also on failure. A
+# scenario that mounts more lists the mount points in EXTRA_MOUNTS
+# (unmounted first, in that order) and may set CLEANUP_HOOK (a function
+# run before anything else is cleaned up, e.g. to restore a sysctl).
 # Environment (meson): DUETD DUET DCLIENT DRESIDENT BUILD_ROOT STAGE_BINS.
 # The programs test users run (dclient, duet) are staged into a directory
 # every user can reach (tests/lib/stage-bins): the build tree may not be.
@@ -17,6 +20,8 @@ LOOP=""
 MNT=""
 DPID=""
 DEAD_PIDS=""
+EXTRA_MOUNTS=""
+CLEANUP_HOOK=""
 
 say() { echo "$(date +%T) $*"; }
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
@@ -42,8 +47,12 @@ require() {
 }
 
 cleanup() {
-	local rc=$?
+	local rc=$? m
 	set +e
+	[ -n "$CLEANUP_HOOK" ] && $CLEANUP_HOOK
+	for m in $EXTRA_MOUNTS; do
+		mountpoint -q "$m" && { umount "$m" || umount -l "$m"; }
+	done
 	for p in $PIDS; do
 		kill -CONT "$p" 2>/dev/null
 		kill -TERM "$p" 2>/dev/null
