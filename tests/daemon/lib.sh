@@ -81,14 +81,14 @@ cleanup() {
 	exit $rc
 }
 
-setup() {	# setup SIZE_MB: work dir W, ext4 at $MNT, socket $SOCK
+setup() {	# setup SIZE_MB: work dir W, ext4 (mkfs.ext4 $MKFS_ARGS) at $MNT, socket $SOCK
 	require
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM HUP
 	W=$(mktemp -d /tmp/duet-daemon.XXXXXX)
 	chmod 1777 "$W"	# clients of test users write their dumps here
 	truncate -s "${1:-256}M" "$W/img"
-	mkfs.ext4 -q -F "$W/img" || die "mkfs.ext4"
+	mkfs.ext4 -q -F ${MKFS_ARGS:-} "$W/img" || die "mkfs.ext4"
 	LOOP=$(losetup -f --show "$W/img") || die "losetup"
 	MNT=$W/mnt
 	mkdir "$MNT"
