@@ -1,163 +1,352 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
+ * The path index: its names, their tree and root bits, the lookups
+ * (index-walk.c walks, repairs and follows inotify).
+ *
  * Ordering argument for inotify: a file is created (IN_CREATE queued in
  * the syscall) before any of its pages can be dirtied or added, so when a
  * page event for an unknown inode is processed, the create that explains
  * it is already in the inotify queue. Draining the queue before deciding
  * "not under the roots" is therefore enough for files created later.
+ *
+ * Shape. Every name is a node of a tree (struct pname): its directory
+ * (parent), the directory's entries (pdir.child), the other names of the
+ * same inode (next/prev). A root that no walk of another root reached is
+ * the top of its own tree (parent NULL). Each name carries one bit per
+ * root it lies under (the first 64 roots); each inode the OR of its
+ * names' bits, and from REP_MIN names on, one name per root bit, so "a
+ * name of this inode under root R" is answered without scanning names
+ * that are not under R. An inode keeps at most DC_INDEX_MAX_NAMES names.
+ *
+ * Symlinks. Nothing is reached through a symlink: directories are opened
+ * relative to their parent's fd with O_NOFOLLOW, or relative to their
+ * root's fd with RESOLVE_NO_SYMLINKS; inotify watches are added through
+ * /proc/self/fd. The roots' fds are kept for as long as the index.
+ *
+ * Overflow. When the inotify queue overflows, directory changes were
+ * lost. A repair re-lists every directory once, a bounded number of
+ * entries per dc_index_repair_step(), diffing each listing against the
+ * names known (a name seen again keeps its inode's gen). The listings are
+ * told apart by stamp; the repairs by epoch: a directory listed in the
+ * current epoch is confirmed, and while a repair runs only names in
+ * confirmed directories count as under a root.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
-#undef HASH_FUNCTION
-#define HASH_FUNCTION(keyptr, keylen, hashv) \
-	((hashv) = (unsigned int)XXH3_64bits((keyptr), (keylen)))
-#include <uthash.h>
+#include "index-int.h"
 
-#include "index.h"
-
-enum { ENT_POS = 1, ENT_NEG, ENT_DELETED };
-
-struct key {
-	uint64_t ino;
-	uint32_t dev;
-	uint32_t pad;
-};
-
-struct pname;
-
-struct ent {
-	struct key k;
-	char *path;		/* a name under a root (the last one seen) */
-	struct pname *first;	/* every name known under the roots */
-	uint64_t gen;		/* incarnation: bumped when a deleted inode is named again */
-	uint32_t names;		/* names known under the roots */
-	uint8_t state;
-	UT_hash_handle hh;
-};
-
-struct pname {
-	char *path;
-	struct key k;
-	struct pname *next;	/* next name of the same inode */
-	UT_hash_handle hh;
-};
-
-struct wdir {
-	int wd;
-	char *path;
-	uint32_t kdev;
-	UT_hash_handle hh;
-};
-
-struct dc_index {
-	char **roots;
-	size_t nroots;
-	int ifd;
-	struct dc_mounts mounts;
-	struct ent *ents;
-	struct pname *names;
-	struct wdir *wdirs;
-	struct ent *last;
-	struct dc_index_stats st;
-	dc_index_changed_fn changed;
-	void *changed_ud;
-	int why;		/* DC_NAME_*: why names are being added now */
-};
-
-#define IN_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR | \
-		 IN_DONT_FOLLOW | IN_EXCL_UNLINK)
-
-static struct ent *find(struct dc_index *x, uint32_t dev, uint64_t ino)
+/*
+ * A name's root bits: its directory's, plus the root it is. The top of a
+ * root's tree lies under every root that is a prefix of it (a root no
+ * walk reached, e.g. on a pseudo file system below another root).
+ */
+static uint64_t root_bits(struct dc_index *x, struct pname *parent, const char *path)
 {
-	struct key k = { .ino = ino, .dev = dev };
-	struct ent *e;
+	uint64_t bits = 0;
+	struct root *r;
 
-	HASH_FIND(hh, x->ents, &k, sizeof(k), e);
-	return e;
+	if (parent) {
+		r = root_find(x, path);
+		bits = parent->roots;
+		if (r && r->slot >= 0)
+			bits |= 1ull << r->slot;
+		return bits;
+	}
+	for (size_t i = 0; i < x->nroots; i++)
+		if (x->roots[i]->slot >= 0 && dc_path_under(path, x->roots[i]->path))
+			bits |= 1ull << x->roots[i]->slot;
+	return bits;
 }
 
-static struct ent *get(struct dc_index *x, uint32_t dev, uint64_t ino)
-{
-	struct ent *e = find(x, dev, ino);
+/* ---- the names of one inode, and their root bits ---- */
 
-	if (e)
-		return e;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return NULL;
-	e->k.dev = dev;
-	e->k.ino = ino;
-	HASH_ADD(hh, x->ents, k, sizeof(e->k), e);
-	return e;
+static void rep_add(struct ent *e, struct pname *p)
+{
+	for (uint64_t b = p->roots; b; b &= b - 1) {
+		int i = __builtin_ctzll(b);
+
+		if (!e->rep[i])
+			e->rep[i] = p;
+	}
 }
 
-static void notify(struct dc_index *x, uint32_t dev, uint64_t ino, int why)
+static void ent_link(struct ent *e, struct pname *p)
 {
-	if (x->changed)
-		x->changed(x->changed_ud, dev, ino, why);
+	p->prev = NULL;
+	p->next = e->first;
+	if (e->first)
+		e->first->prev = p;
+	e->first = p;
+	e->names++;
+	e->roots |= p->roots;
+	if (e->rep) {
+		rep_add(e, p);
+	} else if (e->names >= REP_MIN) {
+		/* Many names: find the one under a root without a scan. */
+		e->rep = calloc(ROOT_SLOTS, sizeof(*e->rep));
+		for (struct pname *q = e->first; e->rep && q; q = q->next)
+			rep_add(e, q);
+	}
 }
 
-/* Take p off its inode's list of names; the inode loses a name. */
-static void unlink_name(struct dc_index *x, struct pname *p)
+static void ent_unlink(struct ent *e, struct pname *p)
 {
-	struct ent *e = find(x, p->k.dev, p->k.ino);
-
-	if (!e)
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		e->first = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+	e->names--;
+	if (!p->roots)
 		return;
-	for (struct pname **pp = &e->first; *pp; pp = &(*pp)->next) {
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
+	/* Bounded by DC_INDEX_MAX_NAMES: the other names of one inode. */
+	e->roots = 0;
+	for (struct pname *q = e->first; q; q = q->next)
+		e->roots |= q->roots;
+	if (!e->rep)
+		return;
+	for (uint64_t b = p->roots; b; b &= b - 1) {
+		int i = __builtin_ctzll(b);
+
+		if (e->rep[i] != p)
+			continue;
+		e->rep[i] = NULL;
+		for (struct pname *q = e->first; q && !e->rep[i]; q = q->next)
+			if (q->roots & (1ull << i))
+				e->rep[i] = q;
 	}
-	if (e->names && --e->names == 0 && e->state == ENT_POS) {
-		e->state = ENT_DELETED;
-		x->st.files--;
-	}
-	if (e->path && !strcmp(e->path, p->path) && e->first) {
-		/* Show a remaining name rather than the one that went away. */
-		free(e->path);
-		e->path = strdup(e->first->path);
-	}
-	notify(x, p->k.dev, p->k.ino, DC_NAME_REMOVED);
 }
 
-static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_t ino)
+/* Bits a name gained (a root added above it, or its tree attached below one). */
+static void gain_bits(struct pname *p, uint64_t bits)
 {
-	struct pname *p;
+	struct ent *e = p->e;
+
+	bits &= ~p->roots;
+	if (!bits)
+		return;
+	p->roots |= bits;
+	e->roots |= bits;
+	if (e->rep)
+		rep_add(e, p);
+}
+
+/* ---- the tree ---- */
+
+/* The next name of top's subtree after p, in preorder. */
+static struct pname *subtree_next(struct pname *p, struct pname *top)
+{
+	if (p->dir && p->dir->child)
+		return p->dir->child;
+	for (; p && p != top; p = p->parent)
+		if (p->sib_next)
+			return p->sib_next;
+	return NULL;
+}
+
+void ix_propagate(struct pname *top, uint64_t bits)
+{
+	for (struct pname *p = top; p; p = subtree_next(p, top))
+		gain_bits(p, bits);
+}
+
+static void child_link(struct pname *parent, struct pname *p)
+{
+	p->parent = parent;
+	p->sib_prev = NULL;
+	p->sib_next = parent->dir->child;
+	if (p->sib_next)
+		p->sib_next->sib_prev = p;
+	parent->dir->child = p;
+}
+
+static void child_unlink(struct pname *p)
+{
+	if (!p->parent)
+		return;
+	if (p->sib_prev)
+		p->sib_prev->sib_next = p->sib_next;
+	else
+		p->parent->dir->child = p->sib_next;
+	if (p->sib_next)
+		p->sib_next->sib_prev = p->sib_prev;
+	p->parent = p->sib_next = p->sib_prev = NULL;
+}
+
+static void dirs_append(struct dc_index *x, struct pdir *d)
+{
+	d->all_prev = x->dirs_tail;
+	d->all_next = NULL;
+	if (x->dirs_tail)
+		x->dirs_tail->all_next = d;
+	else
+		x->dirs = d;
+	x->dirs_tail = d;
+}
+
+static void dirs_remove(struct dc_index *x, struct pdir *d)
+{
+	if (x->cursor == d)
+		x->cursor = d->all_next;
+	if (d->all_prev)
+		d->all_prev->all_next = d->all_next;
+	else
+		x->dirs = d->all_next;
+	if (d->all_next)
+		d->all_next->all_prev = d->all_prev;
+	else
+		x->dirs_tail = d->all_prev;
+}
+
+/* Another name of the directory inode still uses its watch. */
+static bool watch_shared(struct ent *e, struct pname *p)
+{
+	for (struct pname *q = e->first; q; q = q->next)
+		if (q != p && q->dir)
+			return true;
+	return false;
+}
+
+static void unwatch(struct dc_index *x, struct pname *p)
+{
+	struct wdir *w;
+
+	if (p->dir->wd < 0 || watch_shared(p->e, p))
+		return;
+	HASH_FIND_INT(x->wdirs, &p->dir->wd, w);
+	if (w) {
+		inotify_rm_watch(x->ifd, w->wd);
+		HASH_DEL(x->wdirs, w);
+		free(w);
+		x->st.dirs_watched--;
+	}
+}
+
+/* Forget one name (a directory's entries are gone already). */
+static void drop_name(struct dc_index *x, struct pname *p)
+{
+	struct ent *e = p->e;
+
+	if (p->dir) {
+		if (x->cur.dp == p) {
+			/* The directory being re-listed went away. */
+			closedir(x->cur.d);
+			x->cur.d = NULL;
+			x->cur.dp = NULL;
+		}
+		if (x->evdir.p == p) {
+			close(x->evdir.fd);
+			x->evdir.p = NULL;
+		}
+		unwatch(x, p);
+		dirs_remove(x, p->dir);
+		free(p->dir);
+		p->dir = NULL;
+	}
+	child_unlink(p);
+	ent_unlink(e, p);
+	HASH_DEL(x->names, p);
+	if (!e->names) {
+		if (e->state == ENT_POS) {
+			e->state = ENT_DELETED;
+			x->st.files--;
+		}
+		free(e->rep);
+		e->rep = NULL;
+		/* Shown as the deleted file's name until it is named again. */
+		free(e->gone);
+		e->gone = p->path;
+		p->path = NULL;
+	}
+	x->last = NULL;
+	notify(x, e->k.dev, e->k.ino, DC_NAME_REMOVED);
+	free(p->path);
+	free(p);
+}
+
+/* Forget p and every name below it; returns how many names went. */
+unsigned int ix_drop_subtree(struct dc_index *x, struct pname *p)
+{
+	unsigned int n = 0;
+
+	for (struct pname *q = p;;) {
+		struct pname *up;
+
+		while (q->dir && q->dir->child)
+			q = q->dir->child;
+		up = q->parent;
+		n++;
+		if (q == p) {
+			drop_name(x, q);
+			return n;
+		}
+		drop_name(x, q);
+		q = up;
+	}
+}
+
+/*
+ * Name path (in directory parent, NULL for the top of a root) for the
+ * inode (dev, ino). An existing name of the same inode is kept (its
+ * inode's gen too); one of another inode is dropped first, with what was
+ * below it. NULL when the inode has DC_INDEX_MAX_NAMES names already or
+ * memory ran out.
+ */
+struct pname *ix_add_name(struct dc_index *x, struct pname *parent, const char *path,
+			      uint32_t dev, uint64_t ino, bool dir, uint32_t stamp)
+{
+	struct pname *p = name_find(x, path);
 	struct ent *e;
 
-	HASH_FIND_STR(x->names, path, p);
 	if (p) {
-		if (p->k.dev == dev && p->k.ino == ino)
-			return;
-		/* The name now points at another inode: forget the old link. */
-		unlink_name(x, p);
-		HASH_DEL(x->names, p);
-		free(p->path);
-		free(p);
+		if (p->e->k.dev == dev && p->e->k.ino == ino && !p->dir == !dir) {
+			p->stamp = stamp;
+			if (!p->parent && parent) {
+				/* A root's tree, now reached from another root. */
+				child_link(parent, p);
+				ix_propagate(p, parent->roots);
+			}
+			return p;
+		}
+		ix_drop_subtree(x, p);
 	}
 	e = get(x, dev, ino);
-	p = calloc(1, sizeof(*p));
-	if (!e || !p || !(p->path = strdup(path))) {
-		free(p);
-		return;
+	if (!e)
+		return NULL;
+	if (e->names >= DC_INDEX_MAX_NAMES) {
+		x->st.names_capped++;
+		return NULL;
 	}
-	p->k = e->k;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->path = strdup(path);
+	if (dir)
+		p->dir = calloc(1, sizeof(*p->dir));
+	if (!p->path || (dir && !p->dir)) {
+		free(p->dir);
+		free(p->path);
+		free(p);
+		return NULL;
+	}
+	p->e = e;
+	p->stamp = stamp;
+	p->roots = root_bits(x, parent, path);
+	if (dir) {
+		p->dir->self = p;
+		p->dir->wd = -1;
+		p->dir->epoch = x->epoch;
+		dirs_append(x, p->dir);
+	}
 	HASH_ADD_KEYPTR(hh, x->names, p->path, strlen(p->path), p);
-	p->next = e->first;
-	e->first = p;
+	if (parent)
+		child_link(parent, p);
+	ent_link(e, p);
 	if (e->state == ENT_NEG)
 		x->st.negative--;
 	if (e->state == ENT_DELETED)
@@ -165,159 +354,39 @@ static void add_name(struct dc_index *x, const char *path, uint32_t dev, uint64_
 	if (e->state != ENT_POS)
 		x->st.files++;
 	e->state = ENT_POS;
-	e->names++;
-	free(e->path);
-	e->path = strdup(path);
+	free(e->gone);
+	e->gone = NULL;
 	x->last = NULL;
 	notify(x, dev, ino, x->why);
+	return p;
 }
 
-static void drop_name(struct dc_index *x, struct pname *p)
+static int root_new(struct dc_index *x, int dirfd, const char *path, struct root **ret)
 {
-	unlink_name(x, p);
-	HASH_DEL(x->names, p);
-	free(p->path);
-	free(p);
-	x->last = NULL;
-}
+	struct root **nr, *r = calloc(1, sizeof(*r));
 
-/* Forget path and every name below it (a directory moved away). */
-static void drop_tree(struct dc_index *x, const char *path)
-{
-	struct pname *p, *tmp;
-	struct wdir *w, *wt;
+	if (!r)
+		return -ENOMEM;
+	r->path = strdup(path);
+	r->fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	nr = realloc(x->roots, (x->nroots + 1) * sizeof(*nr));
+	if (!r->path || r->fd < 0 || !nr) {
+		int e = r->fd < 0 ? -errno : -ENOMEM;
 
-	HASH_ITER(hh, x->names, p, tmp)
-		if (dc_path_under(p->path, path))
-			drop_name(x, p);
-	HASH_ITER(hh, x->wdirs, w, wt) {
-		if (dc_path_under(w->path, path)) {
-			inotify_rm_watch(x->ifd, w->wd);
-			HASH_DEL(x->wdirs, w);
-			free(w->path);
-			free(w);
-			x->st.dirs_watched--;
-		}
+		if (r->fd >= 0)
+			close(r->fd);
+		free(r->path);
+		free(r);
+		if (nr)
+			x->roots = nr;
+		return e;
 	}
-}
-
-/*
- * File systems without page cache of their own (proc, sysfs, ...): a walk
- * from "/" does not descend into them (a root on one is still walked).
- */
-static bool pseudo_fs(struct dc_index *x, const char *path)
-{
-	static const char *const pseudo[] = {
-		"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "tracefs",
-		"debugfs", "securityfs", "pstore", "bpf", "configfs", "mqueue", "hugetlbfs",
-		"fusectl", "autofs", "binfmt_misc", "efivarfs", "rpc_pipefs", "nsfs",
-		"selinuxfs",
-	};
-	const struct dc_mount *m = dc_mounts_find(&x->mounts, path);
-
-	if (!m || strcmp(m->mnt_point, path) || !m->fstype)
-		return false;
-	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
-		if (!strcmp(m->fstype, pseudo[i]))
-			return true;
-	return false;
-}
-
-static uint32_t kdev_of(struct dc_index *x, const char *path, uint32_t parent_kdev,
-			dev_t parent_st, dev_t st)
-{
-	const struct dc_mount *m;
-
-	if (st == parent_st)
-		return parent_kdev;
-	/* A mount point: the events carry its super block's device. */
-	m = dc_mounts_find(&x->mounts, path);
-	if (m && !strcmp(m->mnt_point, path))
-		return m->kdev;
-	return parent_kdev;	/* e.g. a btrfs subvolume: same super block */
-}
-
-static void watch_dir(struct dc_index *x, const char *path, uint32_t kdev)
-{
-	int wd = inotify_add_watch(x->ifd, path, IN_MASK);
-	struct wdir *w;
-
-	if (wd < 0)
-		return;
-	HASH_FIND_INT(x->wdirs, &wd, w);
-	if (w) {
-		free(w->path);
-	} else {
-		w = calloc(1, sizeof(*w));
-		if (!w)
-			return;
-		w->wd = wd;
-		HASH_ADD_INT(x->wdirs, wd, w);
-		x->st.dirs_watched++;
-	}
-	w->path = strdup(path);
-	w->kdev = kdev;
-}
-
-/*
- * Walk a directory: watch first, then list, so that nothing created
- * meanwhile is missed (it is either listed or reported by the watch).
- */
-static void walk(struct dc_index *x, const char *dir, uint32_t kdev, dev_t st_dev, int depth)
-{
-	struct dirent *de;
-	DIR *d;
-
-	if (depth > 4096)
-		return;
-	watch_dir(x, dir, kdev);
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char path[PATH_MAX];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s%s%s", dir,
-				     dir[strlen(dir) - 1] == '/' ? "" : "/", de->d_name) >=
-		    sizeof(path))
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			uint32_t k = kdev_of(x, path, kdev, st_dev, st.st_dev);
-
-			if (st.st_dev != st_dev && pseudo_fs(x, path))
-				continue;
-
-			add_name(x, path, k, st.st_ino);
-			walk(x, path, k, st.st_dev, depth + 1);
-		} else if (S_ISREG(st.st_mode)) {
-			add_name(x, path, kdev, st.st_ino);
-		}
-	}
-	closedir(d);
-}
-
-static int walk_roots(struct dc_index *x)
-{
-	for (size_t i = 0; i < x->nroots; i++) {
-		const struct dc_mount *m = dc_mounts_find(&x->mounts, x->roots[i]);
-		struct stat st;
-
-		if (!m)
-			return -ENOENT;
-		if (stat(x->roots[i], &st))
-			return -errno;
-		if (!S_ISDIR(st.st_mode)) {
-			add_name(x, x->roots[i], m->kdev, st.st_ino);
-			continue;
-		}
-		add_name(x, x->roots[i], m->kdev, st.st_ino);
-		walk(x, x->roots[i], m->kdev, st.st_dev, 0);
-	}
+	x->roots = nr;
+	/* A slot is never given twice: names may still carry its bit. */
+	r->slot = x->slots < ROOT_SLOTS ? (int)x->slots++ : -1;
+	x->roots[x->nroots++] = r;
+	HASH_ADD_KEYPTR(hh, x->root_hash, r->path, strlen(r->path), r);
+	*ret = r;
 	return 0;
 }
 
@@ -328,26 +397,21 @@ int dc_index_new(char *const *roots, size_t nroots, struct dc_index **ret)
 
 	if (!x)
 		return -ENOMEM;
+	x->epoch = 1;
+	x->evdir.fd = -1;
 	x->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (x->ifd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	x->roots = calloc(nroots ? nroots : 1, sizeof(*x->roots));
-	if (!x->roots)
-		goto fail;
-	for (size_t i = 0; i < nroots; i++) {
-		x->roots[i] = strdup(roots[i]);
-		if (!x->roots[i])
-			goto fail;
-		x->nroots++;
-	}
 	r = dc_mounts_load(&x->mounts);
 	if (r)
 		goto fail;
-	r = walk_roots(x);
-	if (r)
-		goto fail;
+	for (size_t i = 0; i < nroots; i++) {
+		r = dc_index_add_root(x, roots[i]);
+		if (r)
+			goto fail;
+	}
 	*ret = x;
 	return 0;
 fail:
@@ -360,26 +424,37 @@ void dc_index_free(struct dc_index *x)
 	struct ent *e, *et;
 	struct pname *p, *pt;
 	struct wdir *w, *wt;
+	struct root *r, *rt;
 
 	if (!x)
 		return;
-	HASH_ITER(hh, x->ents, e, et) {
-		HASH_DEL(x->ents, e);
-		free(e->path);
-		free(e);
-	}
+	if (x->cur.d)
+		closedir(x->cur.d);
+	if (x->evdir.p)
+		close(x->evdir.fd);
 	HASH_ITER(hh, x->names, p, pt) {
 		HASH_DEL(x->names, p);
+		free(p->dir);
 		free(p->path);
 		free(p);
 	}
+	HASH_ITER(hh, x->ents, e, et) {
+		HASH_DEL(x->ents, e);
+		free(e->rep);
+		free(e->gone);
+		free(e);
+	}
 	HASH_ITER(hh, x->wdirs, w, wt) {
 		HASH_DEL(x->wdirs, w);
-		free(w->path);
 		free(w);
 	}
-	for (size_t i = 0; i < x->nroots; i++)
-		free(x->roots[i]);
+	HASH_ITER(hh, x->root_hash, r, rt) {
+		HASH_DEL(x->root_hash, r);
+		if (r->fd >= 0)
+			close(r->fd);
+		free(r->path);
+		free(r);
+	}
 	free(x->roots);
 	dc_mounts_free(&x->mounts);
 	if (x->ifd >= 0)
@@ -392,109 +467,17 @@ int dc_index_fd(const struct dc_index *x)
 	return x->ifd;
 }
 
-static void rewalk(struct dc_index *x)
+/* A name counts under a root: no repair runs, or its directory is listed. */
+static bool confirmed(const struct dc_index *x, const struct pname *p)
 {
-	struct pname *p, *pt;
-
-	/* Names are rebuilt; inode entries keep their state until re-seen. */
-	HASH_ITER(hh, x->names, p, pt)
-		drop_name(x, p);
-	walk_roots(x);
-	notify(x, 0, 0, DC_NAME_WALK);
+	if (!x->repairing || !p->parent)
+		return true;
+	if (p->parent->dir->epoch == x->epoch)
+		return true;
+	return p->parent == x->cur.dp && p->stamp == x->cur.stamp;
 }
 
-static void apply(struct dc_index *x, const struct inotify_event *ev)
-{
-	char path[PATH_MAX];
-	struct pname *p;
-	struct wdir *w;
-	struct stat st;
-
-	if (ev->mask & IN_Q_OVERFLOW) {
-		x->st.overflows++;
-		rewalk(x);
-		return;
-	}
-	if (ev->mask & IN_IGNORED) {
-		HASH_FIND_INT(x->wdirs, &ev->wd, w);
-		if (w) {
-			HASH_DEL(x->wdirs, w);
-			free(w->path);
-			free(w);
-			x->st.dirs_watched--;
-		}
-		return;
-	}
-	if (ev->mask & IN_ATTRIB && (!ev->len || ev->mask & IN_ISDIR)) {
-		/* A directory's mode, owner or ACL: who may see below it. */
-		notify(x, 0, 0, DC_NAME_ATTRIB);
-		return;
-	}
-	if (!ev->len)
-		return;
-	HASH_FIND_INT(x->wdirs, &ev->wd, w);
-	if (!w)
-		return;
-	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", w->path,
-			     w->path[strlen(w->path) - 1] == '/' ? "" : "/", ev->name) >=
-	    sizeof(path))
-		return;
-	if (ev->mask & (IN_MOVED_FROM | IN_DELETE)) {
-		if (ev->mask & IN_ISDIR) {
-			drop_tree(x, path);
-		} else {
-			HASH_FIND_STR(x->names, path, p);
-			if (p)
-				drop_name(x, p);
-		}
-		return;
-	}
-	if (ev->mask & IN_ATTRIB) {
-		HASH_FIND_STR(x->names, path, p);
-		if (p)
-			notify(x, p->k.dev, p->k.ino, DC_NAME_ATTRIB);
-		return;
-	}
-	if (!(ev->mask & (IN_CREATE | IN_MOVED_TO)))
-		return;
-	if (lstat(path, &st))
-		return;		/* gone again; a later event says where */
-	x->why = ev->mask & IN_MOVED_TO ? DC_NAME_MOVED_IN :
-		 st.st_nlink > 1 && !S_ISDIR(st.st_mode) ? DC_NAME_LINKED : DC_NAME_CREATED;
-	if (S_ISDIR(st.st_mode)) {
-		struct stat pst;
-		uint32_t k = w->kdev;
-
-		if (!stat(w->path, &pst))
-			k = kdev_of(x, path, w->kdev, pst.st_dev, st.st_dev);
-		add_name(x, path, k, st.st_ino);
-		walk(x, path, k, st.st_dev, 0);
-	} else if (S_ISREG(st.st_mode)) {
-		add_name(x, path, w->kdev, st.st_ino);
-	}
-	x->why = DC_NAME_WALK;
-}
-
-int dc_index_update(struct dc_index *x)
-{
-	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
-	int applied = 0;
-
-	for (;;) {
-		ssize_t n = read(x->ifd, buf, sizeof(buf));
-
-		if (n <= 0)
-			break;
-		for (char *p = buf; p < buf + n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)p;
-
-			apply(x, ev);
-			applied++;
-			p += sizeof(*ev) + ev->len;
-		}
-	}
-	return applied;
-}
+/* ---- lookups ---- */
 
 const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
 			    unsigned int *flags)
@@ -509,6 +492,12 @@ const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
 			dc_index_update(x);
 			e = find(x, kdev, ino);
 		}
+		if (!e && x->repairing) {
+			/* Not remembered: the repair may name it yet. */
+			if (flags)
+				*flags = 0;
+			return NULL;
+		}
 		if (!e) {
 			e = get(x, kdev, ino);
 			if (!e)
@@ -520,7 +509,9 @@ const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
 	}
 	if (flags)
 		*flags = e->state == ENT_DELETED ? DC_PATH_DELETED : 0;
-	return e->state == ENT_NEG ? NULL : e->path;
+	if (e->state == ENT_POS)
+		return e->first->path;
+	return e->state == ENT_DELETED ? e->gone : NULL;
 }
 
 const struct dc_index_stats *dc_index_stats(const struct dc_index *x)
@@ -534,133 +525,113 @@ void dc_index_set_changed(struct dc_index *x, dc_index_changed_fn fn, void *ud)
 	x->changed_ud = ud;
 }
 
-int dc_index_add_root(struct dc_index *x, const char *root)
+int dc_index_add_root_at(struct dc_index *x, int dirfd, const char *path)
 {
-	char **nr;
+	struct root *rt = NULL;
 	int r;
 
-	for (size_t i = 0; i < x->nroots; i++)
-		if (!strcmp(x->roots[i], root))
-			return 0;
-	nr = realloc(x->roots, (x->nroots + 1) * sizeof(*nr));
-	if (!nr)
-		return -ENOMEM;
-	x->roots = nr;
-	x->roots[x->nroots] = strdup(root);
-	if (!x->roots[x->nroots])
-		return -ENOMEM;
-	x->nroots++;
+	if (root_find(x, path))
+		return 0;
 	/* Mounts may have changed since the index was made. */
 	dc_mounts_free(&x->mounts);
 	r = dc_mounts_load(&x->mounts);
 	if (r)
 		return r;
-	{
-		const struct dc_mount *m = dc_mounts_find(&x->mounts, root);
-		struct stat st;
-
-		if (!m)
-			return -ENOENT;
-		if (stat(root, &st))
-			return -errno;
-		add_name(x, root, m->kdev, st.st_ino);
-		if (S_ISDIR(st.st_mode))
-			walk(x, root, m->kdev, st.st_dev, 0);
+	r = root_new(x, dirfd, path, &rt);
+	if (r)
+		return r;
+	r = ix_walk_root(x, rt);
+	if (r) {
+		/* Not a root then: asked again, it is walked again. */
+		HASH_DEL(x->root_hash, rt);
+		x->nroots--;
+		close(rt->fd);
+		free(rt->path);
+		free(rt);
 	}
-	return 0;
+	return r;
+}
+
+int dc_index_add_root(struct dc_index *x, const char *root)
+{
+	int fd = open(root, O_PATH | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = dc_index_add_root_at(x, fd, root);
+	close(fd);
+	return r;
+}
+
+static struct pname *first_under(const struct dc_index *x, const struct ent *e,
+				 const char *root)
+{
+	struct root *r = root ? root_find((struct dc_index *)x, root) : NULL;
+	struct pname *p;
+
+	if (!root)
+		return e->first;
+	if (!r || r->slot < 0) {
+		/* No bit (past ROOT_SLOTS, or not a root): by prefix. */
+		for (p = e->first; p; p = p->next)
+			if (dc_path_under(p->path, root) && confirmed(x, p))
+				return p;
+		return NULL;
+	}
+	if (!(e->roots & (1ull << r->slot)))
+		return NULL;
+	p = e->rep ? e->rep[r->slot] : NULL;
+	if (p && confirmed(x, p))
+		return p;
+	/* Few names, or a repair runs: the bit decides, no string compared. */
+	for (p = e->first; p; p = p->next)
+		if (p->roots & (1ull << r->slot) && confirmed(x, p))
+			return p;
+	return NULL;
 }
 
 int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
 			char *buf, size_t len, uint64_t *gen)
 {
 	struct ent *e = find(x, kdev, ino);
+	struct pname *p;
 
 	if (!e || e->state == ENT_NEG)
 		return -ENOENT;
 	if (gen)
 		*gen = e->gen;
-	for (struct pname *p = e->first; p; p = p->next) {
-		if (!root || dc_path_under(p->path, root)) {
-			if (strlen(p->path) >= len)
-				return -ENAMETOOLONG;
-			strcpy(buf, p->path);
-			return 0;
-		}
-	}
-	return -ENOENT;
+	p = first_under(x, e, root);
+	if (!p)
+		return -ENOENT;
+	if (strlen(p->path) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, p->path);
+	return 0;
 }
 
-int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud)
+static int visit(struct pname *top, dc_index_file_fn fn, void *ud)
 {
-	struct pname *p, *t;
+	for (struct pname *p = top; p; p = subtree_next(p, top)) {
+		int r = fn(ud, p->path, p->e->k.dev, p->e->k.ino);
 
-	HASH_ITER(hh, x->names, p, t) {
-		int r;
-
-		if (!dc_path_under(p->path, root))
-			continue;
-		r = fn(ud, p->path, p->k.dev, p->k.ino);
 		if (r)
 			return r;
 	}
 	return 0;
 }
 
-static bool has_mount(const struct dc_mounts *m, const char *mp)
+int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (!strcmp(m->m[i].mnt_point, mp))
-			return true;
-	return false;
-}
+	struct pname *top = name_find(x, root);
+	int r = top ? visit(top, fn, ud) : 0;
 
-/* Walk one directory whose contents just appeared (a mount came or went). */
-static void arrive(struct dc_index *x, const char *dir)
-{
-	const struct dc_mount *m = dc_mounts_find(&x->mounts, dir);
-	struct stat st;
+	/* Roots no walk of root reached (below a pseudo file system). */
+	for (size_t i = 0; !r && i < x->nroots; i++) {
+		struct pname *q = name_find(x, x->roots[i]->path);
 
-	if (!m || stat(dir, &st) || !S_ISDIR(st.st_mode))
-		return;
-	x->why = DC_NAME_MOVED_IN;
-	add_name(x, dir, m->kdev, st.st_ino);
-	walk(x, dir, m->kdev, st.st_dev, 0);
-	x->why = DC_NAME_WALK;
-}
-
-int dc_index_remount(struct dc_index *x)
-{
-	struct dc_mounts old = x->mounts;
-	int r, changed = 0;
-
-	r = dc_mounts_load(&x->mounts);
-	if (r) {
-		x->mounts = old;
-		return r;
+		if (q && q != top && !q->parent && dc_path_under(q->path, root))
+			r = visit(q, fn, ud);
 	}
-	for (size_t k = 0; k < x->nroots; k++) {
-		/* Mounts that went away under a root: their names go, the
-		 * directory underneath shows again. */
-		for (size_t i = 0; i < old.n; i++) {
-			const char *mp = old.m[i].mnt_point;
-
-			if (!dc_path_under(mp, x->roots[k]) || has_mount(&x->mounts, mp))
-				continue;
-			drop_tree(x, mp);
-			arrive(x, mp);
-			changed++;
-		}
-		/* New mounts under a root: their files arrive with their pages. */
-		for (size_t i = 0; i < x->mounts.n; i++) {
-			const char *mp = x->mounts.m[i].mnt_point;
-
-			if (!dc_path_under(mp, x->roots[k]) || has_mount(&old, mp))
-				continue;
-			drop_tree(x, mp);
-			arrive(x, mp);
-			changed++;
-		}
-	}
-	dc_mounts_free(&old);
-	return changed;
+	return r;
 }

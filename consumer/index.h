@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A simple (device, inode) -> path index for the directories being watched:
+ * A (device, inode) -> path index for the directories being watched:
  * built by walking them at start and kept current with inotify (creates,
- * renames, deletes). libduet replaces it with the complete resolver.
+ * renames, deletes). Every walk is fd-relative and follows no symlink; it
+ * does not descend into pseudo file systems (proc, sysfs, tracefs, ...)
+ * below a root. An inotify queue overflow is repaired incrementally
+ * (dc_index_repair_step()), never by a walk of everything at once.
  */
 #ifndef DUET_INDEX_H
 #define DUET_INDEX_H
@@ -20,8 +23,19 @@ struct dc_index_stats {
 	uint64_t dirs_watched;
 	uint64_t lookups;
 	uint64_t misses;	/* lookups that needed the inotify queue */
-	uint64_t overflows;	/* inotify queue overflows (full rewalks) */
+	uint64_t overflows;	/* inotify queue overflows (each starts a repair) */
+	uint64_t names_capped;	/* names not kept: the inode had DC_INDEX_MAX_NAMES */
+	uint64_t repairs;	/* repairs completed */
+	uint64_t repair_work;	/* directories opened, entries listed or dropped by repairs */
 };
+
+/*
+ * Names kept per inode. More names of one inode (hard links, bind mounts,
+ * a file system that numbers every file alike) are counted in
+ * names_capped and not kept: the inode is shown only through the names
+ * kept, so a task sees it only where one of those lies under its root.
+ */
+#define DC_INDEX_MAX_NAMES 1024
 
 /* roots: absolute, resolved directories. */
 int dc_index_new(char *const *roots, size_t nroots, struct dc_index **ret);
@@ -29,13 +43,22 @@ void dc_index_free(struct dc_index *x);
 int dc_index_fd(const struct dc_index *x);
 /* Apply queued directory changes; returns how many were applied. */
 int dc_index_update(struct dc_index *x);
+/*
+ * After an inotify queue overflow (DC_NAME_OVERFLOW), re-list watched
+ * directories, about budget entries per call, adding the names each holds
+ * that the index lacks and dropping those it no longer holds. Returns > 0
+ * while more remains, 0 when no repair is running (the call that completes
+ * one reports DC_NAME_REPAIRED). Call dc_index_update() between steps.
+ */
+int dc_index_repair_step(struct dc_index *x, unsigned int budget);
 
 #define DC_PATH_DELETED 0x1	/* no name under the roots any more */
 
 /*
  * Path of (kdev, ino) if it is under a root, or NULL. An unknown inode
  * first has the pending directory changes applied; if it is still unknown
- * it is remembered as not under the roots.
+ * it is remembered as not under the roots (except while a repair runs:
+ * the repair may still find it).
  */
 const char *dc_index_lookup(struct dc_index *x, uint32_t kdev, uint64_t ino,
 			    unsigned int *flags);
@@ -50,17 +73,30 @@ enum {
 	DC_NAME_REMOVED,	/* a name went away (unlink, rename out) */
 	DC_NAME_ATTRIB,		/* mode, owner or ACL changed (of a file; dev 0 ino 0:
 				 * of a directory, so of everything below it) */
+	DC_NAME_OVERFLOW,	/* dev 0 ino 0: directory changes were lost; a repair
+				 * starts (names may be stale until DC_NAME_REPAIRED) */
+	DC_NAME_REPAIRED,	/* dev 0 ino 0: the repair is complete */
 };
 
 /* Called when an inode gains or loses a name (dev 0, ino 0: everything). */
 typedef void (*dc_index_changed_fn)(void *ud, uint32_t kdev, uint64_t ino, int why);
 void dc_index_set_changed(struct dc_index *x, dc_index_changed_fn fn, void *ud);
-/* Walk and watch one more root (absolute, resolved). */
+/*
+ * Walk and watch one more root: the file or directory open as dirfd (any
+ * fd, O_PATH will do; the index keeps a duplicate), whose canonical
+ * absolute name is path (the names the index stores start with it).
+ * Nothing below is reached through a symlink. A root already known by
+ * that path is not walked again.
+ */
+int dc_index_add_root_at(struct dc_index *x, int dirfd, const char *path);
+/* The same for a root opened by its (absolute, resolved) path. */
 int dc_index_add_root(struct dc_index *x, const char *root);
 /*
  * A name of (kdev, ino) under root (any name when root is NULL), and its
  * incarnation: a deleted inode whose number is named again gets a new gen.
- * -ENOENT when it has no name under root.
+ * -ENOENT when it has no name under root. *gen is written whenever the
+ * inode is known, also when it has no name under root. While a repair
+ * runs, only names the repair has confirmed count under a root.
  */
 int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
 			char *buf, size_t len, uint64_t *gen);

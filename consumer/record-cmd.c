@@ -981,9 +981,10 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "duet record: recording into %s (instance %s); Ctrl-C to stop\n",
 			out, dc_live_instance_name(r.live));
 	}
-	for (bool stop = false; !stop;) {
+	for (bool stop = false, repairing = false; !stop;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(efd, evs, 8, -1);
+		/* An index repair goes on between events, a part at a time. */
+		int n = epoll_wait(efd, evs, 8, repairing ? 0 : -1);
 
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
@@ -1011,6 +1012,7 @@ int cmd_record(int argc, char **argv)
 				dc_index_update(r.idx);
 			}
 		}
+		repairing = r.idx && dc_index_repair_step(r.idx, 4096) > 0;
 		if (dc_live_fetch_cb(r.live, on_records, &r) < 0)
 			break;
 	}

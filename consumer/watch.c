@@ -278,14 +278,16 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 			",\"lost\":%" PRIu64 ",\"lost_in_pages\":%" PRIu64
 			",\"lost_unknown_pages\":%" PRIu64 ",\"bad_pages\":%" PRIu64 ",\"overrun\":%" PRIu64
 			",\"dropped\":%" PRIu64 ",\"cpu_seconds\":%.6f,\"user_seconds\":%.6f,\"sys_seconds\":%.6f,\"cpu_ns_per_event\":%.1f"
-			",\"files_indexed\":%" PRIu64 ",\"voluntary_switches\":%ld,\"involuntary_switches\":%ld}\n",
+			",\"files_indexed\":%" PRIu64 ",\"names_not_indexed\":%" PRIu64
+			",\"index_overflows\":%" PRIu64
+			",\"voluntary_switches\":%ld,\"involuntary_switches\":%ld}\n",
 			DUET_JSON_SCHEMA, st->total.events, w->records, w->matched, w->printed,
 			st->total.pages, w->lost_reported, st->total.lost_in_pages,
 			st->total.lost_unknown_pages, st->total.bad_pages, st->total.overrun,
 			st->total.dropped, cpu_s,
 			(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
 			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ns_ev, is->files,
-			ru.ru_nvcsw, ru.ru_nivcsw);
+			is->names_capped, is->overflows, ru.ru_nvcsw, ru.ru_nivcsw);
 		fflush(w->out.f);
 		return;
 	}
@@ -295,6 +297,11 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 		"); cpu %.3f s (%.0f ns/event)\n",
 		argv0, st->total.events, w->matched, w->printed, w->lost_reported,
 		st->total.lost_in_pages, st->total.overrun, st->total.dropped, cpu_s, ns_ev);
+	/* Paths that may be missing from the lines: said, never silent. */
+	if (is->names_capped || is->overflows)
+		fprintf(f, "%s: path index: %" PRIu64 " names not kept (inodes with %d names), %"
+			PRIu64 " inotify queue overflows repaired by listing again\n", argv0,
+			is->names_capped, DC_INDEX_MAX_NAMES, is->overflows);
 }
 
 static void usage(FILE *f)
@@ -548,9 +555,10 @@ int cmd_watch(int argc, char **argv)
 		fprintf(stderr, "duet watch: cannot start tracing: %s\n", strerror(-r));
 		goto out;
 	}
-	for (bool stop = false; !stop;) {
+	for (bool stop = false, repairing = false; !stop;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(efd, evs, 8, -1);
+		/* An index repair goes on between events, a part at a time. */
+		int n = epoll_wait(efd, evs, 8, repairing ? 0 : -1);
 
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
@@ -566,6 +574,7 @@ int cmd_watch(int argc, char **argv)
 				dc_index_update(w.idx);
 			}
 		}
+		repairing = dc_index_repair_step(w.idx, 4096) > 0;
 		if (pump(&w) < 0)
 			break;
 		if (ferror(stdout)) {

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -50,6 +52,8 @@
 
 /* Files scanned per pump iteration, so events keep flowing meanwhile. */
 #define SCAN_BATCH 64
+/* Directory entries an index repair lists per pump iteration (a few ms). */
+#define REPAIR_BUDGET 2048
 
 struct scan_file {
 	char *path;
@@ -102,6 +106,7 @@ enum {
 	PAUSE_NONE,
 	PAUSE_HOLD,		/* until duet__task_start() */
 	PAUSE_OVERFLOW,		/* over max_pending: until LOST is fetched */
+	PAUSE_REPAIR,		/* the path index is repairing: until it is done */
 };
 
 struct duet_session {
@@ -134,6 +139,10 @@ struct duet_session {
 	struct scan_job *ready, *ready_tail;	/* in the order of their hi */
 	uint64_t njobs;
 	uint64_t next_task_id;
+	/* The path index overflowed / finished its repair: told after the event. */
+	bool index_lost, index_repaired;
+	uint64_t names_capped;	/* the index's count, as last logged */
+	time_t capped_logged;
 	struct cl_session *cl;	/* daemon mode: everything is there */
 };
 
@@ -271,6 +280,12 @@ static void index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 {
 	struct duet_session *s = ud;
 
+	if (why == DC_NAME_OVERFLOW) {
+		s->index_lost = true;
+		s->index_repaired = false;	/* a repair that completed before is moot */
+	} else if (why == DC_NAME_REPAIRED) {
+		s->index_repaired = true;
+	}
 	if (!dev && !ino) {
 		s->inval_all = true;
 		return;
@@ -298,8 +313,12 @@ static void index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
  * task that could already see it through another name gets its cached
  * pages once more.)
  */
+static void index_repair_news(struct duet_session *s);
+
 static void apply_invalidations(struct duet_session *s)
 {
+	if (s->index_lost || s->index_repaired)
+		index_repair_news(s);
 	if (s->inval_all) {
 		de_invalidate_all(s->e);
 		s->inval_all = false;
@@ -452,6 +471,7 @@ static void apply_job(struct duet_session *s, struct scan_job *j)
 	if (j->sc.overflow) {
 		/* The file was too busy to place the scan: read it again. */
 		queue_scan(t, j->path, j->k.dev, j->k.ino);
+		t->scan_files--;	/* the same file, still to do once */
 		goto out;
 	}
 	if (!j->err && (!t->visible || t->visible(t->vis_ud, j->path))) {
@@ -502,12 +522,15 @@ static void drop_scans(struct duet_task *t)
 {
 	struct unscanned *u, *tmp;
 
-	/* Jobs read but not applied yet are dropped when they come due. */
-	t->scan_epoch++;
-	t->jobs_out = t->jobs_pages = 0;
-
 	for (size_t i = t->scan_pos; i < t->nscan; i++)
 		free(t->scan[i].path);
+	/*
+	 * Not scanned, and never will be: progress counts what remains. Jobs
+	 * read but not applied yet are dropped when they come due.
+	 */
+	t->scan_files -= t->nscan - t->scan_pos + t->jobs_out;
+	t->scan_epoch++;
+	t->jobs_out = t->jobs_pages = 0;
 	t->nscan = t->scan_pos = 0;
 	HASH_ITER(hh, t->unscanned, u, tmp) {
 		HASH_DEL(t->unscanned, u);
@@ -714,6 +737,56 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 }
 
 /*
+ * The path index lost directory changes (an inotify queue overflow) and
+ * repairs itself in steps. Until it is done its names may be stale, so a
+ * resync now would scan from them: every task gets LOST now (as for lost
+ * events) and is fed nothing until the repair is complete; then it
+ * resyncs. A task that came (or came back) during the repair was scanned
+ * from stale names: it gets LOST and a resync then.
+ */
+static void index_repair_news(struct duet_session *s)
+{
+	uint64_t one = 1, mask = 0;
+
+	for (int k = 0; k < DE_MAX_TASKS; k++) {
+		struct duet_task *t = s->tasks[k];
+
+		if (t && (s->index_lost || t->paused == PAUSE_NONE))
+			mask |= 1ull << k;
+	}
+	if (mask)
+		de_lost(s->e, mask);
+	for (int k = 0; k < DE_MAX_TASKS; k++) {
+		struct duet_task *t = s->tasks[k];
+
+		if (!t)
+			continue;
+		if (mask & (1ull << k)) {
+			t->lost_pending = true;
+			if (!t->signalled && write(t->efd, &one, sizeof(one)) == sizeof(one))
+				t->signalled = true;
+		}
+		if (s->index_lost && t->paused == PAUSE_NONE) {
+			drop_scans(t);
+			t->paused = PAUSE_REPAIR;
+		}
+		/* Paused otherwise (held, over its bound): resyncs when it comes back. */
+		if (s->index_repaired && (t->paused == PAUSE_REPAIR || t->paused == PAUSE_NONE)) {
+			t->paused = PAUSE_NONE;
+			t->resyncs++;
+			drop_scans(t);
+			schedule_full_scan(t);
+		}
+	}
+	if (s->index_lost)
+		logf_(s, 4, "duet: directory changes lost (inotify queue overflow); repairing "
+		      "the path index, tasks paused");
+	if (s->index_repaired)
+		logf_(s, 4, "duet: path index repaired; every task resyncs");
+	s->index_lost = s->index_repaired = false;
+}
+
+/*
  * A task over its bound (a client that does not fetch): drop its pending
  * pages, queue LOST, feed it nothing until it fetches the LOST item. Its
  * memory in the shared table is then bounded by max_pending plus one
@@ -788,7 +861,7 @@ static void watch_attrs_all(struct duet_session *s)
 static void *pump_main(void *arg)
 {
 	struct duet_session *s = arg;
-	bool more = false;
+	bool more = false, repairing;
 
 	for (;;) {
 		struct pollfd pfd[5] = {
@@ -811,14 +884,34 @@ static void *pump_main(void *arg)
 			}
 		}
 		sync_changes(s);
+		/* A bounded part of a repair per iteration: the lock is let go. */
+		repairing = dc_index_repair_step(s->x, REPAIR_BUDGET) > 0;
+		/* Told, never silent; once a minute at most (links come fast). */
+		if (dc_index_stats(s->x)->names_capped != s->names_capped &&
+		    time(NULL) >= s->capped_logged + 60) {
+			s->names_capped = dc_index_stats(s->x)->names_capped;
+			s->capped_logged = time(NULL);
+			logf_(s, 4, "duet: %" PRIu64 " names not indexed: their inodes have %d "
+			      "names already (tasks see those files only by the names kept)",
+			      s->names_capped, DC_INDEX_MAX_NAMES);
+		}
+		if (s->ninval || s->inval_all)
+			apply_invalidations(s);
 		s->fetch_fresh = true;
 		if (s->live && dc_live_fetch_cb(s->live, handle_run, s) >= 0)
 			apply_ready(s, dc_live_complete_to(s->live) + 1);
 		s->fetch_fresh = false;
-		more = run_scans(s);
+		more = run_scans(s) || repairing;
 		check_bounds(s);
 		signal_tasks(s);
 		pthread_mutex_unlock(&s->lock);
+		/*
+		 * More to do (scans, a repair): the lock is taken again at
+		 * once, before an API caller woken by the unlock gets to run
+		 * (the mutex is not fair). Give it the chance.
+		 */
+		if (more)
+			sched_yield();
 	}
 	return NULL;
 }
@@ -1133,7 +1226,9 @@ int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts
 	t->slot = slot;
 	t->id = ++s->next_task_id;
 	s->tasks[slot] = t;
-	r = dc_index_add_root(s->x, root);
+	/* The root the caller opened is walked from its fd, never by path. */
+	r = x && x->have_root_fd ? dc_index_add_root_at(s->x, x->root_fd, root) :
+	    dc_index_add_root(s->x, root);
 	if (!r)
 		r = update_devices(s);
 	if (r) {

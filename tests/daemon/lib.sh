@@ -3,7 +3,10 @@
 # directory, a loop-mounted ext4, a duetd on its own socket and test
 # users; cleanup (trap on EXIT, INT, TERM) stops every process started,
 # removes the users, unmounts, detaches the loop device and removes the
-# tracing instances of the processes it killed, also on failure.
+# tracing instances of the processes it killed, also on failure. A
+# scenario that mounts more lists the mount points in EXTRA_MOUNTS
+# (unmounted first, in that order) and may set CLEANUP_HOOK (a function
+# run before anything else is cleaned up, e.g. to restore a sysctl).
 # Environment (meson): DUETD DUET DCLIENT DRESIDENT BUILD_ROOT STAGE_BINS.
 # The programs test users run (dclient, duet) are staged into a directory
 # every user can reach (tests/lib/stage-bins): the build tree may not be.
@@ -17,6 +20,8 @@ LOOP=""
 MNT=""
 DPID=""
 DEAD_PIDS=""
+EXTRA_MOUNTS=""
+CLEANUP_HOOK=""
 
 say() { echo "$(date +%T) $*"; }
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
@@ -42,8 +47,12 @@ require() {
 }
 
 cleanup() {
-	local rc=$?
+	local rc=$? m
 	set +e
+	[ -n "$CLEANUP_HOOK" ] && $CLEANUP_HOOK
+	for m in $EXTRA_MOUNTS; do
+		mountpoint -q "$m" && { umount "$m" || umount -l "$m"; }
+	done
 	for p in $PIDS; do
 		kill -CONT "$p" 2>/dev/null
 		kill -TERM "$p" 2>/dev/null
@@ -73,14 +82,14 @@ cleanup() {
 	exit $rc
 }
 
-setup() {	# setup SIZE_MB: work dir W, ext4 at $MNT, socket $SOCK
+setup() {	# setup SIZE_MB: work dir W, ext4 (mkfs.ext4 $MKFS_ARGS) at $MNT, socket $SOCK
 	require
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM HUP
 	W=$(mktemp -d /tmp/duet-daemon.XXXXXX)
 	chmod 1777 "$W"	# clients of test users write their dumps here
 	truncate -s "${1:-256}M" "$W/img"
-	mkfs.ext4 -q -F "$W/img" || die "mkfs.ext4"
+	mkfs.ext4 -q -F ${MKFS_ARGS:-} "$W/img" || die "mkfs.ext4"
 	LOOP=$(losetup -f --show "$W/img") || die "losetup"
 	MNT=$W/mnt
 	mkdir "$MNT"
