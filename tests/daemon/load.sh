@@ -60,8 +60,15 @@ for r in range(rounds):
         os.close(fd)
     elif op == 4 and os.path.exists(f):    # truncated into a large folio:
         # the folio stays cached whole, past the new end of the file,
-        # with no delete event (its later REMOVED covers all of it)
-        os.truncate(f, rnd.randrange(0, max(1, os.path.getsize(f))))
+        # with no delete event (its later REMOVED covers all of it).
+        # Written back first: truncating into a dirty folio cancels its
+        # dirty state, which a stock kernel does not trace (the patched
+        # kernel's mm_filemap_dirty_cancel does), so its next write would
+        # give a DIRTY the view already has.
+        fd = os.open(f, os.O_RDWR)
+        os.fsync(fd)
+        os.ftruncate(fd, rnd.randrange(0, max(1, os.fstat(fd).st_size)))
+        os.close(fd)
     elif op == 5:    # a page in the middle of a pre-existing file
         fd = os.open(f"{d}/pre", os.O_RDWR)
         os.pwrite(fd, buf[:4096], 0)
