@@ -166,6 +166,7 @@ struct scan_job {
 	uint64_t tid, epoch, gen, hi, pages;
 	char *path;
 	int err;
+	bool deferred;		/* not read: its task's bound had no room */
 	struct ds_scan sc;
 };
 
@@ -556,6 +557,7 @@ static void schedule_full_scan(struct duet_task *t)
 static bool run_scans(struct duet_session *s)
 {
 	struct scan_job *batch = NULL, **tail = &batch, *j;
+	uint64_t room[DE_MAX_TASKS];
 	bool more = false;
 
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
@@ -608,15 +610,35 @@ static bool run_scans(struct duet_session *s)
 	if (!batch)
 		return more;
 	/*
+	 * A bounded task's files are read only while half its bound has
+	 * room: the pages a batch finds count as they are found, and the
+	 * rest of the batch waits (back in the queue) once they fill it.
+	 */
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct duet_task *t = s->tasks[i];
+		uint64_t used;
+
+		room[i] = UINT64_MAX;
+		if (!t || !t->max_pending)
+			continue;
+		used = de_pending(s->e, t->slot) + t->jobs_pages;
+		room[i] = used < t->max_pending / 2 ? t->max_pending / 2 - used : 0;
+	}
+	/*
 	 * No event is processed while the lock is released (the pump does
 	 * that), so the events a job records are exactly those processed
 	 * after its scan: every one not yet processed when it began.
 	 */
 	pthread_mutex_unlock(&s->lock);
 	for (j = batch; j; j = j->next) {
+		if (room[j->slot] == 0) {
+			j->deferred = true;
+			continue;
+		}
 		j->err = ds_scan_read(&j->sc, j->path, j->k.ino);
 		j->hi = mono_ns() + DS_MARGIN_NS;
 		j->pages = j->sc.cached ? roaring_bitmap_get_cardinality(j->sc.cached) : 0;
+		room[j->slot] -= j->pages < room[j->slot] ? j->pages : room[j->slot];
 	}
 	pthread_mutex_lock(&s->lock);
 	while (batch) {
@@ -626,8 +648,14 @@ static bool run_scans(struct duet_session *s)
 		batch = j->next;
 		j->next = NULL;
 		t = job_task(s, j);
-		if (!t) {
+		if (!t || j->deferred) {
 			s->njobs--;
+			if (t) {
+				/* Not read: queued again, still counted once. */
+				t->jobs_out--;
+				queue_scan(t, j->path, j->k.dev, j->k.ino);
+				t->scan_files--;
+			}
 			job_free(j);
 			continue;
 		}
