@@ -10,10 +10,14 @@
  *
  * Bounds. A client costs at most: one input buffer (a request is at most
  * DP_MAX_REQUEST bytes), one reply (at most DP_MAX_REPLY; no request is
- * read while a reply is unsent), and its task's pending pages in the
- * shared table, at most --max-pending (past it the task gets LOST and is
- * fed nothing until it fetches: internal.h). READY is sent once until the
- * next FETCH. So a stopped client never makes the daemon buffer more.
+ * read while a reply is unsent; a buffer larger than a full FETCH is
+ * given back once sent), its task's pending pages in the shared table, at
+ * most --max-pending (past it the task gets LOST and is fed nothing until
+ * it fetches: internal.h), and its task's done marks, at most
+ * --max-done-marks. READY is sent once until the next FETCH. So a stopped
+ * client never makes the daemon buffer more. How many clients there may
+ * be, per user and in all, and how long one may stall, is
+ * duetd-limits.c's; what DAEMON_STATUS tells whom, duetd-status.c's.
  *
  * Permissions. A client that is not root learns about a file only if it
  * could open it itself: every check runs faccessat(AT_EACCESS) on the
@@ -43,74 +47,36 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "duetd.h"
+#include "engine.h"
 #include "internal.h"
 #include "live.h"
-#include "proto.h"
 #include "duet/duet.h"
 
-#ifndef SO_PEERGROUPS
-#define SO_PEERGROUPS 59
-#endif
+/*
+ * --max-done-marks: about 190 bytes a mark (184 measured with 1,048,576
+ * whole-file marks of files the engine knew nothing else about), so
+ * 65,536 marks are about 12 MiB a task, 192 MiB for one user's 16 tasks
+ * and 768 MiB for the engine's 64: within reach of a small machine, and
+ * room for a task that marks every file of a tree of 65,536 files.
+ */
+#define DEFAULT_MAX_DONE_MARKS	65536
 
-#define MAX_GROUPS 256
-
-enum src_kind { SRC_LISTEN, SRC_SIGNAL, SRC_SOCK, SRC_TASK };
-
-struct src {
-	enum src_kind kind;
-	struct client *c;
-};
-
-struct creds {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	int ngroups;
-	gid_t groups[MAX_GROUPS];
-};
-
-struct client {
-	struct src sock_src, task_src;
-	int fd;
-	struct creds cr;
-	bool hello, closing, ready_sent, task_armed, dead;
-	char *in;		/* DP_HDR_SIZE + DP_MAX_REQUEST */
-	size_t inlen;
-	char *out;		/* one reply, plus READY */
-	size_t outlen, outoff, outcap;
-	struct duet_task *task;
-	uint32_t id, mask;
-	char name[DP_MAX_NAME + 1];
-	char *dir;
-	struct client *next, **pprev;
-};
-
-static struct {
-	const char *socket;
-	unsigned int mode;
-	gid_t gid;
-	bool have_gid;
-	uint64_t max_pending;
-	unsigned int max_clients, max_tasks_per_user;
-	unsigned int buffer_kb;
-	bool stock, verbose;
-	int epfd, lfd, sfd;
-	struct duet_session *s;
-	struct client *clients;
-	struct client *zombies;	/* gone; freed after the current batch of events */
-	unsigned int nclients, ntasks;
-	uint32_t next_id;
-	uint64_t start_ns;
-} d = {
+struct duetd d = {
 	.socket = DP_DEFAULT_SOCKET,
 	.mode = 0666,
 	.max_pending = 262144,
+	.max_done_marks = DEFAULT_MAX_DONE_MARKS,
 	.max_clients = 1024,
 	.max_tasks_per_user = 16,
+	.request_timeout_s = 5,
+	.idle_timeout_s = 60,
+	.tfd = -1,
+	.spare_fd = -1,
 	.next_id = 1,
 };
 
-static void say(const char *fmt, ...)
+void say(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -127,7 +93,7 @@ static void session_log(void *ud, int level, const char *msg)
 		fprintf(stderr, "duetd: %s\n", msg);
 }
 
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -201,7 +167,8 @@ static void want_out(struct client *c, bool out)
 	epoll_ctl(d.epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static void client_free(struct client *c);
+/* A full FETCH reply: task connections keep a buffer that size. */
+#define OUT_KEEP (DP_HDR_SIZE + sizeof(struct dp_reply) + DP_MAX_FETCH * sizeof(struct duet_item))
 
 static void flush_out(struct client *c)
 {
@@ -223,10 +190,16 @@ static void flush_out(struct client *c)
 		c->outoff += (size_t)n;
 	}
 	c->outlen = c->outoff = 0;
+	/* A status reply of up to 1 MiB is not kept by every idle connection. */
+	if (c->outcap > OUT_KEEP) {
+		free(c->out);
+		c->out = NULL;
+		c->outcap = 0;
+	}
 	want_out(c, false);
 }
 
-static int reserve_out(struct client *c, size_t more)
+int reserve_out(struct client *c, size_t more)
 {
 	if (c->outlen + more > c->outcap) {
 		size_t cap = c->outlen + more;
@@ -250,7 +223,7 @@ static void queue(struct client *c, uint16_t type, uint32_t seq, const void *a, 
 	c->outlen += dp_build(c->out + c->outlen, type, seq, a, alen, b, blen, cc, clen);
 }
 
-static void reply(struct client *c, uint32_t seq, int result, const void *body, size_t len)
+void reply(struct client *c, uint32_t seq, int result, const void *body, size_t len)
 {
 	struct dp_reply rep = { .result = result };
 
@@ -274,6 +247,7 @@ static void error_close(struct client *c, uint32_t seq, int err, const char *fmt
 		n = sizeof(msg) - 1;
 	queue(c, DP_ERROR, seq, &rep, sizeof(rep), msg, (size_t)n, NULL, 0);
 	c->closing = true;
+	limits_arm(true);	/* freed even if it never reads why */
 	if (d.verbose)
 		say("client pid %d uid %u: %s", (int)c->cr.pid, (unsigned)c->cr.uid, msg);
 }
@@ -290,19 +264,13 @@ static void arm_task(struct client *c, bool on)
 
 /* ---- requests ---- */
 
-static unsigned int tasks_of(uid_t uid)
-{
-	unsigned int n = 0;
-
-	for (struct client *c = d.clients; c; c = c->next)
-		n += c->task && c->cr.uid == uid;
-	return n;
-}
-
 static void do_task_new(struct client *c, const struct dp_request *rq)
 {
 	struct duet_task_opts to = { .sz = sizeof(to) };
-	struct duet__task_ext x = { .max_pending = d.max_pending };
+	struct duet__task_ext x = {
+		.max_pending = d.max_pending,
+		.max_done_marks = d.max_done_marks,
+	};
 	struct dp_task_id id;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->task_src };
 	const char *path = rq->u.task_new.path;
@@ -313,7 +281,7 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 		reply(c, rq->seq, -EBUSY, NULL, 0);	/* one task per connection */
 		return;
 	}
-	if (c->cr.uid && tasks_of(c->cr.uid) >= d.max_tasks_per_user) {
+	if (c->cr.uid && c->u->tasks >= d.max_tasks_per_user) {
 		reply(c, rq->seq, -ENOSPC, NULL, 0);
 		return;
 	}
@@ -361,6 +329,7 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 	snprintf(c->name, sizeof(c->name), "%s", to.name);
 	c->id = d.next_id++;
 	d.ntasks++;
+	c->u->tasks++;
 	epoll_ctl(d.epfd, EPOLL_CTL_ADD, duet_task_fd(c->task), &ev);
 	c->task_armed = true;
 	id.id = c->id;
@@ -444,8 +413,13 @@ static void do_done(struct client *c, const struct dp_request *rq)
 			x = duet_task_reset_done(c->task, &o.f, o.index, o.count);
 		else
 			x = duet_task_check_done(c->task, &o.f, o.index, o.count);
-		/* Replayed after a restart: a file whose identity moved is skipped. */
-		if (x < 0 && replay && (x == -ESTALE || x == -ENOENT))
+		/*
+		 * Replayed after a restart: a file whose identity moved is
+		 * skipped, and so are marks past this daemon's bound (it may
+		 * be lower than the last one's): their pages are reported
+		 * again, which is safe, and the task comes back at all.
+		 */
+		if (x < 0 && replay && (x == -ESTALE || x == -ENOENT || x == -EDQUOT))
 			x = 0;
 		if (x < 0 && r >= 0)
 			r = x;
@@ -494,113 +468,12 @@ static void do_save_load(struct client *c, const struct dp_request *rq)
 	reply(c, rq->seq, r, NULL, 0);
 }
 
-/* A task's counters as the protocol carries them. */
-static int task_stats(struct duet_task *t, struct dp_task_stats *ds)
-{
-	struct duet_task_status st = { .sz = sizeof(st) };
-	int r = duet_task_status(t, &st);
-
-	if (r)
-		return r;
-	ds->events = st.events;
-	ds->items = st.items;
-	ds->pages = st.pages;
-	ds->coalesced = st.coalesced;
-	ds->cancelled = st.cancelled;
-	ds->lost = st.lost;
-	ds->resyncs = st.resyncs;
-	ds->pending = st.pending;
-	ds->scan_files = st.scan_files;
-	ds->scan_done = st.scan_done;
-	return 0;
-}
-
 static void do_task_status(struct client *c, const struct dp_request *rq)
 {
 	struct dp_task_stats ds = { 0 };
 	int r = task_stats(c->task, &ds);
 
 	reply(c, rq->seq, r, r ? NULL : &ds, r ? 0 : sizeof(ds));
-}
-
-static uint64_t rss_kb(void)
-{
-	char line[256];
-	uint64_t kb = 0;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %" SCNu64, &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
-static void do_daemon_status(struct client *c, const struct dp_request *rq)
-{
-	static const char zeros[8];
-	struct duet__session_stats ss = { 0 };
-	struct dp_daemon dd = {
-		.pid = (uint32_t)getpid(),
-		.ntasks = d.ntasks,
-		.nclients = d.nclients,
-		.uptime_ms = (now_ns() - d.start_ns) / 1000000u,
-		.rss_kb = rss_kb(),
-		.max_pending = d.max_pending,
-	};
-	struct dp_reply rep = { 0 };
-	size_t len = sizeof(rep) + sizeof(dd), start;
-	int fs = duet_session_flush_semantics(d.s);
-
-	dd.flush = fs > 0 ? (uint32_t)fs : 0;
-	if (!duet__session_stats(d.s, &ss)) {
-		dd.events = ss.events;
-		dd.engine_bytes = ss.engine_bytes;
-	}
-	for (struct client *t = d.clients; t; t = t->next)
-		if (t->task)
-			len += sizeof(struct dp_task_info) + ((strlen(t->name) + 7) & ~7u) +
-			       ((strlen(t->dir) + 7) & ~7u);
-	if (len > DP_MAX_REPLY || reserve_out(c, DP_HDR_SIZE + len)) {
-		reply(c, rq->seq, -ENOMEM, NULL, 0);
-		return;
-	}
-	start = c->outlen;
-	c->outlen += dp_build(c->out + c->outlen, DP_REPLY, rq->seq, &rep, sizeof(rep), &dd,
-			      sizeof(dd), NULL, 0);
-	for (struct client *t = d.clients; t; t = t->next) {
-		struct dp_task_info ti = {
-			.id = t->id,
-			.uid = (uint32_t)t->cr.uid,
-			.pid = (uint32_t)t->cr.pid,
-			.mask = t->mask,
-		};
-		size_t nl, dl;
-
-		if (!t->task)
-			continue;
-		nl = strlen(t->name);
-		dl = strlen(t->dir);
-		ti.name_len = (uint16_t)nl;
-		ti.dir_len = (uint16_t)dl;
-		ti.paused = duet__task_paused(t->task) == 1;
-		task_stats(t->task, &ti.st);
-		memcpy(c->out + c->outlen, &ti, sizeof(ti));
-		c->outlen += sizeof(ti);
-		memcpy(c->out + c->outlen, t->name, nl);
-		memcpy(c->out + c->outlen + nl, zeros, ((nl + 7) & ~7u) - nl);
-		c->outlen += (nl + 7) & ~7u;
-		memcpy(c->out + c->outlen, t->dir, dl);
-		memcpy(c->out + c->outlen + dl, zeros, ((dl + 7) & ~7u) - dl);
-		c->outlen += (dl + 7) & ~7u;
-	}
-	/* The header's length covers the task entries too. */
-	{
-		uint32_t plen = (uint32_t)(c->outlen - start - DP_HDR_SIZE);
-
-		memcpy(c->out + start + offsetof(struct dp_hdr, len), &plen, sizeof(plen));
-	}
 }
 
 static void handle(struct client *c, const struct dp_msg *m)
@@ -611,6 +484,7 @@ static void handle(struct client *c, const struct dp_msg *m)
 		c->closing = true;
 		return;
 	}
+	c->active_ns = now_ns();
 	if (dp_parse_request(m, rq)) {
 		error_close(c, m->h.seq, -EBADMSG, "malformed %u message", (unsigned)m->h.type);
 		goto out;
@@ -632,6 +506,9 @@ static void handle(struct client *c, const struct dp_msg *m)
 			int fs = duet_session_flush_semantics(d.s);
 
 			w.flush = fs > 0 ? (uint32_t)fs : 0;
+			/* Flags it does not know are ignored: a newer client works. */
+			c->features = rq->u.hello.flags & DP_HELLO_STATUS_EXT;
+			w.features = c->features;
 			c->hello = true;
 			reply(c, rq->seq, 0, &w, sizeof(w));
 		}
@@ -721,6 +598,7 @@ static void process_input(struct client *c)
 		memmove(c->in, c->in + off, c->inlen - off);
 		c->inlen -= off;
 	}
+	limits_input(c, off > 0);
 	if (c->outlen)
 		flush_out(c);
 }
@@ -744,6 +622,23 @@ static void on_readable(struct client *c)
 		client_free(c);
 }
 
+static void on_sock(struct client *c, uint32_t events)
+{
+	if (events & EPOLLOUT) {
+		flush_out(c);
+		if (c->closing && !c->outlen) {
+			client_free(c);
+			return;
+		}
+		if (!c->outlen)
+			process_input(c);
+		if (c->closing && !c->outlen)
+			client_free(c);
+	} else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		on_readable(c);
+	}
+}
+
 static void on_task(struct client *c)
 {
 	/* Items pending: one READY, then silence until the next FETCH. */
@@ -759,54 +654,31 @@ static void on_task(struct client *c)
 
 /* ---- clients ---- */
 
-static int peer_creds(int fd, struct creds *cr)
-{
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len))
-		return -errno;
-	cr->uid = uc.uid;
-	cr->gid = uc.gid;
-	cr->pid = uc.pid;
-	len = sizeof(cr->groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cr->groups, &len))
-		return errno == ERANGE ? -E2BIG : -errno;
-	cr->ngroups = (int)(len / sizeof(gid_t));
-	return 0;
-}
-
-static void accept_client(void)
+/* A connection let in (duetd-limits.c decides who is). */
+int client_new(int fd, const struct creds *cr, struct duser *u)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
-	struct client *c;
-	int fd = accept4(d.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct client *c = calloc(1, sizeof(*c));
 
-	if (fd < 0)
-		return;
-	if (d.nclients >= d.max_clients) {
-		close(fd);
-		return;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c || !(c->in = malloc(DP_HDR_SIZE + DP_MAX_REQUEST)) || peer_creds(fd, &c->cr)) {
-		if (c)
-			free(c->in);
+	if (!c || !(c->in = malloc(CLIENT_IN_BYTES))) {
 		free(c);
-		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	c->fd = fd;
+	c->cr = *cr;
+	c->u = u;
+	c->active_ns = now_ns();
 	c->sock_src.kind = SRC_SOCK;
 	c->sock_src.c = c;
 	c->task_src.kind = SRC_TASK;
 	c->task_src.c = c;
 	ev.data.ptr = &c->sock_src;
 	if (epoll_ctl(d.epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		int r = -errno;
+
 		free(c->in);
 		free(c);
-		close(fd);
-		return;
+		return r;
 	}
 	c->next = d.clients;
 	if (d.clients)
@@ -814,11 +686,13 @@ static void accept_client(void)
 	c->pprev = &d.clients;
 	d.clients = c;
 	d.nclients++;
+	return 0;
 }
 
 /* The client went away (or was thrown out): its task is freed. */
-static void client_free(struct client *c)
+void client_free(struct client *c)
 {
+	limits_release(c);
 	if (c->task) {
 		epoll_ctl(d.epfd, EPOLL_CTL_DEL, duet_task_fd(c->task), NULL);
 		duet_task_free(c->task);
@@ -916,35 +790,67 @@ static void usage(FILE *f)
 	      "  -g, --socket-group GROUP   the socket's group (with e.g. --socket-mode 0660)\n"
 	      "  -p, --max-pending PAGES    bound on a task's pending pages (default 262144);\n"
 	      "                             past it the task gets LOST and a resync\n"
-	      "  -u, --max-tasks-per-user N tasks per non-root user (default 16)\n"
+	      "  -d, --max-done-marks N     bound on a task's done marks (default 65536, 0:\n"
+	      "                             none); past it marking fails with EDQUOT\n"
+	      "  -u, --max-tasks-per-user N tasks per non-root user (default 16; 64 in all);\n"
+	      "                             past it registering fails with ENOSPC\n"
+	      "  -c, --max-connections N    connections in all (default 1024); past it a\n"
+	      "                             connection is refused with a sentence\n"
+	      "  -C, --max-connections-per-user N\n"
+	      "                             connections of one non-root user (default a\n"
+	      "                             quarter of --max-connections); past it likewise\n"
+	      "  -t, --request-timeout S    a connection whose request stays incomplete for S\n"
+	      "                             seconds is closed (default 5)\n"
+	      "  -i, --idle-timeout S       a connection without a task that sends no request\n"
+	      "                             for S seconds is closed (default 60)\n"
 	      "  -b, --buffer-kb KB         per-CPU ring buffer size\n"
 	      "      --stock                ignore the patched kernel events\n"
 	      "  -v, --verbose              log clients and tasks\n",
 	      f);
 }
 
-int main(int argc, char **argv)
+/* A number option in [min, max]: 0, or says why not and returns 2. */
+static int num(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max) {
+		say("bad --%s %s (%llu to %llu)", name, arg, (unsigned long long)min,
+		    (unsigned long long)max);
+		return 2;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The options into d: -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-mode", required_argument, NULL, 'm' },
 		{ "socket-group", required_argument, NULL, 'g' },
 		{ "max-pending", required_argument, NULL, 'p' },
+		{ "max-done-marks", required_argument, NULL, 'd' },
 		{ "max-tasks-per-user", required_argument, NULL, 'u' },
+		{ "max-connections", required_argument, NULL, 'c' },
+		{ "max-connections-per-user", required_argument, NULL, 'C' },
+		{ "request-timeout", required_argument, NULL, 't' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "stock", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct duet_session_opts so = { .sz = sizeof(so) };
-	struct epoll_event ev = { .events = EPOLLIN };
-	struct src lsrc = { SRC_LISTEN, NULL }, ssrc = { SRC_SIGNAL, NULL };
-	sigset_t sigs;
+	uint64_t v, per_user = 0;
 	char *end;
-	int opt, r, rc = 0;
+	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:m:g:p:u:b:vh", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:m:g:p:d:u:c:C:t:i:b:vh", lo, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			d.socket = optarg;
@@ -968,25 +874,41 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'p':
-			d.max_pending = strtoull(optarg, &end, 10);
-			if (*end || !d.max_pending || d.max_pending > UINT32_MAX) {
-				say("bad --max-pending %s", optarg);
+			if (num("max-pending", optarg, 1, UINT32_MAX, &d.max_pending))
 				return 2;
-			}
+			break;
+		case 'd':
+			if (num("max-done-marks", optarg, 0, UINT32_MAX, &d.max_done_marks))
+				return 2;
 			break;
 		case 'u':
-			d.max_tasks_per_user = (unsigned int)strtoul(optarg, &end, 10);
-			if (*end || !d.max_tasks_per_user) {
-				say("bad --max-tasks-per-user %s", optarg);
+			if (num("max-tasks-per-user", optarg, 1, DE_MAX_TASKS, &v))
 				return 2;
-			}
+			d.max_tasks_per_user = (unsigned int)v;
+			break;
+		case 'c':
+			if (num("max-connections", optarg, 1, 1u << 20, &v))
+				return 2;
+			d.max_clients = (unsigned int)v;
+			break;
+		case 'C':
+			if (num("max-connections-per-user", optarg, 1, 1u << 20, &per_user))
+				return 2;
+			break;
+		case 't':
+			if (num("request-timeout", optarg, 1, 3600, &v))
+				return 2;
+			d.request_timeout_s = (unsigned int)v;
+			break;
+		case 'i':
+			if (num("idle-timeout", optarg, 1, 86400, &v))
+				return 2;
+			d.idle_timeout_s = (unsigned int)v;
 			break;
 		case 'b':
-			d.buffer_kb = (unsigned int)strtoul(optarg, &end, 10);
-			if (*end) {
-				say("bad --buffer-kb %s", optarg);
+			if (num("buffer-kb", optarg, 0, UINT32_MAX, &v))
 				return 2;
-			}
+			d.buffer_kb = (unsigned int)v;
 			break;
 		case 'S':
 			d.stock = true;
@@ -1006,9 +928,38 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* A user's share: a quarter, so it takes four users to fill the rest. */
+	d.max_per_user = per_user ? (unsigned int)per_user :
+				    (d.max_clients / 4 ? d.max_clients / 4 : 1);
+	if (d.max_per_user > d.max_clients) {
+		say("--max-connections-per-user %u is more than --max-connections %u",
+		    d.max_per_user, d.max_clients);
+		return 2;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct duet_session_opts so = { .sz = sizeof(so) };
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct src lsrc = { SRC_LISTEN, NULL }, ssrc = { SRC_SIGNAL, NULL };
+	sigset_t sigs;
+	int r, rc = 0;
+
+	r = parse_options(argc, argv);
+	if (r >= 0)
+		return r;
 	if (geteuid()) {
 		say("must run as root: it reads the tracing ring buffer and checks each client's "
 		    "rights");
+		return 1;
+	}
+	r = limits_fds();
+	if (r == -EMFILE)
+		return 2;	/* the options ask for more than the system allows */
+	if (r) {
+		say("RLIMIT_NOFILE: %s", strerror(-r));
 		return 1;
 	}
 	d.start_ns = now_ns();
@@ -1040,7 +991,7 @@ int main(int argc, char **argv)
 	}
 	d.sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	d.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d.sfd < 0 || d.epfd < 0) {
+	if (d.sfd < 0 || d.epfd < 0 || limits_init()) {
 		say("%s", strerror(errno));
 		rc = 1;
 		goto out;
@@ -1049,8 +1000,11 @@ int main(int argc, char **argv)
 	epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.lfd, &ev);
 	ev.data.ptr = &ssrc;
 	epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.sfd, &ev);
-	say("listening on %s (mode %04o), max %" PRIu64 " pending pages per task", d.socket,
-	    d.mode, d.max_pending);
+	say("listening on %s (mode %04o): %u connections, %u per user; %" PRIu64 " pending "
+	    "pages and %" PRIu64 " done marks per task; timeouts %u s (request), %u s (idle); "
+	    "%llu of %llu file descriptors", d.socket, d.mode, d.max_clients, d.max_per_user,
+	    d.max_pending, d.max_done_marks, d.request_timeout_s, d.idle_timeout_s,
+	    (unsigned long long)d.fd_need, (unsigned long long)d.fd_limit);
 	for (;;) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(d.epfd, evs, 64, -1);
@@ -1069,25 +1023,16 @@ int main(int argc, char **argv)
 				continue;
 			switch (s->kind) {
 			case SRC_LISTEN:
-				accept_client();
+				limits_accept();
 				break;
 			case SRC_SIGNAL:
 				say("exiting on signal");
 				goto out;
+			case SRC_TIMER:
+				limits_tick();
+				break;
 			case SRC_SOCK:
-				if (evs[i].events & EPOLLOUT) {
-					flush_out(s->c);
-					if (s->c->closing && !s->c->outlen) {
-						client_free(s->c);
-						break;
-					}
-					if (!s->c->outlen)
-						process_input(s->c);
-					if (s->c->closing && !s->c->outlen)
-						client_free(s->c);
-				} else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-					on_readable(s->c);
-				}
+				on_sock(s->c, evs[i].events);
 				break;
 			case SRC_TASK:
 				on_task(s->c);
@@ -1100,6 +1045,7 @@ out:
 	while (d.clients)
 		client_free(d.clients);
 	free_zombies();
+	limits_free();
 	close(d.lfd);
 	unlink(d.socket);
 	duet_session_free(d.s);	/* removes the tracing instance */

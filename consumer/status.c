@@ -45,7 +45,8 @@ static int daemon_call(int fd, uint16_t type, uint32_t seq, const void *a, size_
 	struct dp_hdr h;
 	int r;
 
-	if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n)
+	/* Refused, duetd writes why and closes: read it even if the send failed. */
+	if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n && errno != EPIPE && errno != ECONNRESET)
 		return -errno;
 	do {
 		r = recv_all(fd, &h, sizeof(h));
@@ -89,14 +90,126 @@ static void mask_text(uint32_t m, char *buf, size_t len)
 				 names[i]);
 }
 
+static unsigned long long ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
+
+/* The bounds in force and what became of connections (extended status). */
+static void show_bounds(const struct dp_daemon *dd, const struct dp_daemon_ext *x, bool json)
+{
+	if (json) {
+		printf(",\"bounds\":{\"max_connections\":%u,\"max_connections_per_user\":%u,"
+		       "\"max_tasks\":%u,\"max_tasks_per_user\":%u,\"max_pending\":%llu,"
+		       "\"max_done_marks\":%llu,\"request_timeout_ms\":%u,\"idle_timeout_ms\":%u,"
+		       "\"fd_limit\":%llu,\"fd_need\":%llu},"
+		       "\"connections\":{\"accepted\":%llu,\"refused_total\":%llu,"
+		       "\"refused_per_user\":%llu,\"closed_partial\":%llu,\"closed_idle\":%llu},"
+		       "\"viewer_uid\":%u,\"others\":{\"tasks\":%u,\"clients\":%u},"
+		       "\"page_bytes\":%llu,\"mark_bytes\":%llu",
+		       x->max_connections, x->max_connections_per_user, x->max_tasks,
+		       x->max_tasks_per_user, ull(dd->max_pending), ull(x->max_done_marks),
+		       x->request_timeout_ms, x->idle_timeout_ms, ull(x->fd_limit), ull(x->fd_need),
+		       ull(x->accepted), ull(x->refused_total), ull(x->refused_user),
+		       ull(x->closed_partial), ull(x->closed_idle), x->viewer_uid, x->others_tasks,
+		       x->others_clients, ull(x->page_bytes), ull(x->mark_bytes));
+		return;
+	}
+	printf("  bounds: %u connections, %u per user (root exempt); %u tasks per user, %u in all; "
+	       "%llu pending pages and ",
+	       x->max_connections, x->max_connections_per_user, x->max_tasks_per_user,
+	       x->max_tasks, ull(dd->max_pending));
+	if (x->max_done_marks)
+		printf("%llu done marks per task; ", ull(x->max_done_marks));
+	else
+		printf("unbounded done marks per task; ");
+	printf("request timeout %.1f s, idle timeout %.1f s; %llu of %llu file descriptors\n",
+	       x->request_timeout_ms / 1000.0, x->idle_timeout_ms / 1000.0, ull(x->fd_need),
+	       ull(x->fd_limit));
+	printf("  connections: %llu accepted; refused %llu over a user's share, %llu over the "
+	       "total; closed %llu with a request incomplete, %llu idle without a task\n",
+	       ull(x->accepted), ull(x->refused_user), ull(x->refused_total),
+	       ull(x->closed_partial), ull(x->closed_idle));
+	if (x->others_tasks || x->others_clients)
+		printf("  other users: %u tasks, %u connections (not shown to uid %u)\n",
+		       x->others_tasks, x->others_clients, x->viewer_uid);
+}
+
+static int show_users(const void *body, size_t blen, size_t *off, const struct dp_daemon_ext *x,
+		      bool json)
+{
+	for (uint32_t i = 0; i < x->nusers; i++) {
+		struct dp_user u;
+
+		if (dp_next_user(body, blen, off, x, &u))
+			return -EBADMSG;
+		if (json)
+			printf("%s{\"uid\":%u,\"clients\":%u,\"tasks\":%u,\"refused\":%llu,"
+			       "\"closed_partial\":%llu,\"closed_idle\":%llu}", i ? "," : "",
+			       u.uid, u.clients, u.tasks, ull(u.refused), ull(u.closed_partial),
+			       ull(u.closed_idle));
+		else
+			printf("%s  %6u %8u %6u %8llu %11llu %8llu\n",
+			       i ? "" : "  users:    UID  CLIENTS  TASKS  REFUSED  INCOMPLETE     IDLE\n",
+			       u.uid, u.clients, u.tasks, ull(u.refused), ull(u.closed_partial),
+			       ull(u.closed_idle));
+	}
+	return 0;
+}
+
+/* One task; te is NULL for an older daemon. */
+static void show_task(const struct dp_task_info *ti, const struct dp_task_ext *te,
+		      const char *name, const char *dir, bool first, bool json)
+{
+	uint64_t mem = te ? te->mem_in + te->mem_out + te->mem_pending + te->mem_done : 0;
+	bool complete = te && (te->flags & DP_TASK_SCAN_COMPLETE);
+	char mask[64], scan[48];
+
+	mask_text(ti->mask, mask, sizeof(mask));
+	if (json) {
+		printf("%s{\"id\":%u,\"name\":", first ? "" : ",", ti->id);
+		put_jstr(name);
+		printf(",\"uid\":%u,\"pid\":%u,\"dir\":", ti->uid, ti->pid);
+		put_jstr(dir);
+		printf(",\"mask\":\"%s\",\"pending\":%llu,\"lost\":%llu,\"resyncs\":%llu,"
+		       "\"items\":%llu,\"paused\":%s,\"scan_files\":%llu,\"scan_done\":%llu",
+		       mask, ull(ti->st.pending), ull(ti->st.lost), ull(ti->st.resyncs),
+		       ull(ti->st.items), ti->paused ? "true" : "false", ull(ti->st.scan_files),
+		       ull(ti->st.scan_done));
+		if (te)
+			printf(",\"scan_complete\":%s,\"done_marks\":%llu,\"memory\":{\"input\":%llu,"
+			       "\"output\":%llu,\"pending\":%llu,\"done\":%llu,\"total\":%llu}",
+			       complete ? "true" : "false", ull(te->done_marks), ull(te->mem_in),
+			       ull(te->mem_out), ull(te->mem_pending), ull(te->mem_done), ull(mem));
+		printf("}");
+		return;
+	}
+	if (!te)
+		snprintf(scan, sizeof(scan), "%llu/%llu", ull(ti->st.scan_done),
+			 ull(ti->st.scan_files));
+	else if (complete)
+		snprintf(scan, sizeof(scan), "complete");
+	else
+		snprintf(scan, sizeof(scan), "%llu/%llu", ull(ti->st.scan_done),
+			 ull(ti->st.scan_files));
+	printf("  %4u  %-16s %6u %7u  %-24s %9llu %5llu %7llu %11s %8llu %9llu  %s%s\n", ti->id,
+	       name, ti->uid, ti->pid, mask, ull(ti->st.pending), ull(ti->st.lost),
+	       ull(ti->st.resyncs), scan, ull(te ? te->done_marks : 0), ull(mem / 1024), dir,
+	       ti->paused ? "  (over its bound: waits for its client)" : "");
+}
+
 /* duetd and its tasks. Returns 0 if shown, 1 if no daemon answers. */
 static int show_daemon(const char *sock, bool json)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct dp_hello hello = { .version = DP_VERSION };
+	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_STATUS_EXT };
+	struct dp_welcome w = { 0 };
+	struct dp_daemon_ext x;
 	struct dp_daemon dd;
 	void *body = NULL;
 	size_t blen = 0, off;
+	char why[256] = "";
+	bool ext = false;
 	int fd, r;
 
 	if (strlen(sock) >= sizeof(sa.sun_path))
@@ -108,11 +221,22 @@ static int show_daemon(const char *sock, bool json)
 		goto none;
 	}
 	r = daemon_call(fd, DP_HELLO, 1, &hello, sizeof(hello), &body, &blen);
+	/* A daemon older than the extended status sends a shorter welcome. */
+	if (r >= 0 && blen >= sizeof(w)) {
+		memcpy(&w, body, sizeof(w));
+		ext = w.features & DP_HELLO_STATUS_EXT;
+	}
+	/* Refused (duetd's bounds): its sentence says why. */
+	if (r < 0 && blen && body)
+		snprintf(why, sizeof(why), "%.*s", (int)blen, (const char *)body);
 	free(body);
 	body = NULL;
 	if (r >= 0)
 		r = daemon_call(fd, DP_DAEMON_STATUS, 2, NULL, 0, &body, &blen);
 	if (r >= 0 && blen < sizeof(dd))
+		r = -EPROTO;
+	off = sizeof(dd);
+	if (r >= 0 && ext && dp_daemon_ext_get(body, blen, &x, &off))
 		r = -EPROTO;
 	if (r < 0)
 		goto none;
@@ -120,48 +244,42 @@ static int show_daemon(const char *sock, bool json)
 	if (json) {
 		printf(",\"daemon\":{\"socket\":");
 		put_jstr(sock);
-		printf(",\"pid\":%u,\"flush\":\"%s\",\"clients\":%u,"
+		printf(",\"pid\":%u,\"flush\":\"%s\",\"clients\":%u,\"ntasks\":%u,"
 		       "\"uptime_ms\":%llu,\"rss_kb\":%llu,\"engine_bytes\":%llu,\"events\":%llu,"
-		       "\"max_pending\":%llu,\"tasks\":[",
-		       dd.pid, flush_name(dd.flush), dd.nclients,
-		       (unsigned long long)dd.uptime_ms, (unsigned long long)dd.rss_kb,
-		       (unsigned long long)dd.engine_bytes, (unsigned long long)dd.events,
-		       (unsigned long long)dd.max_pending);
-	} else
+		       "\"max_pending\":%llu",
+		       dd.pid, flush_name(dd.flush), dd.nclients, dd.ntasks, ull(dd.uptime_ms),
+		       ull(dd.rss_kb), ull(dd.engine_bytes), ull(dd.events), ull(dd.max_pending));
+	} else {
 		printf("duetd: pid %u on %s, FLUSHED %s, %u clients, %u tasks, up %llu s, "
 		       "%llu KiB resident (engine %llu KiB), %llu events, bound %llu pending pages per task\n",
 		       dd.pid, sock, flush_name(dd.flush), dd.nclients, dd.ntasks,
-		       (unsigned long long)dd.uptime_ms / 1000, (unsigned long long)dd.rss_kb,
-		       (unsigned long long)dd.engine_bytes / 1024, (unsigned long long)dd.events,
-		       (unsigned long long)dd.max_pending);
-	if (!json && dd.ntasks)
-		printf("  %4s  %-16s %6s %7s  %-24s %9s %5s %7s  %s\n", "ID", "NAME", "UID", "PID",
-		       "MASK", "PENDING", "LOST", "RESYNCS", "DIRECTORY");
-	off = sizeof(dd);
-	for (bool first = true;; first = false) {
+		       ull(dd.uptime_ms / 1000), ull(dd.rss_kb), ull(dd.engine_bytes / 1024),
+		       ull(dd.events), ull(dd.max_pending));
+	}
+	if (ext) {
+		show_bounds(&dd, &x, json);
+		if (json)
+			printf(",\"users\":[");
+		r = show_users(body, blen, &off, &x, json);
+		if (json)
+			printf("]");
+	}
+	if (json)
+		printf(",\"tasks\":[");
+	else if (off < blen)
+		printf("  %4s  %-16s %6s %7s  %-24s %9s %5s %7s %11s %8s %9s  %s\n", "ID", "NAME",
+		       "UID", "PID", "MASK", "PENDING", "LOST", "RESYNCS", "SCAN", "MARKS", "KIB",
+		       "DIRECTORY");
+	for (bool first = true; r >= 0; first = false) {
 		struct dp_task_info ti;
-		char name[DP_MAX_NAME + 1], dir[DP_MAX_PATH + 1], mask[64];
+		struct dp_task_ext te;
+		char name[DP_MAX_NAME + 1], dir[DP_MAX_PATH + 1];
 
-		r = dp_next_task(body, blen, &off, &ti, name, sizeof(name), dir, sizeof(dir));
+		r = dp_next_task_ext(body, blen, &off, ext ? &x : NULL, &ti, &te, name,
+				     sizeof(name), dir, sizeof(dir));
 		if (r <= 0)
 			break;
-		mask_text(ti.mask, mask, sizeof(mask));
-		if (json) {
-			printf("%s{\"id\":%u,\"name\":", first ? "" : ",", ti.id);
-			put_jstr(name);
-			printf(",\"uid\":%u,\"pid\":%u,\"dir\":", ti.uid, ti.pid);
-			put_jstr(dir);
-			printf(",\"mask\":\"%s\",\"pending\":%llu,\"lost\":%llu,\"resyncs\":%llu,"
-			       "\"items\":%llu,\"paused\":%s}",
-			       mask,
-			       (unsigned long long)ti.st.pending, (unsigned long long)ti.st.lost,
-			       (unsigned long long)ti.st.resyncs, (unsigned long long)ti.st.items,
-			       ti.paused ? "true" : "false");
-		} else
-			printf("  %4u  %-16s %6u %7u  %-24s %9llu %5llu %7llu  %s%s\n", ti.id, name,
-			       ti.uid, ti.pid, mask, (unsigned long long)ti.st.pending,
-			       (unsigned long long)ti.st.lost, (unsigned long long)ti.st.resyncs, dir,
-			       ti.paused ? "  (over its bound: waits for its client)" : "");
+		show_task(&ti, ext ? &te : NULL, name, dir, first, json);
 	}
 	if (json)
 		printf("]}");
@@ -176,7 +294,8 @@ none:
 		printf(",\"daemon\":null");
 	else
 		printf("duetd: not running on %s (%s)\n", sock,
-		       r == -ENOENT || r == -ECONNREFUSED ? "no one listens" : strerror(-r));
+		       why[0] ? why : r == -ENOENT || r == -ECONNREFUSED ? "no one listens" :
+					strerror(-r));
 	return 1;
 }
 

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -72,20 +73,31 @@ static bool conn_error(int r)
 	       r == -ECONNABORTED;
 }
 
-static int send_all(int fd, const void *buf, size_t len)
+/*
+ * A request in one sendmsg: a client stopped between two sends would
+ * leave an incomplete request in duetd, which closes such connections
+ * after its request timeout.
+ */
+static int send_iov(int fd, struct iovec *iov, int n)
 {
-	const char *p = buf;
+	while (n) {
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
 
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
+		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		p += n;
-		len -= (size_t)n;
+		while (n && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
 	}
 	return 0;
 }
@@ -124,7 +136,6 @@ static int recv_all(int fd, void *buf, size_t len)
 static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, const void *b,
 		size_t blen, void **rbuf, size_t *rcap, size_t *blen_out, bool *ready)
 {
-	char req[DP_HDR_SIZE + 64];
 	struct dp_hdr h = {
 		.magic = DP_MAGIC,
 		.version = DP_VERSION,
@@ -132,28 +143,26 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 		.len = (uint32_t)(alen + blen),
 		.seq = ++*seqp,
 	};
+	struct iovec iov[3] = {
+		{ .iov_base = &h, .iov_len = sizeof(h) },
+		{ .iov_base = (void *)a, .iov_len = alen },
+		{ .iov_base = (void *)b, .iov_len = blen },
+	};
 	struct dp_reply rep;
-	int r;
+	int r, sent;
 
-	memcpy(req, &h, sizeof(h));
-	/* Header and small payloads in one send: one message, one wakeup. */
-	if (alen <= sizeof(req) - DP_HDR_SIZE) {
-		if (alen)
-			memcpy(req + DP_HDR_SIZE, a, alen);
-		r = send_all(fd, req, DP_HDR_SIZE + alen);
-	} else {
-		r = send_all(fd, req, DP_HDR_SIZE);
-		if (!r)
-			r = send_all(fd, a, alen);
-	}
-	if (!r && blen)
-		r = send_all(fd, b, blen);
-	if (r)
+	r = send_iov(fd, iov, 3);
+	/*
+	 * A daemon that refuses a connection (duetd's bounds) writes why and
+	 * closes: the sentence may be waiting although the send failed.
+	 */
+	if (r && r != -EPIPE && r != -ECONNRESET)
 		return r;
+	sent = r;
 	for (;;) {
 		r = recv_all(fd, &h, sizeof(h));
 		if (r)
-			return r;
+			return sent ? sent : r;
 		if (h.magic != DP_MAGIC || h.version != DP_VERSION || h.len > DP_MAX_REPLY)
 			return -EPROTO;
 		if (h.type == DP_READY && !h.len) {
@@ -180,6 +189,8 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 			return r;
 		if (h.type == DP_ERROR)
 			return rep.result < 0 ? rep.result : -EPROTO;
+		if (sent)
+			return sent;
 		if (h.seq != *seqp)
 			return -EPROTO;
 		if (blen_out)
@@ -210,7 +221,8 @@ static int conn_open(const char *sock, int *ret)
 		return r;
 	}
 	r = call(fd, &seq, DP_HELLO, &hello, sizeof(hello), NULL, 0, &rbuf, &rcap, &blen, NULL);
-	if (r >= 0 && blen < sizeof(struct dp_welcome))
+	/* An older daemon's welcome is shorter: what this needs is in it. */
+	if (r >= 0 && blen < DP_WELCOME_MIN)
 		r = -EPROTO;
 	free(rbuf);
 	if (r < 0) {

@@ -55,6 +55,17 @@
  *
  * Done. A task can mark whole files or page ranges done: events for done
  * pages are not queued for that task, and marking drops what is pending.
+ *
+ * Done marks and their bound. A task's marks are counted as the engine
+ * stores them: a file marked done as a whole is 1; a file's page ranges
+ * are its pieces, maximal runs of done pages cut at 65,536-page blocks
+ * (one roaring container each: a range over k blocks costs k containers
+ * and counts k); a whole file minus ranges is 1 plus the pieces of the
+ * pages not done it stores. The count follows every change: set, reset,
+ * de_task_remove() and a file whose inode number is reused (its marks
+ * go). With a bound (de_task_set_max_done()), a set or reset that would
+ * take the task past it fails with -EDQUOT and changes nothing; one that
+ * does not add marks always succeeds, so resetting frees room.
  */
 #ifndef DUET_ENGINE_H
 #define DUET_ENGINE_H
@@ -95,6 +106,7 @@ struct de_task_stats {
 	uint64_t cancelled;	/* pending pages that yielded nothing */
 	uint64_t lost;		/* LOST notifications queued */
 	uint64_t pending;	/* pages pending now */
+	uint64_t done_marks;	/* done marks held now (counted as above) */
 };
 
 struct de_engine_stats {
@@ -102,6 +114,8 @@ struct de_engine_stats {
 	uint64_t entries;	/* shared pending entries now */
 	uint64_t inodes;	/* inodes known now */
 	uint64_t bytes;		/* memory held by the engine (estimate) */
+	uint64_t page_bytes;	/* per pending page (estimate) */
+	uint64_t mark_bytes;	/* per done mark of a file held for nothing else */
 };
 
 int de_engine_new(const struct de_engine_opts *opts, struct de_engine **ret);
@@ -111,6 +125,8 @@ void de_engine_free(struct de_engine *e);	/* NULL: no-op */
 int de_task_add(struct de_engine *e, uint32_t mask);
 /* Drops the task's pending items and done marks. */
 int de_task_remove(struct de_engine *e, int slot);
+/* Bound on the task's done marks (0: none; see "Done marks" above). */
+int de_task_set_max_done(struct de_engine *e, int slot, uint64_t max);
 
 /* ev: one of DUET_ADDED, DUET_REMOVED, DUET_DIRTY, DUET_FLUSHED. */
 int de_event(struct de_engine *e, uint32_t dev, uint64_t ino, uint64_t index,
@@ -167,7 +183,8 @@ int de_invalidate_all(struct de_engine *e);
 
 /*
  * count == 0: the whole file. -ESTALE if f->gen is not the gen the
- * engine knows for (dev, ino); de_done_check() then returns 0.
+ * engine knows for (dev, ino); de_done_check() then returns 0. -EDQUOT
+ * (set, reset) past the task's bound on done marks.
  */
 int de_done_set(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
 		uint64_t count);

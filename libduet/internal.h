@@ -39,6 +39,13 @@ struct duet__task_ext {
 	 */
 	bool have_root_fd;
 	int root_fd;
+	/*
+	 * Bound on the task's done marks (0: none), counted as the engine
+	 * stores them (engine.h); past it marking fails with -EDQUOT. Only
+	 * duetd sets one: an in-process session's marks cost its own
+	 * process, which can bound itself, while duetd's cost every client.
+	 */
+	uint64_t max_done_marks;
 };
 
 int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts,
@@ -49,11 +56,20 @@ const char *duet__task_root(const struct duet_task *t);
 /* 1 while the task is over its bound (waiting for its client). */
 int duet__task_paused(struct duet_task *t);
 
+struct duet__task_stats {
+	bool paused;		/* held, or over its bound */
+	bool scan_complete;	/* not paused, and every file queued is scanned */
+	uint64_t done_marks;	/* counted as the engine stores them */
+};
+int duet__task_stats(struct duet_task *t, struct duet__task_stats *st);
+
 struct duet__session_stats {
 	uint64_t events;	/* page events given to the engine */
 	uint64_t engine_bytes;	/* memory held by the engine (estimate) */
 	uint64_t entries;	/* shared pending entries */
 	uint64_t inodes;
+	uint64_t page_bytes;	/* per pending page (estimate) */
+	uint64_t mark_bytes;	/* per done mark (estimate) */
 };
 int duet__session_stats(struct duet_session *s, struct duet__session_stats *st);
 

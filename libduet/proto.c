@@ -3,6 +3,7 @@
  * The duetd protocol codec (proto.h). Pure: no I/O, no allocation.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "proto.h"
@@ -151,8 +152,23 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-int dp_next_task(const void *body, size_t len, size_t *off, struct dp_task_info *ti,
-		 char *name, size_t namelen, char *dir, size_t dirlen)
+/* Bound on the size a part claims: a reader never walks far on its word. */
+#define DP_MAX_PART	4096u
+
+/* Copies a part of claimed size sz into out (outsz known bytes, rest 0). */
+static int get_part(const char *p, size_t len, size_t *off, size_t sz, void *out, size_t outsz)
+{
+	if (sz % 8 || sz > DP_MAX_PART || *off > len || len - *off < sz)
+		return -EBADMSG;
+	memset(out, 0, outsz);
+	memcpy(out, p + *off, sz < outsz ? sz : outsz);
+	*off += sz;
+	return 0;
+}
+
+int dp_next_task_ext(const void *body, size_t len, size_t *off, const struct dp_daemon_ext *x,
+		     struct dp_task_info *ti, struct dp_task_ext *te, char *name, size_t namelen,
+		     char *dir, size_t dirlen)
 {
 	const char *p = body;
 	size_t o = *off;
@@ -173,6 +189,46 @@ int dp_next_task(const void *body, size_t len, size_t *off, struct dp_task_info 
 	memcpy(dir, p + o, ti->dir_len);
 	dir[ti->dir_len] = '\0';
 	o += pad8(ti->dir_len);
+	if (x) {
+		struct dp_task_ext tmp;
+
+		if (get_part(p, len, &o, x->task_ext_size, te ? te : &tmp, sizeof(tmp)))
+			return -EBADMSG;
+	}
 	*off = o;
 	return 1;
+}
+
+int dp_next_task(const void *body, size_t len, size_t *off, struct dp_task_info *ti,
+		 char *name, size_t namelen, char *dir, size_t dirlen)
+{
+	return dp_next_task_ext(body, len, off, NULL, ti, NULL, name, namelen, dir, dirlen);
+}
+
+int dp_daemon_ext_get(const void *body, size_t len, struct dp_daemon_ext *x, size_t *off)
+{
+	const char *p = body;
+	size_t o = sizeof(struct dp_daemon);
+	uint32_t sz;
+
+	if (len < o + sizeof(sz))
+		return -EBADMSG;
+	memcpy(&sz, p + o, sizeof(sz));
+	/* At least the sizes a reader needs to find the rest. */
+	if (sz < offsetof(struct dp_daemon_ext, viewer_uid) ||
+	    get_part(p, len, &o, sz, x, sizeof(*x)))
+		return -EBADMSG;
+	/* Every user entry has bytes, and all of them fit: a walk is bounded. */
+	if (!x->user_size || x->user_size % 8 || x->user_size > DP_MAX_PART ||
+	    x->task_ext_size % 8 || x->task_ext_size > DP_MAX_PART ||
+	    (uint64_t)x->nusers * x->user_size > len - o)
+		return -EBADMSG;
+	*off = o;
+	return 0;
+}
+
+int dp_next_user(const void *body, size_t len, size_t *off, const struct dp_daemon_ext *x,
+		 struct dp_user *u)
+{
+	return get_part(body, len, off, x->user_size, u, sizeof(*u));
 }

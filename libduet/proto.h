@@ -75,9 +75,16 @@ enum dp_type {
 	DP_TYPE_MAX,
 };
 
+/*
+ * HELLO flags: what the client understands beyond version 1's first
+ * form. A daemon ignores flags it does not know and says in the welcome
+ * which it honours, so either side may be the older one.
+ */
+#define DP_HELLO_STATUS_EXT	0x1u	/* DAEMON_STATUS's extended body (below) */
+
 struct dp_hello {
 	uint32_t version;
-	uint32_t flags;
+	uint32_t flags;		/* DP_HELLO_* */
 };
 
 /* HELLO's reply body. */
@@ -87,7 +94,12 @@ struct dp_welcome {
 	uint64_t daemon_id;	/* changes when the daemon restarts */
 	uint32_t pid;
 	uint32_t max_pending;	/* per-task bound on pending pages */
+	/* Absent from older daemons, whose welcome ends here (DP_WELCOME_MIN). */
+	uint32_t features;	/* the DP_HELLO_* flags of this HELLO it honours */
+	uint32_t reserved;
 };
+
+#define DP_WELCOME_MIN	offsetof(struct dp_welcome, features)
 
 #define DP_TASK_HOLD	0x1u	/* do not scan until DP_TASK_START (done marks replayed first) */
 
@@ -134,7 +146,17 @@ struct dp_task_stats {
 	uint64_t scan_files, scan_done;
 };
 
-/* DAEMON_STATUS's reply body: struct dp_daemon, then ntasks entries. */
+/*
+ * DAEMON_STATUS's reply body: struct dp_daemon, then one entry per task
+ * the client may see (struct dp_task_info, name, dir). A client that is
+ * not root sees its own user's tasks only; ntasks and nclients count
+ * everyone's. With DP_HELLO_STATUS_EXT honoured, struct dp_daemon_ext
+ * and its nusers struct dp_user entries come before the tasks, and each
+ * task's dir is followed by a struct dp_task_ext. Each part says its own
+ * size, so later versions append fields without another flag; readers
+ * take what they know and skip the rest (dp_daemon_ext_get() and the
+ * walkers below).
+ */
 struct dp_daemon {
 	uint32_t pid;
 	uint32_t flush;
@@ -157,6 +179,60 @@ struct dp_task_info {
 	uint16_t dir_len;
 	uint32_t paused;	/* over its bound: waits for its client to fetch LOST */
 	struct dp_task_stats st;
+};
+
+struct dp_daemon_ext {
+	uint32_t size;		/* bytes of this part as sent */
+	uint32_t nusers;	/* struct dp_user entries after it */
+	uint32_t user_size;	/* bytes of each */
+	uint32_t task_ext_size;	/* bytes of the struct dp_task_ext after each dir */
+	uint32_t viewer_uid;	/* whom the reply was filtered for */
+	uint32_t others_tasks;	/* tasks of other users, not listed (0 for root) */
+	uint32_t others_clients;	/* their connections */
+	/* The bounds in force (duetd(8)). */
+	uint32_t max_connections;
+	uint32_t max_connections_per_user;	/* root is exempt */
+	uint32_t max_tasks;	/* in all (the engine's) */
+	uint32_t max_tasks_per_user;
+	uint32_t request_timeout_ms;	/* an incomplete request */
+	uint32_t idle_timeout_ms;	/* a connection without a task */
+	uint32_t reserved;
+	uint64_t max_done_marks;	/* per task; 0: none */
+	uint64_t fd_limit;	/* RLIMIT_NOFILE (soft) in force */
+	uint64_t fd_need;	/* file descriptors the bounds need at most */
+	/* Connections since the daemon started. */
+	uint64_t accepted;
+	uint64_t refused_total;	/* over max_connections */
+	uint64_t refused_user;	/* over max_connections_per_user */
+	uint64_t closed_partial;	/* a request incomplete for request_timeout_ms */
+	uint64_t closed_idle;	/* no task, no request for idle_timeout_ms */
+	/* Memory estimates (bytes). */
+	uint64_t page_bytes;	/* per pending page, in the shared table */
+	uint64_t mark_bytes;	/* per done mark */
+};
+
+/* A user with connections (root: every user; others: their own). */
+struct dp_user {
+	uint32_t uid;
+	uint32_t clients;	/* connections now */
+	uint32_t tasks;
+	uint32_t reserved;
+	uint64_t refused;	/* connections refused, over either bound */
+	uint64_t closed_partial;
+	uint64_t closed_idle;
+};
+
+#define DP_TASK_SCAN_COMPLETE	0x1u	/* every file queued for its scan is scanned */
+
+struct dp_task_ext {
+	uint32_t size;		/* bytes of this part as sent */
+	uint32_t flags;		/* DP_TASK_* */
+	uint64_t done_marks;	/* counted as the engine stores them */
+	/* What the task's connection costs the daemon (bytes, estimates). */
+	uint64_t mem_in;	/* input buffer */
+	uint64_t mem_out;	/* reply buffer, an unsent reply included */
+	uint64_t mem_pending;	/* pending pages x page_bytes */
+	uint64_t mem_done;	/* done marks x mark_bytes */
 };
 
 /* A message whose header has been checked; payload points into the input. */
@@ -213,5 +289,19 @@ size_t dp_build(void *buf, uint16_t type, uint32_t seq, const void *a, size_t al
  */
 int dp_next_task(const void *body, size_t len, size_t *off, struct dp_task_info *ti,
 		 char *name, size_t namelen, char *dir, size_t dirlen);
+
+/*
+ * An extended DAEMON_STATUS body: its struct dp_daemon_ext (fields the
+ * daemon did not send are 0), *off set to the first user entry. 0, or
+ * -EBADMSG.
+ */
+int dp_daemon_ext_get(const void *body, size_t len, struct dp_daemon_ext *x, size_t *off);
+/* The next of x->nusers user entries from *off: 0, or -EBADMSG. */
+int dp_next_user(const void *body, size_t len, size_t *off, const struct dp_daemon_ext *x,
+		 struct dp_user *u);
+/* dp_next_task() for an extended body: also the task's struct dp_task_ext. */
+int dp_next_task_ext(const void *body, size_t len, size_t *off, const struct dp_daemon_ext *x,
+		     struct dp_task_info *ti, struct dp_task_ext *te, char *name, size_t namelen,
+		     char *dir, size_t dirlen);
 
 #endif

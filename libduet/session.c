@@ -1254,6 +1254,8 @@ int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts
 	t->slot = slot;
 	t->id = ++s->next_task_id;
 	s->tasks[slot] = t;
+	if (x)
+		de_task_set_max_done(s->e, slot, x->max_done_marks);
 	/* The root the caller opened is walked from its fd, never by path. */
 	r = x && x->have_root_fd ? dc_index_add_root_at(s->x, x->root_fd, root) :
 	    dc_index_add_root(s->x, root);
@@ -1324,6 +1326,23 @@ int duet__task_paused(struct duet_task *t)
 	return r;
 }
 
+int duet__task_stats(struct duet_task *t, struct duet__task_stats *st)
+{
+	struct de_task_stats ds;
+	int r;
+
+	if (!t || t->cl || !st)
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	r = de_task_stats(t->s->e, t->slot, &ds);
+	st->paused = t->paused != PAUSE_NONE;
+	/* A paused task has a scan to come (held, or a resync after LOST). */
+	st->scan_complete = !t->paused && t->scan_done == t->scan_files;
+	st->done_marks = ds.done_marks;
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
 int duet__session_stats(struct duet_session *s, struct duet__session_stats *st)
 {
 	struct de_engine_stats es;
@@ -1340,6 +1359,8 @@ int duet__session_stats(struct duet_session *s, struct duet__session_stats *st)
 	st->engine_bytes = es.bytes;
 	st->entries = es.entries;
 	st->inodes = es.inodes;
+	st->page_bytes = es.page_bytes;
+	st->mark_bytes = es.mark_bytes;
 	return 0;
 }
 
@@ -1728,6 +1749,15 @@ EXPORT const char *duet_strerror(int err)
 		return "duetd speaks another protocol version than this libduet: update one of them";
 	case ECONNRESET:
 		return "the connection to duetd was lost";
+	case EDQUOT:
+		return "the task holds as many done marks as duetd allows a task "
+		       "(duetd --max-done-marks): reset marks to make room";
+	case EMFILE:
+		return "too many open files; from duetd: your user holds its share of the "
+		       "daemon's connections (duetd --max-connections-per-user)";
+	case ENFILE:
+		return "too many open files in the system; from duetd: the daemon serves as "
+		       "many connections as it allows (duetd --max-connections)";
 	}
 	return strerror(err < 0 ? -err : err);
 }

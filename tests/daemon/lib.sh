@@ -7,7 +7,7 @@
 # scenario that mounts more lists the mount points in EXTRA_MOUNTS
 # (unmounted first, in that order) and may set CLEANUP_HOOK (a function
 # run before anything else is cleaned up, e.g. to restore a sysctl).
-# Environment (meson): DUETD DUET DCLIENT DRESIDENT BUILD_ROOT STAGE_BINS.
+# Environment (meson): DUETD DUET DCLIENT DRESIDENT DMARKS BUILD_ROOT STAGE_BINS.
 # The programs test users run (dclient, duet) are staged into a directory
 # every user can reach (tests/lib/stage-bins): the build tree may not be.
 
@@ -72,7 +72,14 @@ cleanup() {
 		umount "$MNT" || umount -l "$MNT"
 	fi
 	[ -n "$LOOP" ] && losetup -d "$LOOP"
-	for u in $USERS; do userdel "$u" 2>/dev/null; done
+	# A process of a test user the test lost track of would keep userdel
+	# from removing the user: end those too (only the test's own users).
+	for u in $USERS; do
+		for p in $(ps -o pid= -u "$u" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+	done
+	for u in $USERS; do
+		for _ in $(seq 20); do userdel "$u" 2>/dev/null && break; sleep 0.1; done
+	done
 	for g in $GROUPS_MADE; do groupdel "$g" 2>/dev/null; done
 	[ -n "${KEEP_W:-}" ] && [ $fails -gt 0 ] && cp -r "$W" "$KEEP_W"
 	[ -n "${W:-}" ] && rm -rf "$W"
@@ -97,9 +104,14 @@ setup() {	# setup SIZE_MB: work dir W, ext4 (mkfs.ext4 $MKFS_ARGS) at $MNT, sock
 	chmod 0755 "$MNT"
 	SOCK=$W/duetd.sock
 	export DUET_SOCKET=$SOCK
-	STAGE=$("$STAGE_BINS" "$BUILD_ROOT" "$DCLIENT" "$DUET") || die "stage-bins"
+	STAGE=$("$STAGE_BINS" "$BUILD_ROOT" "$DCLIENT" "$DUET" ${DMARKS:+"$DMARKS"}) ||
+		die "stage-bins"
 	DCLIENT=$STAGE/${DCLIENT#"$BUILD_ROOT"/}
 	DUET=$STAGE/${DUET#"$BUILD_ROOT"/}
+	[ -n "${DMARKS:-}" ] && DMARKS=$STAGE/${DMARKS#"$BUILD_ROOT"/}
+	# The raw protocol client (dproto.py), where test users can read it.
+	DPROTO=$STAGE/dproto.py
+	cp "$LIBDIR/dproto.py" "$DPROTO" && chmod 0644 "$DPROTO" || die "staging dproto.py"
 }
 
 # start_duetd [ARGS]: DPID, log in $W/duetd.log (appended)

@@ -8,7 +8,9 @@
 # of fast/ (S delays nobody); duetd's memory stays under its baseline plus
 # the stated bound; duet status shows S's task over its bound with a LOST.
 # After SIGCONT, S gets the LOST item, resyncs, and its view equals the
-# page cache of slow/.
+# page cache of slow/, and its scan is complete. Then a raw client's
+# scan is cut short by an overflow: after its resync, scan_done equals
+# scan_files again.
 . "$LIBDIR/lib.sh"
 setup 512
 mkdir "$MNT/slow" "$MNT/fast"
@@ -75,4 +77,41 @@ grep -m5 "redundant item" "$W/s.log" >&2
 jq -c '.daemon.tasks[]' "$W/st2.json"
 check "duet status: S's task resynced once and is no longer over its bound" \
 	[ "$(jq "[.daemon.tasks[] | select(.pid == $SPID and .paused == false and .resyncs == 1)] | length" "$W/st2.json")" = 1 ]
+check "duet status: S's scan after its overflow is complete (scan_done == scan_files)" \
+	[ "$(jq "[.daemon.tasks[] | select(.pid == $SPID and .scan_complete and .scan_done == .scan_files)] | length" "$W/st2.json")" = 1 ]
+
+# An overflow in the middle of a scan. A task that does not fetch has its
+# scan of mid/ (64 files, 2048 cached pages) wait at half its bound with
+# files left; new pages take it over its bound, which drops the files
+# still queued. Once it fetches (LOST, then the resync), scan_done must
+# come back to scan_files: the dropped files leave the count.
+mkdir "$MNT/mid"
+for i in $(seq 1 64); do dd if=/dev/urandom of="$MNT/mid/m$i" bs=4k count=32 status=none; done
+python3 "$DPROTO" "$SOCK" overflow "$MNT/mid" "$W/o.ready" "$W/o.go" "$W/o.out" >"$W/o.log" 2>&1 &
+OPID=$!
+PIDS="$PIDS $OPID"
+wait_file "$W/o.ready" 60 $OPID || die "the overflowing client: $(cat "$W/o.log")"
+cat "$W/o.ready"
+check "its scan waits with files left" \
+	python3 -c 'import sys; d = dict(kv.split("=") for kv in open(sys.argv[1]).read().split()); sys.exit(not int(d["scan_done"]) < int(d["scan_files"]))' "$W/o.ready"
+for i in $(seq 0 5); do dd if=/dev/urandom of="$MNT/mid/new$i" bs=4k count=512 status=none; done
+for _ in $(seq 100); do
+	"$DUET" status --socket "$SOCK" --json >"$W/st3.json"
+	[ "$(jq "[.daemon.tasks[] | select(.dir == \"$MNT/mid\") | .paused] | .[0]" "$W/st3.json")" = true ] && break
+	sleep 0.1
+done
+check "the new pages took it over its bound (paused)" \
+	[ "$(jq "[.daemon.tasks[] | select(.dir == \"$MNT/mid\") | .paused] | .[0]" "$W/st3.json")" = true ]
+check "and its scan is not complete while paused" \
+	[ "$(jq "[.daemon.tasks[] | select(.dir == \"$MNT/mid\") | .scan_complete] | .[0]" "$W/st3.json")" = false ]
+touch "$W/o.go"
+wait_file "$W/o.out" 90 $OPID || die "the overflowing client did not finish: $(cat "$W/o.log")"
+cat "$W/o.out"
+check "it got its LOST and resynced" grep -q "lost_items=1 .*resyncs=1 " "$W/o.out"
+check "scan_done == scan_files after the resync" \
+	python3 -c 'import sys; d = dict(kv.split("=") for kv in open(sys.argv[1]).read().split()); sys.exit(d["scan_done"] != d["scan_files"] or d["pending"] != "0")' "$W/o.out"
+"$DUET" status --socket "$SOCK" --json >"$W/st4.json"
+jq -c ".daemon.tasks[] | select(.dir == \"$MNT/mid\")" "$W/st4.json"
+check "duet status: its scan is complete" \
+	[ "$(jq "[.daemon.tasks[] | select(.dir == \"$MNT/mid\") | .scan_complete and .scan_done == .scan_files] | .[0]" "$W/st4.json")" = true ]
 exit 0

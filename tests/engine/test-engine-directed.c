@@ -243,6 +243,29 @@ static int foreach_stop(void *ud, const struct de_file *f, uint64_t index, uint6
 	return 42;
 }
 
+/*
+ * A range over two blocks (65,536 pages each) whose second block holds no
+ * done page, with a later block that does: not done (CRoaring 0.2.66's
+ * contains_range looked at the later block's container).
+ */
+static void test_done_blocks(void)
+{
+	struct de_engine *e = engine_new();
+	int a = de_task_add(e, DUET_EXISTS);
+	struct de_file f = { 1, 5, 0 };
+
+	CHECK_EQ(de_done_set(e, a, &f, 0, 65536), 0);
+	CHECK_EQ(de_done_set(e, a, &f, 5 * 65536, 1), 0);
+	CHECK_EQ(de_done_check(e, a, &f, 0, 65537), 0);
+	CHECK_EQ(de_done_check(e, a, &f, 0, 65536), 1);
+	/* And with no container after the range's last block (it asserted). */
+	CHECK_EQ(de_done_set(e, a, &f, 65536, 2 * 65536), 0);
+	CHECK_EQ(de_done_reset(e, a, &f, 5 * 65536, 1), 0);
+	CHECK_EQ(de_done_check(e, a, &f, 2 * 65536, 65546), 0);
+	CHECK_EQ(de_done_check(e, a, &f, 0, 3 * 65536), 1);
+	de_engine_free(e);
+}
+
 static void test_done_foreach(void)
 {
 	struct de_engine *e = engine_new();
@@ -688,6 +711,7 @@ int main(void)
 	test_cancel();
 	test_extents();
 	test_done();
+	test_done_blocks();
 	test_done_foreach();
 	test_inode_flushed();
 	test_scan_lost();

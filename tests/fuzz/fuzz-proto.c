@@ -8,6 +8,7 @@
  * strings come back NUL-terminated within their bound; a status walk
  * stays inside its body.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,34 @@ static void requests(const uint8_t *data, size_t size)
 	}
 }
 
+/* The same body read as an extended one: every part stays inside it. */
+static void status_ext(const char *body, size_t blen)
+{
+	char name[DP_MAX_NAME + 1], dir[DP_MAX_PATH + 1];
+	struct dp_daemon_ext x;
+	struct dp_task_info ti;
+	struct dp_task_ext te;
+	size_t off;
+
+	if (dp_daemon_ext_get(body, blen, &x, &off))
+		return;
+	if (off > blen || x.size < offsetof(struct dp_daemon_ext, viewer_uid) || x.size % 8)
+		abort();
+	for (uint32_t i = 0; i < x.nusers; i++) {
+		struct dp_user u;
+		size_t before = off;
+
+		if (dp_next_user(body, blen, &off, &x, &u))
+			return;
+		if (off > blen || off - before != x.user_size)
+			abort();
+	}
+	while (dp_next_task_ext(body, blen, &off, &x, &ti, &te, name, sizeof(name), dir,
+				sizeof(dir)) == 1)
+		if (off > blen || strlen(name) > ti.name_len || strlen(dir) > ti.dir_len)
+			abort();
+}
+
 static void replies(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -80,6 +109,7 @@ static void replies(const uint8_t *data, size_t size)
 						 sizeof(dir))) == 1)
 				if (toff > blen || strlen(name) > ti.name_len || strlen(dir) > ti.dir_len)
 					abort();
+			status_ext(body, blen);
 		}
 		off += (size_t)n;
 	}

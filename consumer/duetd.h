@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * duetd's parts: duetd.c (the socket loop, the requests), duetd-limits.c
+ * (who may connect, the timeouts, the file descriptors) and
+ * duetd-status.c (the DAEMON_STATUS reply). All of it runs in the main
+ * thread; the session's pump thread never touches it.
+ */
+#ifndef DUETD_H
+#define DUETD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uthash.h>
+
+#include "proto.h"
+#include "duet/duet.h"
+
+#define MAX_GROUPS 256
+
+enum src_kind { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_SOCK, SRC_TASK };
+
+struct src {
+	enum src_kind kind;
+	struct client *c;
+};
+
+struct creds {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	int ngroups;
+	gid_t groups[MAX_GROUPS];
+};
+
+/*
+ * One user's connections and what became of them. Kept while the user
+ * has a connection; then, if something was counted, among the last
+ * MAX_RETIRED users without one (so status still shows who was refused).
+ */
+struct duser {
+	uid_t uid;
+	unsigned int conns, tasks;
+	uint64_t refused, closed_partial, closed_idle;
+	struct duser *retired_next;
+	bool retired;
+	UT_hash_handle hh;
+};
+
+struct client {
+	struct src sock_src, task_src;
+	int fd;
+	struct creds cr;
+	struct duser *u;
+	bool hello, closing, ready_sent, task_armed, dead;
+	uint32_t features;	/* DP_HELLO_* flags honoured on this connection */
+	char *in;		/* DP_HDR_SIZE + DP_MAX_REQUEST */
+	size_t inlen;
+	char *out;		/* one reply, plus READY */
+	size_t outlen, outoff, outcap;
+	uint64_t partial_ns;	/* since when `in` holds an incomplete request (0: not) */
+	uint64_t active_ns;	/* accepted, or its last complete request */
+	struct duet_task *task;
+	uint32_t id, mask;
+	char name[DP_MAX_NAME + 1];
+	char *dir;
+	struct client *next, **pprev;
+};
+
+#define CLIENT_IN_BYTES	(DP_HDR_SIZE + DP_MAX_REQUEST)
+
+struct duetd {
+	/* Options. */
+	const char *socket;
+	unsigned int mode;
+	gid_t gid;
+	bool have_gid;
+	uint64_t max_pending, max_done_marks;
+	unsigned int max_clients, max_per_user, max_tasks_per_user;
+	unsigned int request_timeout_s, idle_timeout_s;
+	unsigned int buffer_kb;
+	bool stock, verbose;
+	/* State. */
+	int epfd, lfd, sfd, tfd, spare_fd;
+	bool timer_on;
+	struct duet_session *s;
+	struct client *clients;
+	struct client *zombies;	/* gone; freed after the current batch of events */
+	unsigned int nclients, ntasks;
+	uint32_t next_id;
+	uint64_t start_ns;
+	/* duetd-limits.c */
+	struct duser *users;
+	struct duser *retired, **retired_tail;
+	unsigned int nretired;
+	uint64_t fd_limit, fd_need;
+	uint64_t accepted, refused_total, refused_user, closed_partial, closed_idle;
+};
+
+extern struct duetd d;
+
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t now_ns(void);
+int reserve_out(struct client *c, size_t more);
+void reply(struct client *c, uint32_t seq, int result, const void *body, size_t len);
+/* A new connection that was let in: 0, or -errno (the caller closes fd). */
+int client_new(int fd, const struct creds *cr, struct duser *u);
+void client_free(struct client *c);
+
+/* duetd-limits.c */
+int limits_fds(void);
+int limits_init(void);
+void limits_accept(void);
+void limits_tick(void);
+void limits_arm(bool want);
+void limits_input(struct client *c, bool consumed);
+void limits_release(struct client *c);
+void limits_free(void);
+
+/* duetd-status.c */
+int task_stats(struct duet_task *t, struct dp_task_stats *ds);
+void do_daemon_status(struct client *c, const struct dp_request *rq);
+
+#endif
