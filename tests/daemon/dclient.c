@@ -16,8 +16,13 @@
  * SIGTERM, SIGINT: the same, then exit 0. The dump is
  *
  *   # dump=N task=NAME dir=DIR lost=L redundant=R items=I pages=P
- *   #   watched=W reconnects=C modified=M done=D doneitems=E   (one line)
+ *   #   watched=W reconnects=C modified=M done=D doneitems=E xmarks=X
+ *   #   preitems=PI prewatched=PW   (one line)
  *   DEV INO RANGES gen=G PATH
+ *
+ * PI and PW are I and W when the signal was read, before the drain's first
+ * fetch: a test that changes something, then signals, knows that every
+ * item counted after them came from a fetch that began after its change.
  *
  * DEV in the kernel's encoding (major << 20 | minor), RANGES as
  * "a-b,c-d" (inclusive page indexes), sorted by DEV and INO; PATH is the
@@ -42,6 +47,8 @@
  *                 of task 0's device, as a hostile client would; the dump
  *                 says how many marks were accepted (xmarks=)
  *   -S FILE       then save task 0's done marks to FILE (duet_task_save)
+ * Environment: DCLIENT_TRACE (any value) logs each item on stderr with
+ * the CLOCK_MONOTONIC time in ms, for a failing test's log.
  * Exit: 0, 1 on an error (message on stderr), 2 on bad usage.
  */
 #include <errno.h>
@@ -85,6 +92,7 @@ struct ctask {
 	char name[64];
 	struct file *files;
 	uint64_t lost, redundant, items, pages, watched, done_items;
+	uint64_t pre_items, pre_watched;	/* items, watched at the last SIGUSR1 */
 };
 
 static struct {
@@ -99,6 +107,7 @@ static struct {
 	bool have_done;
 	struct duet_fileid done;
 	unsigned int dumps;
+	bool trace;		/* DCLIENT_TRACE set: each item on stderr, with its time */
 	int sfd;
 	bool stop;
 	uint64_t xmarks;
@@ -203,6 +212,14 @@ static bool apply(struct ctask *t, const struct duet_item *it)
 	return flips;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int fetch_task(struct ctask *t)
 {
 	struct duet_item it[BATCH];
@@ -220,6 +237,11 @@ static int fetch_task(struct ctask *t)
 		t->pages += it[i].count;
 		if (c.nwatch && watched(&it[i]))
 			t->watched++;
+		if (c.trace)
+			fprintf(stderr, "dclient: %" PRIu64 " ms %s: ino %" PRIu64 " pages %"
+				PRIu64 "+%" PRIu64 " state %#x%s\n", now_ms(), t->dir, it[i].ino,
+				it[i].index, it[i].count, it[i].state,
+				c.nwatch && watched(&it[i]) ? " watched" : "");
 		if (c.have_done && it[i].dev == c.done.dev && it[i].ino == c.done.ino &&
 		    it[i].gen == c.done.gen)
 			t->done_items++;
@@ -234,13 +256,6 @@ static int fetch_task(struct ctask *t)
 	return n;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void handle_signal(void)
 {
@@ -249,9 +264,13 @@ static void handle_signal(void)
 	struct signalfd_siginfo si;
 
 	while (read(c.sfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGUSR1)
+		if (si.ssi_signo == SIGUSR1) {
 			c.dumps++;
-		else
+			for (int i = 0; i < c.ntasks; i++) {
+				c.tasks[i].pre_items = c.tasks[i].items;
+				c.tasks[i].pre_watched = c.tasks[i].watched;
+			}
+		} else
 			c.stop = true;
 	}
 }
@@ -390,8 +409,9 @@ static void dump_task(int idx)
 		done = duet_task_check_done(t->t, &c.done, 0, 0);
 	fprintf(o, "# dump=%u task=%s dir=%s lost=%" PRIu64 " redundant=%" PRIu64 " items=%" PRIu64
 		" pages=%" PRIu64 " watched=%" PRIu64 " modified=%" PRIu64 " done=%d doneitems=%"
-		PRIu64 " xmarks=%" PRIu64 "\n", c.dumps, t->name, t->dir, t->lost, t->redundant,
-		t->items, t->pages, t->watched, modified, done, t->done_items, c.xmarks);
+		PRIu64 " xmarks=%" PRIu64 " preitems=%" PRIu64 " prewatched=%" PRIu64 "\n", c.dumps,
+		t->name, t->dir, t->lost, t->redundant, t->items, t->pages, t->watched, modified, done,
+		t->done_items, c.xmarks, t->pre_items, t->pre_watched);
 	for (i = 0; i < n; i++) {
 		struct duet_fileid fid = { v[i]->k.ino, v[i]->k.gen, v[i]->k.dev, 0 };
 		char p[4096];
@@ -506,6 +526,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sigemptyset(&sigs);
+	c.trace = getenv("DCLIENT_TRACE") != NULL;
 	sigaddset(&sigs, SIGUSR1);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);

@@ -85,5 +85,5 @@ touch "$W/stop"
 wait $FPID
 say "registrations through the flipping link: $ok rooted in A's directory, $refused refused, $wrong other"
 check "no registration was rooted anywhere but A's own directory" [ $wrong = 0 ]
-check "both outcomes happened (the flip raced the registrations)" [ $ok -gt 0 ] && [ $refused -gt 0 ]
+check "both outcomes happened (the flip raced the registrations)" [ $ok -gt 0 -a $refused -gt 0 ]
 exit 0

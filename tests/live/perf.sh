@@ -95,7 +95,7 @@ check "every LOST line has a known count" \
 	[ "$(jq -s '[.[] | select(.type=="lost" and .count_known != true)] | length' "$base/l.json")" = 0 ]
 check "the summary's lost equals the LOST lines ($lost_sum)" [ "$lost_sum" = "$lost_lines" ]
 check "seen + lost accounts for the 40,000 events ($big + $lost_lines)" \
-	[ $((big + lost_lines)) -ge 40000 ] && [ "$big" -le 40000 ]
+	[ $((big + lost_lines)) -ge 40000 -a "$big" -le 40000 ]
 
 echo "$fails failure(s)"
 [ $fails = 0 ]
