@@ -30,6 +30,7 @@
 #include <sys/eventfd.h>
 
 #include "perf-source.h"
+#include "source.h"
 
 /*
  * Exported by libperf.a but declared only in its internal headers, which
@@ -57,6 +58,8 @@ struct dc_perf {
 	struct dc_recbuf pend;		/* decoded, not yet handed out */
 	struct dc_recbuf out;		/* sorted run being handed out */
 	uint64_t seq;
+	uint64_t complete_to;	/* the last fetch's mark (dc_perf_complete_to) */
+	bool filtered;		/* a filter was applied: "keep all" must be written */
 	char describe[1024];
 	struct dc_live_stats stats;
 	struct dc_cpu_stats cpu_st[1024];
@@ -106,11 +109,38 @@ static int add_evsel(struct dc_perf *p, const struct dc_layout *l, uint32_t wake
 	return 0;
 }
 
+/* The kernel-side filter of every event: the devices kept, our own pid. */
+static int apply_filters(struct dc_perf *p)
+{
+	struct perf_evsel *e;
+	size_t i = 0;
+	int r;
+
+	perf_evlist__for_each_evsel(p->evlist, e) {
+		char filter[4200];
+
+		while (!p->src.use[p->src.layouts[i].src])
+			i++;
+		r = dc_filter_for(p->src.layouts[i].src, p->devs, p->opts.ndevs, p->bdis,
+				  p->opts.nbdis, p->opts.exclude_pid, filter, sizeof(filter));
+		/* "0" is tracefs's "no filter"; perf has no such filter
+		 * string, so one set before is replaced by one that keeps all. */
+		if (!r && !strcmp(filter, "0") && p->filtered)
+			snprintf(filter, sizeof(filter), "common_pid >= 0");
+		if (!r && strcmp(filter, "0"))
+			r = perf_evsel__apply_filter(e, filter);
+		if (r)
+			return -EINVAL;
+		i++;
+	}
+	p->filtered = true;
+	return 0;
+}
+
 int dc_perf_open(const struct dc_perf_opts *opts, struct dc_perf **ret)
 {
 	struct dc_decoder_opts dopts = { .sz = sizeof(dopts), .long_size = sizeof(long) };
 	struct dc_perf *p;
-	struct perf_evsel *e;
 	uint32_t wakeup;
 	size_t i;
 	int r;
@@ -183,22 +213,9 @@ int dc_perf_open(const struct dc_perf_opts *opts, struct dc_perf **ret)
 		r = r == -EACCES || r == -EPERM ? -EACCES : (r < 0 ? r : -EIO);
 		goto fail;
 	}
-	i = 0;
-	perf_evlist__for_each_evsel(p->evlist, e) {
-		char filter[4200];
-
-		while (!p->src.use[p->src.layouts[i].src])
-			i++;
-		r = dc_filter_for(p->src.layouts[i].src, p->devs, opts->ndevs, p->bdis,
-				  opts->nbdis, opts->exclude_pid, filter, sizeof(filter));
-		if (!r && strcmp(filter, "0"))
-			r = perf_evsel__apply_filter(e, filter);
-		if (r) {
-			r = -EINVAL;
-			goto fail;
-		}
-		i++;
-	}
+	r = apply_filters(p);
+	if (r)
+		goto fail;
 	r = perf_evlist__mmap(p->evlist, (int)p->opts.pages);
 	if (r) {
 		r = r < 0 ? r : -ENOMEM;
@@ -405,6 +422,8 @@ int dc_perf_fetch_cb(struct dc_perf *p, dc_records_fn fn, void *ud)
 	if (read(p->efd, &junk, sizeof(junk)) < 0) {
 	}
 	mark = p->stopped ? UINT64_MAX : now_mono() - MARK_MARGIN_NS;
+	/* Records are handed out up to the mark: complete to there. */
+	__atomic_store_n(&p->complete_to, mark, __ATOMIC_RELAXED);
 	perf_evlist__for_each_mmap(p->evlist, map, false) {
 		size_t before = p->pend.n;
 
@@ -516,3 +535,164 @@ const char *dc_perf_describe(const struct dc_perf *p)
 {
 	return p->describe;
 }
+
+uint64_t dc_perf_complete_to(const struct dc_perf *p)
+{
+	return __atomic_load_n(&p->complete_to, __ATOMIC_RELAXED);
+}
+
+int dc_perf_set_devices(struct dc_perf *p, const uint32_t *devs, size_t ndevs)
+{
+	uint32_t *nd = calloc(ndevs + 1, sizeof(*nd));
+	struct dc_perf_opts old = p->opts;
+	uint32_t *od = p->devs;
+	int r;
+
+	if (!nd)
+		return -ENOMEM;
+	if (ndevs)
+		memcpy(nd, devs, ndevs * sizeof(*nd));
+	p->devs = nd;
+	p->opts.devs = nd;
+	p->opts.ndevs = ndevs;
+	r = apply_filters(p);
+	if (r) {
+		/* Keep the filter that is still in force. */
+		p->devs = od;
+		p->opts = old;
+		free(nd);
+		apply_filters(p);
+		return r;
+	}
+	free(od);
+	return 0;
+}
+
+/* --- the perf backend of the event-source interface (source.h) --------- */
+
+static int s_start(void *p)
+{
+	return dc_perf_start(p);
+}
+
+static int s_fd(const void *p)
+{
+	return dc_perf_fd(p);
+}
+
+static int s_dispatch(void *p, dc_records_fn fn, void *ud)
+{
+	return dc_perf_fetch_cb(p, fn, ud);
+}
+
+static uint64_t s_complete_to(const void *p)
+{
+	return dc_perf_complete_to(p);
+}
+
+static int s_set_devices(void *p, const uint32_t *devs, size_t ndevs)
+{
+	return dc_perf_set_devices(p, devs, ndevs);
+}
+
+static int s_stop(void *p)
+{
+	return dc_perf_stop(p);
+}
+
+static bool s_finished(const void *p)
+{
+	return dc_perf_finished(p);
+}
+
+static int s_stats(void *p, const struct dc_live_stats **ret)
+{
+	return dc_perf_stats(p, ret);
+}
+
+static const char *s_describe(const void *p)
+{
+	return dc_perf_describe(p);
+}
+
+static enum dc_flush_sem s_flush_sem(const void *p)
+{
+	return dc_perf_flush_sem(p);
+}
+
+static enum dc_dirty_sem s_dirty_sem(const void *p)
+{
+	return dc_perf_dirty_sem(p);
+}
+
+static void s_free(void *p)
+{
+	dc_perf_free(p);
+}
+
+static const struct dc_source_ops perf_ops = {
+	.start = s_start,
+	.fd = s_fd,
+	.dispatch = s_dispatch,
+	.complete_to = s_complete_to,
+	.set_devices = s_set_devices,
+	.stop = s_stop,
+	.finished = s_finished,
+	.stats = s_stats,
+	.describe = s_describe,
+	.flush_sem = s_flush_sem,
+	.dirty_sem = s_dirty_sem,
+	.free = s_free,
+};
+
+static int perf_open(const struct dc_source_opts *o, const struct dc_source_ops **ops,
+		     void **impl)
+{
+	struct dc_perf_opts po = {
+		.sz = sizeof(po),
+		.devs = o->devs,
+		.ndevs = o->ndevs,
+		.bdis = o->bdis,
+		.nbdis = o->nbdis,
+		.types = o->types,
+		.stock_only = o->stock_only,
+		.exclude_pid = o->exclude_pid,
+		.latency_ms = o->latency_ms,
+	};
+	struct dc_perf *p;
+	int r;
+
+	/* Raw ring-buffer pages, sub-buffers and extra events are tracefs's. */
+	if (o->buffer_percent || o->subbuf_kb || o->queue_max || o->page_fn ||
+	    o->extra_events || (o->types_explicit && !o->types))
+		return -EOPNOTSUPP;
+	if (o->buffer_kb) {
+		size_t pages = (size_t)o->buffer_kb * 1024 / (size_t)getpagesize();
+
+		po.pages = 1;
+		while (po.pages * 2 <= pages && po.pages < (1u << 20))
+			po.pages *= 2;
+	}
+	r = dc_perf_open(&po, &p);
+	if (r)
+		return r;
+	*ops = &perf_ops;
+	*impl = p;
+	return 0;
+}
+
+/* Exported by the plugin (dc_source_load_plugin() looks it up by name). */
+__attribute__((visibility("default")))
+const struct dc_source_backend dc_source_perf_backend = {
+	.id = DC_BACKEND_PERF,
+	.name = "perf",
+	.open = perf_open,
+};
+
+#ifndef DC_PERF_PLUGIN
+/* Linked into a program: available without a plugin. */
+__attribute__((constructor)) static void perf_register(void)
+{
+	dc_source_register(&dc_source_perf_backend);
+}
+#endif

@@ -48,6 +48,10 @@ int dc_perf_fd(const struct dc_perf *p);
  * a DC_LOST record with the count, on its CPU.
  */
 int dc_perf_fetch_cb(struct dc_perf *p, dc_records_fn fn, void *ud);
+/* Every sample up to this time has been handed out (CLOCK_MONOTONIC ns). */
+uint64_t dc_perf_complete_to(const struct dc_perf *p);
+/* Keep only these devices from now on (the kernel filters again). */
+int dc_perf_set_devices(struct dc_perf *p, const uint32_t *devs, size_t ndevs);
 int dc_perf_stop(struct dc_perf *p);
 bool dc_perf_finished(const struct dc_perf *p);
 /* events, records, lost_in_pages (= PERF_RECORD_LOST counts), pages (= reads). */

@@ -5,7 +5,8 @@
  * kernel, asserting exactly which pages of which files are reported.
  * Needs root and tracefs; exits 77 (skip) with the reason otherwise.
  *
- * usage: live-ext4 [FSTYPE]   (ext4 by default; xfs and btrfs work too)
+ * usage: live-ext4 [FSTYPE [BACKEND]]   (ext4 by default; xfs and btrfs
+ * work too; BACKEND tracefs by default, or perf through its plugin)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,12 +22,14 @@
 #include "devices.h"
 #include "fsimg.h"
 #include "index.h"
-#include "live.h"
+#include "source.h"
 #include "livetest.h"
 
 
+static enum dc_backend backend = DC_BACKEND_TRACEFS;
+
 struct session {
-	struct dc_live *l;
+	struct dc_source *l;
 	struct dc_index *x;
 	struct dc_recbuf raw;	/* everything the kernel filter let through */
 	struct dc_recbuf hit;	/* records under the roots */
@@ -39,7 +42,7 @@ static char root[512], sibling[512], sub[512];
 
 static void session_start(struct session *s)
 {
-	struct dc_live_opts o = { .sz = sizeof(o) };
+	struct dc_source_opts o = { .sz = sizeof(o), .backend = backend };
 	struct dc_mounts m = { 0 };
 	struct dc_bdi *bdis = NULL;
 	uint32_t *devs = NULL;
@@ -58,24 +61,35 @@ static void session_start(struct session *s)
 	r = dc_index_new(roots, 1, &s->x);
 	if (r)
 		die("index: %s", strerror(-r));
-	r = dc_live_open(&o, &s->l);
+	r = dc_source_open(&o, &s->l);
 	if (r)
-		die("dc_live_open: %s", strerror(-r));
-	r = dc_live_start(s->l);
+		die("dc_source_open (%s): %s", dc_backend_name(backend), strerror(-r));
+	r = dc_source_start(s->l);
 	if (r)
-		die("dc_live_start: %s", strerror(-r));
-	s->flush = dc_live_flush_sem(s->l);
+		die("dc_source_start: %s", strerror(-r));
+	s->flush = dc_source_flush_sem(s->l);
 	dc_mounts_free(&m);
 	free(devs);
 	free(bdis);
 }
 
+static int keep_raw(void *ud, const struct dc_record *rec, size_t n)
+{
+	struct dc_recbuf *b = ud;
+
+	if (dc_recbuf_reserve(b, n))
+		return -ENOMEM;
+	memcpy(b->rec + b->n, rec, n * sizeof(*rec));
+	b->n += n;
+	return 0;
+}
+
 static void session_stop(struct session *s)
 {
-	dc_live_stop(s->l);
-	while (!dc_live_finished(s->l)) {
+	dc_source_stop(s->l);
+	while (!dc_source_finished(s->l)) {
 		usleep(10000);
-		if (dc_live_fetch(s->l, &s->raw) < 0)
+		if (dc_source_dispatch(s->l, keep_raw, &s->raw) < 0)
 			die("fetch");
 	}
 	for (size_t i = 0; i < s->raw.n; i++) {
@@ -91,7 +105,7 @@ static void session_stop(struct session *s)
 			die("oom");
 		s->hit.rec[s->hit.n++] = *r;
 	}
-	dc_live_free(s->l);
+	dc_source_free(s->l);
 	dc_index_free(s->x);
 	s->l = NULL;
 	s->x = NULL;
@@ -222,6 +236,15 @@ int main(int argc, char **argv)
 
 	livetest_require();
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 2 && dc_backend_parse(argv[2], &backend)) {
+		fprintf(stderr, "live-fs: unknown backend %s (tracefs or perf)\n", argv[2]);
+		return 99;
+	}
+	if (!dc_source_available(backend)) {
+		printf("SKIP: no %s backend here (perf needs the plugin built with libperf: "
+		       "scripts/setup; DUET_PERF_PLUGIN)\n", dc_backend_name(backend));
+		return 77;
+	}
 	snprintf(base, sizeof(base), "/tmp/duet-live-%d", (int)getpid());
 	mkdir(base, 0755);
 	r = fsimg_make(&img, fstype, !strcmp(fstype, "xfs") ? 320 : 256, base);
