@@ -24,7 +24,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "devices.h"
 #include "index.h"
 
@@ -59,7 +59,7 @@ static void cleanup(void)
 static void on_signal(int sig)
 {
 	cleanup();
-	_exit(1);
+	_exit(TEST_ERROR);
 }
 
 static const char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -799,14 +799,14 @@ int main(int argc, char **argv)
 	snprintf(tmpl, sizeof(tmpl), "%s/test-index.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(tmpl) || !realpath(tmpl, top)) {
 		perror("mkdtemp");
-		return 1;
+		return TEST_ERROR;
 	}
 	atexit(cleanup);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	if (dc_mounts_load(&mounts) || !(m = dc_mounts_find(&mounts, top))) {
 		fprintf(stderr, "no mount for %s\n", top);
-		return 1;
+		return TEST_ERROR;
 	}
 	kdev = m->kdev;
 	dc_mounts_free(&mounts);
