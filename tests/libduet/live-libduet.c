@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 	if (fsimg_make(&img, fs, !strcmp(fs, "xfs") ? 320 : 256, base)) {
 		rmdir(base);
 		printf("SKIP: cannot make a %s loop file system\n", fs);
-		return 77;
+		return TEST_SKIP;
 	}
 	snprintf(root, sizeof(root), "%s/r", base);
 	snprintf(out, sizeof(out), "%s/out", base);
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 	if (r) {
 		fsimg_cleanup_all();
 		printf("SKIP: %s\n", duet_strerror(r));
-		return 77;
+		return TEST_SKIP;
 	}
 	{
 		struct duet_task_opts bad = { .sz = sizeof(bad), .mask = DUET_EXISTS | DUET_ADDED,
@@ -671,6 +671,5 @@ int main(int argc, char **argv)
 	rmdir(base);
 	free(g);
 	free(gm);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_exit(fs);
 }
