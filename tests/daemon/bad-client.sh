@@ -24,7 +24,7 @@ wait_file "$W/g.ready" 60 $GPID || die "the good client did not register: $(cat 
 	for i in $(seq 1 40); do
 		dd if=/dev/urandom of="$MNT/d/w$i" bs=4k count=$((i % 7 + 1)) status=none
 		[ $((i % 5)) = 0 ] && cat "$MNT/d/pre$((i % 6 + 1))" >/dev/null
-		[ $((i % 9)) = 0 ] && : >"$MNT/d/w$((i - 3))"	# truncate (an unlink could reuse its inode: README)
+		[ $((i % 9)) = 0 ] && : >"$MNT/d/w$((i - 3))"	# truncate (an unlink could reuse its inode: docs/testing.md, known gaps)
 		sleep 0.02
 	done
 ) &

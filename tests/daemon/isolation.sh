@@ -100,7 +100,7 @@ for f in a c.0 c.1; do
 done
 check "C got items for grp/ (the watch has something to see)" [ "$(hdr "$W/c.0" items)" -gt 0 ]
 # (A's task on / also sees the rest of the machine, where the kernel's
-# known gaps (README) can make an item redundant: its count is printed,
+# known gaps (docs/testing.md) can make an item redundant: its count is printed,
 # the checks are on the tasks of the test file system.)
 say "A's redundant items (whole machine): $(hdr "$W/a" redundant)"
 check "a: no LOST" [ "$(hdr "$W/a" lost)" = 0 ]

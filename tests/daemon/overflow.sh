@@ -135,7 +135,7 @@ check "the tree's files are cached (the check has something to see)" \
 check "the task got LOST (lost=$(hdr "$W/d" lost))" [ "$(hdr "$W/d" lost)" -ge 1 ]
 # Not asserted: each resync reads the page cache ahead of the events still
 # in the ring buffer, and under churn some of those events then repeat
-# what the scan reported (README, known gaps). The view above is exact.
+# what the scan reported (docs/testing.md, known gaps). The view above is exact.
 say "redundant items after the resyncs (scan-ahead duplicates): $(hdr "$W/d" redundant)"
 grep -m5 "redundant item" "$W/d.log"
 exit 0

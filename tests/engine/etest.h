@@ -14,8 +14,7 @@
 #include <string.h>
 
 #include "engine.h"
-/* CHECK, CHECK_EQ, check_exit: shared with the unit tests. */
-#include "../unit/check.h"
+#include "../lib/check.h"
 
 
 /* Relevance: inode i (< 64) is wanted by rel_mask[i]; calls are counted. */
@@ -43,7 +42,7 @@ static inline struct de_engine *engine_new(void)
 	memset(rel_calls, 0, sizeof(rel_calls));
 	if (de_engine_new(&o, &e) < 0) {
 		fprintf(stderr, "de_engine_new failed\n");
-		exit(1);
+		exit(TEST_ERROR);
 	}
 	return e;
 }

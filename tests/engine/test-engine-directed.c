@@ -23,34 +23,25 @@ static void expect_(int line, struct de_engine *e, int slot, size_t batch,
 	for (;;) {
 		r = de_fetch(e, slot, it + got, batch);
 		if (r < 0 || got + r > 256) {
-			fprintf(stderr, "line %d: fetch returned %d\n", line, r);
-			check_failed++;
+			check_fail(__FILE__, line, "EXPECT", "fetch returned %d", r);
 			return;
 		}
 		if (!r)
 			break;
 		got += r;
 	}
-	check_n++;
-	if (got != nx) {
-		fprintf(stderr, "line %d: %zu items, expected %zu\n", line, got, nx);
-		check_failed++;
-	}
-	for (i = 0; i < got && i < nx; i++) {
-		check_n++;
-		if (it[i].ino != x[i].ino || it[i].index != x[i].index ||
-		    it[i].count != x[i].count || it[i].state != x[i].state ||
-		    it[i].flags != x[i].flags || (!(x[i].flags & DUET_ITEM_LOST) &&
-		    it[i].dev != DEV)) {
-			fprintf(stderr, "line %d: item %zu: ino %" PRIu64 " [%" PRIu64
-				", +%" PRIu64 ") state %#x flags %#x, expected ino %" PRIu64
-				" [%" PRIu64 ", +%" PRIu64 ") state %#x flags %#x\n",
-				line, i, it[i].ino, it[i].index, it[i].count, it[i].state,
-				it[i].flags, x[i].ino, x[i].index, x[i].count, x[i].state,
-				x[i].flags);
-			check_failed++;
-		}
-	}
+	CHECK_LINE(line, got == nx, "EXPECT", "%zu items, expected %zu", got, nx);
+	for (i = 0; i < got && i < nx; i++)
+		CHECK_LINE(line, it[i].ino == x[i].ino && it[i].index == x[i].index &&
+			   it[i].count == x[i].count && it[i].state == x[i].state &&
+			   it[i].flags == x[i].flags && ((x[i].flags & DUET_ITEM_LOST) ||
+			   it[i].dev == DEV), "EXPECT",
+			   "item %zu: ino %" PRIu64 " [%" PRIu64 ", +%" PRIu64
+			   ") state %#x flags %#x, expected ino %" PRIu64 " [%" PRIu64
+			   ", +%" PRIu64 ") state %#x flags %#x",
+			   i, it[i].ino, it[i].index, it[i].count, it[i].state,
+			   it[i].flags, x[i].ino, x[i].index, x[i].count, x[i].state,
+			   x[i].flags);
 	CHECK_EQ(de_pending(e, slot), 0);
 }
 

@@ -371,9 +371,9 @@ int main(void)
 	directed();
 	memory();
 	for (uint64_t seed = 1; seed <= NSEQ; seed++) {
-		before = check_failed;
+		before = check_failures;
 		run(seed);
-		if (check_failed != before) {
+		if (check_failures != before) {
 			fprintf(stderr, "seed %" PRIu64 " failed\n", seed);
 			break;
 		}

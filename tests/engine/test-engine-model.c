@@ -435,13 +435,9 @@ int main(int argc, char **argv)
 	for (seed = first; seed < first + nseq; seed++) {
 		ok = true;
 		run(seed);
-		check_n++;
-		if (!ok) {
-			check_failed++;
-			fprintf(stderr, "seed %" PRIu64 " failed (rerun: %s %" PRIu64 ")\n",
-				seed, argv[0], seed);
+		CHECK(ok, "seed %" PRIu64 " failed (rerun: %s %" PRIu64 ")", seed, argv[0], seed);
+		if (!ok)
 			break;
-		}
 	}
 	printf("%" PRIu64 " sequences, %" PRIu64 " fetches, %" PRIu64 " pages delivered\n",
 	       seed - first, fetches, delivered);

@@ -2,7 +2,8 @@
 /*
  * Runs a fuzz target's entry point on files and directories of files
  * (seed corpus, regression inputs) without libFuzzer, so every build
- * checks them. A harness aborts on a broken invariant.
+ * checks them. A harness aborts on a broken invariant; an input that
+ * cannot be read, or no input at all, is a hard error (99).
  *
  * usage: fuzz-replay-X PATH...
  */
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "../lib/check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,18 +60,18 @@ int main(int argc, char **argv)
 
 		if (stat(argv[i], &st)) {
 			perror(argv[i]);
-			return 1;
+			return TEST_ERROR;
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			if (run_file(argv[i]))
-				return 1;
+				return TEST_ERROR;
 			files++;
 			continue;
 		}
 		n = scandir(argv[i], &ents, NULL, alphasort);
 		if (n < 0) {
 			perror(argv[i]);
-			return 1;
+			return TEST_ERROR;
 		}
 		for (int k = 0; k < n; k++) {
 			char path[4096];
@@ -78,7 +81,7 @@ int main(int argc, char **argv)
 				    (int)sizeof(path) &&
 			    !stat(path, &st) && S_ISREG(st.st_mode)) {
 				if (run_file(path))
-					return 1;
+					return TEST_ERROR;
 				files++;
 			}
 			free(ents[k]);
@@ -86,5 +89,5 @@ int main(int argc, char **argv)
 		free(ents);
 	}
 	printf("%u inputs replayed\n", files);
-	return files ? 0 : 1;
+	return files ? TEST_PASS : TEST_ERROR;
 }

@@ -41,7 +41,8 @@ int main(void)
 	uint8_t *seen, *before, *after;
 	uint64_t left = 0;
 	void *map;
-	int fd, mfd, r, fails = 0;
+	unsigned int wrong = 0;
+	int fd, mfd, r;
 
 	livetest_require();
 	snprintf(base, sizeof(base), "/tmp/duet-burst-%d", (int)getpid());
@@ -49,7 +50,7 @@ int main(void)
 	if (fsimg_make(&img, "ext4", MIB + 400, base)) {
 		rmdir(base);
 		printf("SKIP: no loop ext4\n");
-		return 77;
+		return TEST_SKIP;
 	}
 	snprintf(path, sizeof(path), "%s/f", base);
 	buf = malloc(4096);
@@ -58,7 +59,7 @@ int main(void)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	for (unsigned int i = 0; i < NPAGES; i++)
 		if (write(fd, buf, 4096) != 4096)
-			return 1;
+			die("write %s", path);
 	fsync(fd);
 	fstat(fd, &sb);
 	ino = sb.st_ino;
@@ -69,40 +70,38 @@ int main(void)
 	before = calloc(NPAGES, 1);
 	after = calloc(NPAGES, 1);
 	if (map == MAP_FAILED || !before || !after)
-		return 1;
+		die("mmap %s", path);
 
 	roots[0] = base;
 	if (dc_mounts_load(&m) || dc_devices_for_paths(&m, roots, 1, &devs, &nd))
-		return 1;
+		die("mounts");
 	o.devs = devs;
 	o.ndevs = nd;
 	o.types = DC_REMOVED;
 	r = dc_live_open(&o, &l);
 	if (!r)
 		r = dc_live_start(l);
-	if (r) {
-		fprintf(stderr, "live: %s\n", strerror(-r));
-		return 1;
-	}
+	if (r)
+		die("live: %s", strerror(-r));
 	/*
 	 * Residency is taken once tracing is on: a page that background
 	 * reclaim takes after this is reported too (one taken before is not
 	 * the consumer's to see; this VM's host reclaims now and then).
 	 */
 	if (mincore(map, (size_t)NPAGES * 4096, before))
-		return 1;
+		die("mincore");
 	fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
 	if (fd < 0 || write(fd, "1", 1) != 1)
-		return 1;
+		die("drop_caches");
 	close(fd);
 	dc_live_stop(l);
 	if (mincore(map, (size_t)NPAGES * 4096, after))
-		return 1;
+		die("mincore");
 	while (!dc_live_finished(l)) {
 		size_t n0 = recs.n;
 
 		if (dc_live_fetch(l, &recs) < 0)
-			return 1;
+			die("fetch");
 		/* Keep only what this test looks at: the burst is large. */
 		for (size_t i = n0; i < recs.n; i++) {
 			const struct dc_record *x = &recs.rec[i];
@@ -126,22 +125,14 @@ int main(void)
 		int gone = (before[p] & 1) && !(after[p] & 1);
 
 		left += after[p] & 1;
-		if (seen[p] != gone) {
-			if (fails < 10)
-				fprintf(stderr, "FAIL: page %u: reported %d, left the cache %d\n", p,
-					seen[p], gone);
-			fails++;
-		}
+		/* The first ten wrong pages are named; all are counted. */
+		if (seen[p] != gone && wrong++ < 10)
+			fprintf(stderr, "page %u: reported %d, left the cache %d\n", p, seen[p], gone);
 	}
+	CHECK(wrong == 0, "%u pages reported REMOVED or not against what left the cache", wrong);
 	printf("pages still cached after drop_caches (per mincore): %" PRIu64 "\n", left);
-	if (removed < NPAGES - NPAGES / 10) {
-		fprintf(stderr, "FAIL: the burst was too small: %" PRIu64 " pages\n", removed);
-		fails++;
-	}
-	if (lost || st->total.overrun || st->total.dropped) {
-		fprintf(stderr, "FAIL: events were lost during the burst\n");
-		fails++;
-	}
+	CHECK(removed >= NPAGES - NPAGES / 10, "the burst was too small: %" PRIu64 " pages", removed);
+	CHECK(!lost && !st->total.overrun && !st->total.dropped, "events were lost during the burst");
 	dc_live_free(l);
 	dc_recbuf_free(&recs);
 	dc_mounts_free(&m);
@@ -154,6 +145,6 @@ int main(void)
 	close(mfd);
 	fsimg_destroy(&img);
 	rmdir(base);
-	printf("%s\n", fails ? "FAILED" : "ok: 1 GiB drop_caches burst read with 0 lost events");
-	return fails ? 1 : 0;
+	printf("%s\n", check_failures ? "FAILED" : "ok: 1 GiB drop_caches burst read with 0 lost events");
+	return check_exit("live-burst");
 }

@@ -209,18 +209,18 @@ static uint64_t ino_of(int fd)
 
 #define NB 1024
 
-static int failures_before;
+static unsigned int failures_before;
 
 /* TAP-like progress: one line per case, "not ok" when a check failed. */
 static void section(const char *id, const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("%s %s: ", failures > failures_before ? "not ok" : "ok", id);
+	printf("%s %s: ", check_failures > failures_before ? "not ok" : "ok", id);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
-	failures_before = failures;
+	failures_before = check_failures;
 }
 
 int main(int argc, char **argv)
@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 	if (r) {
 		rmdir(base);
 		printf("SKIP: cannot make a %s loop file system\n", fstype);
-		return 77;
+		return TEST_SKIP;
 	}
 	snprintf(root, sizeof(root), "%s/w", base);
 	snprintf(sibling, sizeof(sibling), "%s/wx", base);
@@ -436,6 +436,5 @@ int main(int argc, char **argv)
 
 	fsimg_destroy(&img);
 	rmdir(base);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_exit(fstype);
 }

@@ -39,21 +39,19 @@ static int run(unsigned int subbuf_kb)
 	uint64_t lost = 0, decoded = 0, lost_records = 0;
 	char base[128], path[256], *roots[1], buf[4096];
 	struct dc_live *l;
-	int fd, r, fails = 0;
+	int fd, r;
 
 	snprintf(base, sizeof(base), "/tmp/duet-loss-%d", (int)getpid());
 	mkdir(base, 0755);
 	if (fsimg_make(&img, "ext4", 256, base)) {
 		rmdir(base);
 		printf("SKIP: no loop ext4\n");
-		return -77;
+		return TEST_SKIP;
 	}
 	roots[0] = base;
 	if (dc_mounts_load(&m) || dc_devices_for_paths(&m, roots, 1, &devs, &nd) ||
-	    dc_bdis_for_devices(&m, devs, nd, &bdis, &nb)) {
-		fprintf(stderr, "mounts\n");
-		return 1;
-	}
+	    dc_bdis_for_devices(&m, devs, nd, &bdis, &nb))
+		die("mounts");
 	o.devs = devs;
 	o.ndevs = nd;
 	o.bdis = bdis;
@@ -66,29 +64,27 @@ static int run(unsigned int subbuf_kb)
 	r = dc_live_open(&o, &l);
 	if (!r)
 		r = dc_live_start(l);
-	if (r) {
-		fprintf(stderr, "live: %s\n", strerror(-r));
-		return 1;
-	}
+	if (r)
+		die("live: %s", strerror(-r));
 	snprintf(path, sizeof(path), "%s/f", base);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	{
 		struct stat fst;
 
 		if (fd < 0 || fstat(fd, &fst))
-			return 1;
+			die("open %s", path);
 		file_ino = fst.st_ino;
 	}
 	memset(buf, 'x', sizeof(buf));
 	for (int i = 0; i < NPAGES; i++)
 		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
-			return 1;
+			die("write %s", path);
 	close(fd);
 	/* Only now does the consumer fetch. */
 	dc_live_stop(l);
 	while (!dc_live_finished(l)) {
 		if (dc_live_fetch(l, &recs) < 0)
-			return 1;
+			die("fetch");
 		usleep(1000);
 	}
 	for (size_t i = 0; i < recs.n; i++) {
@@ -110,27 +106,18 @@ static int run(unsigned int subbuf_kb)
 	       " marks (%" PRIu64 " without a count), overrun %" PRIu64 ", dropped %" PRIu64 "\n",
 	       subbuf_kb, decoded, lost, lost_records, st->total.lost_unknown_pages,
 	       st->total.overrun, st->total.dropped);
-	if (!lost_records || !st->total.overrun) {
-		fprintf(stderr, "FAIL: the overrun was not forced or not marked\n");
-		fails++;
-	}
-	if (st->total.lost_unknown_pages ? lost > st->total.overrun : lost != st->total.overrun) {
-		fprintf(stderr, "FAIL: pages report %" PRIu64 " lost, stats %" PRIu64 "\n", lost,
-			st->total.overrun);
-		fails++;
-	}
+	CHECK(lost_records && st->total.overrun, "the overrun was not forced or not marked");
+	CHECK(st->total.lost_unknown_pages ? lost <= st->total.overrun : lost == st->total.overrun,
+	      "pages report %" PRIu64 " lost, stats %" PRIu64, lost, st->total.overrun);
 	/*
 	 * Every event of the file was decoded or counted as overrun. When
 	 * nothing else happened on the file system the sum is exact; other
 	 * events (none in almost every run) may be among the overrun ones.
 	 */
-	if (others ? decoded + st->total.overrun < 2ull * NPAGES || decoded > 2ull * NPAGES :
-		     decoded + st->total.overrun != 2ull * NPAGES) {
-		fprintf(stderr, "FAIL: decoded %" PRIu64 " + overrun %" PRIu64
-			" against the %d events the workload caused (%" PRIu64 " other events)\n",
-			decoded, st->total.overrun, 2 * NPAGES, others);
-		fails++;
-	}
+	CHECK(others ? decoded + st->total.overrun >= 2ull * NPAGES && decoded <= 2ull * NPAGES :
+		       decoded + st->total.overrun == 2ull * NPAGES,
+	      "decoded %" PRIu64 " + overrun %" PRIu64 " against the %d events the workload caused"
+	      " (%" PRIu64 " other events)", decoded, st->total.overrun, 2 * NPAGES, others);
 	dc_live_free(l);
 	dc_recbuf_free(&recs);
 	dc_mounts_free(&m);
@@ -138,18 +125,15 @@ static int run(unsigned int subbuf_kb)
 	free(bdis);
 	fsimg_destroy(&img);
 	rmdir(base);
-	return fails;
+	return 0;
 }
 
 int main(void)
 {
-	int fails;
-
 	livetest_require();
-	fails = run(4);
-	if (fails == -77)
-		return 77;
-	fails += run(64);
-	printf("%s\n", fails ? "FAILED" : "ok: every loss is marked and counted, and the counts agree");
-	return fails ? 1 : 0;
+	if (run(4) == TEST_SKIP)
+		return TEST_SKIP;
+	run(64);
+	printf("%s\n", check_failures ? "FAILED" : "ok: every loss is marked and counted, and the counts agree");
+	return check_exit("live-loss");
 }

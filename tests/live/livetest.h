@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Shared by the live tests: counted checks with a message (the test goes
- * on after a failure), and the skip rule (exit 77 with the reason).
+ * Shared by the live tests: the checks and exit statuses of every C test
+ * (../lib/check.h), the skip rule (exit 77 with the reason) and die() for
+ * a test that cannot go on.
  */
 #ifndef DUET_LIVETEST_H
 #define DUET_LIVETEST_H
@@ -11,22 +12,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../lib/check.h"
 #include "fsimg.h"
 
-static int failures __attribute__((unused)), checks __attribute__((unused));
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		checks++;                                                    \
-		if (!(cond)) {                                               \
-			failures++;                                          \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-		}                                                            \
-	} while (0)
-
-/* Stop the test: say why, undo every image and mount, exit 1. */
+/* Stop the test: say why, undo every image and mount, exit 99 (TEST_ERROR). */
 static inline __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -36,7 +25,7 @@ static inline __attribute__((format(printf, 1, 2), noreturn)) void die(const cha
 	va_end(ap);
 	fputc('\n', stderr);
 	fsimg_cleanup_all();
-	exit(1);
+	exit(TEST_ERROR);
 }
 
 /* Live tests need root (tracing, loop devices); exit 77 otherwise. */
@@ -44,7 +33,7 @@ static inline void livetest_require_root(void)
 {
 	if (geteuid()) {
 		printf("SKIP: needs root (reads the tracing ring buffer, mounts loop devices)\n");
-		exit(77);
+		exit(TEST_SKIP);
 	}
 }
 
@@ -55,7 +44,7 @@ static inline void livetest_require(void)
 	livetest_require_root();
 	if (dc_tracefs_ensure(NULL)) {
 		printf("SKIP: tracefs is not available\n");
-		exit(77);
+		exit(TEST_SKIP);
 	}
 }
 #endif

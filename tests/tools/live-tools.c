@@ -1232,7 +1232,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: live-tools backup|scrub|dedup|errors|reflink|order BACKUP SCRUB DEDUP [FSTYPE]\n");
-		return 1;
+		return TEST_ERROR;
 	}
 	livetest_require_root();
 	backup_exe = argv[2];
@@ -1279,6 +1279,5 @@ int main(int argc, char **argv)
 	}
 	fsimg_cleanup_all();
 	free(mnt);
-	printf("%s: %d checks, %d failures\n", argv[1], checks, failures);
-	return failures ? 1 : 0;
+	return check_exit(argv[1]);
 }

@@ -8,7 +8,7 @@
  */
 #include <errno.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "live.h"
 
 static void parse(const char *text, int want, uint64_t want_over, uint64_t want_drop)
@@ -28,11 +28,11 @@ int main(int argc, char **argv)
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DATADIR\n", argv[0]);
-		return 1;
+		return TEST_ERROR;
 	}
 	text = check_slurp(argv[1], "cpu-stats-6.18.txt", NULL);
 	if (!text)
-		return 1;
+		return TEST_ERROR;
 	/* The same 1932 as the missed-events count of overrun-cpu0-01.bin. */
 	parse(text, 0, 1932, 0);
 	free(text);

@@ -8,7 +8,7 @@
  */
 #include <errno.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "devices.h"
 
 #define K(ma, mi) ((uint32_t)(ma) << 20 | (uint32_t)(mi))
@@ -201,11 +201,11 @@ int main(int argc, char **argv)
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DATADIR\n", argv[0]);
-		return 1;
+		return TEST_ERROR;
 	}
 	text = check_slurp(argv[1], "mountinfo.txt", NULL);
 	if (!text)
-		return 1;
+		return TEST_ERROR;
 	CHECK_EQ(dc_mounts_parse(text, &m), 0);
 	free(text);
 	test_parse(&m);

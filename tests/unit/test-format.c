@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "format.h"
 #include "record.h"
 
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DATADIR\n", argv[0]);
-		return 1;
+		return TEST_ERROR;
 	}
 	data_dir = argv[1];
 	test_recorded();

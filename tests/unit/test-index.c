@@ -25,7 +25,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "devices.h"
 #include "index.h"
 
@@ -60,7 +60,7 @@ static void cleanup(void)
 static void on_signal(int sig)
 {
 	cleanup();
-	_exit(1);
+	_exit(TEST_ERROR);
 }
 
 static const char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -800,14 +800,14 @@ int main(int argc, char **argv)
 	snprintf(tmpl, sizeof(tmpl), "%s/test-index.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(tmpl) || !realpath(tmpl, top)) {
 		perror("mkdtemp");
-		return 1;
+		return TEST_ERROR;
 	}
 	atexit(cleanup);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	if (dc_mounts_load(&mounts)) {
 		fprintf(stderr, "cannot read /proc/self/mountinfo\n");
-		return 1;
+		return TEST_ERROR;
 	}
 	m = dc_mounts_find(&mounts, top);
 	if (m) {
@@ -820,7 +820,7 @@ int main(int argc, char **argv)
 
 		if (stat(top, &st)) {
 			perror(top);
-			return 1;
+			return TEST_ERROR;
 		}
 		kdev = (uint32_t)(major(st.st_dev) << 20 | minor(st.st_dev));
 	}

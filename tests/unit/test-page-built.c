@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "page.h"
 #include "pagebuild.h"
 
@@ -30,7 +30,7 @@ static struct dc_decoder *mk(int long_size, unsigned int types, const struct dc_
 	CHECK_EQ(dc_decoder_new(&o, &d), 0);
 	if (!d) {
 		fprintf(stderr, "dc_decoder_new failed\n");
-		exit(1);
+		exit(TEST_ERROR);
 	}
 	return d;
 }

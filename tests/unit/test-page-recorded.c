@@ -10,7 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "format.h"
 #include "page.h"
 
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DATADIR\n", argv[0]);
-		return 1;
+		return TEST_ERROR;
 	}
 	snprintf(fmtdir, sizeof(fmtdir), "%s/formats-6.18", argv[1]);
 	snprintf(pagedir, sizeof(pagedir), "%s/pages-6.18", argv[1]);
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 
 		text = check_slurp(fmtdir, srcs[s], &len);
 		if (!text)
-			return 1;
+			return TEST_ERROR;
 		CHECK_EQ(dc_layout_parse(s, text, len, &layouts[s]), 0);
 		free(text);
 	}
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(dc_decoder_new(&o, &d), 0);
 	expected = check_slurp(pagedir, "expected.txt", NULL);
 	if (!d || !expected)
-		return 1;
+		return TEST_ERROR;
 	exp_line = strtok_r(expected, "\n", &save);
 
 	n = scandir(pagedir, &ents, is_page, alphasort);

@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "tdread.h"
 
 static const struct dc_bdi bdis[] = {
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s DATA-DIR\n", argv[0]);
-		return 1;
+		return TEST_ERROR;
 	}
 	snprintf(dir, sizeof(dir), "%s/tracedat", argv[1]);
 	check_workload(dir, "workload-v6.dat", &b6);

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "format.h"
 #include "page.h"
 #include "tracedat.h"
@@ -248,12 +248,12 @@ int main(int argc, char **argv)
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DATADIR\n", argv[0]);
-		return 1;
+		return TEST_ERROR;
 	}
 	if (system("trace-cmd -h >/dev/null 2>&1") == -1 ||
 	    system("command -v trace-cmd >/dev/null 2>&1")) {
 		printf("SKIP: trace-cmd missing (scripts/setup installs it)\n");
-		return 77;
+		return TEST_SKIP;
 	}
 	compare(argv[1], basic, 2, 50, false);
 	compare(argv[1], overrun, 1, 50, true);

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Build causes-v6.dat: the header and event formats of workload-v6.dat,
 its own saved command lines and one CPU with one hand-built page whose
-events exercise every removal cause of duet report (see README).
+events exercise every removal cause of duet report (see docs/commands.md).
 
 usage: make-causes.py workload-v6.dat causes-v6.dat
 """

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The setup and the page-view helpers of the libduet feature tests
+ * (libduet-test.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libduet-test.h"
+
+/* The session a test holds, freed at exit if a die() left it open, so
+ * that its tracing instance goes with the test. */
+static struct duet_session *open_session;
+
+static void free_open_session(void)
+{
+	duet_session_free(open_session);
+	open_session = NULL;
+}
+
+void lt_setup(struct lt *t, const char *name, int argc, char **argv)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	t->fs = argc > 1 ? argv[1] : "ext4";
+	livetest_require_root();
+	snprintf(t->base, sizeof(t->base), "/tmp/duet-lib-%d", (int)getpid());
+	mkdir(t->base, 0755);
+	if (fsimg_make(&t->img, t->fs, !strcmp(t->fs, "xfs") ? 320 : 256, t->base)) {
+		rmdir(t->base);
+		printf("SKIP: cannot make a %s loop file system\n", t->fs);
+		exit(TEST_SKIP);
+	}
+	/* Registered after fsimg's own handler: runs before it at exit. */
+	atexit(free_open_session);
+	snprintf(t->root, sizeof(t->root), "%s/r", t->base);
+	snprintf(t->out, sizeof(t->out), "%s/out", t->base);
+	mkdir(t->root, 0755);
+	mkdir(t->out, 0755);
+}
+
+struct duet_session *lt_session_or_skip(const struct duet_session_opts *o)
+{
+	int r = duet_session_new(o, &open_session);
+
+	if (r) {
+		fsimg_cleanup_all();
+		printf("SKIP: %s\n", duet_strerror(r));
+		exit(TEST_SKIP);
+	}
+	return open_session;
+}
+
+struct duet_session *lt_session(const struct duet_session_opts *o)
+{
+	int r = duet_session_new(o, &open_session);
+
+	if (r)
+		die("session: %s", duet_strerror(r));
+	return open_session;
+}
+
+void lt_session_free(struct duet_session *s)
+{
+	duet_session_free(s);
+	if (s == open_session)
+		open_session = NULL;
+}
+
+struct duet_task *lt_task(struct duet_session *s, const char *name, uint32_t mask,
+			  const char *path)
+{
+	struct duet_task_opts o = { .sz = sizeof(o), .name = name, .mask = mask, .path = path };
+	struct duet_task *t;
+	int r = duet_task_new(s, &o, &t);
+
+	if (r)
+		die("task %s: %s", name ? name : "(unnamed)", duet_strerror(r));
+	return t;
+}
+
+void collect(struct duet_task *t, struct got *g, int ms)
+{
+	struct timespec end, now;
+
+	g->n = g->lost = 0;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_nsec += (long)ms * 1000000L;
+	end.tv_sec += end.tv_nsec / 1000000000L;
+	end.tv_nsec %= 1000000000L;
+	do {
+		int n = duet_task_fetch(t, g->it + g->n, 4096 - g->n);
+
+		if (n < 0)
+			die("fetch: %s", duet_strerror(n));
+		for (int i = 0; i < n; i++)
+			if (g->it[g->n + (size_t)i].flags & DUET_ITEM_LOST)
+				g->lost++;
+		g->n += (size_t)n;
+		usleep(20000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+}
+
+int pages(const struct got *g, uint64_t ino, uint32_t st, uint8_t *bits)
+{
+	int dup = 0;
+
+	memset(bits, 0, MAXP);
+	for (size_t i = 0; i < g->n; i++) {
+		const struct duet_item *it = &g->it[i];
+
+		if (it->ino != ino || !(it->state & st))
+			continue;
+		for (uint64_t p = it->index; p < it->index + it->count; p++) {
+			if (p >= MAXP || bits[p])
+				dup++;
+			else
+				bits[p] = 1;
+		}
+	}
+	return dup;
+}
+
+void view_of(const struct got *g, uint64_t ino, uint8_t *bits)
+{
+	memset(bits, 0, MAXP);
+	for (size_t i = 0; i < g->n; i++) {
+		const struct duet_item *it = &g->it[i];
+
+		if (it->ino != ino)
+			continue;
+		for (uint64_t p = it->index; p < it->index + it->count && p < MAXP; p++)
+			bits[p] = !!(it->state & DUET_ADDED);
+	}
+}
+
+int exactly(const uint8_t *bits, int first, int n)
+{
+	for (int p = 0; p < MAXP; p++)
+		if (bits[p] != (p >= first && p < first + n))
+			return 0;
+	return 1;
+}
+
+int items_for(const struct got *g, uint64_t ino)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < g->n; i++)
+		n += g->it[i].ino == ino;
+	return n;
+}
+
+struct duet_fileid fileid_in(const struct got *g, uint64_t ino)
+{
+	struct duet_fileid f = { .dev = 0 };
+
+	for (size_t i = 0; i < g->n; i++)
+		if (g->it[i].ino == ino)
+			f = duet_item_fileid(&g->it[i]);
+	return f;
+}
+
+void wait_scan(struct duet_task *t)
+{
+	struct duet_task_status st = { .sz = sizeof(st) };
+
+	for (int i = 0; i < 300; i++) {
+		if (!duet_task_status(t, &st) && st.scan_done == st.scan_files)
+			return;
+		usleep(10000);
+	}
+	die("registration scan did not finish");
+}
+
+uint64_t make_file(const char *path, int npages, int do_fsync)
+{
+	char buf[4096];
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	for (int i = 0; i < npages; i++) {
+		memset(buf, 'a' + i % 26, sizeof(buf));
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			die("write");
+	}
+	if (do_fsync && fsync(fd))
+		die("fsync");
+	fstat(fd, &st);
+	close(fd);
+	return st.st_ino;
+}
+
+void drop(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || fdatasync(fd) || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+		die("drop %s", path);
+	close(fd);
+}
+
+void readall(const char *path)
+{
+	char buf[65536];
+	int fd = open(path, O_RDONLY);
+
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
+uint64_t cached_pages(const char *path)
+{
+	struct { uint64_t off, len; } r = { 0, 0 };
+	uint64_t cs[5] = { 0 };
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || syscall(451, fd, &r, cs, 0))
+		die("cachestat %s", path);
+	close(fd);
+	return cs[0];
+}
+
+void resident(const char *path, uint8_t *bits)
+{
+	unsigned char vec[MAXP];
+	struct stat st;
+	int fd = open(path, O_RDONLY);
+	void *m;
+
+	memset(bits, 0, MAXP);
+	if (fd < 0 || fstat(fd, &st) || !st.st_size)
+		goto out;
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		goto out;
+	if (!mincore(m, (size_t)st.st_size, vec))
+		for (size_t i = 0; i < ((size_t)st.st_size + 4095) / 4096 && i < MAXP; i++)
+			bits[i] = vec[i] & 1;
+	munmap(m, (size_t)st.st_size);
+out:
+	if (fd >= 0)
+		close(fd);
+}

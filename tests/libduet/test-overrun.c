@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Forced overrun: with a tiny ring buffer (8 KiB per CPU) and heavy
+ * churn the task gets a LOST item, drops its view, and after the resync
+ * that follows, its view of which pages are cached equals mincore() for
+ * every file.
+ */
+#include <string.h>
+
+#include "libduet-test.h"
+
+int main(int argc, char **argv)
+{
+	struct duet_session_opts so = { .sz = sizeof(so), .buffer_kb = 8, .subbuf_kb = 4 };
+	struct duet_task_status ts = { .sz = sizeof(ts) };
+	struct duet_session *s;
+	struct duet_task *te;
+	struct lt t;
+	static uint8_t view[40][MAXP];
+	uint64_t inos[40];
+	char files[40][300];
+	size_t lost = 0;
+	int bad = 0;
+	static struct got g;
+
+	lt_setup(&t, "overrun", argc, argv);
+	/* A machine that can run no session skips; one that cannot run this
+	 * one fails. */
+	lt_session_free(lt_session_or_skip(NULL));
+	s = lt_session(&so);
+	te = lt_task(s, NULL, DUET_EXISTS, t.root);
+	wait_scan(te);
+	memset(view, 0, sizeof(view));
+	/* Churn until the tiny buffer overruns (almost always at once). */
+	for (int tries = 0; tries < 5; tries++) {
+		for (int k = 0; k < 40; k++) {
+			snprintf(files[k], sizeof(files[k]), "%s/churn%d", t.root, k);
+			inos[k] = make_file(files[k], MAXP, 0);
+		}
+		for (int k = 0; k < 40; k += 2)
+			drop(files[k]);
+		usleep(300000);
+		duet_task_status(te, &ts);
+		if (ts.lost)
+			break;
+	}
+	/* Apply items as a task would: LOST drops the view. */
+	for (int round = 0; round < 30; round++) {
+		collect(te, &g, 100);
+		for (size_t i = 0; i < g.n; i++) {
+			const struct duet_item *it = &g.it[i];
+
+			if (it->flags & DUET_ITEM_LOST) {
+				memset(view, 0, sizeof(view));
+				lost++;
+				continue;
+			}
+			for (int k = 0; k < 40; k++) {
+				if (it->ino != inos[k])
+					continue;
+				for (uint64_t q = it->index; q < it->index + it->count && q < MAXP; q++)
+					view[k][q] = (it->state & DUET_ADDED) ? 1 : 0;
+			}
+		}
+		duet_task_status(te, &ts);
+		if (round > 5 && ts.scan_done == ts.scan_files && !ts.pending)
+			break;
+	}
+	CHECK(lost > 0 && ts.lost > 0, "overrun: the loss is reported (%zu LOST items)", lost);
+	CHECK(ts.resyncs > 0, "overrun: a resync ran (%" PRIu64 ")", ts.resyncs);
+	for (int k = 0; k < 40; k++) {
+		uint8_t res[MAXP];
+
+		resident(files[k], res);
+		if (memcmp(res, view[k], MAXP))
+			bad++;
+	}
+	CHECK(bad == 0, "overrun: after the resync the view matches mincore for every file (%d differ)", bad);
+	printf("ok forced overrun and resync (%zu LOST items, %" PRIu64 " resyncs)\n", lost, ts.resyncs);
+
+	duet_task_free(te);
+	lt_session_free(s);
+	return lt_finish(&t);
+}
