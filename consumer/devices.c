@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/btrfs.h>
 
@@ -109,6 +112,56 @@ nomem:
 	return -ENOMEM;
 }
 
+static const char *fstype_of(long magic)
+{
+	switch ((unsigned long)magic) {
+	case 0xEF53: return "ext4";		/* ext2, ext3 and ext4 share it */
+	case 0x58465342: return "xfs";
+	case 0x9123683E: return "btrfs";
+	case 0x01021994: return "tmpfs";
+	case 0x794C7630: return "overlay";
+	default: return "unknown";
+	}
+}
+
+/*
+ * In a chroot, mountinfo leaves out every mount whose mount point lies
+ * outside the process's root, so the file system of the root itself has
+ * no entry and nothing on it could be watched. Its device is the one
+ * stat gives for / (the kernel's s_dev for every file system but btrfs,
+ * whose subvolumes have their own anonymous devices: a btrfs chroot root
+ * stays unwatchable).
+ */
+static int add_root_mount(struct dc_mounts *out)
+{
+	struct dc_mount *m, *nm;
+	struct statfs sf;
+	struct stat st;
+
+	if (stat("/", &st) || statfs("/", &sf))
+		return -errno;
+	nm = realloc(out->m, (out->n + 1) * sizeof(*nm));
+	if (!nm)
+		return -ENOMEM;
+	out->m = nm;
+	m = &out->m[out->n];
+	memset(m, 0, sizeof(*m));
+	m->kdev = (uint32_t)(major(st.st_dev) << 20 | minor(st.st_dev));
+	m->mnt_point = strdup("/");
+	m->fstype = strdup(fstype_of((long)sf.f_type));
+	m->source = strdup("");
+	m->root = strdup("/");
+	if (!m->mnt_point || !m->fstype || !m->source || !m->root) {
+		free(m->mnt_point);
+		free(m->fstype);
+		free(m->source);
+		free(m->root);
+		return -ENOMEM;
+	}
+	out->n++;
+	return 0;
+}
+
 int dc_mounts_load(struct dc_mounts *out)
 {
 	char *buf = NULL;
@@ -141,6 +194,8 @@ int dc_mounts_load(struct dc_mounts *out)
 	buf[n] = '\0';
 	r = dc_mounts_parse(buf, out);
 	free(buf);
+	if (!r && !dc_mounts_find(out, "/"))
+		r = add_root_mount(out);
 	return r;
 }
 

@@ -147,12 +147,15 @@ as() {
 	# meson test points LD_LIBRARY_PATH into the build tree; another user
 	# may not reach it, and glibc then fails to load even libc. The staged
 	# programs find libduet through their RUNPATH.
+	# Nor may it reach the directory meson runs the test in (a checkout
+	# under /root): the program starts in / instead (paths are absolute).
 	if [ -n "${AS_EXEC:-}" ]; then
+		cd / || exit 1
 		exec env -u LD_LIBRARY_PATH setpriv --reuid="$u" --regid="$(id -g "$u")" \
 			--init-groups env DUET_SOCKET="$SOCK" "$@"
 	fi
-	env -u LD_LIBRARY_PATH setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups \
-		env DUET_SOCKET="$SOCK" "$@"
+	(cd / && exec env -u LD_LIBRARY_PATH setpriv --reuid="$u" --regid="$(id -g "$u")" \
+		--init-groups env DUET_SOCKET="$SOCK" "$@")
 }
 
 # bg_client OUT [dclient args...]: a dclient in the background (CPID)

@@ -209,6 +209,10 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 		 */
 		if (as_nobody)
 			unsetenv("LD_LIBRARY_PATH");
+		/* Nor its working directory (a checkout under /root): paths
+		 * given to the tools are absolute. */
+		if (as_nobody && chdir("/"))
+			_exit(126);
 		unsetenv("DUET_TOOLS_TEST_STOP_AFTER");
 		unsetenv("DUET_TOOLS_TEST_STOP_IN_FILE");
 		if (stop > 0)

@@ -810,20 +810,11 @@ int main(int argc, char **argv)
 		return TEST_ERROR;
 	}
 	m = dc_mounts_find(&mounts, top);
-	if (m) {
-		kdev = m->kdev;
-	} else {
-		/* In a chroot the file system of its root lies outside it, and
-		 * mountinfo leaves it out: the device from stat is the same
-		 * (no btrfs subvolume here, else its mount would be listed). */
-		struct stat st;
-
-		if (stat(top, &st)) {
-			perror(top);
-			return TEST_ERROR;
-		}
-		kdev = (uint32_t)(major(st.st_dev) << 20 | minor(st.st_dev));
+	if (!m) {
+		fprintf(stderr, "no mount for %s\n", top);
+		return TEST_ERROR;
 	}
+	kdev = m->kdev;
 	dc_mounts_free(&mounts);
 	test_walk_and_changes();
 	test_nested_roots();
