@@ -8,9 +8,13 @@
 
 #include "output.h"
 
+/* A comm is at most TASK_COMM_LEN (16) bytes: 32 leaves room to spare. */
+#define COMM_LEN 32
+#define COMM_SCAN "%31[^\n]"	/* COMM_LEN - 1 characters */
+
 struct comm_ent {
 	int pid;
-	char comm[32];
+	char comm[COMM_LEN];
 	UT_hash_handle hh;
 };
 
@@ -26,10 +30,10 @@ static bool saved_cmdline(int pid, char *out, size_t len)
 	if (!f)
 		return false;
 	while (fgets(line, sizeof(line), f)) {
-		char name[64];
+		char name[COMM_LEN];
 		int p;
 
-		if (sscanf(line, "%d %63[^\n]", &p, name) == 2 && p == pid) {
+		if (sscanf(line, "%d " COMM_SCAN, &p, name) == 2 && p == pid) {
 			snprintf(out, len, "%s", name);
 			found = true;
 			break;
