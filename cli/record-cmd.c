@@ -672,18 +672,26 @@ out:
 	return ret;
 }
 
-static void usage(FILE *f)
-{
-	fputs("usage: duet record [-o FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
-	      "                   [PATH...] [-- COMMAND [ARGS...]]\n"
-	      "Records page-cache events (and reclaim events) into FILE (default\n"
-	      "trace.dat, read by 'trace-cmd report' and 'duet report') and FILE.duet\n"
-	      "(mounts, backing devices, paths of the files seen under PATH).\n"
-	      "With PATHs, only their file systems are traced. With COMMAND, records\n"
-	      "while it runs and exits with its status; otherwise until Ctrl-C.\n"
-	      "Data are kept in memory while recording and written when it stops.\n",
-	      f);
-}
+static const struct option record_lo[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "events", required_argument, NULL, 'e' },
+	{ "buffer-kb", required_argument, NULL, 'b' },
+	{ 0 },
+};
+
+/* "+": options end at the first PATH, so that COMMAND's are its own. */
+static const struct cli_opts record_opts = {
+	.usage = "usage: duet record [-o FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
+		 "                   [PATH...] [-- COMMAND [ARGS...]]\n"
+		 "Records page-cache events (and reclaim events) into FILE (default\n"
+		 "trace.dat, read by 'trace-cmd report' and 'duet report') and FILE.duet\n"
+		 "(mounts, backing devices, paths of the files seen under PATH).\n"
+		 "With PATHs, only their file systems are traced. With COMMAND, records\n"
+		 "while it runs and exits with its status; otherwise until Ctrl-C.\n"
+		 "Data are kept in memory while recording and written when it stops.\n",
+	.shortopts = "+o:e:",
+	.longopts = record_lo,
+};
 
 /* --events: sources duet decodes set types; others are enabled as extras. */
 static int parse_event_list(const char *s, unsigned int *types, bool *stock, char ***extras)
@@ -733,24 +741,55 @@ fail:
 	return -EINVAL;
 }
 
+/* What the options set. */
+struct record_args {
+	struct dc_live_opts lopts;
+	const char *out;
+	const char *const *extras;
+	char **user_extras;	/* --events: the extras it names (freed at the end) */
+};
+
+static int record_opt(void *ud, const struct cli_arg *a)
+{
+	struct record_args *ra = ud;
+
+	switch (a->key) {
+	case 'o':
+		ra->out = a->value;
+		break;
+	case 'e': {
+		bool stock = false;
+
+		if (parse_event_list(a->value, &ra->lopts.types, &stock, &ra->user_extras))
+			return CLI_EXIT_USAGE;
+		ra->lopts.types_explicit = true;
+		ra->lopts.stock_only = stock;
+		ra->extras = (const char *const *)ra->user_extras;
+		break;
+	}
+	case 'b':
+		ra->lopts.buffer_kb = (unsigned int)strtoul(a->value, NULL, 10);
+		break;
+	}
+	return 0;
+}
+
 int cmd_record(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "events", required_argument, NULL, 'e' },
-		{ "buffer-kb", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	struct record_args ra = {
+		.lopts = { .sz = sizeof(ra.lopts) },
+		.out = "trace.dat",
+		.extras = default_extras,
 	};
 	struct rec r = { 0 };
-	struct dc_live_opts lopts = { .sz = sizeof(lopts) };
+	struct dc_live_opts lopts;
 	struct dc_mounts mounts = { 0 };
 	struct dc_bdi *bdis = NULL;
 	uint32_t *devs = NULL, *alldevs = NULL;
 	size_t ndevs = 0, nbdis = 0, nroots = 0;
-	char **roots = NULL, **user_extras = NULL, **stats_text = NULL;
-	const char *const *extras = default_extras;
-	const char *out = "trace.dat", *top = NULL;
+	char **roots = NULL, **user_extras, **stats_text = NULL;
+	const char *const *extras;
+	const char *out, *top = NULL;
 	char **cmd = NULL;
 	int opt, ret = 1, efd = -1, sfd = -1, tfd = -1, npaths, ofd = -1, side_fd = -1;
 	char *side_path = NULL;
@@ -762,32 +801,13 @@ int cmd_record(int argc, char **argv)
 	const struct dc_live_stats *st;
 	uint64_t lost = 0;
 
-	while ((opt = getopt_long(argc, argv, "+o:e:h", lo, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'e': {
-			bool stock = false;
-
-			if (parse_event_list(optarg, &lopts.types, &stock, &user_extras))
-				return 2;
-			lopts.types_explicit = true;
-			lopts.stock_only = stock;
-			extras = (const char *const *)user_extras;
-			break;
-		}
-		case 'b':
-			lopts.buffer_kb = (unsigned int)strtoul(optarg, NULL, 10);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	opt = cli_options(&record_opts, argc, argv, record_opt, &ra);
+	if (opt != CLI_GO)
+		return opt;
+	lopts = ra.lopts;
+	out = ra.out;
+	extras = ra.extras;
+	user_extras = ra.user_extras;
 	/*
 	 * PATHs up to "--" ("+" made getopt stop at the first non-option);
 	 * getopt consumes a "--" that comes right after the options.

@@ -912,88 +912,94 @@ static int plot_svg(struct report *rp, const struct dc_recbuf *rb, const char *p
 
 /* --- command ------------------------------------------------------------- */
 
-static void usage(FILE *f)
+static const struct option report_lo[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "top", required_argument, NULL, 't' },
+	{ "plot", required_argument, NULL, 'p' },
+	{ "drop-caches-comm", required_argument, NULL, 'd' },
+	{ 0 },
+};
+
+static const struct cli_opts report_opts = {
+	.usage = "usage: duet report [--json] [--top N] [--plot FILE.svg]\n"
+		 "                   [--drop-caches-comm LIST] FILE\n"
+		 "Summarise a recorded trace.dat (version 6 or 7: duet record, or\n"
+		 "trace-cmd record -e filemap -e writeback [-e vmscan]) per file:\n"
+		 "pages added, removed, dirtied and flushed, the top files by each,\n"
+		 "refaults (pages removed, then added again), how long pages stayed\n"
+		 "cached (log2 histogram), and removals by cause. Paths come from\n"
+		 "FILE.duet, the sidecar duet record writes, which also maps backing\n"
+		 "devices; without it PATH is - and writeback_dirty_folio's backing\n"
+		 "devices are mapped through the file systems mounted now.\n"
+		 "  --json         one JSON object instead of text\n"
+		 "  --top N        files in each top list (default 10)\n"
+		 "  --plot FILE    write an SVG of cached pages over time, top 5 files\n"
+		 "  --drop-caches-comm LIST\n"
+		 "                 comms whose removals count as drop_caches (default\n"
+		 "                 sh,bash,dash,zsh,ash,busybox,tee,sysctl)\n"
+		 "Removal causes: direct-reclaim (between vmscan direct, memcg or node\n"
+		 "reclaim begin/end of the task, if recorded), kswapd, drop-caches\n"
+		 "(by comm, above), kernel (kworker, kdamond, khugepaged, kcompactd,\n"
+		 "pid 0), else truncate/unlink/invalidate by the named task.\n",
+	.shortopts = "jt:p:d:",
+	.longopts = report_lo,
+};
+
+/* What the options set. */
+struct report_args {
+	const char *plot;
+	unsigned int top;
+	bool json;
+};
+
+static int report_opt(void *ud, const struct cli_arg *a)
 {
-	fputs("usage: duet report [--json] [--top N] [--plot FILE.svg]\n"
-	      "                   [--drop-caches-comm LIST] FILE\n"
-	      "Summarise a recorded trace.dat (version 6 or 7: duet record, or\n"
-	      "trace-cmd record -e filemap -e writeback [-e vmscan]) per file:\n"
-	      "pages added, removed, dirtied and flushed, the top files by each,\n"
-	      "refaults (pages removed, then added again), how long pages stayed\n"
-	      "cached (log2 histogram), and removals by cause. Paths come from\n"
-	      "FILE.duet, the sidecar duet record writes, which also maps backing\n"
-	      "devices; without it PATH is - and writeback_dirty_folio's backing\n"
-	      "devices are mapped through the file systems mounted now.\n"
-	      "  --json         one JSON object instead of text\n"
-	      "  --top N        files in each top list (default 10)\n"
-	      "  --plot FILE    write an SVG of cached pages over time, top 5 files\n"
-	      "  --drop-caches-comm LIST\n"
-	      "                 comms whose removals count as drop_caches (default\n"
-	      "                 sh,bash,dash,zsh,ash,busybox,tee,sysctl)\n"
-	      "Removal causes: direct-reclaim (between vmscan direct, memcg or node\n"
-	      "reclaim begin/end of the task, if recorded), kswapd, drop-caches\n"
-	      "(by comm, above), kernel (kworker, kdamond, khugepaged, kcompactd,\n"
-	      "pid 0), else truncate/unlink/invalidate by the named task.\n",
-	      f);
+	struct report_args *ra = ud;
+
+	switch (a->key) {
+	case 'd':
+		drop_comms = a->value;
+		break;
+	case 'j':
+		ra->json = true;
+		break;
+	case 't': {
+		char *e;
+		unsigned long v = strtoul(a->value, &e, 10);
+
+		if (*e || !*a->value || !v || v > 1000000) {
+			fprintf(stderr, "duet report: --top wants a number from 1 up\n");
+			return CLI_EXIT_USAGE;
+		}
+		ra->top = (unsigned int)v;
+		break;
+	}
+	case 'p':
+		ra->plot = a->value;
+		break;
+	}
+	return 0;
 }
 
 int cmd_report(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "top", required_argument, NULL, 't' },
-		{ "plot", required_argument, NULL, 'p' },
-		{ "drop-caches-comm", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct report rp = { 0 };
 	struct dc_recbuf rb = { 0 };
 	struct dc_bdi *bdis = NULL;
-	const char *plot = NULL, *why = NULL;
-	unsigned int top = 10;
-	bool json = false;
+	struct report_args ra = { .top = 10 };
+	const char *why = NULL;
 	void *map = MAP_FAILED;
 	struct stat sb;
 	char side[4096];
-	int opt, fd = -1, ret = 1, r;
+	int fd = -1, ret = 1, r;
 	bool side_bdis;
 	size_t nbdis = 0;
 
-	while ((opt = getopt_long(argc, argv, "jt:p:d:h", lo, NULL)) != -1) {
-		switch (opt) {
-		case 'd':
-			drop_comms = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 't': {
-			char *e;
-			unsigned long v = strtoul(optarg, &e, 10);
-
-			if (*e || !*optarg || !v || v > 1000000) {
-				fprintf(stderr, "duet report: --top wants a number from 1 up\n");
-				return 2;
-			}
-			top = (unsigned int)v;
-			break;
-		}
-		case 'p':
-			plot = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind + 1 != argc) {
-		usage(stderr);
-		return 2;
-	}
+	r = cli_options(&report_opts, argc, argv, report_opt, &ra);
+	if (r != CLI_GO)
+		return r;
+	if (optind + 1 != argc)
+		return cli_usage_error(&report_opts);
 	rp.file = argv[optind];
 	fd = open(rp.file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb)) {
@@ -1055,11 +1061,11 @@ int cmd_report(int argc, char **argv)
 		fprintf(stderr, "duet report: %s\n", strerror(-r));
 		goto out;
 	}
-	print_report(&rp, json, top, stdout);
-	if (plot) {
-		r = plot_svg(&rp, &rb, plot);
+	print_report(&rp, ra.json, ra.top, stdout);
+	if (ra.plot) {
+		r = plot_svg(&rp, &rb, ra.plot);
 		if (r) {
-			fprintf(stderr, "duet report: %s: %s\n", plot, strerror(-r));
+			fprintf(stderr, "duet report: %s: %s\n", ra.plot, strerror(-r));
 			goto out;
 		}
 	}

@@ -314,35 +314,53 @@ static bool have(enum dc_src src)
 	return !r;
 }
 
+static const struct option status_lo[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "socket", required_argument, NULL, 's' },
+	{ 0 },
+};
+
+static const struct cli_opts status_opts = {
+	.usage = "usage: duet status [--json] [--socket PATH]\n"
+		 "Shows the event semantics this kernel gives, duet's tracing instances,\n"
+		 "and duetd with its tasks (socket: $DUET_SOCKET or " DP_DEFAULT_SOCKET ").\n",
+	.shortopts = "js:",
+	.longopts = status_lo,
+};
+
+struct status_args {
+	const char *sock;
+	bool json;
+};
+
+static int status_opt(void *ud, const struct cli_arg *a)
+{
+	struct status_args *sa = ud;
+
+	if (a->key == 'j')
+		sa->json = true;
+	else if (a->key == 's')
+		sa->sock = a->value;
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	struct status_args sa = {
+		.sock = getenv("DUET_SOCKET") ? getenv("DUET_SOCKET") : DP_DEFAULT_SOCKET,
 	};
-	bool json = false, first = true, exact, dirty_bdi, flush_inode;
-	const char *sock = getenv("DUET_SOCKET") ? getenv("DUET_SOCKET") : DP_DEFAULT_SOCKET;
-	const char *dir, *dirty, *flush;
+	bool json, first = true, exact, dirty_bdi, flush_inode;
+	const char *sock, *dir, *dirty, *flush;
 	char path[4096];
 	struct dirent *de;
-	int opt, r;
+	int r;
 	DIR *d;
 
-	while ((opt = getopt_long(argc, argv, "js:h", lo, NULL)) != -1) {
-		if (opt == 'j') {
-			json = true;
-		} else if (opt == 's') {
-			sock = optarg;
-		} else {
-			fputs("usage: duet status [--json] [--socket PATH]\n"
-			      "Shows the event semantics this kernel gives, duet's tracing instances,\n"
-			      "and duetd with its tasks (socket: $DUET_SOCKET or " DP_DEFAULT_SOCKET ").\n",
-			      opt == 'h' ? stdout : stderr);
-			return opt == 'h' ? 0 : 2;
-		}
-	}
+	r = cli_options(&status_opts, argc, argv, status_opt, &sa);
+	if (r != CLI_GO)
+		return r;
+	json = sa.json;
+	sock = sa.sock;
 	r = dc_tracefs_ensure(&dir);
 	if (r == -EACCES && geteuid()) {
 		/* Not root: duetd is what an unprivileged user has. */

@@ -33,6 +33,12 @@ struct watch {
 	struct dc_live *live;
 	struct dc_perf *perf;	/* --backend=perf: used instead of live */
 	bool coalesce, quiet;
+	/* The options. */
+	struct dc_live_opts lopts;
+	unsigned int mask;
+	double duration;
+	bool stats, use_perf;
+	unsigned int perf_pages;
 	struct out_event pend[4];	/* coalescing runs, one per event type */
 	bool have_pend[4];
 	uint64_t printed;
@@ -304,118 +310,117 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 			is->names_capped, DC_INDEX_MAX_NAMES, is->overflows);
 }
 
-static void usage(FILE *f)
+static const struct option watch_lo[] = {
+	{ "events", required_argument, NULL, 'e' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "no-coalesce", no_argument, NULL, 'C' },
+	{ "buffer-kb", required_argument, NULL, 'b' },
+	{ "stock", no_argument, NULL, 'S' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "stats", no_argument, NULL, 's' },
+	{ "backend", required_argument, NULL, 'B' },
+	{ "perf-pages", required_argument, NULL, 'P' },
+	{ 0 },
+};
+
+static const struct cli_opts watch_opts = {
+	.usage = "usage: duet watch [--events add,remove,dirty,flush] [--json] [--duration SECONDS]\n"
+		 "                  [--no-coalesce] [--buffer-kb KB] [--stock] [--quiet] [--stats]\n"
+		 "                  [--backend tracefs|perf] [--perf-pages N]\n"
+		 "                  PATH...\n"
+		 "Prints page-cache events for files under each PATH (other file systems\n"
+		 "mounted below PATH included). Needs root: it reads the tracing ring buffer.\n"
+		 "--backend=perf reads the same events through perf_event_open (per-CPU\n"
+		 "rings of --perf-pages pages, default 256) and needs no tracefs instance.\n",
+	.shortopts = "e:jd:qs",
+	.longopts = watch_lo,
+};
+
+static int watch_opt(void *ud, const struct cli_arg *a)
 {
-	fputs("usage: duet watch [--events add,remove,dirty,flush] [--json] [--duration SECONDS]\n"
-	      "                  [--no-coalesce] [--buffer-kb KB] [--stock] [--quiet] [--stats]\n"
-	      "                  [--backend tracefs|perf] [--perf-pages N]\n"
-	      "                  PATH...\n"
-	      "Prints page-cache events for files under each PATH (other file systems\n"
-	      "mounted below PATH included). Needs root: it reads the tracing ring buffer.\n"
-	      "--backend=perf reads the same events through perf_event_open (per-CPU\n"
-	      "rings of --perf-pages pages, default 256) and needs no tracefs instance.\n",
-	      f);
+	struct watch *w = ud;
+
+	switch (a->key) {
+	case 'e':
+		if (parse_events(a->value, &w->mask)) {
+			fprintf(stderr, "duet watch: --events takes a list of add, remove, dirty, flush (got \"%s\")\n",
+				a->value);
+			return CLI_EXIT_USAGE;
+		}
+		break;
+	case 'j':
+		w->out.json = true;
+		break;
+	case 'd': {
+		char *end;
+
+		w->duration = strtod(a->value, &end);
+		if (*end || w->duration <= 0) {
+			fprintf(stderr, "duet watch: --duration takes a positive number of seconds\n");
+			return CLI_EXIT_USAGE;
+		}
+		break;
+	}
+	case 'C':
+		w->coalesce = false;
+		break;
+	case 'b':
+		w->lopts.buffer_kb = (unsigned int)strtoul(a->value, NULL, 10);
+		break;
+	case 'S':
+		w->lopts.stock_only = true;
+		break;
+	case 'q':
+		w->quiet = true;
+		break;
+	case 's':
+		w->stats = true;
+		break;
+	case 'B':
+		if (!strcmp(a->value, "perf")) {
+			w->use_perf = true;
+		} else if (strcmp(a->value, "tracefs")) {
+			fprintf(stderr, "duet watch: --backend is tracefs (default) or perf (got \"%s\")\n",
+				a->value);
+			return CLI_EXIT_USAGE;
+		}
+		break;
+	case 'P': {
+		char *end;
+		unsigned long v = strtoul(a->value, &end, 10);
+
+		if (*end || !v || (v & (v - 1)) || v > (1ul << 20)) {
+			fprintf(stderr, "duet watch: --perf-pages takes a power of two (pages per CPU ring)\n");
+			return CLI_EXIT_USAGE;
+		}
+		w->perf_pages = (unsigned int)v;
+		break;
+	}
+	}
+	return 0;
 }
 
 int cmd_watch(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "events", required_argument, NULL, 'e' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "no-coalesce", no_argument, NULL, 'C' },
-		{ "buffer-kb", required_argument, NULL, 'b' },
-		{ "stock", no_argument, NULL, 'S' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "stats", no_argument, NULL, 's' },
-		{ "backend", required_argument, NULL, 'B' },
-		{ "perf-pages", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	struct watch w = {
+		.coalesce = true,
+		.mask = DC_EVENTS_ALL,
+		.lopts = { .sz = sizeof(w.lopts) },
 	};
-	struct watch w = { .coalesce = true };
-	struct dc_live_opts lopts = { .sz = sizeof(lopts) };
 	struct dc_mounts mounts = { 0 };
 	struct dc_bdi *bdis = NULL;
 	uint32_t *devs = NULL;
 	size_t ndevs = 0, nbdis = 0, nroots = 0;
 	char **roots = NULL;
-	double duration = 0;
-	bool stats = false, use_perf = false;
-	unsigned int perf_pages = 0;
-	int opt, r, ret = 1, efd = -1, sfd = -1, tfd = -1, dfd = -1;
-	unsigned int mask = DC_EVENTS_ALL;
+	int r, ret = 1, efd = -1, sfd = -1, tfd = -1, dfd = -1;
 	sigset_t ss;
 
-	while ((opt = getopt_long(argc, argv, "e:jd:qsh", lo, NULL)) != -1) {
-		switch (opt) {
-		case 'e':
-			if (parse_events(optarg, &mask)) {
-				fprintf(stderr, "duet watch: --events takes a list of add, remove, dirty, flush (got \"%s\")\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'j':
-			w.out.json = true;
-			break;
-		case 'd': {
-			char *end;
-
-			duration = strtod(optarg, &end);
-			if (*end || duration <= 0) {
-				fprintf(stderr, "duet watch: --duration takes a positive number of seconds\n");
-				return 2;
-			}
-			break;
-		}
-		case 'C':
-			w.coalesce = false;
-			break;
-		case 'b':
-			lopts.buffer_kb = (unsigned int)strtoul(optarg, NULL, 10);
-			break;
-		case 'S':
-			lopts.stock_only = true;
-			break;
-		case 'q':
-			w.quiet = true;
-			break;
-		case 's':
-			stats = true;
-			break;
-		case 'B':
-			if (!strcmp(optarg, "perf")) {
-				use_perf = true;
-			} else if (strcmp(optarg, "tracefs")) {
-				fprintf(stderr, "duet watch: --backend is tracefs (default) or perf (got \"%s\")\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'P': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || !v || (v & (v - 1)) || v > (1ul << 20)) {
-				fprintf(stderr, "duet watch: --perf-pages takes a power of two (pages per CPU ring)\n");
-				return 2;
-			}
-			perf_pages = (unsigned int)v;
-			break;
-		}
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
-	}
+	r = cli_options(&watch_opts, argc, argv, watch_opt, &w);
+	if (r != CLI_GO)
+		return r;
+	if (optind >= argc)
+		return cli_usage_error(&watch_opts);
 	roots = calloc((size_t)(argc - optind), sizeof(*roots));
 	if (!roots)
 		return 1;
@@ -444,13 +449,13 @@ int cmd_watch(int argc, char **argv)
 		fprintf(stderr, "duet watch: cannot index %s: %s\n", roots[0], strerror(-r));
 		goto out;
 	}
-	lopts.devs = devs;
-	lopts.ndevs = ndevs;
-	lopts.bdis = bdis;
-	lopts.nbdis = nbdis;
-	lopts.types = mask;
-	lopts.exclude_pid = getpid();
-	if (use_perf) {
+	w.lopts.devs = devs;
+	w.lopts.ndevs = ndevs;
+	w.lopts.bdis = bdis;
+	w.lopts.nbdis = nbdis;
+	w.lopts.types = w.mask;
+	w.lopts.exclude_pid = getpid();
+	if (w.use_perf) {
 #ifdef DUET_HAVE_LIBPERF
 		struct dc_perf_opts popts = {
 			.sz = sizeof(popts),
@@ -458,10 +463,10 @@ int cmd_watch(int argc, char **argv)
 			.ndevs = ndevs,
 			.bdis = bdis,
 			.nbdis = nbdis,
-			.types = mask,
-			.stock_only = lopts.stock_only,
+			.types = w.mask,
+			.stock_only = w.lopts.stock_only,
 			.exclude_pid = getpid(),
-			.pages = perf_pages,
+			.pages = w.perf_pages,
 		};
 
 		r = dc_perf_open(&popts, &w.perf);
@@ -475,14 +480,14 @@ int cmd_watch(int argc, char **argv)
 			goto out;
 		}
 #else
-		(void)perf_pages;
+		(void)w.perf_pages;
 		fprintf(stderr, "duet watch: this duet was built without libperf: --backend=perf is not available (run scripts/setup, which builds libperf, then rebuild)\n");
 		goto out;
 #endif
 	} else {
-		r = dc_live_open(&lopts, &w.live);
+		r = dc_live_open(&w.lopts, &w.live);
 	}
-	if (!use_perf && r) {
+	if (!w.use_perf && r) {
 		if (r == -EACCES || r == -EPERM)
 			fprintf(stderr, "duet watch: reading the tracing ring buffer needs root: run it as root (sudo duet watch ...)\n");
 		else if (r == -ENOENT)
@@ -502,7 +507,7 @@ int cmd_watch(int argc, char **argv)
 
 	if (!w.quiet && !w.out.json) {
 		fprintf(stderr, "duet watch: %s\n", src_describe(&w));
-		if ((mask & DC_DIRTY) && src_dirty_sem(&w) == DC_DIRTY_BDI && nbdis < ndevs)
+		if ((w.mask & DC_DIRTY) && src_dirty_sem(&w) == DC_DIRTY_BDI && nbdis < ndevs)
 			fprintf(stderr, "duet watch: some watched file systems have no known backing device: their DIRTY events cannot be mapped\n");
 		fprintf(stderr, "duet watch: watching %zu file system(s) under", ndevs);
 		for (size_t i = 0; i < nroots; i++)
@@ -539,12 +544,12 @@ int cmd_watch(int argc, char **argv)
 		sfd = lp.sfd;
 		efd = lp.efd;
 		tfd = lp.tfd;
-		if (duration > 0) {
+		if (w.duration > 0) {
 			struct itimerspec dt = { 0 };
 
 			dfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-			dt.it_value.tv_sec = (time_t)duration;
-			dt.it_value.tv_nsec = (long)((duration - (double)(time_t)duration) * 1e9);
+			dt.it_value.tv_sec = (time_t)w.duration;
+			dt.it_value.tv_nsec = (long)((w.duration - (double)(time_t)w.duration) * 1e9);
 			timerfd_settime(dfd, 0, &dt, NULL);
 			ev.data.fd = dfd;
 			epoll_ctl(efd, EPOLL_CTL_ADD, dfd, &ev);
@@ -591,7 +596,7 @@ int cmd_watch(int argc, char **argv)
 			break;
 	}
 	check_stats(&w);
-	if (stats || w.out.json || !w.quiet)
+	if (w.stats || w.out.json || !w.quiet)
 		summary(&w, stderr, "duet watch");
 	ret = 0;
 out:
