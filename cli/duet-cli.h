@@ -59,6 +59,17 @@ int cli_options(const struct cli_opts *o, int argc, char **argv, cli_opt_fn fn, 
 /* The usage on standard error for a bad operand: returns CLI_EXIT_USAGE. */
 int cli_usage_error(const struct cli_opts *o);
 
+/*
+ * The option's value as a decimal number in [min, max]: 0, or
+ * CLI_EXIT_USAGE after one sentence naming the option, e.g.
+ * "duet watch: --buffer-kb: '12x' is not a number".
+ */
+int cli_number(const struct cli_arg *a, uint64_t min, uint64_t max, uint64_t *ret);
+/* A positive number of seconds (decimals allowed), at most max: as above. */
+int cli_seconds(const struct cli_arg *a, double max, double *ret);
+/* The parsing under both: 0, -EINVAL (not a number) or -ERANGE. */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
 /* ---- the event loop of duet watch and duet record (cmdloop.c) ---- */
 
 /* sfd reports the blocked signals sigs, tfd fires every second; idx_fd < 0: none. */

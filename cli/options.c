@@ -71,3 +71,59 @@ int cli_usage_error(const struct cli_opts *o)
 	fputs(o->usage, stderr);
 	return CLI_EXIT_USAGE;
 }
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull would also take blanks, a sign (even "-1") and nothing at all. */
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+int cli_number(const struct cli_arg *a, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	int r = cli_parse_u64(a->value, min, max, ret);
+
+	if (r == -EINVAL)
+		fprintf(stderr, "%s: %s: '%s' is not a number\n", a->prog, a->name, a->value);
+	else if (r)
+		fprintf(stderr, "%s: %s: '%s' is out of range (%" PRIu64 " to %" PRIu64 ")\n",
+			a->prog, a->name, a->value, min, max);
+	return r ? CLI_EXIT_USAGE : 0;
+}
+
+int cli_seconds(const struct cli_arg *a, double max, double *ret)
+{
+	const char *s = a->value;
+	size_t digits = strspn(s, "0123456789"), len = strlen(s);
+	double v;
+	char *end;
+
+	/*
+	 * Digits with at most one point: strtod would also take blanks, a
+	 * sign, "inf", "nan" and hexadecimal.
+	 */
+	if (s[digits] == '.')
+		digits += 1 + strspn(s + digits + 1, "0123456789");
+	if (!len || digits != len || !strcmp(s, ".")) {
+		fprintf(stderr, "%s: %s: '%s' is not a number of seconds\n", a->prog, a->name, s);
+		return CLI_EXIT_USAGE;
+	}
+	v = strtod(s, &end);
+	if (*end || !(v > 0) || v > max) {
+		fprintf(stderr, "%s: %s: '%s' is out of range (more than 0, at most %g)\n",
+			a->prog, a->name, s, max);
+		return CLI_EXIT_USAGE;
+	}
+	*ret = v;
+	return 0;
+}

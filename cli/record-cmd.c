@@ -752,6 +752,8 @@ struct record_args {
 static int record_opt(void *ud, const struct cli_arg *a)
 {
 	struct record_args *ra = ud;
+	uint64_t v = 0;
+	int r;
 
 	switch (a->key) {
 	case 'o':
@@ -768,8 +770,9 @@ static int record_opt(void *ud, const struct cli_arg *a)
 		break;
 	}
 	case 'b':
-		ra->lopts.buffer_kb = (unsigned int)strtoul(a->value, NULL, 10);
-		break;
+		r = cli_number(a, 0, UINT_MAX, &v);
+		ra->lopts.buffer_kb = (unsigned int)v;
+		return r;
 	}
 	return 0;
 }

@@ -955,6 +955,8 @@ struct report_args {
 static int report_opt(void *ud, const struct cli_arg *a)
 {
 	struct report_args *ra = ud;
+	uint64_t v = 0;
+	int r;
 
 	switch (a->key) {
 	case 'd':
@@ -963,17 +965,10 @@ static int report_opt(void *ud, const struct cli_arg *a)
 	case 'j':
 		ra->json = true;
 		break;
-	case 't': {
-		char *e;
-		unsigned long v = strtoul(a->value, &e, 10);
-
-		if (*e || !*a->value || !v || v > 1000000) {
-			fprintf(stderr, "duet report: --top wants a number from 1 up\n");
-			return CLI_EXIT_USAGE;
-		}
+	case 't':
+		r = cli_number(a, 1, 1000000, &v);
 		ra->top = (unsigned int)v;
-		break;
-	}
+		return r;
 	case 'p':
 		ra->plot = a->value;
 		break;

@@ -337,9 +337,14 @@ static const struct cli_opts watch_opts = {
 	.longopts = watch_lo,
 };
 
+/* --duration's bound: any longer is a mistake (time_t and timerfd take it). */
+#define WATCH_MAX_SECONDS 1e9
+
 static int watch_opt(void *ud, const struct cli_arg *a)
 {
 	struct watch *w = ud;
+	uint64_t v = 0;
+	int r;
 
 	switch (a->key) {
 	case 'e':
@@ -352,22 +357,15 @@ static int watch_opt(void *ud, const struct cli_arg *a)
 	case 'j':
 		w->out.json = true;
 		break;
-	case 'd': {
-		char *end;
-
-		w->duration = strtod(a->value, &end);
-		if (*end || w->duration <= 0) {
-			fprintf(stderr, "duet watch: --duration takes a positive number of seconds\n");
-			return CLI_EXIT_USAGE;
-		}
-		break;
-	}
+	case 'd':
+		return cli_seconds(a, WATCH_MAX_SECONDS, &w->duration);
 	case 'C':
 		w->coalesce = false;
 		break;
 	case 'b':
-		w->lopts.buffer_kb = (unsigned int)strtoul(a->value, NULL, 10);
-		break;
+		r = cli_number(a, 0, UINT_MAX, &v);
+		w->lopts.buffer_kb = (unsigned int)v;
+		return r;
 	case 'S':
 		w->lopts.stock_only = true;
 		break;
@@ -386,17 +384,15 @@ static int watch_opt(void *ud, const struct cli_arg *a)
 			return CLI_EXIT_USAGE;
 		}
 		break;
-	case 'P': {
-		char *end;
-		unsigned long v = strtoul(a->value, &end, 10);
-
-		if (*end || !v || (v & (v - 1)) || v > (1ul << 20)) {
-			fprintf(stderr, "duet watch: --perf-pages takes a power of two (pages per CPU ring)\n");
-			return CLI_EXIT_USAGE;
+	case 'P':
+		r = cli_number(a, 1, 1u << 20, &v);
+		if (!r && (v & (v - 1))) {
+			fprintf(stderr, "duet watch: --perf-pages: '%s' is not a power of two (pages per CPU ring)\n",
+				a->value);
+			r = CLI_EXIT_USAGE;
 		}
 		w->perf_pages = (unsigned int)v;
-		break;
-	}
+		return r;
 	}
 	return 0;
 }
