@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The duet program's own interfaces: the subcommands, the option parsing
- * they share (options.c) and their event loop (cmdloop.c).
+ * they share (options.c), the sentences they share (errors.c) and their
+ * event loop (cmdloop.c).
  */
 #ifndef DUET_CLI_H
 #define DUET_CLI_H
@@ -69,6 +70,17 @@ int cli_number(const struct cli_arg *a, uint64_t min, uint64_t max, uint64_t *re
 int cli_seconds(const struct cli_arg *a, double max, double *ret);
 /* The parsing under both: 0, -EINVAL (not a number) or -ERANGE. */
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* ---- the sentences several subcommands say (errors.c) ---- */
+
+/*
+ * dc_live_open() failed with err: what to do about it ("needs root: run
+ * it as root", "mount tracefs ..."). events names what was asked for,
+ * e.g. "the filemap page-cache events".
+ */
+void cli_say_tracing(const char *prog, int err, const char *events);
+/* dc_tracefs_ensure() failed with err. */
+void cli_say_tracefs(const char *prog, int err);
 
 /* ---- the event loop of duet watch and duet record (cmdloop.c) ---- */
 

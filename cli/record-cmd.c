@@ -845,8 +845,9 @@ int cmd_record(int argc, char **argv)
 		}
 		roots[nroots++] = rp;
 	}
-	if (dc_tracefs_ensure(&top)) {
-		fprintf(stderr, "duet record: tracefs is not available: run as root on a kernel with CONFIG_TRACING\n");
+	opt = dc_tracefs_ensure(&top);
+	if (opt) {
+		cli_say_tracefs(argv[0], opt);
 		goto out;
 	}
 	/*
@@ -946,12 +947,7 @@ int cmd_record(int argc, char **argv)
 		int e = dc_live_open(&lopts, &r.live);
 
 		if (e) {
-			if (e == -EACCES || e == -EPERM)
-				fprintf(stderr, "duet record: reading the tracing ring buffer needs root\n");
-			else if (e == -ENOENT)
-				fprintf(stderr, "duet record: tracefs or the events asked for are missing\n");
-			else
-				fprintf(stderr, "duet record: cannot set up tracing: %s\n", strerror(-e));
+			cli_say_tracing(argv[0], e, "the events asked for");
 			goto out;
 		}
 	}

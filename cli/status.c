@@ -372,10 +372,8 @@ int cmd_status(int argc, char **argv)
 		return r;
 	}
 	if (r) {
-		fprintf(stderr, "duet status: %s\n",
-			r == -EACCES ? "reading tracefs needs root: run it as root" :
-				       "tracefs is not available: mount -t tracefs nodev /sys/kernel/tracing");
-		return 1;
+		cli_say_tracefs(argv[0], r);
+		return CLI_EXIT_FAIL;
 	}
 	exact = have(DC_SRC_P_DIRTY) && have(DC_SRC_P_WB_START);
 	dirty_bdi = have(DC_SRC_WB_DIRTY);

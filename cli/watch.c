@@ -484,15 +484,7 @@ int cmd_watch(int argc, char **argv)
 		r = dc_live_open(&w.lopts, &w.live);
 	}
 	if (!w.use_perf && r) {
-		if (r == -EACCES || r == -EPERM)
-			fprintf(stderr, "duet watch: reading the tracing ring buffer needs root: run it as root (sudo duet watch ...)\n");
-		else if (r == -ENOENT)
-			fprintf(stderr, "duet watch: tracefs or the filemap page-cache events are missing: mount tracefs (mount -t tracefs nodev /sys/kernel/tracing) on a kernel built with CONFIG_TRACING\n");
-		else if (r == -EPROTO)
-			fprintf(stderr, "duet watch: an event's format has fields this version cannot decode (%s)\n",
-				strerror(-r));
-		else
-			fprintf(stderr, "duet watch: cannot set up tracing: %s\n", strerror(-r));
+		cli_say_tracing(argv[0], r, "the filemap page-cache events");
 		goto out;
 	}
 	w.ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
