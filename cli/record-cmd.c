@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * duet record: page-cache events into a trace.dat that trace-cmd report
- * reads, plus a sidecar FILE.duet (JSON) with the mounts, backing devices
- * and the paths of the files seen.
+ * reads, plus a sidecar FILE.duet (sidecar.h) with the mounts, backing
+ * devices and the paths of the files seen.
  *
  * No feedback loop: while tracing, the raw pages go to one memfd per CPU
  * (shmem, which has no writeback and whose pages are not on any traced
@@ -30,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <endian.h>
-#include <json-c/json.h>
 #include <traceevent/event-parse.h>
 #include <traceevent/kbuffer.h>
 #include <uthash.h>
@@ -39,6 +38,7 @@
 #include "duet-cli.h"
 #include "index.h"
 #include "live.h"
+#include "sidecar.h"
 #include "tracedat.h"
 
 /*
@@ -73,25 +73,13 @@ struct pid_ent {
 	UT_hash_handle hh;
 };
 
-struct file_key {
-	uint32_t dev;
-	uint32_t pad;
-	uint64_t ino;
-};
-
-struct file_ent {
-	struct file_key k;
-	char *path;
-	UT_hash_handle hh;
-};
-
 struct rec {
 	struct dc_live *live;
 	struct dc_index *idx;
 	struct spool *sp;
 	unsigned int ncpus;
 	struct pid_ent *pids;
-	struct file_ent *files;
+	struct dc_sidecar *side;	/* the paths of the files seen */
 	uint64_t *lost_cpu;
 	uint64_t lost_pages;	/* reported by missed-event marks in pages */
 	uint64_t records;
@@ -166,23 +154,15 @@ static void see_pid(struct rec *r, int pid)
 
 static void see_file(struct rec *r, uint32_t dev, uint64_t ino)
 {
-	struct file_key k = { .dev = dev, .ino = ino };
-	struct file_ent *e;
 	const char *path;
 	unsigned int fl = 0;
 
-	HASH_FIND(hh, r->files, &k, sizeof(k), e);
-	if (e)
+	if (!r->idx || dc_sidecar_path(r->side, dev, ino))
 		return;
-	path = r->idx ? dc_index_lookup(r->idx, dev, ino, &fl) : NULL;
-	if (!path)
-		return;	/* looked up again on its next event: it may be named later */
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return;
-	e->k = k;
-	e->path = strdup(path);
-	HASH_ADD(hh, r->files, k, sizeof(k), e);
+	path = dc_index_lookup(r->idx, dev, ino, &fl);
+	/* Not named yet: looked up again on its next event. */
+	if (path && dc_sidecar_add_file(r->side, dev, ino, path))
+		fprintf(stderr, "duet record: out of memory: %s not named in the sidecar\n", path);
 }
 
 static int on_records(void *ud, const struct dc_record *rec, size_t n)
@@ -486,73 +466,6 @@ static void build_cmdlines(struct rec *r, const char *top, struct sbuf *out)
 	for (struct pid_ent *e = r->pids; e; e = e->hh.next)
 		if (e->comm[0])
 			sb_printf(out, "%d %s\n", e->pid, e->comm);
-}
-
-static int write_sidecar(struct rec *r, int sfd, const char *file, const struct dc_mounts *mounts,
-			 const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
-			 size_t nbdis)
-{
-	struct json_object *o = json_object_new_object(), *a;
-	char *dup = strdup(file), *base;
-	int ret = 0;
-
-	if (!o || !dup) {
-		json_object_put(o);
-		free(dup);
-		return -ENOMEM;
-	}
-	base = strrchr(dup, '/') ? strrchr(dup, '/') + 1 : dup;
-	json_object_object_add(o, "duet_sidecar", json_object_new_int(1));
-	json_object_object_add(o, "trace", json_object_new_string(base));
-	json_object_object_add(o, "clock", json_object_new_string("mono"));
-	a = json_object_new_array();
-	for (size_t i = 0; i < mounts->n; i++) {
-		const struct dc_mount *m = &mounts->m[i];
-		struct json_object *mo;
-		char dev[32];
-		bool want = !ndevs;
-
-		for (size_t j = 0; j < ndevs; j++)
-			want |= devs[j] == m->kdev;
-		if (!want)
-			continue;
-		mo = json_object_new_object();
-		snprintf(dev, sizeof(dev), "%u:%u", dc_kdev_major(m->kdev), dc_kdev_minor(m->kdev));
-		json_object_object_add(mo, "kdev", json_object_new_int64(m->kdev));
-		json_object_object_add(mo, "dev", json_object_new_string(dev));
-		json_object_object_add(mo, "root", json_object_new_string(m->root));
-		json_object_object_add(mo, "mount_point", json_object_new_string(m->mnt_point));
-		json_object_object_add(mo, "fstype", json_object_new_string(m->fstype));
-		json_object_array_add(a, mo);
-	}
-	json_object_object_add(o, "mounts", a);
-	a = json_object_new_array();
-	for (size_t i = 0; i < nbdis; i++) {
-		struct json_object *bo = json_object_new_object(), *k = json_object_new_array();
-
-		for (unsigned int j = 0; j < bdis[i].ndevs; j++)
-			json_object_array_add(k, json_object_new_int64(bdis[i].devs[j]));
-		json_object_object_add(bo, "name", json_object_new_string(bdis[i].name));
-		json_object_object_add(bo, "kdevs", k);
-		json_object_array_add(a, bo);
-	}
-	json_object_object_add(o, "bdis", a);
-	a = json_object_new_array();
-	for (struct file_ent *e = r->files; e; e = e->hh.next) {
-		struct json_object *fo = json_object_new_object(), *p = json_object_new_array();
-
-		json_object_array_add(p, json_object_new_string(e->path));
-		json_object_object_add(fo, "kdev", json_object_new_int64(e->k.dev));
-		json_object_object_add(fo, "ino", json_object_new_int64((int64_t)e->k.ino));
-		json_object_object_add(fo, "paths", p);
-		json_object_array_add(a, fo);
-	}
-	json_object_object_add(o, "files", a);
-	if (json_object_to_fd(sfd, o, JSON_C_TO_STRING_PLAIN))
-		ret = -EIO;
-	json_object_put(o);
-	free(dup);
-	return ret;
 }
 
 /* Reads a file of the instance (NULL when unreadable). */
@@ -897,7 +810,7 @@ int cmd_record(int argc, char **argv)
 	r.sp = calloc(r.ncpus, sizeof(*r.sp));
 	r.lost_cpu = calloc(r.ncpus, sizeof(*r.lost_cpu));
 	stats_text = calloc(r.ncpus, sizeof(*stats_text));
-	if (!r.sp || !r.lost_cpu || !stats_text)
+	if (!r.sp || !r.lost_cpu || !stats_text || dc_sidecar_new(&r.side))
 		goto out;
 	for (unsigned int c = 0; c < r.ncpus; c++)
 		r.sp[c].fd = -1;
@@ -1062,7 +975,7 @@ int cmd_record(int argc, char **argv)
 			fprintf(stderr, "duet record: cannot write %s: %s\n", out, strerror(-e));
 			goto out;
 		}
-		e = write_sidecar(&r, side_fd, out, &mounts, devs, ndevs, bdis, nbdis);
+		e = dc_sidecar_write(r.side, side_fd, out, &mounts, devs, ndevs, bdis, nbdis);
 		if (e) {
 			fprintf(stderr, "duet record: cannot write %s.duet: %s\n", out, strerror(-e));
 			goto out;
@@ -1074,8 +987,8 @@ int cmd_record(int argc, char **argv)
 
 		for (unsigned int c = 0; c < r.ncpus; c++)
 			bytes += r.sp[c].size;
-		fprintf(stderr, "duet record: %s: %" PRIu64 " events, %" PRIu64 " bytes of ring-buffer pages, %u file(s) named in %s.duet\n",
-			out, st->total.events, bytes, HASH_COUNT(r.files), out);
+		fprintf(stderr, "duet record: %s: %" PRIu64 " events, %" PRIu64 " bytes of ring-buffer pages, %zu file(s) named in %s.duet\n",
+			out, st->total.events, bytes, dc_sidecar_nfiles(r.side), out);
 	}
 	if (lost)
 		fprintf(stderr, "duet record: LOST %" PRIu64 " events (page marks %" PRIu64 ", overrun %" PRIu64 ", dropped %" PRIu64 "): the trace has gaps; use --buffer-kb\n",
@@ -1112,18 +1025,13 @@ out:
 	free(r.lost_cpu);
 	{
 		struct pid_ent *p, *pt;
-		struct file_ent *f, *ft;
 
 		HASH_ITER(hh, r.pids, p, pt) {
 			HASH_DEL(r.pids, p);
 			free(p);
 		}
-		HASH_ITER(hh, r.files, f, ft) {
-			HASH_DEL(r.files, f);
-			free(f->path);
-			free(f);
-		}
 	}
+	dc_sidecar_free(r.side);
 	for (size_t i = 0; user_extras && user_extras[i]; i++)
 		free(user_extras[i]);
 	free(user_extras);

@@ -19,6 +19,7 @@
 
 #include "devices.h"
 #include "duet-cli.h"
+#include "sidecar.h"
 #include "tdread.h"
 
 #define HIST_BUCKETS 64
@@ -90,20 +91,13 @@ struct pidst {
 	UT_hash_handle hh;
 };
 
-struct side_file {
-	struct fkey k;
-	char *path;
-	UT_hash_handle hh;
-};
-
 struct report {
 	const char *file;
 	struct dc_tdread *td;
 	struct rfile *files;
 	struct rcause *causes;
 	struct pidst *pids;
-	struct side_file *side;
-	bool have_side;
+	struct dc_sidecar *side;	/* NULL: none */
 	struct ptable pt;
 	uint64_t hist[HIST_BUCKETS];
 	uint64_t removed_unknown_age;	/* pages cached before the recording */
@@ -189,14 +183,11 @@ static struct rfile *file_get(struct report *rp, uint32_t dev, uint64_t ino)
 		return last;
 	HASH_FIND(hh, rp->files, &k, sizeof(k), f);
 	if (!f) {
-		struct side_file *sf;
-
 		f = calloc(1, sizeof(*f));
 		if (!f)
 			return NULL;
 		f->k = k;
-		HASH_FIND(hh, rp->side, &k, sizeof(k), sf);
-		f->path = sf ? sf->path : NULL;
+		f->path = rp->side ? dc_sidecar_path(rp->side, dev, ino) : NULL;
 		HASH_ADD(hh, rp->files, k, sizeof(k), f);
 	}
 	last = f;
@@ -400,84 +391,7 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 	return 0;
 }
 
-/* --- sidecar ------------------------------------------------------------ */
-
-/* Sidecar: `<FILE>.duet` written by duet record (schema in README). */
-static int load_sidecar(struct report *rp, const char *path, struct dc_bdi **bdis,
-			size_t *nbdis, const char **why)
-{
-	struct json_object *j = json_object_from_file(path), *v, *a;
-	int r = -EBADMSG;
-
-	if (!j) {
-		*why = "the sidecar is not valid JSON";
-		return -EBADMSG;
-	}
-	if (!json_object_object_get_ex(j, "duet_sidecar", &v) ||
-	    json_object_get_int(v) != 1) {
-		*why = "the sidecar lacks \"duet_sidecar\": 1";
-		goto out;
-	}
-	if (json_object_object_get_ex(j, "bdis", &a) && json_object_is_type(a, json_type_array)) {
-		size_t n = json_object_array_length(a);
-
-		*bdis = calloc(n ? n : 1, sizeof(**bdis));
-		if (!*bdis) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < n; i++) {
-			struct json_object *b = json_object_array_get_idx(a, i), *nm, *kd;
-			struct dc_bdi *d = &(*bdis)[*nbdis];
-
-			if (!json_object_object_get_ex(b, "name", &nm) ||
-			    !json_object_object_get_ex(b, "kdevs", &kd) ||
-			    !json_object_is_type(kd, json_type_array)) {
-				*why = "a sidecar bdi lacks name or kdevs";
-				goto out;
-			}
-			snprintf(d->name, sizeof(d->name), "%s", json_object_get_string(nm));
-			for (size_t k = 0; k < json_object_array_length(kd) &&
-			     d->ndevs < DC_BDI_MAX_DEVS; k++)
-				d->devs[d->ndevs++] =
-					(uint32_t)json_object_get_int64(json_object_array_get_idx(kd, k));
-			(*nbdis)++;
-		}
-	}
-	if (json_object_object_get_ex(j, "files", &a) && json_object_is_type(a, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			struct json_object *fo = json_object_array_get_idx(a, i), *kd, *ino, *ps;
-			struct side_file *sf, *old;
-
-			if (!json_object_object_get_ex(fo, "kdev", &kd) ||
-			    !json_object_object_get_ex(fo, "ino", &ino) ||
-			    !json_object_object_get_ex(fo, "paths", &ps) ||
-			    !json_object_is_type(ps, json_type_array) ||
-			    !json_object_array_length(ps))
-				continue;
-			sf = calloc(1, sizeof(*sf));
-			if (!sf) {
-				r = -ENOMEM;
-				goto out;
-			}
-			sf->k.dev = (uint32_t)json_object_get_int64(kd);
-			sf->k.ino = (uint64_t)json_object_get_int64(ino);
-			sf->path = strdup(json_object_get_string(json_object_array_get_idx(ps, 0)));
-			HASH_FIND(hh, rp->side, &sf->k, sizeof(sf->k), old);
-			if (old || !sf->path) {
-				free(sf->path);
-				free(sf);
-				continue;
-			}
-			HASH_ADD(hh, rp->side, k, sizeof(sf->k), sf);
-		}
-	}
-	rp->have_side = true;
-	r = 0;
-out:
-	json_object_put(j);
-	return r;
-}
+/* --- backing devices ---------------------------------------------------- */
 
 /* Without a sidecar: the bdis of every file system mounted now. */
 static int live_bdis(struct dc_bdi **bdis, size_t *nbdis)
@@ -649,7 +563,7 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 		json_object_object_add(j, "clock", json_object_new_string(dc_tdread_clock(rp->td)));
 		json_object_object_add(j, "dirty", json_object_new_string(rp->dirty_sem));
 		json_object_object_add(j, "flush", json_object_new_string(rp->flush_sem));
-		json_object_object_add(j, "paths", json_object_new_string(rp->have_side ?
+		json_object_object_add(j, "paths", json_object_new_string(rp->side ?
 							"sidecar" : "none"));
 		json_object_object_add(j, "duration_ns", json_object_new_uint64(rp->t1 - rp->t0));
 		json_object_object_add(j, "events", json_object_new_uint64(rp->events));
@@ -715,7 +629,7 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 		dc_tdread_ncpus(rp->td), dc_tdread_clock(rp->td),
 		(double)(rp->t1 - rp->t0) / 1e9, rp->events);
 	fprintf(out, "dirty: %s; flush: %s; paths: %s\n", rp->dirty_sem, rp->flush_sem,
-		rp->have_side ? "from the sidecar" : "unknown (no sidecar), shown as -");
+		rp->side ? "from the sidecar" : "unknown (no sidecar), shown as -");
 	fprintf(out, "lost events: %" PRIu64 "%s; corrupt pages skipped: %" PRIu64
 		"; dirty events of unknown backing devices: %" PRIu64 "\n", rp->lost,
 		rp->lost_unknown ? " (and pages with an unknown loss)" : "", rp->st.bad_pages,
@@ -980,7 +894,8 @@ int cmd_report(int argc, char **argv)
 {
 	struct report rp = { 0 };
 	struct dc_recbuf rb = { 0 };
-	struct dc_bdi *bdis = NULL;
+	const struct dc_bdi *bdis = NULL;
+	struct dc_bdi *bdis_now = NULL;	/* of the mounts now, without a sidecar's */
 	struct report_args ra = { .top = 10 };
 	const char *why = NULL;
 	void *map = MAP_FAILED;
@@ -1020,18 +935,20 @@ int cmd_report(int argc, char **argv)
 	}
 	snprintf(side, sizeof(side), "%s.duet", rp.file);
 	if (!access(side, F_OK)) {
-		r = load_sidecar(&rp, side, &bdis, &nbdis, &why);
+		r = dc_sidecar_read(side, &rp.side, &why);
 		if (r) {
 			fprintf(stderr, "duet report: %s: %s\n", side, r == -ENOMEM ?
 				"out of memory" : why);
 			goto out;
 		}
+		bdis = dc_sidecar_bdis(rp.side, &nbdis);
 	}
 	side_bdis = nbdis > 0;
 	/* A sidecar without backing devices: map them as without one. */
 	if (!nbdis && dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) &&
 	    !dc_tdread_has(rp.td, DC_SRC_P_DIRTY)) {
-		r = live_bdis(&bdis, &nbdis);
+		r = live_bdis(&bdis_now, &nbdis);
+		bdis = bdis_now;
 		if (r)
 			fprintf(stderr, "duet report: cannot read the mounts (%s): dirty events "
 				"will not be mapped to devices\n", strerror(-r));
@@ -1073,7 +990,8 @@ out:
 	/* Process exit frees the tables; only the mapping and fd are closed. */
 	dc_recbuf_free(&rb);
 	dc_tdread_free(rp.td);
-	free(bdis);
+	dc_sidecar_free(rp.side);
+	free(bdis_now);
 	free(rp.pt.s);
 	if (map != MAP_FAILED)
 		munmap(map, (size_t)sb.st_size);
