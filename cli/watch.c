@@ -39,6 +39,16 @@ struct watch {
 	double duration;
 	bool stats, use_perf;
 	unsigned int perf_pages;
+	/* The PATHs resolved, and what they cover. */
+	char **roots;
+	size_t nroots;
+	struct dc_mounts mounts;
+	uint32_t *devs;
+	size_t ndevs;
+	struct dc_bdi *bdis;
+	size_t nbdis;
+	struct cmdloop loop;	/* its fds are -1 until opened */
+	int dfd;		/* --duration's timer, -1: none */
 	struct out_event pend[4];	/* coalescing runs, one per event type */
 	bool have_pend[4];
 	uint64_t printed;
@@ -397,123 +407,144 @@ static int watch_opt(void *ud, const struct cli_arg *a)
 	return 0;
 }
 
-int cmd_watch(int argc, char **argv)
-{
-	struct watch w = {
-		.coalesce = true,
-		.mask = DC_EVENTS_ALL,
-		.lopts = { .sz = sizeof(w.lopts) },
-	};
-	struct dc_mounts mounts = { 0 };
-	struct dc_bdi *bdis = NULL;
-	uint32_t *devs = NULL;
-	size_t ndevs = 0, nbdis = 0, nroots = 0;
-	char **roots = NULL;
-	int r, ret = 1, efd = -1, sfd = -1, tfd = -1, dfd = -1;
-	sigset_t ss;
+/*
+ * The steps of duet watch: each returns 0, or an exit status after saying
+ * why.
+ */
 
-	r = cli_options(&watch_opts, argc, argv, watch_opt, &w);
-	if (r != CLI_GO)
-		return r;
-	if (optind >= argc)
-		return cli_usage_error(&watch_opts);
-	roots = calloc((size_t)(argc - optind), sizeof(*roots));
-	if (!roots)
-		return 1;
-	for (int i = optind; i < argc; i++) {
-		char *rp = realpath(argv[i], NULL);
+/* The PATHs resolved, the file systems they cover, their backing devices, the index. */
+static int watch_paths(struct watch *w, char *const *paths, int n)
+{
+	int r;
+
+	w->roots = calloc((size_t)n, sizeof(*w->roots));
+	if (!w->roots) {
+		fprintf(stderr, "duet watch: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	for (int i = 0; i < n; i++) {
+		char *rp = realpath(paths[i], NULL);
 
 		if (!rp) {
-			fprintf(stderr, "duet watch: %s: %s\n", argv[i],
+			fprintf(stderr, "duet watch: %s: %s\n", paths[i],
 				errno == ENOENT ? "no such file or directory; give an existing path" :
 						  strerror(errno));
-			goto out;
+			return CLI_EXIT_FAIL;
 		}
-		roots[nroots++] = rp;
+		w->roots[w->nroots++] = rp;
 	}
-	r = dc_mounts_load(&mounts);
+	r = dc_mounts_load(&w->mounts);
 	if (!r)
-		r = dc_devices_for_paths(&mounts, roots, nroots, &devs, &ndevs);
+		r = dc_devices_for_paths(&w->mounts, w->roots, w->nroots, &w->devs, &w->ndevs);
 	if (!r)
-		r = dc_bdis_for_devices(&mounts, devs, ndevs, &bdis, &nbdis);
+		r = dc_bdis_for_devices(&w->mounts, w->devs, w->ndevs, &w->bdis, &w->nbdis);
 	if (r) {
 		fprintf(stderr, "duet watch: cannot read the mount table: %s\n", strerror(-r));
-		goto out;
+		return CLI_EXIT_FAIL;
 	}
-	r = dc_index_new(roots, nroots, &w.idx);
+	r = dc_index_new(w->roots, w->nroots, &w->idx);
 	if (r) {
-		fprintf(stderr, "duet watch: cannot index %s: %s\n", roots[0], strerror(-r));
-		goto out;
+		fprintf(stderr, "duet watch: cannot index %s: %s\n", w->roots[0], strerror(-r));
+		return CLI_EXIT_FAIL;
 	}
-	w.lopts.devs = devs;
-	w.lopts.ndevs = ndevs;
-	w.lopts.bdis = bdis;
-	w.lopts.nbdis = nbdis;
-	w.lopts.types = w.mask;
-	w.lopts.exclude_pid = getpid();
-	if (w.use_perf) {
+	return 0;
+}
+
+static int open_perf(struct watch *w)
+{
 #ifdef DUET_HAVE_LIBPERF
-		struct dc_perf_opts popts = {
-			.sz = sizeof(popts),
-			.devs = devs,
-			.ndevs = ndevs,
-			.bdis = bdis,
-			.nbdis = nbdis,
-			.types = w.mask,
-			.stock_only = w.lopts.stock_only,
-			.exclude_pid = getpid(),
-			.pages = w.perf_pages,
-		};
+	struct dc_perf_opts popts = {
+		.sz = sizeof(popts),
+		.devs = w->devs,
+		.ndevs = w->ndevs,
+		.bdis = w->bdis,
+		.nbdis = w->nbdis,
+		.types = w->mask,
+		.stock_only = w->lopts.stock_only,
+		.exclude_pid = getpid(),
+		.pages = w->perf_pages,
+	};
+	int r = dc_perf_open(&popts, &w->perf);
 
-		r = dc_perf_open(&popts, &w.perf);
-		if (r) {
-			if (r == -EACCES || r == -EPERM)
-				fprintf(stderr, "duet watch: perf_event_open refused the tracepoints: run as root or with CAP_PERFMON (and kernel.perf_event_paranoid allowing tracepoints)\n");
-			else if (r == -ENOENT)
-				fprintf(stderr, "duet watch: the filemap page-cache events or their format files are missing (tracefs must be mounted, read only is enough)\n");
-			else
-				fprintf(stderr, "duet watch: cannot set up perf events: %s\n", strerror(-r));
-			goto out;
-		}
+	if (!r)
+		return 0;
+	if (r == -EACCES || r == -EPERM)
+		fprintf(stderr, "duet watch: perf_event_open refused the tracepoints: run as root or with CAP_PERFMON (and kernel.perf_event_paranoid allowing tracepoints)\n");
+	else if (r == -ENOENT)
+		fprintf(stderr, "duet watch: the filemap page-cache events or their format files are missing (tracefs must be mounted, read only is enough)\n");
+	else
+		fprintf(stderr, "duet watch: cannot set up perf events: %s\n", strerror(-r));
 #else
-		(void)w.perf_pages;
-		fprintf(stderr, "duet watch: this duet was built without libperf: --backend=perf is not available (run scripts/setup, which builds libperf, then rebuild)\n");
-		goto out;
+	fprintf(stderr, "duet watch: this duet was built without libperf: --backend=perf is not available (run scripts/setup, which builds libperf, then rebuild)\n");
 #endif
-	} else {
-		r = dc_live_open(&w.lopts, &w.live);
-	}
-	if (!w.use_perf && r) {
-		cli_say_tracing(argv[0], r, "the filemap page-cache events");
-		goto out;
-	}
-	w.ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
-	w.lost_cpu = calloc(w.ncpus ? w.ncpus : 1, sizeof(*w.lost_cpu));
-	w.out.f = stdout;
-	w.out.self_pid = getpid();
-	w.out.t0 = mono_ns();
+	return CLI_EXIT_FAIL;
+}
 
-	if (!w.quiet && !w.out.json) {
-		fprintf(stderr, "duet watch: %s\n", src_describe(&w));
-		if ((w.mask & DC_DIRTY) && src_dirty_sem(&w) == DC_DIRTY_BDI && nbdis < ndevs)
-			fprintf(stderr, "duet watch: some watched file systems have no known backing device: their DIRTY events cannot be mapped\n");
-		fprintf(stderr, "duet watch: watching %zu file system(s) under", ndevs);
-		for (size_t i = 0; i < nroots; i++)
-			fprintf(stderr, " %s", roots[i]);
-		fprintf(stderr, " (instance %s); Ctrl-C to stop\n", src_name(&w));
+/* The event source (a tracefs instance, or perf) with the kernel's filters. */
+static int watch_open(struct watch *w, const char *prog)
+{
+	int r;
+
+	if (w->use_perf) {
+		r = open_perf(w);
+		if (r)
+			return r;
+	} else {
+		w->lopts.devs = w->devs;
+		w->lopts.ndevs = w->ndevs;
+		w->lopts.bdis = w->bdis;
+		w->lopts.nbdis = w->nbdis;
+		w->lopts.types = w->mask;
+		w->lopts.exclude_pid = getpid();
+		r = dc_live_open(&w->lopts, &w->live);
+		if (r) {
+			cli_say_tracing(prog, r, "the filemap page-cache events");
+			return CLI_EXIT_FAIL;
+		}
 	}
-	if (w.out.json) {
+	w->ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
+	w->lost_cpu = calloc(w->ncpus ? w->ncpus : 1, sizeof(*w->lost_cpu));
+	if (!w->lost_cpu) {
+		fprintf(stderr, "duet watch: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	w->out.f = stdout;
+	w->out.self_pid = getpid();
+	w->out.t0 = mono_ns();
+	return 0;
+}
+
+/* What is watched, with which semantics: text on stderr, or the JSON start record. */
+static void watch_announce(struct watch *w)
+{
+	if (!w->quiet && !w->out.json) {
+		fprintf(stderr, "duet watch: %s\n", src_describe(w));
+		if ((w->mask & DC_DIRTY) && src_dirty_sem(w) == DC_DIRTY_BDI && w->nbdis < w->ndevs)
+			fprintf(stderr, "duet watch: some watched file systems have no known backing device: their DIRTY events cannot be mapped\n");
+		fprintf(stderr, "duet watch: watching %zu file system(s) under", w->ndevs);
+		for (size_t i = 0; i < w->nroots; i++)
+			fprintf(stderr, " %s", w->roots[i]);
+		fprintf(stderr, " (instance %s); Ctrl-C to stop\n", src_name(w));
+	}
+	if (w->out.json) {
 		printf("{\"v\":%d,\"type\":\"start\",\"instance\":\"%s\",\"dirty\":\"%s\",\"flush\":\"%s\",\"devices\":%zu}\n",
-		       DUET_JSON_SCHEMA, src_name(&w),
-		       src_dirty_sem(&w) == DC_DIRTY_EXACT ? "exact" :
-		       src_dirty_sem(&w) == DC_DIRTY_BDI   ? "bdi-page" :
-								     "none",
-		       src_flush_sem(&w) == DC_FLUSH_EXACT ? "exact" :
-		       src_flush_sem(&w) == DC_FLUSH_INODE ? "inode" :
-								     "none",
-		       ndevs);
+		       DUET_JSON_SCHEMA, src_name(w),
+		       src_dirty_sem(w) == DC_DIRTY_EXACT ? "exact" :
+		       src_dirty_sem(w) == DC_DIRTY_BDI   ? "bdi-page" :
+							    "none",
+		       src_flush_sem(w) == DC_FLUSH_EXACT ? "exact" :
+		       src_flush_sem(w) == DC_FLUSH_INODE ? "inode" :
+							    "none",
+		       w->ndevs);
 		fflush(stdout);
 	}
+}
+
+/* The epoll set: the source, the index, the signals that stop, --duration. */
+static int watch_loop_open(struct watch *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t ss;
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGINT);
@@ -521,94 +552,119 @@ int cmd_watch(int argc, char **argv)
 	sigaddset(&ss, SIGHUP);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	{
-		struct cmdloop lp;
-		struct epoll_event ev = { .events = EPOLLIN };
-
-		if (cmdloop_open(&lp, &ss, src_fd(&w), dc_index_fd(w.idx))) {
-			perror("duet watch");
-			goto out;
-		}
-		sfd = lp.sfd;
-		efd = lp.efd;
-		tfd = lp.tfd;
-		if (w.duration > 0) {
-			struct itimerspec dt = { 0 };
-
-			dfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-			dt.it_value.tv_sec = (time_t)w.duration;
-			dt.it_value.tv_nsec = (long)((w.duration - (double)(time_t)w.duration) * 1e9);
-			timerfd_settime(dfd, 0, &dt, NULL);
-			ev.data.fd = dfd;
-			epoll_ctl(efd, EPOLL_CTL_ADD, dfd, &ev);
-		}
+	if (cmdloop_open(&w->loop, &ss, src_fd(w), dc_index_fd(w->idx))) {
+		perror("duet watch");
+		return CLI_EXIT_FAIL;
 	}
-	r = src_start(&w);
+	if (w->duration > 0) {
+		struct itimerspec dt = { 0 };
+
+		w->dfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		dt.it_value.tv_sec = (time_t)w->duration;
+		dt.it_value.tv_nsec = (long)((w->duration - (double)(time_t)w->duration) * 1e9);
+		timerfd_settime(w->dfd, 0, &dt, NULL);
+		ev.data.fd = w->dfd;
+		epoll_ctl(w->loop.efd, EPOLL_CTL_ADD, w->dfd, &ev);
+	}
+	return 0;
+}
+
+/* Events until a signal, --duration or a reader gone; then what is left. */
+static int watch_run(struct watch *w)
+{
+	int r = watch_loop_open(w);
+
+	if (r)
+		return r;
+	r = src_start(w);
 	if (r) {
 		fprintf(stderr, "duet watch: cannot start tracing: %s\n", strerror(-r));
-		goto out;
+		return CLI_EXIT_FAIL;
 	}
 	for (bool stop = false, repairing = false; !stop;) {
 		struct epoll_event evs[8];
 		/* An index repair goes on between events, a part at a time. */
-		int n = epoll_wait(efd, evs, 8, repairing ? 0 : -1);
+		int n = epoll_wait(w->loop.efd, evs, 8, repairing ? 0 : -1);
 
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			uint64_t junk;
 
-			if (fd == sfd || fd == dfd) {
+			if (fd == w->loop.sfd || fd == w->dfd) {
 				stop = true;
-			} else if (fd == tfd) {
-				if (read(tfd, &junk, sizeof(junk)) < 0) {
+			} else if (fd == w->loop.tfd) {
+				if (read(w->loop.tfd, &junk, sizeof(junk)) < 0) {
 				}
-				check_stats(&w);
-			} else if (fd == dc_index_fd(w.idx)) {
-				dc_index_update(w.idx);
+				check_stats(w);
+			} else if (fd == dc_index_fd(w->idx)) {
+				dc_index_update(w->idx);
 			}
 		}
-		repairing = dc_index_repair_step(w.idx, 4096) > 0;
-		if (pump(&w) < 0)
+		repairing = dc_index_repair_step(w->idx, 4096) > 0;
+		if (pump(w) < 0)
 			break;
-		if (ferror(stdout)) {
+		if (ferror(stdout))
 			break;	/* reader went away (EPIPE) */
-		}
 	}
 	/* Final drain: readers read what is left after tracing is turned off. */
-	src_stop(&w);
-	while (!src_finished(&w)) {
+	src_stop(w);
+	while (!src_finished(w)) {
 		struct epoll_event ev;
 
-		epoll_wait(efd, &ev, 1, 50);
-		if (pump(&w) < 0)
+		epoll_wait(w->loop.efd, &ev, 1, 50);
+		if (pump(w) < 0)
 			break;
 	}
-	check_stats(&w);
-	if (w.stats || w.out.json || !w.quiet)
-		summary(&w, stderr, "duet watch");
-	ret = 0;
-out:
-	if (w.live)
-		dc_live_free(w.live);
+	check_stats(w);
+	return 0;
+}
+
+static void watch_free(struct watch *w)
+{
+	if (w->live)
+		dc_live_free(w->live);
 #ifdef DUET_HAVE_LIBPERF
-	dc_perf_free(w.perf);
+	dc_perf_free(w->perf);
 #endif
-	dc_index_free(w.idx);
-	dc_mounts_free(&mounts);
+	dc_index_free(w->idx);
+	dc_mounts_free(&w->mounts);
 	out_comm_cache_free();
-	free(devs);
-	free(bdis);
-	free(w.lost_cpu);
-	for (size_t i = 0; i < nroots; i++)
-		free(roots[i]);
-	free(roots);
-	if (sfd >= 0)
-		close(sfd);
-	if (tfd >= 0)
-		close(tfd);
-	if (dfd >= 0)
-		close(dfd);
-	if (efd >= 0)
-		close(efd);
-	return ret;
+	free(w->devs);
+	free(w->bdis);
+	free(w->lost_cpu);
+	for (size_t i = 0; i < w->nroots; i++)
+		free(w->roots[i]);
+	free(w->roots);
+	cmdloop_close(&w->loop);
+	if (w->dfd >= 0)
+		close(w->dfd);
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	struct watch w = {
+		.coalesce = true,
+		.mask = DC_EVENTS_ALL,
+		.lopts = { .sz = sizeof(w.lopts) },
+		.loop = { .sfd = -1, .efd = -1, .tfd = -1 },
+		.dfd = -1,
+	};
+	int r;
+
+	r = cli_options(&watch_opts, argc, argv, watch_opt, &w);
+	if (r != CLI_GO)
+		return r;
+	if (optind >= argc)
+		return cli_usage_error(&watch_opts);
+	r = watch_paths(&w, argv + optind, argc - optind);
+	if (!r)
+		r = watch_open(&w, argv[0]);
+	if (!r) {
+		watch_announce(&w);
+		r = watch_run(&w);
+	}
+	if (!r && (w.stats || w.out.json || !w.quiet))
+		summary(&w, stderr, "duet watch");
+	watch_free(&w);
+	return r;
 }
