@@ -75,7 +75,7 @@ struct pid_ent {
 
 struct rec {
 	struct dc_live *live;
-	struct dc_index *idx;
+	struct dc_index *idx;	/* NULL without PATH */
 	struct spool *sp;
 	unsigned int ncpus;
 	struct pid_ent *pids;
@@ -83,7 +83,31 @@ struct rec {
 	uint64_t *lost_cpu;
 	uint64_t lost_pages;	/* reported by missed-event marks in pages */
 	uint64_t records;
-	int self;
+
+	/* The command around the recording (cmd_record's steps). */
+	struct dc_live_opts lopts;
+	const char *out;	/* -o */
+	char *side_path;	/* out + ".duet" */
+	int ofd, side_fd;	/* created before recording, written after it */
+	bool written;		/* both complete: kept */
+	const char *const *extras;	/* events enabled besides the page-cache ones */
+	char **user_extras;	/* --events' (freed at the end) */
+	const char *avail[16];	/* the default extras this kernel has */
+	char **roots;		/* the PATHs resolved */
+	size_t nroots;
+	char **cmd;		/* -- COMMAND; NULL: until a signal */
+	pid_t child;
+	int child_status;
+	bool child_done;	/* reaped */
+	struct dc_mounts mounts;
+	uint32_t *devs, *alldevs;	/* of the PATHs; without PATH, every mount's */
+	size_t ndevs;
+	struct dc_bdi *bdis;
+	size_t nbdis;
+	const char *top;	/* tracefs */
+	char **stats_text;	/* each CPU's ring-buffer stats, for the trace */
+	struct cmdloop loop;
+	sigset_t old_mask;	/* the one COMMAND runs with */
 };
 
 static int spool_page(void *ud, int cpu, const void *page, size_t len)
@@ -654,99 +678,65 @@ fail:
 	return -EINVAL;
 }
 
-/* What the options set. */
-struct record_args {
-	struct dc_live_opts lopts;
-	const char *out;
-	const char *const *extras;
-	char **user_extras;	/* --events: the extras it names (freed at the end) */
-};
-
 static int record_opt(void *ud, const struct cli_arg *a)
 {
-	struct record_args *ra = ud;
+	struct rec *r = ud;
 	uint64_t v = 0;
-	int r;
+	int e;
 
 	switch (a->key) {
 	case 'o':
-		ra->out = a->value;
+		r->out = a->value;
 		break;
 	case 'e': {
 		bool stock = false;
 
-		if (parse_event_list(a->value, &ra->lopts.types, &stock, &ra->user_extras))
+		if (parse_event_list(a->value, &r->lopts.types, &stock, &r->user_extras))
 			return CLI_EXIT_USAGE;
-		ra->lopts.types_explicit = true;
-		ra->lopts.stock_only = stock;
-		ra->extras = (const char *const *)ra->user_extras;
+		r->lopts.types_explicit = true;
+		r->lopts.stock_only = stock;
+		r->extras = (const char *const *)r->user_extras;
 		break;
 	}
 	case 'b':
-		r = cli_number(a, 0, UINT_MAX, &v);
-		ra->lopts.buffer_kb = (unsigned int)v;
-		return r;
+		e = cli_number(a, 0, UINT_MAX, &v);
+		r->lopts.buffer_kb = (unsigned int)v;
+		return e;
 	}
 	return 0;
 }
 
-int cmd_record(int argc, char **argv)
-{
-	struct record_args ra = {
-		.lopts = { .sz = sizeof(ra.lopts) },
-		.out = "trace.dat",
-		.extras = default_extras,
-	};
-	struct rec r = { 0 };
-	struct dc_live_opts lopts;
-	struct dc_mounts mounts = { 0 };
-	struct dc_bdi *bdis = NULL;
-	uint32_t *devs = NULL, *alldevs = NULL;
-	size_t ndevs = 0, nbdis = 0, nroots = 0;
-	char **roots = NULL, **user_extras, **stats_text = NULL;
-	const char *const *extras;
-	const char *out, *top = NULL;
-	char **cmd = NULL;
-	int opt, ret = 1, efd = -1, sfd = -1, tfd = -1, npaths, ofd = -1, side_fd = -1;
-	char *side_path = NULL;
-	bool written = false;
-	pid_t child = -1;
-	int child_status = 0;
-	bool child_done = false;
-	sigset_t ss, old;
-	const struct dc_live_stats *st;
-	uint64_t lost = 0;
+/*
+ * The steps of duet record: each returns 0, or an exit status after
+ * saying why.
+ */
 
-	opt = cli_options(&record_opts, argc, argv, record_opt, &ra);
-	if (opt != CLI_GO)
-		return opt;
-	lopts = ra.lopts;
-	out = ra.out;
-	extras = ra.extras;
-	user_extras = ra.user_extras;
-	/*
-	 * PATHs up to "--" ("+" made getopt stop at the first non-option);
-	 * getopt consumes a "--" that comes right after the options.
-	 */
-	npaths = 0;
+/* PATHs up to "--", then COMMAND; the PATHs resolved. */
+static int record_operands(struct rec *r, int argc, char **argv)
+{
+	int npaths = 0;
+
+	/* "+" made getopt stop at the first PATH; it consumes a "--" right after the options. */
 	if (optind > 1 && !strcmp(argv[optind - 1], "--")) {
-		cmd = &argv[optind];
+		r->cmd = &argv[optind];
 	} else {
 		for (int i = optind; i < argc; i++) {
 			if (!strcmp(argv[i], "--")) {
-				cmd = &argv[i + 1];
+				r->cmd = &argv[i + 1];
 				break;
 			}
 			npaths++;
 		}
 	}
-	if (cmd && !*cmd) {
+	if (r->cmd && !*r->cmd) {
 		fprintf(stderr, "duet record: '--' must be followed by a command\n");
-		goto out;
+		return CLI_EXIT_USAGE;
 	}
-	roots = calloc((size_t)npaths + 1, sizeof(*roots));
-	if (!roots)
-		goto out;
+	r->roots = calloc((size_t)npaths + 1, sizeof(*r->roots));
+	if (!r->roots) {
+		fprintf(stderr, "duet record: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
 	for (int i = 0; i < npaths; i++) {
 		char *rp = realpath(argv[optind + i], NULL);
 
@@ -754,312 +744,394 @@ int cmd_record(int argc, char **argv)
 			fprintf(stderr, "duet record: %s: %s\n", argv[optind + i],
 				errno == ENOENT ? "no such file or directory; give an existing path" :
 						  strerror(errno));
-			goto out;
+			return CLI_EXIT_FAIL;
 		}
-		roots[nroots++] = rp;
+		r->roots[r->nroots++] = rp;
 	}
-	opt = dc_tracefs_ensure(&top);
-	if (opt) {
-		cli_say_tracefs(argv[0], opt);
-		goto out;
+	return 0;
+}
+
+/*
+ * FILE and FILE.duet are created now, so that a bad -o fails before
+ * anything is recorded; they are written after tracing stopped.
+ */
+static int record_files(struct rec *r, const char *prog)
+{
+	int e = dc_tracefs_ensure(&r->top);
+
+	if (e) {
+		cli_say_tracefs(prog, e);
+		return CLI_EXIT_FAIL;
 	}
-	/*
-	 * The files are created now, so that a bad -o fails before anything
-	 * is recorded; they are written after tracing stopped.
-	 */
-	if (asprintf(&side_path, "%s.duet", out) < 0) {
-		side_path = NULL;
-		goto out;
+	if (asprintf(&r->side_path, "%s.duet", r->out) < 0) {
+		r->side_path = NULL;
+		fprintf(stderr, "duet record: out of memory\n");
+		return CLI_EXIT_FAIL;
 	}
-	ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (ofd >= 0)
-		side_fd = open(side_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (ofd < 0 || side_fd < 0) {
-		fprintf(stderr, "duet record: cannot create %s: %s\n", ofd < 0 ? out : side_path,
-			strerror(errno));
-		goto out;
+	r->ofd = open(r->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (r->ofd >= 0)
+		r->side_fd = open(r->side_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (r->ofd < 0 || r->side_fd < 0) {
+		fprintf(stderr, "duet record: cannot create %s: %s\n",
+			r->ofd < 0 ? r->out : r->side_path, strerror(errno));
+		return CLI_EXIT_FAIL;
 	}
-	if (dc_mounts_load(&mounts)) {
+	return 0;
+}
+
+/* The file systems of the PATHs (all without), their backing devices, the index. */
+static int record_devices(struct rec *r)
+{
+	if (dc_mounts_load(&r->mounts)) {
 		fprintf(stderr, "duet record: cannot read the mount table\n");
-		goto out;
+		return CLI_EXIT_FAIL;
 	}
-	if (nroots && dc_devices_for_paths(&mounts, roots, nroots, &devs, &ndevs)) {
+	if (r->nroots && dc_devices_for_paths(&r->mounts, r->roots, r->nroots, &r->devs, &r->ndevs)) {
 		fprintf(stderr, "duet record: cannot find the devices of the paths\n");
-		goto out;
+		return CLI_EXIT_FAIL;
 	}
 	/* Without PATH, every device is traced: map every bdi. */
-	if (!nroots) {
-		alldevs = calloc(mounts.n + 1, sizeof(*alldevs));
-		for (size_t i = 0; alldevs && i < mounts.n; i++)
-			alldevs[i] = mounts.m[i].kdev;
+	if (!r->nroots) {
+		r->alldevs = calloc(r->mounts.n + 1, sizeof(*r->alldevs));
+		for (size_t i = 0; r->alldevs && i < r->mounts.n; i++)
+			r->alldevs[i] = r->mounts.m[i].kdev;
 	}
-	if (dc_bdis_for_devices(&mounts, nroots ? devs : alldevs, nroots ? ndevs : mounts.n,
-				&bdis, &nbdis)) {
+	if (dc_bdis_for_devices(&r->mounts, r->nroots ? r->devs : r->alldevs,
+				r->nroots ? r->ndevs : r->mounts.n, &r->bdis, &r->nbdis)) {
 		fprintf(stderr, "duet record: cannot read the backing devices\n");
-		goto out;
+		return CLI_EXIT_FAIL;
 	}
-	if (nroots) {
-		int e = dc_index_new(roots, nroots, &r.idx);
+	if (r->nroots) {
+		int e = dc_index_new(r->roots, r->nroots, &r->idx);
 
 		if (e) {
-			fprintf(stderr, "duet record: cannot index %s: %s\n", roots[0], strerror(-e));
-			goto out;
+			fprintf(stderr, "duet record: cannot index %s: %s\n", r->roots[0], strerror(-e));
+			return CLI_EXIT_FAIL;
 		}
 	}
-	r.ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
-	r.sp = calloc(r.ncpus, sizeof(*r.sp));
-	r.lost_cpu = calloc(r.ncpus, sizeof(*r.lost_cpu));
-	stats_text = calloc(r.ncpus, sizeof(*stats_text));
-	if (!r.sp || !r.lost_cpu || !stats_text || dc_sidecar_new(&r.side))
-		goto out;
-	for (unsigned int c = 0; c < r.ncpus; c++)
-		r.sp[c].fd = -1;
-	for (unsigned int c = 0; c < r.ncpus; c++) {
+	return 0;
+}
+
+/* Per CPU: a memfd for the pages, the loss count, the stats for the trace. */
+static int record_spools(struct rec *r)
+{
+	r->ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
+	r->sp = calloc(r->ncpus, sizeof(*r->sp));
+	r->lost_cpu = calloc(r->ncpus, sizeof(*r->lost_cpu));
+	r->stats_text = calloc(r->ncpus, sizeof(*r->stats_text));
+	if (!r->sp || !r->lost_cpu || !r->stats_text || dc_sidecar_new(&r->side)) {
+		fprintf(stderr, "duet record: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	for (unsigned int c = 0; c < r->ncpus; c++)
+		r->sp[c].fd = -1;
+	for (unsigned int c = 0; c < r->ncpus; c++) {
 		char name[32];
 
 		snprintf(name, sizeof(name), "duet-record-cpu%u", c);
-		r.sp[c].fd = memfd_create(name, MFD_CLOEXEC);
-		if (r.sp[c].fd < 0) {
+		r->sp[c].fd = memfd_create(name, MFD_CLOEXEC);
+		if (r->sp[c].fd < 0) {
 			perror("duet record: memfd_create");
-			goto out;
+			return CLI_EXIT_FAIL;
 		}
 	}
+	return 0;
+}
+
+/* Reclaim events are optional: the default list less those missing, named. */
+static void record_default_extras(struct rec *r)
+{
+	size_t k = 0;
+
+	for (const char *const *e = default_extras; *e; e++) {
+		char sys[64], *text;
+		size_t len;
+		const char *sl = strchr(*e, '/');
+
+		snprintf(sys, sizeof(sys), "%.*s", (int)(sl - *e), *e);
+		if (dc_event_format(sys, sl + 1, &text, &len)) {
+			fprintf(stderr, "duet record: event %s missing on this kernel: not recorded\n", *e);
+			continue;
+		}
+		free(text);
+		r->avail[k++] = *e;
+	}
+	r->avail[k] = NULL;
+	r->extras = r->avail;
+}
+
+/* The tracefs instance, its pages spooled (spool_page), the kernel's filters. */
+static int record_open(struct rec *r, const char *prog)
+{
+	int e;
+
+	if (r->extras == default_extras)
+		record_default_extras(r);
 	/* trace.dat declares one page size: page-sized sub-buffers. */
-	lopts.subbuf_kb = (unsigned int)getpagesize() / 1024;
-	lopts.devs = devs;
-	lopts.ndevs = ndevs;
-	lopts.bdis = bdis;
-	lopts.nbdis = nbdis;
-	lopts.exclude_pid = getpid();
-	lopts.page_fn = spool_page;
-	lopts.page_ud = &r;
-	lopts.extra_events = extras;
-	if (extras == default_extras) {
-		/* Reclaim events are optional: say which are missing. */
-		static const char *avail[16];
-		size_t k = 0;
-
-		for (const char *const *e = default_extras; *e; e++) {
-			char sys[64], *text;
-			size_t len;
-			const char *sl = strchr(*e, '/');
-
-			snprintf(sys, sizeof(sys), "%.*s", (int)(sl - *e), *e);
-			if (dc_event_format(sys, sl + 1, &text, &len)) {
-				fprintf(stderr, "duet record: event %s missing on this kernel: not recorded\n", *e);
-				continue;
-			}
-			free(text);
-			avail[k++] = *e;
-		}
-		avail[k] = NULL;
-		extras = avail;
-		lopts.extra_events = extras;
+	r->lopts.subbuf_kb = (unsigned int)getpagesize() / 1024;
+	r->lopts.devs = r->devs;
+	r->lopts.ndevs = r->ndevs;
+	r->lopts.bdis = r->bdis;
+	r->lopts.nbdis = r->nbdis;
+	r->lopts.exclude_pid = getpid();
+	r->lopts.page_fn = spool_page;
+	r->lopts.page_ud = r;
+	r->lopts.extra_events = r->extras;
+	e = dc_live_open(&r->lopts, &r->live);
+	if (e) {
+		cli_say_tracing(prog, e, "the events asked for");
+		return CLI_EXIT_FAIL;
 	}
-	{
-		int e = dc_live_open(&lopts, &r.live);
-
-		if (e) {
-			cli_say_tracing(argv[0], e, "the events asked for");
-			goto out;
-		}
-	}
-	for (unsigned int c = 0; c < r.ncpus; c++)
-		r.sp[c].page_size = (size_t)dc_live_subbuf_size(r.live);
-	if (r.sp[0].page_size > 65536) {
+	for (unsigned int c = 0; c < r->ncpus; c++)
+		r->sp[c].page_size = (size_t)dc_live_subbuf_size(r->live);
+	if (r->sp[0].page_size > 65536) {
 		fprintf(stderr, "duet record: sub-buffers of %zu bytes are not supported\n",
-			r.sp[0].page_size);
-		goto out;
+			r->sp[0].page_size);
+		return CLI_EXIT_FAIL;
 	}
+	return 0;
+}
+
+/* The loop's fds, tracing on, then COMMAND started (or the Ctrl-C line). */
+static int record_start(struct rec *r)
+{
+	sigset_t ss;
+	int e;
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGHUP);
 	sigaddset(&ss, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &ss, &old);
-	{
-		struct cmdloop lp;
-
-		if (cmdloop_open(&lp, &ss, dc_live_fd(r.live), r.idx ? dc_index_fd(r.idx) : -1)) {
-			perror("duet record");
-			goto out;
-		}
-		sfd = lp.sfd;
-		efd = lp.efd;
-		tfd = lp.tfd;
+	sigprocmask(SIG_BLOCK, &ss, &r->old_mask);
+	if (cmdloop_open(&r->loop, &ss, dc_live_fd(r->live), r->idx ? dc_index_fd(r->idx) : -1)) {
+		perror("duet record");
+		return CLI_EXIT_FAIL;
 	}
-	{
-		int e = dc_live_start(r.live);
-
-		if (e) {
-			fprintf(stderr, "duet record: cannot start tracing: %s\n", strerror(-e));
-			goto out;
-		}
+	e = dc_live_start(r->live);
+	if (e) {
+		fprintf(stderr, "duet record: cannot start tracing: %s\n", strerror(-e));
+		return CLI_EXIT_FAIL;
 	}
-	if (cmd) {
-		child = fork();
-		if (child < 0) {
-			perror("duet record: fork");
-			goto out;
-		}
-		if (!child) {
-			sigprocmask(SIG_SETMASK, &old, NULL);
-			execvp(cmd[0], cmd);
-			fprintf(stderr, "duet record: cannot run %s: %s\n", cmd[0], strerror(errno));
-			_exit(127);
-		}
-	} else {
+	if (!r->cmd) {
 		fprintf(stderr, "duet record: recording into %s (instance %s); Ctrl-C to stop\n",
-			out, dc_live_instance_name(r.live));
+			r->out, dc_live_instance_name(r->live));
+		return 0;
 	}
+	r->child = fork();
+	if (r->child < 0) {
+		perror("duet record: fork");
+		return CLI_EXIT_FAIL;
+	}
+	if (!r->child) {
+		sigprocmask(SIG_SETMASK, &r->old_mask, NULL);
+		execvp(r->cmd[0], r->cmd);
+		fprintf(stderr, "duet record: cannot run %s: %s\n", r->cmd[0], strerror(errno));
+		_exit(127);
+	}
+	return 0;
+}
+
+/* A signal: passed on to COMMAND, which decides; without one, the end. */
+static bool record_signals(struct rec *r)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	while (read(r->loop.sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		if (r->child > 0)
+			kill(r->child, (int)si.ssi_signo);
+		else
+			stop = true;
+	}
+	if (r->child > 0 && waitpid(r->child, &r->child_status, WNOHANG) == r->child) {
+		r->child_done = true;
+		stop = true;
+	}
+	return stop;
+}
+
+/* Pages spooled until COMMAND ends or a signal; then what is left. */
+static void record_loop(struct rec *r)
+{
 	for (bool stop = false, repairing = false; !stop;) {
 		struct epoll_event evs[8];
 		/* An index repair goes on between events, a part at a time. */
-		int n = epoll_wait(efd, evs, 8, repairing ? 0 : -1);
+		int n = epoll_wait(r->loop.efd, evs, 8, repairing ? 0 : -1);
 
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			uint64_t junk;
 
-			if (fd == sfd) {
-				struct signalfd_siginfo si;
-
-				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGCHLD)
-						continue;
-					if (child > 0)
-						kill(child, (int)si.ssi_signo);	/* it decides */
-					else
-						stop = true;
+			if (fd == r->loop.sfd) {
+				stop |= record_signals(r);
+			} else if (fd == r->loop.tfd) {
+				if (read(r->loop.tfd, &junk, sizeof(junk)) < 0) {
 				}
-				if (child > 0 && waitpid(child, &child_status, WNOHANG) == child) {
-					child_done = true;
-					stop = true;
-				}
-			} else if (fd == tfd) {
-				if (read(tfd, &junk, sizeof(junk)) < 0) {
-				}
-			} else if (r.idx && fd == dc_index_fd(r.idx)) {
-				dc_index_update(r.idx);
+			} else if (r->idx && fd == dc_index_fd(r->idx)) {
+				dc_index_update(r->idx);
 			}
 		}
-		repairing = r.idx && dc_index_repair_step(r.idx, 4096) > 0;
-		if (dc_live_fetch_cb(r.live, on_records, &r) < 0)
+		repairing = r->idx && dc_index_repair_step(r->idx, 4096) > 0;
+		if (dc_live_fetch_cb(r->live, on_records, r) < 0)
 			break;
 	}
 	/* Everything the kernel committed before tracing_on=0 is drained. */
-	dc_live_stop(r.live);
-	while (!dc_live_finished(r.live)) {
+	dc_live_stop(r->live);
+	while (!dc_live_finished(r->live)) {
 		struct epoll_event ev;
 
-		epoll_wait(efd, &ev, 1, 50);
-		if (r.idx)
-			dc_index_update(r.idx);
-		if (dc_live_fetch_cb(r.live, on_records, &r) < 0)
+		epoll_wait(r->loop.efd, &ev, 1, 50);
+		if (r->idx)
+			dc_index_update(r->idx);
+		if (dc_live_fetch_cb(r->live, on_records, r) < 0)
 			break;
 	}
-	dc_live_stats(r.live, &st);
-	for (unsigned int c = 0; c < r.ncpus; c++) {
+}
+
+/* FILE and FILE.duet written; what they hold and what was lost, on stderr. */
+static int record_write(struct rec *r)
+{
+	const struct dc_live_stats *st;
+	uint64_t lost = 0, bytes = 0;
+	int e;
+
+	dc_live_stats(r->live, &st);
+	for (unsigned int c = 0; c < r->ncpus; c++) {
 		char f[64];
-		uint64_t k = st->cpu[c].overrun > r.lost_cpu[c] ? st->cpu[c].overrun : r.lost_cpu[c];
+		uint64_t k = st->cpu[c].overrun > r->lost_cpu[c] ? st->cpu[c].overrun : r->lost_cpu[c];
 
 		lost += k + st->cpu[c].dropped;
 		snprintf(f, sizeof(f), "per_cpu/cpu%u/stats", c);
-		stats_text[c] = inst_file(top, dc_live_instance_name(r.live), f, NULL);
+		r->stats_text[c] = inst_file(r->top, dc_live_instance_name(r->live), f, NULL);
 	}
-	{
-		int e = write_trace(&r, ofd, top, extras, stats_text);
-
-		if (e) {
-			fprintf(stderr, "duet record: cannot write %s: %s\n", out, strerror(-e));
-			goto out;
-		}
-		e = dc_sidecar_write(r.side, side_fd, out, &mounts, devs, ndevs, bdis, nbdis);
-		if (e) {
-			fprintf(stderr, "duet record: cannot write %s.duet: %s\n", out, strerror(-e));
-			goto out;
-		}
-		written = true;
+	e = write_trace(r, r->ofd, r->top, r->extras, r->stats_text);
+	if (e) {
+		fprintf(stderr, "duet record: cannot write %s: %s\n", r->out, strerror(-e));
+		return CLI_EXIT_FAIL;
 	}
-	{
-		uint64_t bytes = 0;
-
-		for (unsigned int c = 0; c < r.ncpus; c++)
-			bytes += r.sp[c].size;
-		fprintf(stderr, "duet record: %s: %" PRIu64 " events, %" PRIu64 " bytes of ring-buffer pages, %zu file(s) named in %s.duet\n",
-			out, st->total.events, bytes, dc_sidecar_nfiles(r.side), out);
+	e = dc_sidecar_write(r->side, r->side_fd, r->out, &r->mounts, r->devs, r->ndevs, r->bdis,
+			     r->nbdis);
+	if (e) {
+		fprintf(stderr, "duet record: cannot write %s.duet: %s\n", r->out, strerror(-e));
+		return CLI_EXIT_FAIL;
 	}
+	r->written = true;
+	for (unsigned int c = 0; c < r->ncpus; c++)
+		bytes += r->sp[c].size;
+	fprintf(stderr, "duet record: %s: %" PRIu64 " events, %" PRIu64 " bytes of ring-buffer pages, %zu file(s) named in %s.duet\n",
+		r->out, st->total.events, bytes, dc_sidecar_nfiles(r->side), r->out);
 	if (lost)
 		fprintf(stderr, "duet record: LOST %" PRIu64 " events (page marks %" PRIu64 ", overrun %" PRIu64 ", dropped %" PRIu64 "): the trace has gaps; use --buffer-kb\n",
-			lost, r.lost_pages, st->total.overrun, st->total.dropped);
+			lost, r->lost_pages, st->total.overrun, st->total.dropped);
 	if (st->total.page_fn_errors)
 		fprintf(stderr, "duet record: LOST %" PRIu64 " ring-buffer pages that could not be kept in memory\n",
 			st->total.page_fn_errors);
 	if (st->total.bad_pages)
 		fprintf(stderr, "duet record: %" PRIu64 " inconsistent pages (stored, not decoded)\n",
 			st->total.bad_pages);
-	ret = 0;
-	if (child > 0) {
-		if (!child_done)
-			waitpid(child, &child_status, 0);
-		child_done = true;
-		ret = WIFEXITED(child_status) ? WEXITSTATUS(child_status) :
-						128 + WTERMSIG(child_status);
-	}
-out:
-	if (child > 0 && !child_done) {
-		kill(child, SIGTERM);
-		waitpid(child, NULL, 0);
-	}
-	dc_live_free(r.live);
-	dc_index_free(r.idx);
-	dc_mounts_free(&mounts);
-	for (unsigned int c = 0; r.sp && c < r.ncpus; c++)
-		if (r.sp[c].fd >= 0)
-			close(r.sp[c].fd);
-	for (unsigned int c = 0; stats_text && c < r.ncpus; c++)
-		free(stats_text[c]);
-	free(stats_text);
-	free(r.sp);
-	free(r.lost_cpu);
-	{
-		struct pid_ent *p, *pt;
+	return 0;
+}
 
-		HASH_ITER(hh, r.pids, p, pt) {
-			HASH_DEL(r.pids, p);
-			free(p);
-		}
+/* With COMMAND, its exit status (128 + the signal that killed it); else 0. */
+static int record_status(struct rec *r)
+{
+	if (r->child <= 0)
+		return 0;
+	if (!r->child_done)
+		waitpid(r->child, &r->child_status, 0);
+	r->child_done = true;
+	return WIFEXITED(r->child_status) ? WEXITSTATUS(r->child_status) :
+					    128 + WTERMSIG(r->child_status);
+}
+
+/* Everything freed; FILE and FILE.duet kept only if both were written. Returns ret, or 1. */
+static int record_free(struct rec *r, int ret)
+{
+	struct pid_ent *p, *pt;
+
+	if (r->child > 0 && !r->child_done) {
+		kill(r->child, SIGTERM);
+		waitpid(r->child, NULL, 0);
 	}
-	dc_sidecar_free(r.side);
-	for (size_t i = 0; user_extras && user_extras[i]; i++)
-		free(user_extras[i]);
-	free(user_extras);
-	free(devs);
-	free(alldevs);
-	free(bdis);
-	for (size_t i = 0; i < nroots; i++)
-		free(roots[i]);
-	free(roots);
-	if (sfd >= 0)
-		close(sfd);
-	if (tfd >= 0)
-		close(tfd);
-	if (efd >= 0)
-		close(efd);
-	if (ofd >= 0 && close(ofd) && !ret) {
-		fprintf(stderr, "duet record: writing %s: %s\n", out, strerror(errno));
-		ret = 1;
+	dc_live_free(r->live);
+	dc_index_free(r->idx);
+	dc_mounts_free(&r->mounts);
+	for (unsigned int c = 0; r->sp && c < r->ncpus; c++)
+		if (r->sp[c].fd >= 0)
+			close(r->sp[c].fd);
+	for (unsigned int c = 0; r->stats_text && c < r->ncpus; c++)
+		free(r->stats_text[c]);
+	free(r->stats_text);
+	free(r->sp);
+	free(r->lost_cpu);
+	HASH_ITER(hh, r->pids, p, pt) {
+		HASH_DEL(r->pids, p);
+		free(p);
 	}
-	if (side_fd >= 0 && close(side_fd) && !ret) {
-		fprintf(stderr, "duet record: writing %s: %s\n", side_path, strerror(errno));
-		ret = 1;
+	dc_sidecar_free(r->side);
+	for (size_t i = 0; r->user_extras && r->user_extras[i]; i++)
+		free(r->user_extras[i]);
+	free(r->user_extras);
+	free(r->devs);
+	free(r->alldevs);
+	free(r->bdis);
+	for (size_t i = 0; i < r->nroots; i++)
+		free(r->roots[i]);
+	free(r->roots);
+	cmdloop_close(&r->loop);
+	if (r->ofd >= 0 && close(r->ofd) && !ret) {
+		fprintf(stderr, "duet record: writing %s: %s\n", r->out, strerror(errno));
+		ret = CLI_EXIT_FAIL;
+	}
+	if (r->side_fd >= 0 && close(r->side_fd) && !ret) {
+		fprintf(stderr, "duet record: writing %s: %s\n", r->side_path, strerror(errno));
+		ret = CLI_EXIT_FAIL;
 	}
 	/* Nothing half-written stays behind. */
-	if (!written && ofd >= 0)
-		unlink(out);
-	if (!written && side_fd >= 0)
-		unlink(side_path);
-	free(side_path);
+	if (!r->written && r->ofd >= 0)
+		unlink(r->out);
+	if (!r->written && r->side_fd >= 0)
+		unlink(r->side_path);
+	free(r->side_path);
 	return ret;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	struct rec r = {
+		.lopts = { .sz = sizeof(r.lopts) },
+		.out = "trace.dat",
+		.extras = default_extras,
+		.ofd = -1,
+		.side_fd = -1,
+		.child = -1,
+		.loop = { .sfd = -1, .efd = -1, .tfd = -1 },
+	};
+	int ret = cli_options(&record_opts, argc, argv, record_opt, &r);
+
+	if (ret != CLI_GO) {
+		record_free(&r, ret);	/* --events' list, if a later option failed */
+		return ret;
+	}
+	ret = record_operands(&r, argc, argv);
+	if (!ret)
+		ret = record_files(&r, argv[0]);
+	if (!ret)
+		ret = record_devices(&r);
+	if (!ret)
+		ret = record_spools(&r);
+	if (!ret)
+		ret = record_open(&r, argv[0]);
+	if (!ret)
+		ret = record_start(&r);
+	if (!ret) {
+		record_loop(&r);
+		ret = record_write(&r);
+	}
+	if (!ret)
+		ret = record_status(&r);
+	return record_free(&r, ret);
 }
