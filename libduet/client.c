@@ -130,8 +130,9 @@ static int recv_all(int fd, void *buf, size_t len)
 
 /*
  * One request and its reply. The reply's body (after struct dp_reply) is
- * left in *rbuf (grown as needed), its size in *blen. A READY read on the
- * way sets *ready. Returns the reply's result, or -errno for the socket.
+ * left in *rbuf (grown as needed), its size in *blen (for a DP_ERROR too:
+ * the daemon's sentence). A READY read on the way sets *ready. Returns
+ * the reply's result, or -errno for the socket.
  */
 static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, const void *b,
 		size_t blen, void **rbuf, size_t *rcap, size_t *blen_out, bool *ready)
@@ -187,8 +188,11 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 		r = recv_all(fd, *rbuf, h.len);
 		if (r)
 			return r;
-		if (h.type == DP_ERROR)
+		if (h.type == DP_ERROR) {
+			if (blen_out)
+				*blen_out = h.len;	/* the daemon's sentence */
 			return rep.result < 0 ? rep.result : -EPROTO;
+		}
 		if (sent)
 			return sent;
 		if (h.seq != *seqp)
@@ -199,14 +203,10 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 	}
 }
 
-/* A connection that has said HELLO. */
-static int conn_open(const char *sock, int *ret)
+/* The socket, connected (internal.h). */
+int cl_connect(const char *sock, int *ret)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct dp_hello hello = { .version = DP_VERSION };
-	void *rbuf = NULL;
-	size_t rcap = 0, blen = 0;
-	uint32_t seq = 0;
 	int fd, r;
 
 	if (strlen(sock) >= sizeof(sa.sun_path))
@@ -220,6 +220,29 @@ static int conn_open(const char *sock, int *ret)
 		close(fd);
 		return r;
 	}
+	*ret = fd;
+	return 0;
+}
+
+/* call() for the programs that speak to duetd themselves (internal.h). */
+int cl_call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, const void *b,
+	    size_t blen, void **rbuf, size_t *rcap, size_t *blen_out, bool *ready)
+{
+	return call(fd, seqp, type, a, alen, b, blen, rbuf, rcap, blen_out, ready);
+}
+
+/* A connection that has said HELLO. */
+static int conn_open(const char *sock, int *ret)
+{
+	struct dp_hello hello = { .version = DP_VERSION };
+	void *rbuf = NULL;
+	size_t rcap = 0, blen = 0;
+	uint32_t seq = 0;
+	int fd, r;
+
+	r = cl_connect(sock, &fd);
+	if (r)
+		return r;
 	r = call(fd, &seq, DP_HELLO, &hello, sizeof(hello), NULL, 0, &rbuf, &rcap, &blen, NULL);
 	/* An older daemon's welcome is shorter: what this needs is in it. */
 	if (r >= 0 && blen < DP_WELCOME_MIN)

@@ -96,4 +96,19 @@ int cl_task_save(struct cl_task *ct, const char *file);
 int cl_task_load(struct cl_task *ct, const char *file);
 int cl_task_status(struct cl_task *ct, struct duet_task_status *st);
 
+/*
+ * The blocking calls under them, for programs that speak to duetd
+ * themselves (duet status). cl_connect: a connection to the socket, 0
+ * and *ret, or -errno (-ECONNREFUSED when nothing is there, -ENAMETOOLONG
+ * for a path too long for a socket address). cl_call: one request (header
+ * from type and *seqp, incremented; payload a then b) and its reply, the
+ * READY messages before it skipped (*ready set if not NULL). The reply's
+ * body after struct dp_reply goes to *rbuf (grown, *rcap its size), its
+ * length to *blen_out; for a DP_ERROR too, whose body is the daemon's
+ * sentence. Returns the reply's result, or -errno for the socket.
+ */
+int cl_connect(const char *sock, int *ret);
+int cl_call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, const void *b,
+	    size_t blen, void **rbuf, size_t *rcap, size_t *blen_out, bool *ready);
+
 #endif
