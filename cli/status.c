@@ -10,59 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "duet-cli.h"
+#include "internal.h"
 #include "live.h"
 #include "proto.h"
-
-static int recv_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n <= 0)
-			return n ? -errno : -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* One request to duetd; the reply's body in *body (malloc'ed). */
-static int daemon_call(int fd, uint16_t type, uint32_t seq, const void *a, size_t alen,
-		       void **body, size_t *blen)
-{
-	char req[DP_HDR_SIZE + 64];
-	size_t n = dp_build(req, type, seq, a, alen, NULL, 0, NULL, 0);
-	struct dp_reply rep;
-	struct dp_hdr h;
-	int r;
-
-	/* Refused, duetd writes why and closes: read it even if the send failed. */
-	if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n && errno != EPIPE && errno != ECONNRESET)
-		return -errno;
-	do {
-		r = recv_all(fd, &h, sizeof(h));
-		if (r)
-			return r;
-		if (h.magic != DP_MAGIC || h.version != DP_VERSION || h.len > DP_MAX_REPLY)
-			return -EPROTO;
-	} while (h.type == DP_READY);
-	if (h.len < sizeof(rep) || recv_all(fd, &rep, sizeof(rep)))
-		return -EPROTO;
-	*blen = h.len - sizeof(rep);
-	*body = malloc(*blen + 1);
-	if (!*body || recv_all(fd, *body, *blen))
-		return -EPROTO;
-	return rep.result;
-}
 
 /* A JSON string (quoted, escaped) for text from the daemon. */
 static void put_jstr(const char *text)
@@ -201,26 +156,21 @@ static void show_task(const struct dp_task_info *ti, const struct dp_task_ext *t
 /* duetd and its tasks. Returns 0 if shown, 1 if no daemon answers. */
 static int show_daemon(const char *sock, bool json)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_STATUS_EXT };
 	struct dp_welcome w = { 0 };
 	struct dp_daemon_ext x;
 	struct dp_daemon dd;
 	void *body = NULL;
-	size_t blen = 0, off;
+	size_t cap = 0, blen = 0, off;
+	uint32_t seq = 0;
 	char why[256] = "";
 	bool ext = false;
-	int fd, r;
+	int fd = -1, r;
 
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return 1;
-	strcpy(sa.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		r = -errno;
+	r = cl_connect(sock, &fd);
+	if (r)
 		goto none;
-	}
-	r = daemon_call(fd, DP_HELLO, 1, &hello, sizeof(hello), &body, &blen);
+	r = cl_call(fd, &seq, DP_HELLO, &hello, sizeof(hello), NULL, 0, &body, &cap, &blen, NULL);
 	/* A daemon older than the extended status sends a shorter welcome. */
 	if (r >= 0 && blen >= sizeof(w)) {
 		memcpy(&w, body, sizeof(w));
@@ -229,10 +179,10 @@ static int show_daemon(const char *sock, bool json)
 	/* Refused (duetd's bounds): its sentence says why. */
 	if (r < 0 && blen && body)
 		snprintf(why, sizeof(why), "%.*s", (int)blen, (const char *)body);
-	free(body);
-	body = NULL;
-	if (r >= 0)
-		r = daemon_call(fd, DP_DAEMON_STATUS, 2, NULL, 0, &body, &blen);
+	if (r >= 0) {
+		blen = 0;
+		r = cl_call(fd, &seq, DP_DAEMON_STATUS, NULL, 0, NULL, 0, &body, &cap, &blen, NULL);
+	}
 	if (r >= 0 && blen < sizeof(dd))
 		r = -EPROTO;
 	off = sizeof(dd);
