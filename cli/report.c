@@ -533,97 +533,99 @@ static struct json_object *jfile(const struct report *rp, const struct rfile *f)
 	return o;
 }
 
-static void print_report(struct report *rp, bool json, unsigned int top, FILE *out)
+/* The files sorted by (dev, ino), and the histogram's used buckets. */
+struct report_view {
+	struct rfile **v;
+	size_t n;
+	int hmin, hmax;
+};
+
+static void report_json(struct report *rp, const struct report_view *rv, unsigned int top,
+			FILE *out)
 {
-	size_t n = HASH_COUNT(rp->files), k = 0;
-	struct rfile **v = calloc(n ? n : 1, sizeof(*v)), *f, *tmp;
+	struct json_object *j = json_object_new_object(), *a, *t, *o;
+	struct rfile **v = rv->v;
+	size_t n = rv->n;
+	int hmin = rv->hmin, hmax = rv->hmax;
 	struct rcause *c, *ctmp;
-	int hmax = -1, hmin = 0;
 
-	if (!v)
-		return;
-	HASH_ITER(hh, rp->files, f, tmp)
-		v[k++] = f;
-	qsort(v, n, sizeof(*v), cmp_file);
-	for (int i = 0; i < HIST_BUCKETS; i++)
-		if (rp->hist[i])
-			hmax = i;
-	while (hmin < hmax && !rp->hist[hmin])
-		hmin++;
-	sort_rp = rp;
-	if (json) {
-		struct json_object *j = json_object_new_object(), *a, *t, *o;
-
-		json_object_object_add(j, "v", json_object_new_int(1));
-		json_object_object_add(j, "type", json_object_new_string("report"));
-		json_object_object_add(j, "file", json_object_new_string(rp->file));
-		json_object_object_add(j, "trace_dat_version",
-				       json_object_new_int(dc_tdread_version(rp->td)));
-		json_object_object_add(j, "cpus", json_object_new_int((int)dc_tdread_ncpus(rp->td)));
-		json_object_object_add(j, "clock", json_object_new_string(dc_tdread_clock(rp->td)));
-		json_object_object_add(j, "dirty", json_object_new_string(rp->dirty_sem));
-		json_object_object_add(j, "flush", json_object_new_string(rp->flush_sem));
-		json_object_object_add(j, "paths", json_object_new_string(rp->side ?
-							"sidecar" : "none"));
-		json_object_object_add(j, "duration_ns", json_object_new_uint64(rp->t1 - rp->t0));
-		json_object_object_add(j, "events", json_object_new_uint64(rp->events));
-		json_object_object_add(j, "lost", json_object_new_uint64(rp->lost));
-		json_object_object_add(j, "lost_unknown_pages", json_object_new_uint64(rp->lost_unknown));
-		json_object_object_add(j, "bad_pages", json_object_new_uint64(rp->st.bad_pages));
-		json_object_object_add(j, "unmapped_dirty", json_object_new_uint64(rp->st.unmapped));
+	json_object_object_add(j, "v", json_object_new_int(1));
+	json_object_object_add(j, "type", json_object_new_string("report"));
+	json_object_object_add(j, "file", json_object_new_string(rp->file));
+	json_object_object_add(j, "trace_dat_version",
+			       json_object_new_int(dc_tdread_version(rp->td)));
+	json_object_object_add(j, "cpus", json_object_new_int((int)dc_tdread_ncpus(rp->td)));
+	json_object_object_add(j, "clock", json_object_new_string(dc_tdread_clock(rp->td)));
+	json_object_object_add(j, "dirty", json_object_new_string(rp->dirty_sem));
+	json_object_object_add(j, "flush", json_object_new_string(rp->flush_sem));
+	json_object_object_add(j, "paths", json_object_new_string(rp->side ?
+						"sidecar" : "none"));
+	json_object_object_add(j, "duration_ns", json_object_new_uint64(rp->t1 - rp->t0));
+	json_object_object_add(j, "events", json_object_new_uint64(rp->events));
+	json_object_object_add(j, "lost", json_object_new_uint64(rp->lost));
+	json_object_object_add(j, "lost_unknown_pages", json_object_new_uint64(rp->lost_unknown));
+	json_object_object_add(j, "bad_pages", json_object_new_uint64(rp->st.bad_pages));
+	json_object_object_add(j, "unmapped_dirty", json_object_new_uint64(rp->st.unmapped));
+	a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, jfile(rp, v[i]));
+	json_object_object_add(j, "files", a);
+	t = json_object_new_object();
+	for (metric = 0; metric < 5; metric++) {
+		qsort(v, n, sizeof(*v), cmp_metric);
 		a = json_object_new_array();
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && i < top && metric_of(rp, v[i], metric); i++)
 			json_object_array_add(a, jfile(rp, v[i]));
-		json_object_object_add(j, "files", a);
-		t = json_object_new_object();
-		for (metric = 0; metric < 5; metric++) {
-			qsort(v, n, sizeof(*v), cmp_metric);
-			a = json_object_new_array();
-			for (size_t i = 0; i < n && i < top && metric_of(rp, v[i], metric); i++)
-				json_object_array_add(a, jfile(rp, v[i]));
-			json_object_object_add(t, metric_names[metric], a);
-		}
-		json_object_object_add(j, "top", t);
-		o = json_object_new_object();
-		a = json_object_new_array();
-		for (int i = hmin; i <= hmax; i++) {
-			struct json_object *b = json_object_new_object();
-
-			json_object_object_add(b, "ge_ns", json_object_new_uint64(i ? 1ULL << i : 0));
-			json_object_object_add(b, "lt_ns", json_object_new_uint64(1ULL << (i + 1)));
-			json_object_object_add(b, "pages", json_object_new_uint64(rp->hist[i]));
-			json_object_array_add(a, b);
-		}
-		json_object_object_add(o, "buckets", a);
-		json_object_object_add(o, "removed_without_add",
-				       json_object_new_uint64(rp->removed_unknown_age));
-		json_object_object_add(j, "time_in_cache", o);
-		a = json_object_new_array();
-		HASH_ITER(hh, rp->causes, c, ctmp) {
-			struct json_object *b = json_object_new_object();
-
-			json_object_object_add(b, "cause", json_object_new_string(cause_names[c->cause]));
-			json_object_object_add(b, "comm", c->comm[0] ?
-					       json_object_new_string(c->comm) : NULL);
-			json_object_object_add(b, "pages", json_object_new_uint64(c->pages));
-			json_object_object_add(b, "events", json_object_new_uint64(c->events));
-			json_object_array_add(a, b);
-		}
-		json_object_object_add(j, "removals", a);
-		o = json_object_new_object();
-		json_object_object_add(o, "vmscan_recorded", json_object_new_boolean(
-			dc_tdread_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
-			dc_tdread_has_aux(rp->td, DC_AUX_MEMCG_BEGIN)));
-		json_object_object_add(o, "kswapd_wakeups", json_object_new_uint64(rp->kswapd_wakes));
-		json_object_object_add(o, "direct_reclaims", json_object_new_uint64(rp->direct_reclaims));
-		json_object_object_add(j, "reclaim", o);
-		fputs(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-							JSON_C_TO_STRING_NOSLASHESCAPE), out);
-		fputc('\n', out);
-		json_object_put(j);
-		free(v);
-		return;
+		json_object_object_add(t, metric_names[metric], a);
 	}
+	json_object_object_add(j, "top", t);
+	o = json_object_new_object();
+	a = json_object_new_array();
+	for (int i = hmin; i <= hmax; i++) {
+		struct json_object *b = json_object_new_object();
+
+		json_object_object_add(b, "ge_ns", json_object_new_uint64(i ? 1ULL << i : 0));
+		json_object_object_add(b, "lt_ns", json_object_new_uint64(1ULL << (i + 1)));
+		json_object_object_add(b, "pages", json_object_new_uint64(rp->hist[i]));
+		json_object_array_add(a, b);
+	}
+	json_object_object_add(o, "buckets", a);
+	json_object_object_add(o, "removed_without_add",
+			       json_object_new_uint64(rp->removed_unknown_age));
+	json_object_object_add(j, "time_in_cache", o);
+	a = json_object_new_array();
+	HASH_ITER(hh, rp->causes, c, ctmp) {
+		struct json_object *b = json_object_new_object();
+
+		json_object_object_add(b, "cause", json_object_new_string(cause_names[c->cause]));
+		json_object_object_add(b, "comm", c->comm[0] ?
+				       json_object_new_string(c->comm) : NULL);
+		json_object_object_add(b, "pages", json_object_new_uint64(c->pages));
+		json_object_object_add(b, "events", json_object_new_uint64(c->events));
+		json_object_array_add(a, b);
+	}
+	json_object_object_add(j, "removals", a);
+	o = json_object_new_object();
+	json_object_object_add(o, "vmscan_recorded", json_object_new_boolean(
+		dc_tdread_has_aux(rp->td, DC_AUX_DIRECT_BEGIN) ||
+		dc_tdread_has_aux(rp->td, DC_AUX_MEMCG_BEGIN)));
+	json_object_object_add(o, "kswapd_wakeups", json_object_new_uint64(rp->kswapd_wakes));
+	json_object_object_add(o, "direct_reclaims", json_object_new_uint64(rp->direct_reclaims));
+	json_object_object_add(j, "reclaim", o);
+	fputs(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+						JSON_C_TO_STRING_NOSLASHESCAPE), out);
+	fputc('\n', out);
+	json_object_put(j);
+}
+
+static void report_text(struct report *rp, const struct report_view *rv, unsigned int top,
+			FILE *out)
+{
+	struct rfile **v = rv->v, *f;
+	size_t n = rv->n;
+	int hmin = rv->hmin, hmax = rv->hmax;
+	struct rcause *c, *ctmp;
+
 	fprintf(out, "duet report: %s: trace.dat v%d, %u CPUs, clock %s, %.3f s, %" PRIu64
 		" page-cache events\n", rp->file, dc_tdread_version(rp->td),
 		dc_tdread_ncpus(rp->td), dc_tdread_clock(rp->td),
@@ -681,7 +683,30 @@ static void print_report(struct report *rp, bool json, unsigned int top, FILE *o
 	else
 		fputs("reclaim: vmscan events not recorded (direct reclaim cannot be told "
 		      "from truncation)\n", out);
-	free(v);
+}
+
+static void print_report(struct report *rp, bool json, unsigned int top, FILE *out)
+{
+	size_t n = HASH_COUNT(rp->files), k = 0;
+	struct report_view rv = { .v = calloc(n ? n : 1, sizeof(*rv.v)), .n = n, .hmax = -1 };
+	struct rfile *f, *tmp;
+
+	if (!rv.v)
+		return;
+	HASH_ITER(hh, rp->files, f, tmp)
+		rv.v[k++] = f;
+	qsort(rv.v, n, sizeof(*rv.v), cmp_file);
+	for (int i = 0; i < HIST_BUCKETS; i++)
+		if (rp->hist[i])
+			rv.hmax = i;
+	while (rv.hmin < rv.hmax && !rp->hist[rv.hmin])
+		rv.hmin++;
+	sort_rp = rp;
+	if (json)
+		report_json(rp, &rv, top, out);
+	else
+		report_text(rp, &rv, top, out);
+	free(rv.v);
 }
 
 /* --- plot ---------------------------------------------------------------- */
