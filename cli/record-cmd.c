@@ -618,7 +618,7 @@ static const struct option record_lo[] = {
 
 /* "+": options end at the first PATH, so that COMMAND's are its own. */
 static const struct cli_opts record_opts = {
-	.usage = "usage: duet record [-o FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
+	.usage = "usage: duet record [-o|--output FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
 		 "                   [PATH...] [-- COMMAND [ARGS...]]\n"
 		 "Records page-cache events (and reclaim events) into FILE (default\n"
 		 "trace.dat, read by 'trace-cmd report' and 'duet report') and FILE.duet\n"
