@@ -106,7 +106,13 @@ struct report {
 	struct dc_decode_stats st;
 	const char *dirty_sem, *flush_sem;
 	bool flush_exact;
+	const struct dc_bdi *bdis;	/* the sidecar's, or bdis_now */
+	struct dc_bdi *bdis_now;	/* of the mounts now, without a sidecar's */
 	size_t nbdis;
+	/* FILE, mapped. */
+	int fd;
+	void *map;		/* MAP_FAILED: none (an empty file) */
+	size_t size;
 };
 
 /* A multiply-xorshift mix, inlined: this is the report's hot path. */
@@ -915,94 +921,105 @@ static int report_opt(void *ud, const struct cli_arg *a)
 	return 0;
 }
 
-int cmd_report(int argc, char **argv)
-{
-	struct report rp = { 0 };
-	struct dc_recbuf rb = { 0 };
-	const struct dc_bdi *bdis = NULL;
-	struct dc_bdi *bdis_now = NULL;	/* of the mounts now, without a sidecar's */
-	struct report_args ra = { .top = 10 };
-	const char *why = NULL;
-	void *map = MAP_FAILED;
-	struct stat sb;
-	char side[4096];
-	int fd = -1, ret = 1, r;
-	bool side_bdis;
-	size_t nbdis = 0;
+/*
+ * The steps of duet report: each returns 0, or an exit status after
+ * saying why.
+ */
 
-	r = cli_options(&report_opts, argc, argv, report_opt, &ra);
-	if (r != CLI_GO)
-		return r;
-	if (optind + 1 != argc)
-		return cli_usage_error(&report_opts);
-	rp.file = argv[optind];
-	fd = open(rp.file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb)) {
-		fprintf(stderr, "duet report: %s: %s\n", rp.file, strerror(errno));
-		goto out;
+/* FILE mapped and opened as a trace.dat. */
+static int report_open(struct report *rp)
+{
+	const char *why = NULL;
+	struct stat sb;
+	int r;
+
+	rp->fd = open(rp->file, O_RDONLY | O_CLOEXEC);
+	if (rp->fd < 0 || fstat(rp->fd, &sb)) {
+		fprintf(stderr, "duet report: %s: %s\n", rp->file, strerror(errno));
+		return CLI_EXIT_FAIL;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		fprintf(stderr, "duet report: %s: not a regular file\n", rp.file);
-		goto out;
+		fprintf(stderr, "duet report: %s: not a regular file\n", rp->file);
+		return CLI_EXIT_FAIL;
 	}
-	if (sb.st_size) {
-		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			fprintf(stderr, "duet report: %s: %s\n", rp.file, strerror(errno));
-			goto out;
+	rp->size = (size_t)sb.st_size;
+	if (rp->size) {
+		rp->map = mmap(NULL, rp->size, PROT_READ, MAP_PRIVATE, rp->fd, 0);
+		if (rp->map == MAP_FAILED) {
+			fprintf(stderr, "duet report: %s: %s\n", rp->file, strerror(errno));
+			return CLI_EXIT_FAIL;
 		}
-		madvise(map, (size_t)sb.st_size, MADV_SEQUENTIAL);
+		madvise(rp->map, rp->size, MADV_SEQUENTIAL);
 	}
-	r = dc_tdread_open(map == MAP_FAILED ? "" : map, (size_t)sb.st_size, &rp.td, &why);
+	r = dc_tdread_open(rp->map == MAP_FAILED ? "" : rp->map, rp->size, &rp->td, &why);
 	if (r) {
-		fprintf(stderr, "duet report: %s: %s\n", rp.file, why ? why : strerror(-r));
-		goto out;
+		fprintf(stderr, "duet report: %s: %s\n", rp->file, why ? why : strerror(-r));
+		return CLI_EXIT_FAIL;
 	}
-	snprintf(side, sizeof(side), "%s.duet", rp.file);
+	return 0;
+}
+
+/* The sidecar's paths and backing devices (else the mounts' now), and what the events mean. */
+static int report_sidecar(struct report *rp)
+{
+	const char *why = NULL;
+	char side[4096];
+	bool side_bdis;
+	int r;
+
+	snprintf(side, sizeof(side), "%s.duet", rp->file);
 	if (!access(side, F_OK)) {
-		r = dc_sidecar_read(side, &rp.side, &why);
+		r = dc_sidecar_read(side, &rp->side, &why);
 		if (r) {
 			fprintf(stderr, "duet report: %s: %s\n", side, r == -ENOMEM ?
 				"out of memory" : why);
-			goto out;
+			return CLI_EXIT_FAIL;
 		}
-		bdis = dc_sidecar_bdis(rp.side, &nbdis);
+		rp->bdis = dc_sidecar_bdis(rp->side, &rp->nbdis);
 	}
-	side_bdis = nbdis > 0;
+	side_bdis = rp->nbdis > 0;
 	/* A sidecar without backing devices: map them as without one. */
-	if (!nbdis && dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) &&
-	    !dc_tdread_has(rp.td, DC_SRC_P_DIRTY)) {
-		r = live_bdis(&bdis_now, &nbdis);
-		bdis = bdis_now;
+	if (!rp->nbdis && dc_tdread_has(rp->td, DC_SRC_WB_DIRTY) &&
+	    !dc_tdread_has(rp->td, DC_SRC_P_DIRTY)) {
+		r = live_bdis(&rp->bdis_now, &rp->nbdis);
+		rp->bdis = rp->bdis_now;
 		if (r)
 			fprintf(stderr, "duet report: cannot read the mounts (%s): dirty events "
 				"will not be mapped to devices\n", strerror(-r));
 	}
-	rp.nbdis = nbdis;
-	rp.dirty_sem = dc_tdread_has(rp.td, DC_SRC_P_DIRTY) ? "exact per folio" :
-		       dc_tdread_has(rp.td, DC_SRC_WB_DIRTY) ?
-		       (side_bdis ? "one page per writeback_dirty_folio event, bdi mapped by the sidecar" :
-			"one page per writeback_dirty_folio event, bdi mapped by this machine's mounts now") :
-		       "not recorded";
-	rp.flush_exact = dc_tdread_has(rp.td, DC_SRC_P_WB_START);
-	rp.flush_sem = rp.flush_exact ? "exact per folio" :
-		       dc_tdread_has(rp.td, DC_SRC_SB_CLEAR_WB) ?
-		       "inode-level (sb_clear_inode_writeback events, not pages)" : "not recorded";
-	r = dc_tdread_decode(rp.td, bdis, nbdis, &rb, &rp.st);
+	rp->dirty_sem = dc_tdread_has(rp->td, DC_SRC_P_DIRTY) ? "exact per folio" :
+			dc_tdread_has(rp->td, DC_SRC_WB_DIRTY) ?
+			(side_bdis ? "one page per writeback_dirty_folio event, bdi mapped by the sidecar" :
+			 "one page per writeback_dirty_folio event, bdi mapped by this machine's mounts now") :
+			"not recorded";
+	rp->flush_exact = dc_tdread_has(rp->td, DC_SRC_P_WB_START);
+	rp->flush_sem = rp->flush_exact ? "exact per folio" :
+			dc_tdread_has(rp->td, DC_SRC_SB_CLEAR_WB) ?
+			"inode-level (sb_clear_inode_writeback events, not pages)" : "not recorded";
+	return 0;
+}
+
+/* The records decoded and analysed; the report printed, the plot written. */
+static int report_run(struct report *rp, const struct report_args *ra)
+{
+	struct dc_recbuf rb = { 0 };
+	int r, ret = CLI_EXIT_FAIL;
+
+	r = dc_tdread_decode(rp->td, rp->bdis, rp->nbdis, &rb, &rp->st);
 	if (r) {
-		fprintf(stderr, "duet report: %s: %s\n", rp.file, strerror(-r));
+		fprintf(stderr, "duet report: %s: %s\n", rp->file, strerror(-r));
 		goto out;
 	}
-	r = analyse(&rp, &rb);
+	r = analyse(rp, &rb);
 	if (r) {
 		fprintf(stderr, "duet report: %s\n", strerror(-r));
 		goto out;
 	}
-	print_report(&rp, ra.json, ra.top, stdout);
-	if (ra.plot) {
-		r = plot_svg(&rp, &rb, ra.plot);
+	print_report(rp, ra->json, ra->top, stdout);
+	if (ra->plot) {
+		r = plot_svg(rp, &rb, ra->plot);
 		if (r) {
-			fprintf(stderr, "duet report: %s: %s\n", ra.plot, strerror(-r));
+			fprintf(stderr, "duet report: %s: %s\n", ra->plot, strerror(-r));
 			goto out;
 		}
 	}
@@ -1012,15 +1029,35 @@ int cmd_report(int argc, char **argv)
 	}
 	ret = 0;
 out:
-	/* Process exit frees the tables; only the mapping and fd are closed. */
 	dc_recbuf_free(&rb);
+	return ret;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	struct report rp = { .fd = -1, .map = MAP_FAILED };
+	struct report_args ra = { .top = 10 };
+	int r;
+
+	r = cli_options(&report_opts, argc, argv, report_opt, &ra);
+	if (r != CLI_GO)
+		return r;
+	if (optind + 1 != argc)
+		return cli_usage_error(&report_opts);
+	rp.file = argv[optind];
+	r = report_open(&rp);
+	if (!r)
+		r = report_sidecar(&rp);
+	if (!r)
+		r = report_run(&rp, &ra);
+	/* Process exit frees the tables; only the mapping and fd are closed. */
 	dc_tdread_free(rp.td);
 	dc_sidecar_free(rp.side);
-	free(bdis_now);
+	free(rp.bdis_now);
 	free(rp.pt.s);
-	if (map != MAP_FAILED)
-		munmap(map, (size_t)sb.st_size);
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	if (rp.map != MAP_FAILED)
+		munmap(rp.map, rp.size);
+	if (rp.fd >= 0)
+		close(rp.fd);
+	return r;
 }
