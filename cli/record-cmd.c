@@ -28,6 +28,7 @@
 #include "duet-cli.h"
 #include "index.h"
 #include "live.h"
+#include "source.h"
 #include "record-cmd.h"
 #include "sidecar.h"
 
@@ -122,13 +123,14 @@ static const struct option record_lo[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "events", required_argument, NULL, 'e' },
 	{ "buffer-kb", required_argument, NULL, 'b' },
+	{ "backend", required_argument, NULL, 'B' },
 	{ 0 },
 };
 
 /* "+": options end at the first PATH, so that COMMAND's are its own. */
 static const struct cli_opts record_opts = {
 	.usage = "usage: duet record [-o|--output FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
-		 "                   [PATH...] [-- COMMAND [ARGS...]]\n"
+		 "                   [--backend tracefs] [PATH...] [-- COMMAND [ARGS...]]\n"
 		 "Records page-cache events (and reclaim events) into FILE (default\n"
 		 "trace.dat, read by 'trace-cmd report' and 'duet report') and FILE.duet\n"
 		 "(mounts, backing devices, paths of the files seen under PATH).\n"
@@ -211,6 +213,22 @@ static int record_opt(void *ud, const struct cli_arg *a)
 		e = cli_number(a, 0, UINT_MAX, &v);
 		r->lopts.buffer_kb = (unsigned int)v;
 		return e;
+	case 'B': {
+		enum dc_backend b;
+
+		if (dc_backend_parse(a->value, &b)) {
+			fprintf(stderr, "duet record: --backend is tracefs or perf (got \"%s\")\n",
+				a->value);
+			return CLI_EXIT_USAGE;
+		}
+		/* trace.dat holds the ring buffer's own sub-buffers. */
+		if (b != DC_BACKEND_TRACEFS) {
+			fprintf(stderr, "duet record: --backend=%s cannot record: trace.dat holds the tracing ring buffer's pages, which only the tracefs backend reads (perf record -e 'filemap:*' writes perf.data)\n",
+				a->value);
+			return CLI_EXIT_USAGE;
+		}
+		break;
+	}
 	}
 	return 0;
 }

@@ -21,20 +21,16 @@
 #include "devices.h"
 #include "duet-cli.h"
 #include "index.h"
-#include "live.h"
 #include "output.h"
-#ifdef DUET_HAVE_LIBPERF
-#include "perf-source.h"
-#endif
+#include "source.h"
 
 struct watch {
 	struct out_ctx out;
 	struct dc_index *idx;
-	struct dc_live *live;
-	struct dc_perf *perf;	/* --backend=perf: used instead of live */
+	struct dc_source *src;	/* the tracefs instance, or perf (--backend) */
 	bool coalesce, quiet;
 	/* The options. */
-	struct dc_live_opts lopts;
+	struct dc_source_opts sopts;
 	unsigned int mask;
 	double duration;
 	bool stats, use_perf;
@@ -60,60 +56,56 @@ struct watch {
 };
 
 /* The source in use: the tracefs instance, or perf_event_open (--backend=perf). */
-#ifdef DUET_HAVE_LIBPERF
-#define SRC(w, live_call, perf_call) ((w)->perf ? (perf_call) : (live_call))
-#else
-#define SRC(w, live_call, perf_call) (live_call)
-#endif
-
 static int src_fetch_cb(struct watch *w, dc_records_fn fn, void *ud)
 {
-	return SRC(w, dc_live_fetch_cb(w->live, fn, ud), dc_perf_fetch_cb(w->perf, fn, ud));
+	return dc_source_dispatch(w->src, fn, ud);
 }
 
 static int src_stats(struct watch *w, const struct dc_live_stats **st)
 {
-	return SRC(w, dc_live_stats(w->live, st), dc_perf_stats(w->perf, st));
+	return dc_source_stats(w->src, st);
 }
 
 static const char *src_describe(struct watch *w)
 {
-	return SRC(w, dc_live_describe(w->live), dc_perf_describe(w->perf));
+	return dc_source_describe(w->src);
 }
 
 static enum dc_dirty_sem src_dirty_sem(struct watch *w)
 {
-	return SRC(w, dc_live_dirty_sem(w->live), dc_perf_dirty_sem(w->perf));
+	return dc_source_dirty_sem(w->src);
 }
 
 static enum dc_flush_sem src_flush_sem(struct watch *w)
 {
-	return SRC(w, dc_live_flush_sem(w->live), dc_perf_flush_sem(w->perf));
+	return dc_source_flush_sem(w->src);
 }
 
 static const char *src_name(struct watch *w)
 {
-	return SRC(w, dc_live_instance_name(w->live), "perf");
+	struct dc_live *l = dc_source_live(w->src);
+
+	return l ? dc_live_instance_name(l) : "perf";
 }
 
 static int src_fd(struct watch *w)
 {
-	return SRC(w, dc_live_fd(w->live), dc_perf_fd(w->perf));
+	return dc_source_fd(w->src);
 }
 
 static int src_start(struct watch *w)
 {
-	return SRC(w, dc_live_start(w->live), dc_perf_start(w->perf));
+	return dc_source_start(w->src);
 }
 
 static int src_stop(struct watch *w)
 {
-	return SRC(w, dc_live_stop(w->live), dc_perf_stop(w->perf));
+	return dc_source_stop(w->src);
 }
 
 static bool src_finished(struct watch *w)
 {
-	return SRC(w, dc_live_finished(w->live), dc_perf_finished(w->perf));
+	return dc_source_finished(w->src);
 }
 
 static uint64_t mono_ns(void)
@@ -202,7 +194,7 @@ static void handle(struct watch *w, const struct dc_record *r)
 			w->lost_cpu[r->cpu] += r->count;
 		w->lost_reported += r->count;
 		out_lost(&w->out, r->ts, r->cpu, r->count, !(r->flags & DC_REC_LOST_UNKNOWN),
-			 w->perf ? "perf ring (PERF_RECORD_LOST)" : "ring buffer page");
+			 w->use_perf ? "perf ring (PERF_RECORD_LOST)" : "ring buffer page");
 		return;
 	}
 	path = dc_index_lookup(w->idx, r->dev, r->ino, &fl);
@@ -257,7 +249,7 @@ static void check_stats(struct watch *w)
 {
 	const struct dc_live_stats *st;
 
-	if (w->perf || src_stats(w, &st))
+	if (w->use_perf || src_stats(w, &st))
 		return;	/* perf: losses arrive as LOST records in the stream */
 	for (unsigned int i = 0; i < st->ncpus && i < w->ncpus; i++) {
 		uint64_t kernel = st->cpu[i].overrun > st->cpu[i].lost_in_pages ?
@@ -374,10 +366,10 @@ static int watch_opt(void *ud, const struct cli_arg *a)
 		break;
 	case 'b':
 		r = cli_number(a, 0, UINT_MAX, &v);
-		w->lopts.buffer_kb = (unsigned int)v;
+		w->sopts.buffer_kb = (unsigned int)v;
 		return r;
 	case 'S':
-		w->lopts.stock_only = true;
+		w->sopts.stock_only = true;
 		break;
 	case 'q':
 		w->quiet = true;
@@ -450,34 +442,17 @@ static int watch_paths(struct watch *w, char *const *paths, int n)
 	return 0;
 }
 
-static int open_perf(struct watch *w)
+/* The error of opening the perf source, in a sentence. */
+static void say_perf(int r)
 {
-#ifdef DUET_HAVE_LIBPERF
-	struct dc_perf_opts popts = {
-		.sz = sizeof(popts),
-		.devs = w->devs,
-		.ndevs = w->ndevs,
-		.bdis = w->bdis,
-		.nbdis = w->nbdis,
-		.types = w->mask,
-		.stock_only = w->lopts.stock_only,
-		.exclude_pid = getpid(),
-		.pages = w->perf_pages,
-	};
-	int r = dc_perf_open(&popts, &w->perf);
-
-	if (!r)
-		return 0;
-	if (r == -EACCES || r == -EPERM)
+	if (r == -EOPNOTSUPP)
+		fprintf(stderr, "duet watch: this duet was built without libperf: --backend=perf is not available (run scripts/setup, which builds libperf, then rebuild)\n");
+	else if (r == -EACCES || r == -EPERM)
 		fprintf(stderr, "duet watch: perf_event_open refused the tracepoints: run as root or with CAP_PERFMON (and kernel.perf_event_paranoid allowing tracepoints)\n");
 	else if (r == -ENOENT)
 		fprintf(stderr, "duet watch: the filemap page-cache events or their format files are missing (tracefs must be mounted, read only is enough)\n");
 	else
 		fprintf(stderr, "duet watch: cannot set up perf events: %s\n", strerror(-r));
-#else
-	fprintf(stderr, "duet watch: this duet was built without libperf: --backend=perf is not available (run scripts/setup, which builds libperf, then rebuild)\n");
-#endif
-	return CLI_EXIT_FAIL;
 }
 
 /* The event source (a tracefs instance, or perf) with the kernel's filters. */
@@ -485,22 +460,24 @@ static int watch_open(struct watch *w, const char *prog)
 {
 	int r;
 
-	if (w->use_perf) {
-		r = open_perf(w);
-		if (r)
-			return r;
-	} else {
-		w->lopts.devs = w->devs;
-		w->lopts.ndevs = w->ndevs;
-		w->lopts.bdis = w->bdis;
-		w->lopts.nbdis = w->nbdis;
-		w->lopts.types = w->mask;
-		w->lopts.exclude_pid = getpid();
-		r = dc_live_open(&w->lopts, &w->live);
-		if (r) {
+	w->sopts.backend = w->use_perf ? DC_BACKEND_PERF : DC_BACKEND_TRACEFS;
+	w->sopts.devs = w->devs;
+	w->sopts.ndevs = w->ndevs;
+	w->sopts.bdis = w->bdis;
+	w->sopts.nbdis = w->nbdis;
+	w->sopts.types = w->mask;
+	w->sopts.exclude_pid = getpid();
+	/* perf's rings are --perf-pages long (--buffer-kb is tracefs's). */
+	if (w->use_perf)
+		w->sopts.buffer_kb = (unsigned int)((size_t)w->perf_pages *
+						    (size_t)getpagesize() / 1024);
+	r = dc_source_open(&w->sopts, &w->src);
+	if (r) {
+		if (w->use_perf)
+			say_perf(r);
+		else
 			cli_say_tracing(prog, r, "the filemap page-cache events");
-			return CLI_EXIT_FAIL;
-		}
+		return CLI_EXIT_FAIL;
 	}
 	w->ncpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
 	w->lost_cpu = calloc(w->ncpus ? w->ncpus : 1, sizeof(*w->lost_cpu));
@@ -621,11 +598,7 @@ static int watch_run(struct watch *w)
 
 static void watch_free(struct watch *w)
 {
-	if (w->live)
-		dc_live_free(w->live);
-#ifdef DUET_HAVE_LIBPERF
-	dc_perf_free(w->perf);
-#endif
+	dc_source_free(w->src);
 	dc_index_free(w->idx);
 	dc_mounts_free(&w->mounts);
 	out_comm_cache_free();
@@ -645,7 +618,7 @@ int cmd_watch(int argc, char **argv)
 	struct watch w = {
 		.coalesce = true,
 		.mask = DC_EVENTS_ALL,
-		.lopts = { .sz = sizeof(w.lopts) },
+		.sopts = { .sz = sizeof(w.sopts) },
 		.loop = { .sfd = -1, .efd = -1, .tfd = -1 },
 		.dfd = -1,
 	};

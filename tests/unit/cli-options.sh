@@ -34,6 +34,11 @@ usage_error() {
 	check "duet $*: nothing on stdout" [ ! -s "$base/out" ]
 }
 
+# The backends: record stores ring-buffer pages, perf has none.
+usage_error "duet record: --backend=perf cannot record: trace.dat holds the tracing ring buffer's pages, which only the tracefs backend reads (perf record -e 'filemap:*' writes perf.data)" \
+	record --backend=perf -- true
+usage_error 'duet record: --backend is tracefs or perf (got "bogus")' record --backend=bogus -- true
+
 # The numbers.
 usage_error "duet watch: --buffer-kb: '12x' is not a number" watch --buffer-kb 12x /tmp
 usage_error "duet watch: --buffer-kb: '' is not a number" watch --buffer-kb= /tmp
