@@ -53,15 +53,21 @@ cleanup() {
 	for m in $EXTRA_MOUNTS; do
 		mountpoint -q "$m" && { umount "$m" || umount -l "$m"; }
 	done
+	# Only our own children: a pid that exited (and was waited for) may
+	# belong to anyone by now, e.g. another test run's client.
+	local live=""
 	for p in $PIDS; do
+		[ "$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')" = $$ ] && live="$live $p"
+	done
+	for p in $live; do
 		kill -CONT "$p" 2>/dev/null
 		kill -TERM "$p" 2>/dev/null
 	done
-	for p in $PIDS; do
+	for p in $live; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null
-		DEAD_PIDS="$DEAD_PIDS $p"
 	done
+	DEAD_PIDS="$DEAD_PIDS $PIDS"
 	wait 2>/dev/null
 	for p in $DEAD_PIDS; do
 		for i in /sys/kernel/tracing/instances/duet-"$p"-*; do
@@ -73,9 +79,16 @@ cleanup() {
 	fi
 	[ -n "$LOOP" ] && losetup -d "$LOOP"
 	# A process of a test user the test lost track of would keep userdel
-	# from removing the user: end those too (only the test's own users).
+	# from removing the user: end those too (only the test's own users,
+	# and only in our root: a chroot beside us has its own passwd, whose
+	# test users may have the same uids).
+	local myroot
+	myroot=$(stat -L -c %d:%i /proc/$$/root)
 	for u in $USERS; do
-		for p in $(ps -o pid= -u "$u" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		for p in $(ps -o pid= -u "$u" 2>/dev/null); do
+			[ "$(stat -L -c %d:%i /proc/"$p"/root 2>/dev/null)" = "$myroot" ] &&
+				kill -KILL "$p" 2>/dev/null
+		done
 	done
 	for u in $USERS; do
 		for _ in $(seq 20); do userdel "$u" 2>/dev/null && break; sleep 0.1; done
