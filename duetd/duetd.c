@@ -470,10 +470,13 @@ static void do_save_load(struct client *c, const struct dp_request *rq)
 
 static void do_task_status(struct client *c, const struct dp_request *rq)
 {
-	struct dp_task_stats ds = { 0 };
-	int r = task_stats(c->task, &ds);
+	struct duet_task_status st = { .sz = sizeof(st) };
+	char body[DP_TASK_STATS_SIZE];
+	int r = duet_task_status(c->task, &st);
 
-	reply(c, rq->seq, r, r ? NULL : &ds, r ? 0 : sizeof(ds));
+	if (!r)
+		dp_task_stats_put(body, &st);
+	reply(c, rq->seq, r, r ? NULL : body, r ? 0 : sizeof(body));
 }
 
 static void handle(struct client *c, const struct dp_msg *m)

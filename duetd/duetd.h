@@ -119,7 +119,6 @@ void limits_release(struct client *c);
 void limits_free(void);
 
 /* duetd-status.c */
-int task_stats(struct duet_task *t, struct dp_task_stats *ds);
 void do_daemon_status(struct client *c, const struct dp_request *rq);
 
 #endif

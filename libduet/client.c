@@ -662,27 +662,17 @@ static int task_load_locked(struct cl_task *t, const char *file)
 
 static int task_status_locked(struct cl_task *t, struct duet_task_status *st)
 {
-	struct dp_task_stats ds;
-	struct duet_task_status o = { .sz = sizeof(o) };
+	struct duet_task_status o;
 	size_t body = 0, n;
 	int r = task_call(t, DP_TASK_STATUS, NULL, 0, NULL, 0, &body);
 
-	if (r >= 0 && body != sizeof(ds))
+	if (r >= 0 && dp_task_stats_get(t->rbuf, body, &o))
 		r = -EPROTO;
 	if (r < 0)
 		return r;
-	memcpy(&ds, t->rbuf, sizeof(ds));
-	o.events = ds.events;
-	o.items = ds.items;
-	o.pages = ds.pages;
-	o.coalesced = ds.coalesced;
-	o.cancelled = ds.cancelled;
 	/* Counted since this registration, plus the daemon restarts seen. */
-	o.lost = ds.lost + t->lost_local;
-	o.resyncs = ds.resyncs + t->reconnects;
-	o.pending = ds.pending;
-	o.scan_files = ds.scan_files;
-	o.scan_done = ds.scan_done;
+	o.lost += t->lost_local;
+	o.resyncs += t->reconnects;
 	n = st->sz < sizeof(o) ? st->sz : sizeof(o);
 	o.sz = n;
 	memcpy(st, &o, n);

@@ -152,6 +152,92 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
+/* ---- the task counters: the one place they are (de)serialised ---- */
+
+/* struct duet_task_status's counters, in wire order. */
+static const size_t stats_fields[] = {
+	offsetof(struct duet_task_status, events),
+	offsetof(struct duet_task_status, items),
+	offsetof(struct duet_task_status, pages),
+	offsetof(struct duet_task_status, coalesced),
+	offsetof(struct duet_task_status, cancelled),
+	offsetof(struct duet_task_status, lost),
+	offsetof(struct duet_task_status, resyncs),
+	offsetof(struct duet_task_status, pending),
+	offsetof(struct duet_task_status, scan_files),
+	offsetof(struct duet_task_status, scan_done),
+};
+
+_Static_assert(sizeof(stats_fields) / sizeof(stats_fields[0]) * sizeof(uint64_t) ==
+	       DP_TASK_STATS_SIZE, "DP_TASK_STATS_SIZE is the counters' wire size");
+
+size_t dp_task_stats_put(void *buf, const struct duet_task_status *st)
+{
+	char *p = buf;
+
+	for (size_t i = 0; i < sizeof(stats_fields) / sizeof(stats_fields[0]); i++)
+		memcpy(p + i * sizeof(uint64_t), (const char *)st + stats_fields[i],
+		       sizeof(uint64_t));
+	return DP_TASK_STATS_SIZE;
+}
+
+/* The counters at p (DP_TASK_STATS_SIZE bytes, any alignment). */
+static void stats_read(const char *p, struct duet_task_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->sz = sizeof(*st);
+	for (size_t i = 0; i < sizeof(stats_fields) / sizeof(stats_fields[0]); i++)
+		memcpy((char *)st + stats_fields[i], p + i * sizeof(uint64_t), sizeof(uint64_t));
+}
+
+int dp_task_stats_get(const void *buf, size_t len, struct duet_task_status *st)
+{
+	if (len != DP_TASK_STATS_SIZE)
+		return -EBADMSG;
+	stats_read(buf, st);
+	return 0;
+}
+
+/* The fixed part of a status task entry: its fields at their wire offsets. */
+#define TI_ID		0
+#define TI_UID		4
+#define TI_PID		8
+#define TI_MASK		12
+#define TI_NAME_LEN	16
+#define TI_DIR_LEN	18
+#define TI_PAUSED	20
+#define TI_STATS	24
+
+_Static_assert(TI_STATS + DP_TASK_STATS_SIZE == DP_TASK_INFO_SIZE,
+	       "DP_TASK_INFO_SIZE is the task entry's fixed part");
+
+size_t dp_task_info_put(void *buf, const struct dp_task_info *ti)
+{
+	char *p = buf;
+
+	memcpy(p + TI_ID, &ti->id, 4);
+	memcpy(p + TI_UID, &ti->uid, 4);
+	memcpy(p + TI_PID, &ti->pid, 4);
+	memcpy(p + TI_MASK, &ti->mask, 4);
+	memcpy(p + TI_NAME_LEN, &ti->name_len, 2);
+	memcpy(p + TI_DIR_LEN, &ti->dir_len, 2);
+	memcpy(p + TI_PAUSED, &ti->paused, 4);
+	dp_task_stats_put(p + TI_STATS, &ti->st);
+	return DP_TASK_INFO_SIZE;
+}
+
+static void task_info_read(const char *p, struct dp_task_info *ti)
+{
+	memcpy(&ti->id, p + TI_ID, 4);
+	memcpy(&ti->uid, p + TI_UID, 4);
+	memcpy(&ti->pid, p + TI_PID, 4);
+	memcpy(&ti->mask, p + TI_MASK, 4);
+	memcpy(&ti->name_len, p + TI_NAME_LEN, 2);
+	memcpy(&ti->dir_len, p + TI_DIR_LEN, 2);
+	memcpy(&ti->paused, p + TI_PAUSED, 4);
+	stats_read(p + TI_STATS, &ti->st);
+}
+
 /* Bound on the size a part claims: a reader never walks far on its word. */
 #define DP_MAX_PART	4096u
 
@@ -175,10 +261,10 @@ int dp_next_task_ext(const void *body, size_t len, size_t *off, const struct dp_
 
 	if (o == len)
 		return 0;
-	if (o > len || len - o < sizeof(*ti))
+	if (o > len || len - o < DP_TASK_INFO_SIZE)
 		return -EBADMSG;
-	memcpy(ti, p + o, sizeof(*ti));
-	o += sizeof(*ti);
+	task_info_read(p + o, ti);
+	o += DP_TASK_INFO_SIZE;
 	if (ti->name_len > DP_MAX_NAME || ti->dir_len > DP_MAX_PATH ||
 	    len - o < pad8(ti->name_len) || len - o - pad8(ti->name_len) < pad8(ti->dir_len) ||
 	    namelen <= ti->name_len || dirlen <= ti->dir_len)

@@ -141,10 +141,15 @@ struct dp_reply {
 
 /* FETCH's reply body: n items (n == result). */
 
-struct dp_task_stats {
-	uint64_t events, items, pages, coalesced, cancelled, lost, resyncs, pending;
-	uint64_t scan_files, scan_done;
-};
+/*
+ * A task's counters on the wire: TASK_STATUS's reply body, and inside each
+ * DAEMON_STATUS task entry. They are struct duet_task_status's, without
+ * sz, as u64 in its order (events, items, pages, coalesced, cancelled,
+ * lost, resyncs, pending, scan_files, scan_done). Written and read only
+ * by dp_task_stats_put() and dp_task_stats_get(): no other code copies
+ * them field by field.
+ */
+#define DP_TASK_STATS_SIZE	80u
 
 /*
  * DAEMON_STATUS's reply body: struct dp_daemon, then one entry per task
@@ -169,7 +174,12 @@ struct dp_daemon {
 	uint64_t engine_bytes;
 };
 
-/* One task: then name and dir, each padded to 8 bytes. */
+/*
+ * One task, as dp_next_task() reads it and dp_task_info_put() writes it.
+ * On the wire: id, uid, pid, mask (u32), name_len, dir_len (u16), paused
+ * (u32), then the counters (DP_TASK_STATS_SIZE bytes), DP_TASK_INFO_SIZE
+ * in all; then name and dir, each padded to 8 bytes.
+ */
 struct dp_task_info {
 	uint32_t id;
 	uint32_t uid;
@@ -178,8 +188,10 @@ struct dp_task_info {
 	uint16_t name_len;
 	uint16_t dir_len;
 	uint32_t paused;	/* over its bound: waits for its client to fetch LOST */
-	struct dp_task_stats st;
+	struct duet_task_status st;
 };
+
+#define DP_TASK_INFO_SIZE	(24u + DP_TASK_STATS_SIZE)
 
 struct dp_daemon_ext {
 	uint32_t size;		/* bytes of this part as sent */
@@ -282,6 +294,16 @@ void dp_done_op_get(const struct dp_request *r, uint32_t i, struct dp_done_op *o
  */
 size_t dp_build(void *buf, uint16_t type, uint32_t seq, const void *a, size_t alen,
 		const void *b, size_t blen, const void *c, size_t clen);
+
+/* The counters into buf (DP_TASK_STATS_SIZE bytes); returns that size. */
+size_t dp_task_stats_put(void *buf, const struct duet_task_status *st);
+/*
+ * The counters from a TASK_STATUS body of len bytes into *st (sz set to
+ * sizeof(*st)): 0, or -EBADMSG if len is not DP_TASK_STATS_SIZE.
+ */
+int dp_task_stats_get(const void *buf, size_t len, struct duet_task_status *st);
+/* A task entry's fixed part into buf (DP_TASK_INFO_SIZE bytes); returns that size. */
+size_t dp_task_info_put(void *buf, const struct dp_task_info *ti);
 
 /*
  * Walk a DAEMON_STATUS body: the next task entry from *off. Returns 1 and

@@ -495,6 +495,39 @@ static void test_reply_as_request(void)
 	}
 }
 
+/* ---- replies ---- */
+
+static const struct duet_task_status stats_example = {
+	.sz = sizeof(struct duet_task_status),
+	.events = 1, .items = 2, .pages = 3, .coalesced = 4, .cancelled = 5,
+	.lost = 6, .resyncs = 7, .pending = 8, .scan_files = 9, .scan_done = 10,
+};
+
+/* TASK_STATUS: the counters of struct duet_task_status, in its order. */
+static void test_task_stats(void)
+{
+	struct duet_task_status back;
+	uint8_t buf[DP_TASK_STATS_SIZE + 16];
+	struct w w = { .n = 0 };
+
+	for (uint64_t i = 1; i <= 10; i++)
+		w64(&w, i);
+	CHECK_EQ(DP_TASK_STATS_SIZE, 80);
+	CHECK_EQ(dp_task_stats_put(buf, &stats_example), DP_TASK_STATS_SIZE);
+	CHECK_BYTES(buf, (size_t)DP_TASK_STATS_SIZE, w.b, w.n);
+	memset(&back, 0xff, sizeof(back));
+	CHECK_EQ(dp_task_stats_get(w.b, w.n, &back), 0);
+	CHECK_EQ(back.sz, sizeof(back));
+	CHECK(!memcmp(&back, &stats_example, sizeof(back)));
+	/* At any alignment. */
+	memcpy(buf + 1, w.b, w.n);
+	CHECK_EQ(dp_task_stats_get(buf + 1, w.n, &back), 0);
+	CHECK_EQ(back.scan_done, 10);
+	/* Truncated. */
+	CHECK_EQ(dp_task_stats_get(w.b, w.n - 1, &back), -EBADMSG);
+	CHECK_EQ(dp_task_stats_get(w.b, 0, &back), -EBADMSG);
+}
+
 /* ---- DAEMON_STATUS bodies ---- */
 
 /* One task entry: struct dp_task_info's fields, name and dir padded to 8. */
@@ -539,7 +572,22 @@ static void test_status(void)
 	struct dp_daemon dd;
 
 	CHECK_EQ(sizeof(struct dp_daemon), 56);
-	CHECK_EQ(sizeof(struct dp_task_info), 104);
+	CHECK_EQ(DP_TASK_INFO_SIZE, 104);
+	/* dp_task_info_put() writes the entry's fixed part as wtask() does. */
+	{
+		struct dp_task_info in = {
+			.id = 1, .uid = 1000, .pid = 4242, .mask = DUET_EXISTS,
+			.name_len = 6, .dir_len = 5, .paused = 1,
+		};
+		uint8_t buf[DP_TASK_INFO_SIZE];
+
+		wtask(&w, 1, "backup", "/data", 1);
+		CHECK_EQ(w.n, DP_TASK_INFO_SIZE + 16);
+		in.st = stats_example;
+		CHECK_EQ(dp_task_info_put(buf, &in), DP_TASK_INFO_SIZE);
+		CHECK_BYTES(buf, (size_t)DP_TASK_INFO_SIZE, w.b, (size_t)DP_TASK_INFO_SIZE);
+		w.n = 0;
+	}
 	wdaemon(&w);
 	wtask(&w, 1, "backup", "/data", 100);
 	wtask(&w, 2, "scrubber", "/srv/x", 200);
@@ -552,6 +600,7 @@ static void test_status(void)
 	CHECK_EQ(ti.pid, 4242);
 	CHECK_EQ(ti.mask, DUET_EXISTS);
 	CHECK_EQ(ti.paused, 1);
+	CHECK_EQ(ti.st.sz, sizeof(ti.st));
 	CHECK_EQ(ti.st.events, 100);
 	CHECK_EQ(ti.st.pending, 107);
 	CHECK_EQ(ti.st.scan_done, 109);
@@ -754,6 +803,7 @@ int main(void)
 	test_paths();
 	test_path();
 	test_reply_as_request();
+	test_task_stats();
 	test_status();
 	test_status_ext();
 	return check_exit("test-proto");
