@@ -505,11 +505,19 @@ static void handle(struct client *c, const struct dp_msg *m)
 				.daemon_id = d.start_ns,
 				.pid = (uint32_t)getpid(),
 				.max_pending = (uint32_t)d.max_pending,
+				.minor = DP_MINOR,
 			};
 			int fs = duet_session_flush_semantics(d.s);
 
 			w.flush = fs > 0 ? (uint32_t)fs : 0;
-			/* Flags it does not know are ignored: a newer client works. */
+			/*
+			 * Flags it does not know are ignored: a newer client
+			 * works. Every reply of this daemon has its minor-0
+			 * form (no field has been added since), which is what
+			 * a client of minor 0 needs; one that adds a field
+			 * must leave it out for c->minor == 0 (proto.h).
+			 */
+			c->minor = DP_HELLO_MINOR(rq->u.hello.flags);
 			c->features = rq->u.hello.flags & DP_HELLO_STATUS_EXT;
 			w.features = c->features;
 			c->hello = true;

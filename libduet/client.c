@@ -160,10 +160,16 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 		return r;
 	sent = r;
 	for (;;) {
+		struct dp_msg m;
+
 		r = recv_all(fd, &h, sizeof(h));
 		if (r)
 			return sent ? sent : r;
-		if (h.magic != DP_MAGIC || h.version != DP_VERSION || h.len > DP_MAX_REPLY)
+		/* A header only: 0 (a payload follows) or its size (none). */
+		r = dp_parse(&h, sizeof(h), DP_MAX_REPLY, &m);
+		if (r == -EPROTONOSUPPORT)
+			return r;	/* a daemon of another major version */
+		if (r < 0)
 			return -EPROTO;
 		if (h.type == DP_READY && !h.len) {
 			if (ready)
@@ -203,7 +209,8 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 static int conn_open(const char *sock, int *ret)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct dp_hello hello = { .version = DP_VERSION };
+	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_FLAGS(DP_MINOR, 0) };
+	struct dp_welcome w;
 	void *rbuf = NULL;
 	size_t rcap = 0, blen = 0;
 	uint32_t seq = 0;
@@ -221,9 +228,14 @@ static int conn_open(const char *sock, int *ret)
 		return r;
 	}
 	r = call(fd, &seq, DP_HELLO, &hello, sizeof(hello), NULL, 0, &rbuf, &rcap, &blen, NULL);
-	/* An older daemon's welcome is shorter: what this needs is in it. */
-	if (r >= 0 && blen < DP_WELCOME_MIN)
+	/*
+	 * A daemon of minor 0 sends a shorter welcome, a newer one a longer:
+	 * what this needs is in either (proto.h, "Growth").
+	 */
+	if (r >= 0 && dp_welcome_get(rbuf, blen, &w))
 		r = -EPROTO;
+	if (r >= 0 && w.version != DP_VERSION)
+		r = -EPROTONOSUPPORT;
 	free(rbuf);
 	if (r < 0) {
 		close(fd);
@@ -289,12 +301,10 @@ int cl_session_flush_semantics(struct cl_session *cs)
 		cs->ctl = -1;
 	}
 	pthread_mutex_unlock(&cs->lock);
-	if (r >= 0 && blen < sizeof(d))
+	if (r >= 0 && dp_daemon_get(rbuf, blen, &d))
 		r = -EPROTO;
-	if (r >= 0) {
-		memcpy(&d, rbuf, sizeof(d));
+	if (r >= 0)
 		r = (int)d.flush;
-	}
 	free(rbuf);
 	return r;
 }
@@ -302,6 +312,7 @@ int cl_session_flush_semantics(struct cl_session *cs)
 /* Register on a new connection; with hold, the caller replays and starts. */
 static int register_task(struct cl_task *t, bool hold, int *fdp)
 {
+	struct dp_task_id id;
 	struct dp_task_new tn = {
 		.mask = t->mask,
 		.flags = hold ? DP_TASK_HOLD : 0,
@@ -326,13 +337,13 @@ static int register_task(struct cl_task *t, bool hold, int *fdp)
 	r = call(fd, &t->seq, DP_TASK_NEW, &tn, sizeof(tn), names,
 		 (size_t)tn.name_len + tn.path_len, &t->rbuf, &t->rcap, &blen, NULL);
 	free(names);
-	if (r >= 0 && blen < sizeof(struct dp_task_id))
+	if (r >= 0 && dp_task_id_get(t->rbuf, blen, &id))
 		r = -EPROTO;
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	memcpy(&t->id, t->rbuf, sizeof(t->id));
+	t->id = id.id;
 	*fdp = fd;
 	return 0;
 }
@@ -541,14 +552,14 @@ static int task_fetch_locked(struct cl_task *t, struct duet_item *items, size_t 
 			return task_fetch_locked(t, items, n);	/* the LOST item */
 		return r;
 	}
-	if ((size_t)r > max || body != (size_t)r * sizeof(*items))
+	if ((uint32_t)r > max || dp_items_get(t->rbuf, body, (uint32_t)r, items))
 		return -EPROTO;
-	memcpy(items, t->rbuf, body);
 	return r;
 }
 
 static int task_fileid_locked(struct cl_task *t, const char *path, struct duet_fileid *ret)
 {
+	struct duet_fileid f;
 	char *rp = realpath(path, NULL);
 	size_t body = 0;
 	int r;
@@ -558,10 +569,10 @@ static int task_fileid_locked(struct cl_task *t, const char *path, struct duet_f
 	r = strlen(rp) > DP_MAX_PATH ? -ENAMETOOLONG :
 				       task_call(t, DP_FILEID, rp, strlen(rp), NULL, 0, &body);
 	free(rp);
-	if (r >= 0 && body != sizeof(*ret))
+	if (r >= 0 && dp_fileid_get(t->rbuf, body, &f))
 		r = -EPROTO;
 	if (r >= 0)
-		memcpy(ret, t->rbuf, sizeof(*ret));
+		*ret = f;
 	return r < 0 ? r : 0;
 }
 

@@ -8,6 +8,23 @@
 
 #include "proto.h"
 
+/*
+ * The structs proto.h sends as they are: their sizes are the wire's
+ * (natural alignment, no padding), whatever the compiler.
+ */
+_Static_assert(sizeof(struct dp_hdr) == DP_HDR_SIZE, "header");
+_Static_assert(sizeof(struct dp_hello) == 8, "HELLO");
+_Static_assert(sizeof(struct dp_welcome) == 32 && DP_WELCOME_MIN == 24, "welcome");
+_Static_assert(sizeof(struct dp_task_new) == 16, "TASK_NEW");
+_Static_assert(sizeof(struct dp_task_id) == 8, "TASK_NEW's reply");
+_Static_assert(sizeof(struct dp_done) == 8 && sizeof(struct dp_done_op) == 40, "DONE");
+_Static_assert(sizeof(struct dp_reply) == 8, "reply");
+_Static_assert(sizeof(struct duet_fileid) == 24 && sizeof(struct duet_item) == 48,
+	       "FILEID, PATH and FETCH");
+_Static_assert(sizeof(struct dp_daemon) == 56 && sizeof(struct dp_daemon_ext) == 136 &&
+	       sizeof(struct dp_user) == 40 && sizeof(struct dp_task_ext) == 48,
+	       "DAEMON_STATUS");
+
 int dp_parse(const void *buf, size_t len, size_t max, struct dp_msg *m)
 {
 	struct dp_hdr h;
@@ -147,6 +164,62 @@ size_t dp_build(void *buf, uint16_t type, uint32_t seq, const void *a, size_t al
 	return sizeof(h) + alen + blen + clen;
 }
 
+/* ---- replies, read by the growth rule (proto.h) ---- */
+
+/*
+ * A body of at least min bytes into out (size bytes): the first size
+ * bytes of it, zeros past a shorter body, the rest of a longer one
+ * ignored.
+ */
+static int get_fixed(const void *body, size_t len, size_t min, void *out, size_t size)
+{
+	if (len < min)
+		return -EBADMSG;
+	memset(out, 0, size);
+	memcpy(out, body, len < size ? len : size);
+	return 0;
+}
+
+int dp_reply_get(const void *payload, size_t len, struct dp_reply *rep, const void **body,
+		 size_t *blen)
+{
+	if (len < sizeof(*rep))
+		return -EBADMSG;
+	memcpy(rep, payload, sizeof(*rep));
+	*body = (const char *)payload + sizeof(*rep);
+	*blen = len - sizeof(*rep);
+	return 0;
+}
+
+int dp_welcome_get(const void *body, size_t len, struct dp_welcome *w)
+{
+	return get_fixed(body, len, DP_WELCOME_MIN, w, sizeof(*w));
+}
+
+int dp_task_id_get(const void *body, size_t len, struct dp_task_id *id)
+{
+	return get_fixed(body, len, sizeof(*id), id, sizeof(*id));
+}
+
+int dp_fileid_get(const void *body, size_t len, struct duet_fileid *f)
+{
+	return get_fixed(body, len, sizeof(*f), f, sizeof(*f));
+}
+
+int dp_items_get(const void *body, size_t len, uint32_t n, struct duet_item *items)
+{
+	if (len / sizeof(*items) < n)
+		return -EBADMSG;
+	if (n)
+		memcpy(items, body, (size_t)n * sizeof(*items));
+	return 0;
+}
+
+int dp_daemon_get(const void *body, size_t len, struct dp_daemon *dd)
+{
+	return get_fixed(body, len, sizeof(*dd), dd, sizeof(*dd));
+}
+
 static size_t pad8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
@@ -192,7 +265,7 @@ static void stats_read(const char *p, struct duet_task_status *st)
 
 int dp_task_stats_get(const void *buf, size_t len, struct duet_task_status *st)
 {
-	if (len != DP_TASK_STATS_SIZE)
+	if (len < DP_TASK_STATS_SIZE)
 		return -EBADMSG;
 	stats_read(buf, st);
 	return 0;

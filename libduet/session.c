@@ -1746,7 +1746,8 @@ EXPORT const char *duet_strerror(int err)
 	case ECONNREFUSED:
 		return "no duetd answers on its socket: start duetd (or run as root for in-process mode)";
 	case EPROTONOSUPPORT:
-		return "duetd speaks another protocol version than this libduet: update one of them";
+		return "duetd speaks another major version of the protocol than this libduet: "
+		       "update one of them";
 	case ECONNRESET:
 		return "the connection to duetd was lost";
 	case EDQUOT:

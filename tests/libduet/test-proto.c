@@ -497,6 +497,8 @@ static void test_reply_as_request(void)
 
 /* ---- replies ---- */
 
+static void wdaemon(struct w *w);
+
 static const struct duet_task_status stats_example = {
 	.sz = sizeof(struct duet_task_status),
 	.events = 1, .items = 2, .pages = 3, .coalesced = 4, .cancelled = 5,
@@ -526,6 +528,168 @@ static void test_task_stats(void)
 	/* Truncated. */
 	CHECK_EQ(dp_task_stats_get(w.b, w.n - 1, &back), -EBADMSG);
 	CHECK_EQ(dp_task_stats_get(w.b, 0, &back), -EBADMSG);
+	/* A newer daemon's, with counters after these: they are ignored. */
+	w64(&w, 11);
+	w64(&w, 12);
+	memset(&back, 0, sizeof(back));
+	CHECK_EQ(dp_task_stats_get(w.b, w.n, &back), 0);
+	CHECK(!memcmp(&back, &stats_example, sizeof(back)));
+}
+
+/* The result, then the body. */
+static void test_reply(void)
+{
+	struct dp_reply rep;
+	const void *body;
+	size_t blen;
+	struct w w = { .n = 0 };
+
+	w32(&w, (uint32_t)-ENOENT);
+	w32(&w, 0);
+	CHECK_EQ(dp_reply_get(w.b, w.n, &rep, &body, &blen), 0);
+	CHECK_EQ(rep.result, -ENOENT);
+	CHECK_EQ(blen, 0);
+	wstr(&w, "/a", 2);
+	CHECK_EQ(dp_reply_get(w.b, w.n, &rep, &body, &blen), 0);
+	CHECK_EQ(blen, 2);
+	CHECK(body == w.b + 8);
+	CHECK_EQ(dp_reply_get(w.b, 7, &rep, &body, &blen), -EBADMSG);
+	CHECK_EQ(dp_reply_get(w.b, 0, &rep, &body, &blen), -EBADMSG);
+}
+
+/* HELLO's flags carry the client's minor above the feature bits. */
+static void test_hello_minor(void)
+{
+	struct dp_hello h = { .version = DP_VERSION,
+			      .flags = DP_HELLO_FLAGS(DP_MINOR, DP_HELLO_STATUS_EXT) };
+	struct dp_request r;
+	struct w w = { .n = 0 };
+	uint8_t built[64];
+	size_t n;
+
+	CHECK_EQ(DP_HELLO_FLAGS(1, DP_HELLO_STATUS_EXT), 0x10001);
+	CHECK_EQ(DP_HELLO_FLAGS(3, 0x12345), 0x32345);	/* features cannot spill */
+	CHECK_EQ(DP_HELLO_MINOR(0x10001), 1);
+	CHECK_EQ(DP_HELLO_MINOR(DP_HELLO_STATUS_EXT), 0);	/* a client of minor 0 */
+	whdr(&w, DP_HELLO, 8, 1);
+	w32(&w, DP_VERSION);
+	w32(&w, (uint32_t)DP_MINOR << 16 | DP_HELLO_STATUS_EXT);
+	n = dp_build(built, DP_HELLO, 1, &h, sizeof(h), NULL, 0, NULL, 0);
+	CHECK_BYTES(built, n, w.b, w.n);
+	/* A newer client: a higher minor and flags not known here still parse. */
+	w.n = 0;
+	whdr(&w, DP_HELLO, 8, 1);
+	w32(&w, DP_VERSION);
+	w32(&w, 0x00090007u);
+	CHECK_EQ(request(&w, &r), 0);
+	CHECK_EQ(DP_HELLO_MINOR(r.u.hello.flags), 9);
+	CHECK_EQ(r.u.hello.flags & DP_HELLO_STATUS_EXT, 1);
+}
+
+/* The welcome: minor 0's (24 bytes), this codec's (32), a newer one's. */
+static void test_welcome(void)
+{
+	struct dp_welcome sent = {
+		.version = DP_VERSION, .flush = DUET_FLUSH_INODE, .daemon_id = 123456789,
+		.pid = 4242, .max_pending = 262144, .features = DP_HELLO_STATUS_EXT,
+		.minor = DP_MINOR,
+	}, got;
+	struct w w = { .n = 0 };
+
+	w32(&w, DP_VERSION);
+	w32(&w, DUET_FLUSH_INODE);
+	w64(&w, 123456789);
+	w32(&w, 4242);
+	w32(&w, 262144);
+	CHECK_EQ(w.n, DP_WELCOME_MIN);
+	memset(&got, 0xff, sizeof(got));
+	CHECK_EQ(dp_welcome_get(w.b, w.n, &got), 0);
+	CHECK_EQ(got.daemon_id, 123456789);
+	CHECK_EQ(got.max_pending, 262144);
+	CHECK_EQ(got.features, 0);
+	CHECK_EQ(got.minor, 0);
+	w32(&w, DP_HELLO_STATUS_EXT);
+	w32(&w, DP_MINOR);
+	CHECK_BYTES(&sent, sizeof(sent), w.b, w.n);
+	CHECK_EQ(dp_welcome_get(w.b, w.n, &got), 0);
+	CHECK(!memcmp(&got, &sent, sizeof(got)));
+	w64(&w, 0x1111111111111111);
+	w64(&w, 0x2222222222222222);
+	memset(&got, 0, sizeof(got));
+	CHECK_EQ(dp_welcome_get(w.b, w.n, &got), 0);
+	CHECK(!memcmp(&got, &sent, sizeof(got)));
+	CHECK_EQ(dp_welcome_get(w.b, DP_WELCOME_MIN - 1, &got), -EBADMSG);
+}
+
+static void test_fixed_bodies(void)
+{
+	struct duet_item items[3] = { { 0 } }, want[2] = {
+		{ .ino = 5, .gen = 1, .index = 0, .count = 4, .dev = 0x800001,
+		  .state = DUET_ADDED },
+		{ .ino = 6, .gen = 2, .index = 8, .count = 1, .dev = 0x800001,
+		  .state = DUET_REMOVED, .flags = DUET_ITEM_INODE_LEVEL },
+	};
+	struct duet_fileid f;
+	struct dp_task_id id;
+	struct dp_daemon dd;
+	struct w w = { .n = 0 };
+
+	/* TASK_NEW's: id, flush; then whatever a newer daemon adds. */
+	w32(&w, 17);
+	w32(&w, DUET_FLUSH_EXACT);
+	CHECK_EQ(dp_task_id_get(w.b, w.n, &id), 0);
+	CHECK_EQ(id.id, 17);
+	CHECK_EQ(id.flush, DUET_FLUSH_EXACT);
+	w64(&w, 99);
+	CHECK_EQ(dp_task_id_get(w.b, w.n, &id), 0);
+	CHECK_EQ(id.id, 17);
+	CHECK_EQ(dp_task_id_get(w.b, 7, &id), -EBADMSG);
+
+	/* FILEID's: struct duet_fileid. */
+	w.n = 0;
+	w64(&w, 42);
+	w64(&w, 3);
+	w32(&w, 0x700002);
+	w32(&w, 0);
+	CHECK_EQ(dp_fileid_get(w.b, w.n, &f), 0);
+	CHECK_EQ(f.ino, 42);
+	CHECK_EQ(f.gen, 3);
+	CHECK_EQ(f.dev, 0x700002);
+	w64(&w, 99);
+	CHECK_EQ(dp_fileid_get(w.b, w.n, &f), 0);
+	CHECK_EQ(f.ino, 42);
+	CHECK_EQ(dp_fileid_get(w.b, 23, &f), -EBADMSG);
+
+	/* FETCH's: result items, byte for byte struct duet_item. */
+	w.n = 0;
+	for (int i = 0; i < 2; i++) {
+		w64(&w, want[i].ino);
+		w64(&w, want[i].gen);
+		w64(&w, want[i].index);
+		w64(&w, want[i].count);
+		w32(&w, want[i].dev);
+		w32(&w, want[i].state);
+		w32(&w, want[i].flags);
+		w32(&w, 0);
+	}
+	CHECK_BYTES(want, sizeof(want), w.b, w.n);
+	CHECK_EQ(dp_items_get(w.b, w.n, 2, items), 0);
+	CHECK(!memcmp(items, want, sizeof(want)));
+	CHECK_EQ(dp_items_get(w.b, w.n, 3, items), -EBADMSG);
+	CHECK_EQ(dp_items_get(w.b, w.n - 1, 2, items), -EBADMSG);
+	CHECK_EQ(dp_items_get(w.b, 0, 0, items), 0);
+	w64(&w, 99);	/* trailing bytes: ignored */
+	CHECK_EQ(dp_items_get(w.b, w.n, 2, items), 0);
+	CHECK_EQ(dp_items_get(w.b, w.n, UINT32_MAX, items), -EBADMSG);
+
+	/* DAEMON_STATUS's first part. */
+	w.n = 0;
+	wdaemon(&w);
+	CHECK_EQ(dp_daemon_get(w.b, w.n, &dd), 0);
+	CHECK_EQ(dd.pid, 99);
+	CHECK_EQ(dd.nclients, 3);
+	CHECK_EQ(dd.engine_bytes, 4096);
+	CHECK_EQ(dp_daemon_get(w.b, w.n - 1, &dd), -EBADMSG);
 }
 
 /* ---- DAEMON_STATUS bodies ---- */
@@ -803,7 +967,11 @@ int main(void)
 	test_paths();
 	test_path();
 	test_reply_as_request();
+	test_hello_minor();
 	test_task_stats();
+	test_reply();
+	test_welcome();
+	test_fixed_bodies();
 	test_status();
 	test_status_ext();
 	return check_exit("test-proto");
