@@ -47,8 +47,8 @@
 /*
  * uthash never aborts here: an allocation that fails in HASH_ADD leaves
  * the element out and calls uthash_nonfatal_oom(). The only add to the
- * inode table is eng_inode_get() (engine-table.c), which defines what
- * that macro does.
+ * inode table is eng_inode_get() (engine-table.c), which redefines that
+ * macro to report the failure to its own caller.
  */
 #define HASH_NONFATAL_OOM 1
 #include <uthash.h>

@@ -152,17 +152,21 @@ void eng_entries_free(struct de_engine *e)
 /* ---- the inode table ---- */
 
 /*
- * uthash reports an allocation failure through a macro with no context:
- * per thread, since the engine is single-threaded per caller (two
- * sessions on two threads must not share it).
+ * uthash reports a failed allocation only through this macro, which it
+ * expands inside HASH_ADD: here it sets a flag in the adding call's own
+ * frame. It was a thread-local, state outside the engine: right only
+ * because every add reset and read it on one thread with nothing in
+ * between, an argument the engine's promise (no locks, the caller
+ * serialises each engine, nothing shared between engines) should not
+ * need.
  */
-static __thread int uthash_oom;
 #undef uthash_nonfatal_oom
-#define uthash_nonfatal_oom(obj) (uthash_oom = 1)
+#define uthash_nonfatal_oom(obj) (oom = true)
 
 int eng_inode_get(struct de_engine *e, uint32_t dev, uint64_t ino, struct de_inode **ret)
 {
 	struct de_inode *inode = inode_find(e, dev, ino);
+	bool oom = false;
 
 	if (!inode) {
 		inode = calloc(1, sizeof(*inode));
@@ -170,9 +174,8 @@ int eng_inode_get(struct de_engine *e, uint32_t dev, uint64_t ino, struct de_ino
 			return -ENOMEM;
 		inode->key.ino = ino;
 		inode->key.dev = dev;
-		uthash_oom = 0;
 		HASH_ADD(hh, e->inodes, key, sizeof(inode->key), inode);
-		if (uthash_oom) {
+		if (oom) {
 			free(inode);
 			return -ENOMEM;
 		}
