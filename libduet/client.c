@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libduet's daemon mode: the public calls of a session, carried to duetd
- * over its socket (proto.h). No threads: one connection per task, whose
+ * libduet's daemon backend (backend.h): the public calls of a session,
+ * carried to duetd over its socket (proto.h). No threads: one connection per task, whose
  * socket is the task's fd (readable when duetd sends READY, or when
  * duetd goes away).
  *
@@ -30,12 +30,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend.h"
 #include "proto.h"
 
 #define RETRY_MS 200
 
 struct cl_session {
+	struct duet_session base;
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	duet_log_fn log;
 	void *log_ud;
@@ -50,6 +51,7 @@ struct cl_mark {
 };
 
 struct cl_task {
+	struct duet_task base;
 	/* A task's calls may come from several threads: one at a time. */
 	pthread_mutex_t lock;
 	struct cl_session *cs;
@@ -245,8 +247,20 @@ static int conn_open(const char *sock, int *ret)
 	return 0;
 }
 
-int cl_session_new(const struct duet_session_opts *opts, const char *socket,
-		   struct cl_session **ret)
+static const struct duet_backend client_ops;
+
+static struct cl_session *cl_session(struct duet_session *s)
+{
+	return duet__container_of(s, struct cl_session, base);
+}
+
+static struct cl_task *cl_task(struct duet_task *t)
+{
+	return duet__container_of(t, struct cl_task, base);
+}
+
+int duet__client_session_new(const struct duet_session_opts *opts, const char *socket,
+			     struct duet_session **ret)
 {
 	struct cl_session *cs;
 	int r;
@@ -256,34 +270,35 @@ int cl_session_new(const struct duet_session_opts *opts, const char *socket,
 	cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		return -ENOMEM;
+	cs->base.ops = &client_ops;
 	strcpy(cs->sock, socket);
 	pthread_mutex_init(&cs->lock, NULL);
-	if (opts) {
-		cs->log = opts->log;
-		cs->log_ud = opts->log_ud;
-	}
+	cs->log = opts->log;
+	cs->log_ud = opts->log_ud;
 	/* Refuse at once if there is no daemon, or one of another version. */
 	r = conn_open(cs->sock, &cs->ctl);
 	if (r) {
 		free(cs);
 		return r;
 	}
-	*ret = cs;
+	*ret = &cs->base;
 	return 0;
 }
 
-void cl_session_free(struct cl_session *cs)
+/* The control connection and the session (its tasks are not tracked here). */
+static void session_free(struct duet_session *s)
 {
-	if (!cs)
-		return;
+	struct cl_session *cs = cl_session(s);
+
 	if (cs->ctl >= 0)
 		close(cs->ctl);
 	pthread_mutex_destroy(&cs->lock);
 	free(cs);
 }
 
-int cl_session_flush_semantics(struct cl_session *cs)
+static int flush_semantics(struct duet_session *s)
 {
+	struct cl_session *cs = cl_session(s);
 	struct dp_daemon d;
 	void *rbuf = NULL;
 	size_t rcap = 0, blen = 0;
@@ -348,18 +363,18 @@ static int register_task(struct cl_task *t, bool hold, int *fdp)
 	return 0;
 }
 
-int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct cl_task **ret)
+static int task_new(struct duet_session *s, const struct duet_task_opts *opts,
+		    struct duet_task **ret)
 {
 	struct cl_task *t;
 	int r;
 
-	if (!opts->path)
-		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
-	t->cs = cs;
+	t->base.s = s;
+	t->cs = cl_session(s);
 	t->fd = -1;
 	t->mask = opts->mask;
 	/* The daemon's cwd is not ours: it gets an absolute, resolved path. */
@@ -381,7 +396,7 @@ int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct
 	if (r)
 		goto fail;
 	t->up = true;
-	*ret = t;
+	*ret = &t->base;
 	return 0;
 fail:
 	pthread_mutex_destroy(&t->lock);
@@ -392,10 +407,10 @@ fail:
 	return r;
 }
 
-void cl_task_free(struct cl_task *t)
+static void task_free(struct duet_task *dt)
 {
-	if (!t)
-		return;
+	struct cl_task *t = cl_task(dt);
+
 	if (t->fd >= 0)
 		close(t->fd);	/* the daemon frees the task when we hang up */
 	pthread_mutex_destroy(&t->lock);
@@ -406,9 +421,9 @@ void cl_task_free(struct cl_task *t)
 	free(t);
 }
 
-int cl_task_fd(const struct cl_task *t)
+static int task_fd(const struct duet_task *t)
 {
-	return t->fd;
+	return duet__container_of(t, const struct cl_task, base)->fd;
 }
 
 static void logf_(struct cl_session *cs, int level, const char *fmt, ...)
@@ -593,9 +608,11 @@ static int log_mark(struct cl_task *t, int op, const struct dp_done_op *o)
 	return 0;
 }
 
-static int task_done_locked(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
-		 uint64_t count)
+static int task_done_locked(struct cl_task *t, enum duet__done_op dop,
+			    const struct duet_fileid *f, uint64_t index, uint64_t count)
 {
+	int op = dop == DUET__DONE_SET ? DP_DONE_SET :
+		 dop == DUET__DONE_RESET ? DP_DONE_RESET : DP_DONE_CHECK;
 	struct dp_done d = { .op = (uint32_t)op, .n = 1 };
 	struct dp_done_op o = { .f = *f, .index = index, .count = count };
 	int r;
@@ -661,20 +678,10 @@ static int save_load_locked(struct cl_task *t, uint16_t type, const char *file)
 	return r;
 }
 
-static int task_save_locked(struct cl_task *t, const char *file)
-{
-	return save_load_locked(t, DP_SAVE, file);
-}
-
-static int task_load_locked(struct cl_task *t, const char *file)
-{
-	return save_load_locked(t, DP_LOAD, file);
-}
-
 static int task_status_locked(struct cl_task *t, struct duet_task_status *st)
 {
 	struct duet_task_status o;
-	size_t body = 0, n;
+	size_t body = 0;
 	int r = task_call(t, DP_TASK_STATUS, NULL, 0, NULL, 0, &body);
 
 	if (r >= 0 && dp_task_stats_get(t->rbuf, body, &o))
@@ -684,54 +691,69 @@ static int task_status_locked(struct cl_task *t, struct duet_task_status *st)
 	/* Counted since this registration, plus the daemon restarts seen. */
 	o.lost += t->lost_local;
 	o.resyncs += t->reconnects;
-	n = st->sz < sizeof(o) ? st->sz : sizeof(o);
-	o.sz = n;
-	memcpy(st, &o, n);
+	*st = o;
 	return 0;
 }
 
 /* The entry points: each call holds the task's lock. */
-#define LOCKED(call)                          \
-	do {                                  \
-		int r_;                       \
-		pthread_mutex_lock(&t->lock); \
-		r_ = (call);                  \
-		pthread_mutex_unlock(&t->lock); \
-		return r_;                    \
+#define LOCKED(call)                                    \
+	do {                                            \
+		struct cl_task *t = cl_task(dt);        \
+		int r_;                                 \
+		pthread_mutex_lock(&t->lock);           \
+		r_ = (call);                            \
+		pthread_mutex_unlock(&t->lock);         \
+		return r_;                              \
 	} while (0)
 
-int cl_task_fetch(struct cl_task *t, struct duet_item *items, size_t n)
+static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
 {
 	LOCKED(task_fetch_locked(t, items, n));
 }
 
-int cl_task_fileid(struct cl_task *t, const char *path, struct duet_fileid *ret)
+static int task_fileid(struct duet_task *dt, const char *path, struct duet_fileid *ret)
 {
 	LOCKED(task_fileid_locked(t, path, ret));
 }
 
-int cl_task_done(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
-		 uint64_t count)
+static int task_done(struct duet_task *dt, enum duet__done_op op, const struct duet_fileid *f,
+		     uint64_t index, uint64_t count)
 {
 	LOCKED(task_done_locked(t, op, f, index, count));
 }
 
-int cl_task_path(struct cl_task *t, const struct duet_fileid *f, char *buf, size_t len)
+static int task_path(struct duet_task *dt, const struct duet_fileid *f, char *buf, size_t len)
 {
 	LOCKED(task_path_locked(t, f, buf, len));
 }
 
-int cl_task_save(struct cl_task *t, const char *file)
+static int task_save(struct duet_task *dt, const char *file)
 {
-	LOCKED(task_save_locked(t, file));
+	LOCKED(save_load_locked(t, DP_SAVE, file));
 }
 
-int cl_task_load(struct cl_task *t, const char *file)
+static int task_load(struct duet_task *dt, const char *file)
 {
-	LOCKED(task_load_locked(t, file));
+	LOCKED(save_load_locked(t, DP_LOAD, file));
 }
 
-int cl_task_status(struct cl_task *t, struct duet_task_status *st)
+static int task_status(struct duet_task *dt, struct duet_task_status *st)
 {
 	LOCKED(task_status_locked(t, st));
 }
+
+static const struct duet_backend client_ops = {
+	.name = "duetd",
+	.session_free = session_free,
+	.flush_semantics = flush_semantics,
+	.task_new = task_new,
+	.task_free = task_free,
+	.task_fd = task_fd,
+	.task_fetch = task_fetch,
+	.task_fileid = task_fileid,
+	.task_done = task_done,
+	.task_path = task_path,
+	.task_save = task_save,
+	.task_load = task_load,
+	.task_status = task_status,
+};
