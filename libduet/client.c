@@ -40,9 +40,10 @@ struct cl_session {
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	duet_log_fn log;
 	void *log_ud;
-	pthread_mutex_t lock;	/* the control connection */
+	pthread_mutex_t lock;	/* the control connection and the task list */
 	int ctl;		/* control connection, -1 when down */
 	uint32_t seq;
+	struct cl_task *tasks;	/* freed with the session (duet_session_free(3)) */
 };
 
 struct cl_mark {
@@ -67,6 +68,7 @@ struct cl_task {
 	uint64_t reconnects, lost_local;
 	void *rbuf;		/* replies */
 	size_t rcap;
+	struct cl_task *next, **pprev;	/* in cs->tasks */
 };
 
 static bool conn_error(int r)
@@ -285,11 +287,15 @@ int duet__client_session_new(const struct duet_session_opts *opts, const char *s
 	return 0;
 }
 
-/* The control connection and the session (its tasks are not tracked here). */
+static void task_free(struct duet_task *dt);
+
+/* The tasks still registered (their connections), then the session's. */
 static void session_free(struct duet_session *s)
 {
 	struct cl_session *cs = cl_session(s);
 
+	while (cs->tasks)
+		task_free(&cs->tasks->base);
 	if (cs->ctl >= 0)
 		close(cs->ctl);
 	pthread_mutex_destroy(&cs->lock);
@@ -396,6 +402,13 @@ static int task_new(struct duet_session *s, const struct duet_task_opts *opts,
 	if (r)
 		goto fail;
 	t->up = true;
+	pthread_mutex_lock(&t->cs->lock);
+	t->next = t->cs->tasks;
+	if (t->next)
+		t->next->pprev = &t->next;
+	t->pprev = &t->cs->tasks;
+	t->cs->tasks = t;
+	pthread_mutex_unlock(&t->cs->lock);
 	*ret = &t->base;
 	return 0;
 fail:
@@ -411,6 +424,11 @@ static void task_free(struct duet_task *dt)
 {
 	struct cl_task *t = cl_task(dt);
 
+	pthread_mutex_lock(&t->cs->lock);
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	pthread_mutex_unlock(&t->cs->lock);
 	if (t->fd >= 0)
 		close(t->fd);	/* the daemon frees the task when we hang up */
 	pthread_mutex_destroy(&t->lock);

@@ -11,6 +11,8 @@
  *  - short: a TASK_STATUS body shorter than its first form: refused;
  *  - major: a daemon of major 2, whose answer to HELLO is refused with
  *    -EPROTONOSUPPORT.
+ * And duet_session_free() of a daemon-mode session hangs up the tasks
+ * still registered on it, as duet_session_free(3) says it frees them.
  * The fake daemon also checks what the client sends: HELLO carries its
  * minor, and every request is of the exact form (dp_parse_request()).
  * No root, no tracefs: the in-process backend is never opened.
@@ -41,6 +43,7 @@ struct fake {
 	pthread_t thr;
 	/* What the client sent. */
 	unsigned int hellos, requests, malformed;
+	unsigned int closed;	/* connections the client closed (atomic: read by main) */
 	uint32_t hello_minor, hello_version;
 	char task_path[DP_MAX_PATH + 1];
 };
@@ -208,6 +211,7 @@ static void *fake_main(void *arg)
 			if (!p[2 + i].revents || !serve(f, p[2 + i].fd))
 				continue;
 			close(p[2 + i].fd);
+			__atomic_add_fetch(&f->closed, 1, __ATOMIC_SEQ_CST);
 			p[2 + i] = p[2 + --nconn];
 			i--;
 		}
@@ -351,6 +355,31 @@ static void run_major(void)
 	CHECK_EQ(fk.hellos, 1);
 }
 
+/* duet_session_free() frees the tasks left: their connections close. */
+static void run_session_frees_tasks(void)
+{
+	struct duet_task_opts to = { .sz = sizeof(to), .mask = DUET_EXISTS, .path = dir };
+	struct duet_session *s = NULL;
+	struct duet_task *t = NULL;
+	struct fake fk;
+
+	if (fake_start(&fk, NEWER)) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ(open_session(&s), 0);
+	if (s) {
+		CHECK_EQ(duet_task_new(s, &to, &t), 0);
+		CHECK_EQ(duet_task_new(s, &to, &t), 0);
+	}
+	duet_session_free(s);
+	/* The control connection and both tasks', within 5 s. */
+	for (int i = 0; i < 500 && __atomic_load_n(&fk.closed, __ATOMIC_SEQ_CST) < 3; i++)
+		usleep(10000);
+	CHECK_EQ(__atomic_load_n(&fk.closed, __ATOMIC_SEQ_CST), 3);
+	fake_stop(&fk);
+}
+
 int main(void)
 {
 	char file[sizeof(dir) + 8];
@@ -369,6 +398,7 @@ int main(void)
 	run_compatible(OLDER);
 	run_short();
 	run_major();
+	run_session_frees_tasks();
 	unlink(file);
 	rmdir(dir);
 	return check_exit("test-proto-compat");
