@@ -20,31 +20,56 @@
 /* ---- option structs ---- */
 
 /*
- * The smallest struct duet_session_opts ever published: up to flags.
- * Older callers' structs end there; what they lack is 0.
+ * Option structs grow at their end and say their size in sz (libbpf's
+ * rule, its OPTS_VALID()). A caller's struct may be:
+ *  - smaller than this library's (an older header): the fields it lacks
+ *    take their defaults (0, which every field documents), and it must
+ *    hold at least the fields of the first struct ever published;
+ *  - larger (a newer header): accepted only if every byte past what this
+ *    library knows is 0, so a field it cannot honour is refused
+ *    (-EINVAL), never silently dropped.
+ * The struct the backends get is always this library's full size.
  */
-#define SESSION_OPTS_MIN offsetofend(struct duet_session_opts, flags)
-
-static int session_opts_get(const struct duet_session_opts *opts, struct duet_session_opts *out)
+static int opts_get(const void *opts, size_t sz, size_t min, void *out, size_t size)
 {
-	memset(out, 0, sizeof(*out));
-	out->sz = sizeof(*out);
-	if (!opts)
-		return 0;
-	if (opts->sz < SESSION_OPTS_MIN)
+	const unsigned char *p = opts;
+
+	if (sz < min)
 		return -EINVAL;
-	memcpy(out, opts, opts->sz < sizeof(*out) ? opts->sz : sizeof(*out));
-	out->sz = sizeof(*out);
+	for (size_t i = size; i < sz; i++)
+		if (p[i])
+			return -EINVAL;
+	memset(out, 0, size);
+	memcpy(out, opts, sz < size ? sz : size);
 	return 0;
+}
+
+/* The first struct duet_session_opts ended with flags. */
+#define SESSION_OPTS_MIN offsetofend(struct duet_session_opts, flags)
+/* The first struct duet_task_opts ended with path, which is needed. */
+#define TASK_OPTS_MIN offsetofend(struct duet_task_opts, path)
+
+int duet__session_opts_get(const struct duet_session_opts *opts, struct duet_session_opts *out)
+{
+	int r = 0;
+
+	if (opts)
+		r = opts_get(opts, opts->sz, SESSION_OPTS_MIN, out, sizeof(*out));
+	else
+		memset(out, 0, sizeof(*out));	/* NULL: every default */
+	out->sz = sizeof(*out);
+	return r;
 }
 
 int duet__task_opts_get(const struct duet_task_opts *opts, struct duet_task_opts *out)
 {
-	/* path is needed, so the smallest struct ends with it. */
-	if (!opts || opts->sz < offsetofend(struct duet_task_opts, path))
+	int r;
+
+	if (!opts)
 		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	memcpy(out, opts, opts->sz < sizeof(*out) ? opts->sz : sizeof(*out));
+	r = opts_get(opts, opts->sz, TASK_OPTS_MIN, out, sizeof(*out));
+	if (r)
+		return r;
 	out->sz = sizeof(*out);
 	return out->path ? 0 : -EINVAL;
 }
@@ -73,7 +98,7 @@ EXPORT int duet_session_new(const struct duet_session_opts *opts, struct duet_se
 
 	if (!ret)
 		return -EINVAL;
-	r = session_opts_get(opts, &o);
+	r = duet__session_opts_get(opts, &o);
 	if (r)
 		return r;
 	if ((o.flags & DUET_SESSION_DAEMON) && (o.flags & DUET_SESSION_LOCAL))

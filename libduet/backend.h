@@ -78,9 +78,15 @@ int duet__client_session_new(const struct duet_session_opts *opts, const char *s
 			     struct duet_session **ret);
 
 /*
- * A caller's struct duet_task_opts brought to this library's size (api.c,
- * for duet_task_new() and duetd's duet__task_new_ext()): 0, or -EINVAL.
+ * A caller's option struct brought to this library's size by libbpf's
+ * rule (api.c): smaller, the missing fields 0; larger, only if the bytes
+ * this library does not know are 0. 0, or -EINVAL (and *out is then not
+ * to be used). A NULL session opts gives the defaults; a NULL task opts,
+ * or one without a path, is -EINVAL. Used by duet_session_new(),
+ * duet_task_new() and duetd's duet__task_new_ext(); tests/libduet/
+ * test-opts.c calls them directly.
  */
+int duet__session_opts_get(const struct duet_session_opts *opts, struct duet_session_opts *out);
 int duet__task_opts_get(const struct duet_task_opts *opts, struct duet_task_opts *out);
 
 #endif
