@@ -20,14 +20,6 @@
 /* Directory entries an index repair lists per pump iteration (a few ms). */
 #define REPAIR_BUDGET 2048
 
-/*
- * The consumer's records and the public API name events and flush
- * semantics with the same values: records go to the engine as they are.
- */
-_Static_assert(DC_ADDED == DUET_ADDED && DC_REMOVED == DUET_REMOVED &&
-	       DC_DIRTY == DUET_DIRTY && DC_FLUSHED == DUET_FLUSHED,
-	       "consumer/record.h and duet.h event types");
-
 static uint64_t relevance(struct local_session *s, uint32_t dev, uint64_t ino, uint64_t *gen)
 {
 	char path[PATH_MAX];

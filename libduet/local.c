@@ -148,10 +148,9 @@ static int flush_semantics(struct duet_session *ds)
 	int r = DUET_FLUSH_NONE;
 
 	pthread_mutex_lock(&s->lock);
+	/* DC_FLUSH_* are DUET_FLUSH_* (local.h). */
 	if (s->live)
-		r = dc_live_flush_sem(s->live) == DC_FLUSH_EXACT ? DUET_FLUSH_EXACT :
-		    dc_live_flush_sem(s->live) == DC_FLUSH_INODE ? DUET_FLUSH_INODE :
-								   DUET_FLUSH_NONE;
+		r = (int)dc_live_flush_sem(s->live);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

@@ -39,6 +39,23 @@
 #include "live.h"
 #include "scan.h"
 
+/*
+ * The consumer's constants and their twins in the public API have the
+ * same values, and the backend relies on it: records go to the engine
+ * with their type as it is (local-pump.c), and the live source's flush
+ * semantics are the session's (local.c). Checked here, where both are
+ * visible, so that a change to one fails the build, not the events.
+ */
+_Static_assert(DC_ADDED == DUET_ADDED, "consumer/record.h and duet.h: ADDED");
+_Static_assert(DC_REMOVED == DUET_REMOVED, "consumer/record.h and duet.h: REMOVED");
+_Static_assert(DC_DIRTY == DUET_DIRTY, "consumer/record.h and duet.h: DIRTY");
+_Static_assert(DC_FLUSHED == DUET_FLUSHED, "consumer/record.h and duet.h: FLUSHED");
+_Static_assert(DC_EVENTS_ALL == (DUET_ADDED | DUET_REMOVED | DUET_DIRTY | DUET_FLUSHED),
+	       "consumer/record.h and duet.h: the events");
+_Static_assert((int)DC_FLUSH_NONE == DUET_FLUSH_NONE, "consumer/live.h and duet.h: NONE");
+_Static_assert((int)DC_FLUSH_INODE == DUET_FLUSH_INODE, "consumer/live.h and duet.h: INODE");
+_Static_assert((int)DC_FLUSH_EXACT == DUET_FLUSH_EXACT, "consumer/live.h and duet.h: EXACT");
+
 struct scan_file {
 	char *path;
 	uint32_t dev;
