@@ -20,9 +20,20 @@
 /* Scan jobs read but not applied that the session holds at most. */
 #define MAX_JOBS 16384
 
+/*
+ * uthash never aborts the process here (the library never does, and it
+ * would by default): an add whose allocation fails leaves the element
+ * out and sets the adding call's own flag, and each add below says what
+ * happens then (local.h turns HASH_NONFATAL_OOM on).
+ */
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(obj) (oom = true)
+
 void local_queue_scan(struct local_task *t, const char *path, uint32_t dev, uint64_t ino)
 {
+	struct unscanned *u, key = { 0 };
 	struct scan_file *f;
+	bool oom = false;
 
 	if (t->nscan == t->scan_cap) {
 		size_t cap = t->scan_cap ? t->scan_cap * 2 : 256;
@@ -37,23 +48,32 @@ void local_queue_scan(struct local_task *t, const char *path, uint32_t dev, uint
 	f->path = strdup(path);
 	if (!f->path)
 		return;
+	key.k.dev = dev;
+	key.k.ino = ino;
+	HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+	if (!u) {
+		u = calloc(1, sizeof(*u));
+		if (u) {
+			u->k = key.k;
+			HASH_ADD(hh, t->unscanned, k, sizeof(u->k), u);
+		}
+		if (!u || oom) {
+			/*
+			 * Out of memory: not queued, as when the queue cannot
+			 * grow (queued without its mark, its events would reach
+			 * the task before its scan).
+			 */
+			free(u);
+			free(f->path);
+			return;
+		}
+		/* Its cached relevance may include this task. */
+		de_file_invalidate(t->s->e, dev, ino);
+	}
 	f->dev = dev;
 	f->ino = ino;
 	t->nscan++;
 	t->scan_files++;
-	{
-		struct unscanned *u, key = { 0 };
-
-		key.k.dev = dev;
-		key.k.ino = ino;
-		HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
-		if (!u && (u = calloc(1, sizeof(*u)))) {
-			u->k = key.k;
-			HASH_ADD(hh, t->unscanned, k, sizeof(u->k), u);
-			/* Its cached relevance may include this task. */
-			de_file_invalidate(t->s->e, dev, ino);
-		}
-	}
 }
 
 /* The file's scan is done: its events reach the task from now on. */
@@ -78,10 +98,14 @@ static void job_free(struct scan_job *j)
 	free(j);
 }
 
-/* The file's events are recorded into j from now on. */
+/*
+ * The file's events are recorded into j from now on. Out of memory, they
+ * cannot be: j is marked to be read again, as when its window overflows.
+ */
 static void job_register(struct local_session *s, struct scan_job *j)
 {
 	struct scan_job *head;
+	bool oom = false;
 
 	HASH_FIND(hh, s->jobs, &j->k, sizeof(j->k), head);
 	if (head) {
@@ -90,6 +114,8 @@ static void job_register(struct local_session *s, struct scan_job *j)
 	} else {
 		j->same = NULL;
 		HASH_ADD(hh, s->jobs, k, sizeof(j->k), j);
+		if (oom)
+			j->sc.overflow = true;
 	}
 }
 
@@ -101,9 +127,14 @@ static void job_unregister(struct local_session *s, struct scan_job *j)
 	if (!head)
 		return;
 	if (head == j) {
+		bool oom = false;
+
 		HASH_DEL(s->jobs, j);
 		if (j->same)
 			HASH_ADD(hh, s->jobs, k, sizeof(j->same->k), j->same);
+		/* The file's other jobs record nothing more: read them again. */
+		for (struct scan_job *o = oom ? j->same : NULL; o; o = o->same)
+			o->sc.overflow = true;
 		return;
 	}
 	for (pp = &head->same; *pp; pp = &(*pp)->same) {

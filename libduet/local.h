@@ -28,6 +28,8 @@
 #undef HASH_FUNCTION
 #define HASH_FUNCTION(keyptr, keylen, hashv) \
 	((hashv) = (unsigned int)XXH3_64bits((keyptr), (keylen)))
+/* No add may abort the process: local-scan.c, the only one that adds, checks. */
+#define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
 #include "attrwatch.h"
