@@ -30,31 +30,61 @@
  *    (-EINVAL), never silently dropped.
  * The struct the backends get is always this library's full size.
  */
-static int opts_get(const void *opts, size_t sz, size_t min, void *out, size_t size)
+static int opts_get(const void *opts, size_t sz, size_t min, const size_t *ends, size_t nends,
+		    void *out, size_t size)
 {
 	const unsigned char *p = opts;
+	size_t copy = 0;
 
 	if (sz < min)
 		return -EINVAL;
 	for (size_t i = size; i < sz; i++)
 		if (p[i])
 			return -EINVAL;
+	/*
+	 * Whole fields only (libbpf's OPTS_HAS): a size that ends inside a
+	 * field, which no header ever had, leaves that field at its default
+	 * rather than half a pointer.
+	 */
+	for (size_t i = 0; i < nends; i++)
+		if (ends[i] <= sz)
+			copy = ends[i];
 	memset(out, 0, size);
-	memcpy(out, opts, sz < size ? sz : size);
+	memcpy(out, opts, copy);
 	return 0;
 }
 
+#define END(type, field) offsetofend(struct type, field)
+
+static const size_t session_ends[] = {
+	END(duet_session_opts, sz), END(duet_session_opts, log), END(duet_session_opts, log_ud),
+	END(duet_session_opts, buffer_kb), END(duet_session_opts, flags),
+	END(duet_session_opts, subbuf_kb), END(duet_session_opts, socket),
+};
+
+static const size_t task_ends[] = {
+	END(duet_task_opts, sz), END(duet_task_opts, name), END(duet_task_opts, mask),
+	END(duet_task_opts, path),
+};
+
+/* Every field is listed: the last one ends the struct. */
+_Static_assert(END(duet_session_opts, socket) == sizeof(struct duet_session_opts),
+	       "session_ends lists every field of struct duet_session_opts");
+_Static_assert(END(duet_task_opts, path) == sizeof(struct duet_task_opts),
+	       "task_ends lists every field of struct duet_task_opts");
+
 /* The first struct duet_session_opts ended with flags. */
-#define SESSION_OPTS_MIN offsetofend(struct duet_session_opts, flags)
+#define SESSION_OPTS_MIN END(duet_session_opts, flags)
 /* The first struct duet_task_opts ended with path, which is needed. */
-#define TASK_OPTS_MIN offsetofend(struct duet_task_opts, path)
+#define TASK_OPTS_MIN END(duet_task_opts, path)
 
 int duet__session_opts_get(const struct duet_session_opts *opts, struct duet_session_opts *out)
 {
 	int r = 0;
 
 	if (opts)
-		r = opts_get(opts, opts->sz, SESSION_OPTS_MIN, out, sizeof(*out));
+		r = opts_get(opts, opts->sz, SESSION_OPTS_MIN, session_ends,
+			     sizeof(session_ends) / sizeof(session_ends[0]), out, sizeof(*out));
 	else
 		memset(out, 0, sizeof(*out));	/* NULL: every default */
 	out->sz = sizeof(*out);
@@ -67,7 +97,8 @@ int duet__task_opts_get(const struct duet_task_opts *opts, struct duet_task_opts
 
 	if (!opts)
 		return -EINVAL;
-	r = opts_get(opts, opts->sz, TASK_OPTS_MIN, out, sizeof(*out));
+	r = opts_get(opts, opts->sz, TASK_OPTS_MIN, task_ends,
+		     sizeof(task_ends) / sizeof(task_ends[0]), out, sizeof(*out));
 	if (r)
 		return r;
 	out->sz = sizeof(*out);

@@ -73,6 +73,23 @@ static void test_session_opts(void)
 	CHECK_EQ(out.subbuf_kb, 0);
 	CHECK(!out.socket);
 
+	/*
+	 * A size no header had, ending inside a field (half the socket
+	 * pointer, or subbuf_kb's first bytes): that field keeps its default.
+	 */
+	memset(&big, 0xff, sizeof(big));
+	big.o.sz = offsetof(struct duet_session_opts, socket) + 4;
+	big.o.log = NULL;
+	big.o.log_ud = NULL;
+	big.o.subbuf_kb = 7;
+	CHECK_EQ(duet__session_opts_get(&big.o, &out), 0);
+	CHECK(!out.socket);
+	CHECK_EQ(out.subbuf_kb, 7);
+	big.o.sz = offsetof(struct duet_session_opts, subbuf_kb) + 2;
+	CHECK_EQ(duet__session_opts_get(&big.o, &out), 0);
+	CHECK_EQ(out.subbuf_kb, 0);
+	CHECK_EQ(out.flags, 0xffffffffu);
+
 	/* Smaller than the first struct. */
 	for (size_t sz = 0; sz < first; sz += 4) {
 		big.o.sz = sz;
