@@ -19,27 +19,6 @@
 #include "engine.h"
 #include "internal.h"
 
-/* A task's counters as the protocol carries them. */
-int task_stats(struct duet_task *t, struct dp_task_stats *ds)
-{
-	struct duet_task_status st = { .sz = sizeof(st) };
-	int r = duet_task_status(t, &st);
-
-	if (r)
-		return r;
-	ds->events = st.events;
-	ds->items = st.items;
-	ds->pages = st.pages;
-	ds->coalesced = st.coalesced;
-	ds->cancelled = st.cancelled;
-	ds->lost = st.lost;
-	ds->resyncs = st.resyncs;
-	ds->pending = st.pending;
-	ds->scan_files = st.scan_files;
-	ds->scan_done = st.scan_done;
-	return 0;
-}
-
 static uint64_t rss_kb(void)
 {
 	char line[256];
@@ -130,8 +109,9 @@ static void put_task(struct client *c, const struct client *t, bool ext,
 
 	duet__task_stats(t->task, &xs);
 	ti.paused = xs.paused;
-	task_stats(t->task, &ti.st);
-	put(c, &ti, sizeof(ti));
+	ti.st.sz = sizeof(ti.st);
+	duet_task_status(t->task, &ti.st);
+	c->outlen += dp_task_info_put(c->out + c->outlen, &ti);
 	put_padded(c, t->name, ti.name_len);
 	put_padded(c, t->dir, ti.dir_len);
 	if (!ext)
@@ -173,7 +153,7 @@ void do_daemon_status(struct client *c, const struct dp_request *rq)
 		if (!t->task || !may_see(c, t))
 			continue;
 		shown++;
-		len += sizeof(struct dp_task_info) + pad8(strlen(t->name)) + pad8(strlen(t->dir)) +
+		len += DP_TASK_INFO_SIZE + pad8(strlen(t->name)) + pad8(strlen(t->dir)) +
 		       (ext ? sizeof(struct dp_task_ext) : 0);
 	}
 	if (ext) {

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * duetd's parts: duetd.c (the socket loop, the requests), duetd-limits.c
- * (who may connect, the timeouts, the file descriptors) and
- * duetd-status.c (the DAEMON_STATUS reply). All of it runs in the main
- * thread; the session's pump thread never touches it.
+ * duetd's parts: duetd.c (options, setup, the event loop), duetd-conn.c
+ * (connections: input, one reply at a time, clients, the socket),
+ * duetd-requests.c (what each request does), duetd-creds.c (acting as a
+ * client), duetd-limits.c (who may connect, the timeouts, the file
+ * descriptors) and duetd-status.c (the DAEMON_STATUS reply). All of it
+ * runs in the main thread; the session's pump thread calls only the
+ * visibility hook (client_visible()).
  */
 #ifndef DUETD_H
 #define DUETD_H
@@ -55,6 +58,7 @@ struct client {
 	struct duser *u;
 	bool hello, closing, ready_sent, task_armed, dead;
 	uint32_t features;	/* DP_HELLO_* flags honoured on this connection */
+	uint32_t minor;		/* the client's protocol minor (HELLO) */
 	char *in;		/* DP_HDR_SIZE + DP_MAX_REQUEST */
 	size_t inlen;
 	char *out;		/* one reply, plus READY */
@@ -100,13 +104,38 @@ struct duetd {
 
 extern struct duetd d;
 
+/* duetd.c */
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t now_ns(void);
+
+/* duetd-conn.c */
 int reserve_out(struct client *c, size_t more);
 void reply(struct client *c, uint32_t seq, int result, const void *body, size_t len);
+/* DP_ERROR with a sentence, then the connection is closed. */
+void error_close(struct client *c, uint32_t seq, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Whether the task's fd is watched (READY is due when it is readable). */
+void arm_task(struct client *c, bool on);
 /* A new connection that was let in: 0, or -errno (the caller closes fd). */
 int client_new(int fd, const struct creds *cr, struct duser *u);
 void client_free(struct client *c);
+/* Clients freed during a batch of events are released after it. */
+void free_zombies(void);
+void on_sock(struct client *c, uint32_t events);
+void on_task(struct client *c);
+/* The listening socket at d.socket: its fd, or -errno. */
+int listen_socket(void);
+
+/* duetd-requests.c: one whole message of the client. */
+void handle_request(struct client *c, const struct dp_msg *m);
+
+/* duetd-creds.c: this thread's file system credentials become c's, or duetd's. */
+void as_client(const struct creds *c);
+void as_self(void);
+/* 0 if the client can access path with mode (R_OK, X_OK...), else -errno. */
+int client_access(const struct creds *c, const char *path, int mode);
+/* The session's visibility hook (ud a struct client): 1 if it may read path. */
+int client_visible(void *ud, const char *path);
 
 /* duetd-limits.c */
 int limits_fds(void);
@@ -119,7 +148,6 @@ void limits_release(struct client *c);
 void limits_free(void);
 
 /* duetd-status.c */
-int task_stats(struct duet_task *t, struct dp_task_stats *ds);
 void do_daemon_status(struct client *c, const struct dp_request *rq);
 
 #endif

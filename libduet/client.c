@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libduet's daemon mode: the public calls of a session, carried to duetd
- * over its socket (proto.h). No threads: one connection per task, whose
+ * libduet's daemon backend (backend.h): the public calls of a session,
+ * carried to duetd over its socket (proto.h). No threads: one connection per task, whose
  * socket is the task's fd (readable when duetd sends READY, or when
  * duetd goes away).
  *
@@ -30,18 +30,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend.h"
 #include "proto.h"
 
 #define RETRY_MS 200
 
 struct cl_session {
+	struct duet_session base;
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	duet_log_fn log;
 	void *log_ud;
-	pthread_mutex_t lock;	/* the control connection */
+	pthread_mutex_t lock;	/* the control connection and the task list */
 	int ctl;		/* control connection, -1 when down */
 	uint32_t seq;
+	struct cl_task *tasks;	/* freed with the session (duet_session_free(3)) */
 };
 
 struct cl_mark {
@@ -50,6 +52,7 @@ struct cl_mark {
 };
 
 struct cl_task {
+	struct duet_task base;
 	/* A task's calls may come from several threads: one at a time. */
 	pthread_mutex_t lock;
 	struct cl_session *cs;
@@ -65,6 +68,7 @@ struct cl_task {
 	uint64_t reconnects, lost_local;
 	void *rbuf;		/* replies */
 	size_t rcap;
+	struct cl_task *next, **pprev;	/* in cs->tasks */
 };
 
 static bool conn_error(int r)
@@ -161,10 +165,16 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 		return r;
 	sent = r;
 	for (;;) {
+		struct dp_msg m;
+
 		r = recv_all(fd, &h, sizeof(h));
 		if (r)
 			return sent ? sent : r;
-		if (h.magic != DP_MAGIC || h.version != DP_VERSION || h.len > DP_MAX_REPLY)
+		/* A header only: 0 (a payload follows) or its size (none). */
+		r = dp_parse(&h, sizeof(h), DP_MAX_REPLY, &m);
+		if (r == -EPROTONOSUPPORT)
+			return r;	/* a daemon of another major version */
+		if (r < 0)
 			return -EPROTO;
 		if (h.type == DP_READY && !h.len) {
 			if (ready)
@@ -234,7 +244,8 @@ int cl_call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, c
 /* A connection that has said HELLO. */
 static int conn_open(const char *sock, int *ret)
 {
-	struct dp_hello hello = { .version = DP_VERSION };
+	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_FLAGS(DP_MINOR, 0) };
+	struct dp_welcome w;
 	void *rbuf = NULL;
 	size_t rcap = 0, blen = 0;
 	uint32_t seq = 0;
@@ -244,9 +255,14 @@ static int conn_open(const char *sock, int *ret)
 	if (r)
 		return r;
 	r = call(fd, &seq, DP_HELLO, &hello, sizeof(hello), NULL, 0, &rbuf, &rcap, &blen, NULL);
-	/* An older daemon's welcome is shorter: what this needs is in it. */
-	if (r >= 0 && blen < DP_WELCOME_MIN)
+	/*
+	 * A daemon of minor 0 sends a shorter welcome, a newer one a longer:
+	 * what this needs is in either (proto.h, "Growth").
+	 */
+	if (r >= 0 && dp_welcome_get(rbuf, blen, &w))
 		r = -EPROTO;
+	if (r >= 0 && w.version != DP_VERSION)
+		r = -EPROTONOSUPPORT;
 	free(rbuf);
 	if (r < 0) {
 		close(fd);
@@ -256,8 +272,20 @@ static int conn_open(const char *sock, int *ret)
 	return 0;
 }
 
-int cl_session_new(const struct duet_session_opts *opts, const char *socket,
-		   struct cl_session **ret)
+static const struct duet_backend client_ops;
+
+static struct cl_session *cl_session(struct duet_session *s)
+{
+	return duet__container_of(s, struct cl_session, base);
+}
+
+static struct cl_task *cl_task(struct duet_task *t)
+{
+	return duet__container_of(t, struct cl_task, base);
+}
+
+int duet__client_session_new(const struct duet_session_opts *opts, const char *socket,
+			     struct duet_session **ret)
 {
 	struct cl_session *cs;
 	int r;
@@ -267,34 +295,39 @@ int cl_session_new(const struct duet_session_opts *opts, const char *socket,
 	cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		return -ENOMEM;
+	cs->base.ops = &client_ops;
 	strcpy(cs->sock, socket);
 	pthread_mutex_init(&cs->lock, NULL);
-	if (opts) {
-		cs->log = opts->log;
-		cs->log_ud = opts->log_ud;
-	}
+	cs->log = opts->log;
+	cs->log_ud = opts->log_ud;
 	/* Refuse at once if there is no daemon, or one of another version. */
 	r = conn_open(cs->sock, &cs->ctl);
 	if (r) {
 		free(cs);
 		return r;
 	}
-	*ret = cs;
+	*ret = &cs->base;
 	return 0;
 }
 
-void cl_session_free(struct cl_session *cs)
+static void task_free(struct duet_task *dt);
+
+/* The tasks still registered (their connections), then the session's. */
+static void session_free(struct duet_session *s)
 {
-	if (!cs)
-		return;
+	struct cl_session *cs = cl_session(s);
+
+	while (cs->tasks)
+		task_free(&cs->tasks->base);
 	if (cs->ctl >= 0)
 		close(cs->ctl);
 	pthread_mutex_destroy(&cs->lock);
 	free(cs);
 }
 
-int cl_session_flush_semantics(struct cl_session *cs)
+static int flush_semantics(struct duet_session *s)
 {
+	struct cl_session *cs = cl_session(s);
 	struct dp_daemon d;
 	void *rbuf = NULL;
 	size_t rcap = 0, blen = 0;
@@ -312,12 +345,10 @@ int cl_session_flush_semantics(struct cl_session *cs)
 		cs->ctl = -1;
 	}
 	pthread_mutex_unlock(&cs->lock);
-	if (r >= 0 && blen < sizeof(d))
+	if (r >= 0 && dp_daemon_get(rbuf, blen, &d))
 		r = -EPROTO;
-	if (r >= 0) {
-		memcpy(&d, rbuf, sizeof(d));
+	if (r >= 0)
 		r = (int)d.flush;
-	}
 	free(rbuf);
 	return r;
 }
@@ -325,6 +356,7 @@ int cl_session_flush_semantics(struct cl_session *cs)
 /* Register on a new connection; with hold, the caller replays and starts. */
 static int register_task(struct cl_task *t, bool hold, int *fdp)
 {
+	struct dp_task_id id;
 	struct dp_task_new tn = {
 		.mask = t->mask,
 		.flags = hold ? DP_TASK_HOLD : 0,
@@ -349,29 +381,29 @@ static int register_task(struct cl_task *t, bool hold, int *fdp)
 	r = call(fd, &t->seq, DP_TASK_NEW, &tn, sizeof(tn), names,
 		 (size_t)tn.name_len + tn.path_len, &t->rbuf, &t->rcap, &blen, NULL);
 	free(names);
-	if (r >= 0 && blen < sizeof(struct dp_task_id))
+	if (r >= 0 && dp_task_id_get(t->rbuf, blen, &id))
 		r = -EPROTO;
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	memcpy(&t->id, t->rbuf, sizeof(t->id));
+	t->id = id.id;
 	*fdp = fd;
 	return 0;
 }
 
-int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct cl_task **ret)
+static int task_new(struct duet_session *s, const struct duet_task_opts *opts,
+		    struct duet_task **ret)
 {
 	struct cl_task *t;
 	int r;
 
-	if (!opts->path)
-		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
-	t->cs = cs;
+	t->base.s = s;
+	t->cs = cl_session(s);
 	t->fd = -1;
 	t->mask = opts->mask;
 	/* The daemon's cwd is not ours: it gets an absolute, resolved path. */
@@ -393,7 +425,14 @@ int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct
 	if (r)
 		goto fail;
 	t->up = true;
-	*ret = t;
+	pthread_mutex_lock(&t->cs->lock);
+	t->next = t->cs->tasks;
+	if (t->next)
+		t->next->pprev = &t->next;
+	t->pprev = &t->cs->tasks;
+	t->cs->tasks = t;
+	pthread_mutex_unlock(&t->cs->lock);
+	*ret = &t->base;
 	return 0;
 fail:
 	pthread_mutex_destroy(&t->lock);
@@ -404,10 +443,15 @@ fail:
 	return r;
 }
 
-void cl_task_free(struct cl_task *t)
+static void task_free(struct duet_task *dt)
 {
-	if (!t)
-		return;
+	struct cl_task *t = cl_task(dt);
+
+	pthread_mutex_lock(&t->cs->lock);
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	pthread_mutex_unlock(&t->cs->lock);
 	if (t->fd >= 0)
 		close(t->fd);	/* the daemon frees the task when we hang up */
 	pthread_mutex_destroy(&t->lock);
@@ -418,9 +462,9 @@ void cl_task_free(struct cl_task *t)
 	free(t);
 }
 
-int cl_task_fd(const struct cl_task *t)
+static int task_fd(const struct duet_task *t)
 {
-	return t->fd;
+	return duet__container_of(t, const struct cl_task, base)->fd;
 }
 
 static void logf_(struct cl_session *cs, int level, const char *fmt, ...)
@@ -564,14 +608,14 @@ static int task_fetch_locked(struct cl_task *t, struct duet_item *items, size_t 
 			return task_fetch_locked(t, items, n);	/* the LOST item */
 		return r;
 	}
-	if ((size_t)r > max || body != (size_t)r * sizeof(*items))
+	if ((uint32_t)r > max || dp_items_get(t->rbuf, body, (uint32_t)r, items))
 		return -EPROTO;
-	memcpy(items, t->rbuf, body);
 	return r;
 }
 
 static int task_fileid_locked(struct cl_task *t, const char *path, struct duet_fileid *ret)
 {
+	struct duet_fileid f;
 	char *rp = realpath(path, NULL);
 	size_t body = 0;
 	int r;
@@ -581,10 +625,10 @@ static int task_fileid_locked(struct cl_task *t, const char *path, struct duet_f
 	r = strlen(rp) > DP_MAX_PATH ? -ENAMETOOLONG :
 				       task_call(t, DP_FILEID, rp, strlen(rp), NULL, 0, &body);
 	free(rp);
-	if (r >= 0 && body != sizeof(*ret))
+	if (r >= 0 && dp_fileid_get(t->rbuf, body, &f))
 		r = -EPROTO;
 	if (r >= 0)
-		memcpy(ret, t->rbuf, sizeof(*ret));
+		*ret = f;
 	return r < 0 ? r : 0;
 }
 
@@ -605,9 +649,11 @@ static int log_mark(struct cl_task *t, int op, const struct dp_done_op *o)
 	return 0;
 }
 
-static int task_done_locked(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
-		 uint64_t count)
+static int task_done_locked(struct cl_task *t, enum duet__done_op dop,
+			    const struct duet_fileid *f, uint64_t index, uint64_t count)
 {
+	int op = dop == DUET__DONE_SET ? DP_DONE_SET :
+		 dop == DUET__DONE_RESET ? DP_DONE_RESET : DP_DONE_CHECK;
 	struct dp_done d = { .op = (uint32_t)op, .n = 1 };
 	struct dp_done_op o = { .f = *f, .index = index, .count = count };
 	int r;
@@ -673,87 +719,82 @@ static int save_load_locked(struct cl_task *t, uint16_t type, const char *file)
 	return r;
 }
 
-static int task_save_locked(struct cl_task *t, const char *file)
-{
-	return save_load_locked(t, DP_SAVE, file);
-}
-
-static int task_load_locked(struct cl_task *t, const char *file)
-{
-	return save_load_locked(t, DP_LOAD, file);
-}
-
 static int task_status_locked(struct cl_task *t, struct duet_task_status *st)
 {
-	struct dp_task_stats ds;
-	struct duet_task_status o = { .sz = sizeof(o) };
-	size_t body = 0, n;
+	struct duet_task_status o;
+	size_t body = 0;
 	int r = task_call(t, DP_TASK_STATUS, NULL, 0, NULL, 0, &body);
 
-	if (r >= 0 && body != sizeof(ds))
+	if (r >= 0 && dp_task_stats_get(t->rbuf, body, &o))
 		r = -EPROTO;
 	if (r < 0)
 		return r;
-	memcpy(&ds, t->rbuf, sizeof(ds));
-	o.events = ds.events;
-	o.items = ds.items;
-	o.pages = ds.pages;
-	o.coalesced = ds.coalesced;
-	o.cancelled = ds.cancelled;
 	/* Counted since this registration, plus the daemon restarts seen. */
-	o.lost = ds.lost + t->lost_local;
-	o.resyncs = ds.resyncs + t->reconnects;
-	o.pending = ds.pending;
-	o.scan_files = ds.scan_files;
-	o.scan_done = ds.scan_done;
-	n = st->sz < sizeof(o) ? st->sz : sizeof(o);
-	o.sz = n;
-	memcpy(st, &o, n);
+	o.lost += t->lost_local;
+	o.resyncs += t->reconnects;
+	*st = o;
 	return 0;
 }
 
 /* The entry points: each call holds the task's lock. */
-#define LOCKED(call)                          \
-	do {                                  \
-		int r_;                       \
-		pthread_mutex_lock(&t->lock); \
-		r_ = (call);                  \
-		pthread_mutex_unlock(&t->lock); \
-		return r_;                    \
+#define LOCKED(call)                                    \
+	do {                                            \
+		struct cl_task *t = cl_task(dt);        \
+		int r_;                                 \
+		pthread_mutex_lock(&t->lock);           \
+		r_ = (call);                            \
+		pthread_mutex_unlock(&t->lock);         \
+		return r_;                              \
 	} while (0)
 
-int cl_task_fetch(struct cl_task *t, struct duet_item *items, size_t n)
+static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
 {
 	LOCKED(task_fetch_locked(t, items, n));
 }
 
-int cl_task_fileid(struct cl_task *t, const char *path, struct duet_fileid *ret)
+static int task_fileid(struct duet_task *dt, const char *path, struct duet_fileid *ret)
 {
 	LOCKED(task_fileid_locked(t, path, ret));
 }
 
-int cl_task_done(struct cl_task *t, int op, const struct duet_fileid *f, uint64_t index,
-		 uint64_t count)
+static int task_done(struct duet_task *dt, enum duet__done_op op, const struct duet_fileid *f,
+		     uint64_t index, uint64_t count)
 {
 	LOCKED(task_done_locked(t, op, f, index, count));
 }
 
-int cl_task_path(struct cl_task *t, const struct duet_fileid *f, char *buf, size_t len)
+static int task_path(struct duet_task *dt, const struct duet_fileid *f, char *buf, size_t len)
 {
 	LOCKED(task_path_locked(t, f, buf, len));
 }
 
-int cl_task_save(struct cl_task *t, const char *file)
+static int task_save(struct duet_task *dt, const char *file)
 {
-	LOCKED(task_save_locked(t, file));
+	LOCKED(save_load_locked(t, DP_SAVE, file));
 }
 
-int cl_task_load(struct cl_task *t, const char *file)
+static int task_load(struct duet_task *dt, const char *file)
 {
-	LOCKED(task_load_locked(t, file));
+	LOCKED(save_load_locked(t, DP_LOAD, file));
 }
 
-int cl_task_status(struct cl_task *t, struct duet_task_status *st)
+static int task_status(struct duet_task *dt, struct duet_task_status *st)
 {
 	LOCKED(task_status_locked(t, st));
 }
+
+static const struct duet_backend client_ops = {
+	.name = "duetd",
+	.session_free = session_free,
+	.flush_semantics = flush_semantics,
+	.task_new = task_new,
+	.task_free = task_free,
+	.task_fd = task_fd,
+	.task_fetch = task_fetch,
+	.task_fileid = task_fileid,
+	.task_done = task_done,
+	.task_path = task_path,
+	.task_save = task_save,
+	.task_load = task_load,
+	.task_status = task_status,
+};

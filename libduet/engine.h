@@ -150,7 +150,7 @@ int de_event_inode_flushed(struct de_engine *e, uint32_t dev, uint64_t ino);
  * the page's next event sets the state from the stream again. So a scan
  * taken ahead of events still queued cannot hide those events from other
  * tasks. The caller makes the scanning task itself exact by applying the
- * scan at its place in the stream (libduet/session.c). Dirty pages the
+ * scan at its place in the stream (libduet/local-scan.c). Dirty pages the
  * events did not tell (a stock kernel's DIRTY has no folio size) become
  * the scanning task's knowledge only: for it an inode-level FLUSHED
  * cleans them and a REMOVED finds them dirty; other tasks never hear of

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libduet's internal interfaces: not exported from libduet.so (hidden
+ * libduet's interface for duetd: not exported from libduet.so (hidden
  * visibility, absent from libduet.sym). duetd links the in-process
- * sessions statically and uses the task extensions; session.c hands the
- * public calls of a daemon-mode session to the client (client.c).
+ * backend statically and uses these task extensions, which exist for
+ * in-process sessions only (-EINVAL, or NULL, for any other). The
+ * backends' own interface is backend.h.
  */
 #ifndef DUET_INTERNAL_H
 #define DUET_INTERNAL_H
@@ -73,31 +74,10 @@ struct duet__session_stats {
 };
 int duet__session_stats(struct duet_session *s, struct duet__session_stats *st);
 
-/* ---- the daemon client (client.c) ---- */
-
-struct cl_session;
-struct cl_task;
-
-int cl_session_new(const struct duet_session_opts *opts, const char *socket,
-		   struct cl_session **ret);
-void cl_session_free(struct cl_session *cs);
-int cl_session_flush_semantics(struct cl_session *cs);
-
-int cl_task_new(struct cl_session *cs, const struct duet_task_opts *opts, struct cl_task **ret);
-void cl_task_free(struct cl_task *ct);
-int cl_task_fd(const struct cl_task *ct);
-int cl_task_fetch(struct cl_task *ct, struct duet_item *items, size_t n);
-int cl_task_fileid(struct cl_task *ct, const char *path, struct duet_fileid *ret);
-/* op: DP_DONE_SET, DP_DONE_RESET, DP_DONE_CHECK */
-int cl_task_done(struct cl_task *ct, int op, const struct duet_fileid *f, uint64_t index,
-		 uint64_t count);
-int cl_task_path(struct cl_task *ct, const struct duet_fileid *f, char *buf, size_t len);
-int cl_task_save(struct cl_task *ct, const char *file);
-int cl_task_load(struct cl_task *ct, const char *file);
-int cl_task_status(struct cl_task *ct, struct duet_task_status *st);
+/* ---- the daemon client's blocking calls (client.c) ---- */
 
 /*
- * The blocking calls under them, for programs that speak to duetd
+ * The blocking calls under the daemon backend, for programs that speak to duetd
  * themselves (duet status). cl_connect: a connection to the socket, 0
  * and *ret, or -errno (-ECONNREFUSED when nothing is there, -ENAMETOOLONG
  * for a path too long for a socket address). cl_call: one request (header

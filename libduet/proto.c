@@ -8,6 +8,23 @@
 
 #include "proto.h"
 
+/*
+ * The structs proto.h sends as they are: their sizes are the wire's
+ * (natural alignment, no padding), whatever the compiler.
+ */
+_Static_assert(sizeof(struct dp_hdr) == DP_HDR_SIZE, "header");
+_Static_assert(sizeof(struct dp_hello) == 8, "HELLO");
+_Static_assert(sizeof(struct dp_welcome) == 32 && DP_WELCOME_MIN == 24, "welcome");
+_Static_assert(sizeof(struct dp_task_new) == 16, "TASK_NEW");
+_Static_assert(sizeof(struct dp_task_id) == 8, "TASK_NEW's reply");
+_Static_assert(sizeof(struct dp_done) == 8 && sizeof(struct dp_done_op) == 40, "DONE");
+_Static_assert(sizeof(struct dp_reply) == 8, "reply");
+_Static_assert(sizeof(struct duet_fileid) == 24 && sizeof(struct duet_item) == 48,
+	       "FILEID, PATH and FETCH");
+_Static_assert(sizeof(struct dp_daemon) == 56 && sizeof(struct dp_daemon_ext) == 136 &&
+	       sizeof(struct dp_user) == 40 && sizeof(struct dp_task_ext) == 48,
+	       "DAEMON_STATUS");
+
 int dp_parse(const void *buf, size_t len, size_t max, struct dp_msg *m)
 {
 	struct dp_hdr h;
@@ -147,9 +164,151 @@ size_t dp_build(void *buf, uint16_t type, uint32_t seq, const void *a, size_t al
 	return sizeof(h) + alen + blen + clen;
 }
 
+/* ---- replies, read by the growth rule (proto.h) ---- */
+
+/*
+ * A body of at least min bytes into out (size bytes): the first size
+ * bytes of it, zeros past a shorter body, the rest of a longer one
+ * ignored.
+ */
+static int get_fixed(const void *body, size_t len, size_t min, void *out, size_t size)
+{
+	if (len < min)
+		return -EBADMSG;
+	memset(out, 0, size);
+	memcpy(out, body, len < size ? len : size);
+	return 0;
+}
+
+int dp_reply_get(const void *payload, size_t len, struct dp_reply *rep, const void **body,
+		 size_t *blen)
+{
+	if (len < sizeof(*rep))
+		return -EBADMSG;
+	memcpy(rep, payload, sizeof(*rep));
+	*body = (const char *)payload + sizeof(*rep);
+	*blen = len - sizeof(*rep);
+	return 0;
+}
+
+int dp_welcome_get(const void *body, size_t len, struct dp_welcome *w)
+{
+	return get_fixed(body, len, DP_WELCOME_MIN, w, sizeof(*w));
+}
+
+int dp_task_id_get(const void *body, size_t len, struct dp_task_id *id)
+{
+	return get_fixed(body, len, sizeof(*id), id, sizeof(*id));
+}
+
+int dp_fileid_get(const void *body, size_t len, struct duet_fileid *f)
+{
+	return get_fixed(body, len, sizeof(*f), f, sizeof(*f));
+}
+
+int dp_items_get(const void *body, size_t len, uint32_t n, struct duet_item *items)
+{
+	if (len / sizeof(*items) < n)
+		return -EBADMSG;
+	if (n)
+		memcpy(items, body, (size_t)n * sizeof(*items));
+	return 0;
+}
+
+int dp_daemon_get(const void *body, size_t len, struct dp_daemon *dd)
+{
+	return get_fixed(body, len, sizeof(*dd), dd, sizeof(*dd));
+}
+
 static size_t pad8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
+}
+
+/* ---- the task counters: the one place they are (de)serialised ---- */
+
+/* struct duet_task_status's counters, in wire order. */
+static const size_t stats_fields[] = {
+	offsetof(struct duet_task_status, events),
+	offsetof(struct duet_task_status, items),
+	offsetof(struct duet_task_status, pages),
+	offsetof(struct duet_task_status, coalesced),
+	offsetof(struct duet_task_status, cancelled),
+	offsetof(struct duet_task_status, lost),
+	offsetof(struct duet_task_status, resyncs),
+	offsetof(struct duet_task_status, pending),
+	offsetof(struct duet_task_status, scan_files),
+	offsetof(struct duet_task_status, scan_done),
+};
+
+_Static_assert(sizeof(stats_fields) / sizeof(stats_fields[0]) * sizeof(uint64_t) ==
+	       DP_TASK_STATS_SIZE, "DP_TASK_STATS_SIZE is the counters' wire size");
+
+size_t dp_task_stats_put(void *buf, const struct duet_task_status *st)
+{
+	char *p = buf;
+
+	for (size_t i = 0; i < sizeof(stats_fields) / sizeof(stats_fields[0]); i++)
+		memcpy(p + i * sizeof(uint64_t), (const char *)st + stats_fields[i],
+		       sizeof(uint64_t));
+	return DP_TASK_STATS_SIZE;
+}
+
+/* The counters at p (DP_TASK_STATS_SIZE bytes, any alignment). */
+static void stats_read(const char *p, struct duet_task_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->sz = sizeof(*st);
+	for (size_t i = 0; i < sizeof(stats_fields) / sizeof(stats_fields[0]); i++)
+		memcpy((char *)st + stats_fields[i], p + i * sizeof(uint64_t), sizeof(uint64_t));
+}
+
+int dp_task_stats_get(const void *buf, size_t len, struct duet_task_status *st)
+{
+	if (len < DP_TASK_STATS_SIZE)
+		return -EBADMSG;
+	stats_read(buf, st);
+	return 0;
+}
+
+/* The fixed part of a status task entry: its fields at their wire offsets. */
+#define TI_ID		0
+#define TI_UID		4
+#define TI_PID		8
+#define TI_MASK		12
+#define TI_NAME_LEN	16
+#define TI_DIR_LEN	18
+#define TI_PAUSED	20
+#define TI_STATS	24
+
+_Static_assert(TI_STATS + DP_TASK_STATS_SIZE == DP_TASK_INFO_SIZE,
+	       "DP_TASK_INFO_SIZE is the task entry's fixed part");
+
+size_t dp_task_info_put(void *buf, const struct dp_task_info *ti)
+{
+	char *p = buf;
+
+	memcpy(p + TI_ID, &ti->id, 4);
+	memcpy(p + TI_UID, &ti->uid, 4);
+	memcpy(p + TI_PID, &ti->pid, 4);
+	memcpy(p + TI_MASK, &ti->mask, 4);
+	memcpy(p + TI_NAME_LEN, &ti->name_len, 2);
+	memcpy(p + TI_DIR_LEN, &ti->dir_len, 2);
+	memcpy(p + TI_PAUSED, &ti->paused, 4);
+	dp_task_stats_put(p + TI_STATS, &ti->st);
+	return DP_TASK_INFO_SIZE;
+}
+
+static void task_info_read(const char *p, struct dp_task_info *ti)
+{
+	memcpy(&ti->id, p + TI_ID, 4);
+	memcpy(&ti->uid, p + TI_UID, 4);
+	memcpy(&ti->pid, p + TI_PID, 4);
+	memcpy(&ti->mask, p + TI_MASK, 4);
+	memcpy(&ti->name_len, p + TI_NAME_LEN, 2);
+	memcpy(&ti->dir_len, p + TI_DIR_LEN, 2);
+	memcpy(&ti->paused, p + TI_PAUSED, 4);
+	stats_read(p + TI_STATS, &ti->st);
 }
 
 /* Bound on the size a part claims: a reader never walks far on its word. */
@@ -175,10 +334,10 @@ int dp_next_task_ext(const void *body, size_t len, size_t *off, const struct dp_
 
 	if (o == len)
 		return 0;
-	if (o > len || len - o < sizeof(*ti))
+	if (o > len || len - o < DP_TASK_INFO_SIZE)
 		return -EBADMSG;
-	memcpy(ti, p + o, sizeof(*ti));
-	o += sizeof(*ti);
+	task_info_read(p + o, ti);
+	o += DP_TASK_INFO_SIZE;
 	if (ti->name_len > DP_MAX_NAME || ti->dir_len > DP_MAX_PATH ||
 	    len - o < pad8(ti->name_len) || len - o - pad8(ti->name_len) < pad8(ti->dir_len) ||
 	    namelen <= ti->name_len || dirlen <= ti->dir_len)

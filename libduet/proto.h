@@ -5,10 +5,31 @@
  * Every message is a 16-byte header and a payload of at most
  * DP_MAX_REQUEST (client to daemon) or DP_MAX_REPLY (daemon to client)
  * bytes. Integers are in host byte order: the socket is local. The header
- * carries the protocol version; a message of another version is answered
- * with DP_ERROR (-EPROTONOSUPPORT and a sentence) and the connection is
- * closed. So is a connection that sends anything malformed: a bad magic,
- * an oversized length, a payload whose size does not fit its type.
+ * carries the protocol's major version; a message of another major is
+ * answered with DP_ERROR (-EPROTONOSUPPORT and a sentence) and the
+ * connection is closed. So is a connection that sends anything
+ * malformed: a bad magic, an oversized length, a request whose payload
+ * does not fit its type.
+ *
+ * Growth. Within a major, a minor version only adds: fields at the end
+ * of a reply's body (or of a part that says its size), HELLO flags,
+ * request types. From minor 1 on:
+ *  - a reply may be longer than its reader knows: the reader takes the
+ *    fields it knows, in their order, and ignores the rest (the
+ *    dp_*_get() decoders below); one shorter than the form the reader
+ *    needs is malformed. Replies whose body is a string (PATH, ERROR)
+ *    and FETCH's array of items cannot grow: a field there needs a new
+ *    request or a flag.
+ *  - requests are exact: a client sends only what its daemon's minor
+ *    knows (the welcome says it), and the daemon refuses anything else
+ *    as malformed, which keeps what it parses small.
+ *  - the client says its minor in HELLO's flags (DP_HELLO_MINOR), which a
+ *    daemon of minor 0 ignores; the daemon says its own in the welcome
+ *    (0 from a daemon of minor 0). A client of minor 0 expected every
+ *    reply to have exactly the size it knew: a daemon sends it the form
+ *    of minor 0 of each reply.
+ * So a client and a daemon of the same major work together whichever is
+ * newer; only a different major is refused (-EPROTONOSUPPORT).
  *
  * A connection says DP_HELLO first. It then either stays a control
  * connection (status) or registers one task (DP_TASK_NEW) and carries that
@@ -35,7 +56,8 @@
 #include "duet/duet.h"
 
 #define DP_MAGIC	0x54455544u	/* "DUET" */
-#define DP_VERSION	1
+#define DP_VERSION	1	/* major: in every header and in HELLO */
+#define DP_MINOR	1	/* this codec's minor (see "Growth" above) */
 #define DP_HDR_SIZE	16
 #define DP_MAX_REQUEST	(64u * 1024)	/* client to daemon payload */
 #define DP_MAX_REPLY	(1024u * 1024)	/* daemon to client payload */
@@ -78,13 +100,18 @@ enum dp_type {
 /*
  * HELLO flags: what the client understands beyond version 1's first
  * form. A daemon ignores flags it does not know and says in the welcome
- * which it honours, so either side may be the older one.
+ * which it honours, so either side may be the older one. The high 16
+ * bits carry the client's minor version (0 from a client of minor 0).
  */
 #define DP_HELLO_STATUS_EXT	0x1u	/* DAEMON_STATUS's extended body (below) */
+#define DP_HELLO_FEATURES	0xffffu	/* the flag bits; the rest is the minor */
+#define DP_HELLO_FLAGS(minor, features) \
+	((uint32_t)(minor) << 16 | ((features) & DP_HELLO_FEATURES))
+#define DP_HELLO_MINOR(flags)	((uint32_t)(flags) >> 16)
 
 struct dp_hello {
-	uint32_t version;
-	uint32_t flags;		/* DP_HELLO_* */
+	uint32_t version;	/* the major */
+	uint32_t flags;		/* DP_HELLO_FLAGS(minor, DP_HELLO_* features) */
 };
 
 /* HELLO's reply body. */
@@ -96,7 +123,7 @@ struct dp_welcome {
 	uint32_t max_pending;	/* per-task bound on pending pages */
 	/* Absent from older daemons, whose welcome ends here (DP_WELCOME_MIN). */
 	uint32_t features;	/* the DP_HELLO_* flags of this HELLO it honours */
-	uint32_t reserved;
+	uint32_t minor;		/* the daemon's minor version (0: minor 0) */
 };
 
 #define DP_WELCOME_MIN	offsetof(struct dp_welcome, features)
@@ -117,6 +144,8 @@ struct dp_task_id {
 	uint32_t id;
 	uint32_t flush;
 };
+
+/* FILEID's reply body: struct duet_fileid. PATH's: the path, no NUL. */
 
 #define DP_DONE_SET	1
 #define DP_DONE_RESET	2
@@ -141,10 +170,15 @@ struct dp_reply {
 
 /* FETCH's reply body: n items (n == result). */
 
-struct dp_task_stats {
-	uint64_t events, items, pages, coalesced, cancelled, lost, resyncs, pending;
-	uint64_t scan_files, scan_done;
-};
+/*
+ * A task's counters on the wire: TASK_STATUS's reply body, and inside each
+ * DAEMON_STATUS task entry. They are struct duet_task_status's, without
+ * sz, as u64 in its order (events, items, pages, coalesced, cancelled,
+ * lost, resyncs, pending, scan_files, scan_done). Written and read only
+ * by dp_task_stats_put() and dp_task_stats_get(): no other code copies
+ * them field by field.
+ */
+#define DP_TASK_STATS_SIZE	80u
 
 /*
  * DAEMON_STATUS's reply body: struct dp_daemon, then one entry per task
@@ -169,7 +203,12 @@ struct dp_daemon {
 	uint64_t engine_bytes;
 };
 
-/* One task: then name and dir, each padded to 8 bytes. */
+/*
+ * One task, as dp_next_task() reads it and dp_task_info_put() writes it.
+ * On the wire: id, uid, pid, mask (u32), name_len, dir_len (u16), paused
+ * (u32), then the counters (DP_TASK_STATS_SIZE bytes), DP_TASK_INFO_SIZE
+ * in all; then name and dir, each padded to 8 bytes.
+ */
 struct dp_task_info {
 	uint32_t id;
 	uint32_t uid;
@@ -178,8 +217,10 @@ struct dp_task_info {
 	uint16_t name_len;
 	uint16_t dir_len;
 	uint32_t paused;	/* over its bound: waits for its client to fetch LOST */
-	struct dp_task_stats st;
+	struct duet_task_status st;
 };
+
+#define DP_TASK_INFO_SIZE	(24u + DP_TASK_STATS_SIZE)
 
 struct dp_daemon_ext {
 	uint32_t size;		/* bytes of this part as sent */
@@ -282,6 +323,38 @@ void dp_done_op_get(const struct dp_request *r, uint32_t i, struct dp_done_op *o
  */
 size_t dp_build(void *buf, uint16_t type, uint32_t seq, const void *a, size_t alen,
 		const void *b, size_t blen, const void *c, size_t clen);
+
+/*
+ * A reply as a client reads it: the header (checked by dp_parse()), its
+ * payload. The result, and the body after struct dp_reply: 0, or
+ * -EBADMSG if the payload is shorter than struct dp_reply.
+ */
+int dp_reply_get(const void *payload, size_t len, struct dp_reply *rep, const void **body,
+		 size_t *blen);
+
+/*
+ * The reply bodies of fixed form, decoded by the rule above: 0, or
+ * -EBADMSG if the body is shorter than the form the reader needs. What
+ * follows the fields known here is ignored; fields a shorter (older)
+ * form lacks read 0.
+ */
+/* HELLO: at least DP_WELCOME_MIN bytes. */
+int dp_welcome_get(const void *body, size_t len, struct dp_welcome *w);
+/* TASK_NEW: at least struct dp_task_id. */
+int dp_task_id_get(const void *body, size_t len, struct dp_task_id *id);
+/* FILEID: at least struct duet_fileid. */
+int dp_fileid_get(const void *body, size_t len, struct duet_fileid *f);
+/* FETCH: n items (the result), at least n * sizeof(struct duet_item) bytes. */
+int dp_items_get(const void *body, size_t len, uint32_t n, struct duet_item *items);
+/* DAEMON_STATUS: its first part, at least struct dp_daemon. */
+int dp_daemon_get(const void *body, size_t len, struct dp_daemon *dd);
+
+/* The counters into buf (DP_TASK_STATS_SIZE bytes); returns that size. */
+size_t dp_task_stats_put(void *buf, const struct duet_task_status *st);
+/* TASK_STATUS: at least DP_TASK_STATS_SIZE bytes; st->sz is set to sizeof(*st). */
+int dp_task_stats_get(const void *buf, size_t len, struct duet_task_status *st);
+/* A task entry's fixed part into buf (DP_TASK_INFO_SIZE bytes); returns that size. */
+size_t dp_task_info_put(void *buf, const struct dp_task_info *ti);
 
 /*
  * Walk a DAEMON_STATUS body: the next task entry from *off. Returns 1 and

@@ -12,6 +12,7 @@ Run by test users (setpriv), so it uses nothing but the standard library.
                                      the same with page ranges
   dproto.py SOCK overflow DIR READY GO OUT
                                      a task overflowing during its scan
+  dproto.py SOCK versions DIR OUT    clients of other protocol versions
 
 hold MODEs: hello (HELLO, then nothing), none (connect only), halfhdr
 (half a header), halfpay (HELLO, then a TASK_NEW header and half its
@@ -256,6 +257,39 @@ def overflow(path, d, ready, go, out):
         time.sleep(3600)
 
 
+def versions(path, d, out):
+    """Clients of protocol minor 0 (the first form), 1 (this one) and 9
+    (newer, with feature flags no daemon knows), each registering a task
+    on D and asking what a client asks; and one of major 2. OUT gets one
+    line per client: the welcome's size and minor, each reply's body
+    size, or the refusal."""
+    lines = []
+    for minor, features in ((0, 0), (1, 1), (9, 0x7ff0 | 1)):
+        s = connect(path)
+        flags = minor << 16 | features
+        t, r, body = call(s, HELLO, struct.pack("<II", VERSION, flags), 1)
+        if t != REPLY or r < 0:
+            lines.append(f"minor {minor}: refused {r}")
+            continue
+        w_minor = struct.unpack_from("<I", body, 28)[0] if len(body) >= 32 else 0
+        w_features = struct.unpack_from("<I", body, 24)[0] if len(body) >= 28 else 0
+        n, p = b"v%d" % minor, d.encode()
+        t, r, tid = call(s, TASK_NEW, struct.pack("<IIHHI", 0x10, 0, len(n), len(p), 0) + n + p, 2)
+        t2, r2, st = call(s, TASK_STATUS, b"", 3)
+        t3, r3, items = call(s, FETCH, struct.pack("<I", 0), 4)
+        t4, r4, ds = call(s, DAEMON_STATUS, b"", 5)
+        lines.append(f"minor {minor}: welcome {len(body)} minor {w_minor} features {w_features} "
+                     f"task_new {r} {len(tid)} status {r2} {len(st)} fetch {r3} {len(items)} "
+                     f"daemon_status {r4} {len(ds)}")
+        s.close()
+    s = connect(path)
+    s.sendall(struct.pack("<IHHII", MAGIC, 2, HELLO, 8, 1) + struct.pack("<II", 2, 0))
+    t, r, body = read_reply(s)
+    lines.append(f"major 2: {'error' if t == ERROR else 'reply'} {r} {body.decode(errors='replace')}")
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     path, cmd = sys.argv[1], sys.argv[2]
     if cmd == "hold":
@@ -266,6 +300,8 @@ def main():
               range_mark if cmd == "rangemarks" else whole_mark)
     elif cmd == "overflow":
         overflow(path, sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
+    elif cmd == "versions":
+        versions(path, sys.argv[3], sys.argv[4])
     else:
         sys.exit(f"dproto: unknown command {cmd}")
 

@@ -3,10 +3,11 @@
  * libFuzzer target: the duetd protocol (libduet/proto.c) on bytes from a
  * socket. The first byte picks the direction: even, a client's stream as
  * duetd parses it (messages, then each request's payload); odd, a
- * daemon's stream as a client parses it (DAEMON_STATUS bodies).
- * Invariants: a message never claims more than the input or the bound;
- * strings come back NUL-terminated within their bound; a status walk
- * stays inside its body.
+ * daemon's stream as a client parses it (every reply body through each
+ * decoder, DAEMON_STATUS bodies walked). Invariants: a message never
+ * claims more than the input or the bound; strings come back
+ * NUL-terminated within their bound; a status walk stays inside its
+ * body; a decoder accepts a body exactly when it holds the form it reads.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +87,33 @@ static void status_ext(const char *body, size_t blen)
 			abort();
 }
 
+/* Each fixed-form decoder on one body: accepted exactly when long enough. */
+static void fixed_bodies(const struct dp_reply *rep, const void *body, size_t blen)
+{
+	static struct duet_item items[DP_MAX_FETCH];
+	struct duet_task_status st;
+	struct duet_fileid f;
+	struct dp_task_id id;
+	struct dp_welcome w;
+	struct dp_daemon dd;
+
+	if (!dp_welcome_get(body, blen, &w) != (blen >= DP_WELCOME_MIN))
+		abort();
+	if (!dp_task_id_get(body, blen, &id) != (blen >= sizeof(id)))
+		abort();
+	if (!dp_fileid_get(body, blen, &f) != (blen >= sizeof(f)))
+		abort();
+	if (!dp_daemon_get(body, blen, &dd) != (blen >= sizeof(dd)))
+		abort();
+	if (!dp_task_stats_get(body, blen, &st) != (blen >= DP_TASK_STATS_SIZE) ||
+	    (blen >= DP_TASK_STATS_SIZE && st.sz != sizeof(st)))
+		abort();
+	if (rep->result >= 0 && (uint32_t)rep->result <= DP_MAX_FETCH &&
+	    !dp_items_get(body, blen, (uint32_t)rep->result, items) !=
+		    (blen >= (size_t)rep->result * sizeof(items[0])))
+		abort();
+}
+
 static void replies(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -98,6 +126,20 @@ static void replies(const uint8_t *data, size_t size)
 			return;
 		if ((size_t)n > size - off || m.h.len > DP_MAX_REPLY)
 			abort();
+		if (m.h.type == DP_REPLY || m.h.type == DP_ERROR) {
+			struct dp_reply rep;
+			const void *body;
+			size_t blen;
+
+			if (!dp_reply_get(m.payload, m.h.len, &rep, &body, &blen) !=
+			    (m.h.len >= sizeof(rep)))
+				abort();
+			if (m.h.len >= sizeof(rep)) {
+				if (blen != m.h.len - sizeof(rep))
+					abort();
+				fixed_bodies(&rep, body, blen);
+			}
+		}
 		if (m.h.type == DP_REPLY && m.h.len >= sizeof(struct dp_reply) + sizeof(struct dp_daemon)) {
 			const char *body = (const char *)m.payload + sizeof(struct dp_reply);
 			size_t blen = m.h.len - sizeof(struct dp_reply), toff = sizeof(struct dp_daemon);

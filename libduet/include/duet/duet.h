@@ -73,6 +73,13 @@ struct duet_task;
 /* Diagnostics go to this callback; the library never prints. */
 typedef void (*duet_log_fn)(void *ud, int level, const char *msg);
 
+/*
+ * Option structs grow at their end; sz says the caller's size. A smaller
+ * one (an older header) gets 0, the default, for the fields it lacks; a
+ * larger one (a newer header) is accepted only if every byte this library
+ * does not know is 0, else -EINVAL. Initialise them with an initializer
+ * (= { .sz = sizeof(o), ... }) so that unset fields and padding are 0.
+ */
 struct duet_session_opts {
 	size_t sz;			/* sizeof(struct duet_session_opts) */
 	duet_log_fn log;		/* NULL: diagnostics are dropped */

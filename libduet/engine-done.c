@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The engine's done marks (engine.h: "Done" and "Done marks and their
+ * bound"): per task and file, a whole-file mark or a range set (struct
+ * de_rset), counted as stored, and the de_done_*() calls.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-int.h"
+
+/* ---- range sets ---- */
+
+void eng_inode_clear_ranges(struct de_inode *inode, int t)
+{
+	unsigned int r, n;
+
+	if (!(inode->done_mask >> t & 1))
+		return;
+	r = rank(inode->done_mask, t);
+	n = __builtin_popcountll(inode->done_mask);
+	roaring_bitmap_free(inode->ranges[r].b);
+	memmove(&inode->ranges[r], &inode->ranges[r + 1], (n - r - 1) * sizeof(*inode->ranges));
+	inode->done_mask &= ~(UINT64_C(1) << t);
+	inode->done_inv &= ~(UINT64_C(1) << t);
+	if (!inode->done_mask) {
+		free(inode->ranges);
+		inode->ranges = NULL;
+	}
+}
+
+/* The range set of task t, created empty if needed. */
+static int inode_ranges_get(struct de_inode *inode, int t, struct de_rset **ret)
+{
+	unsigned int r, n = __builtin_popcountll(inode->done_mask);
+	struct de_rset *a;
+	roaring_bitmap_t *b;
+
+	if (inode->done_mask >> t & 1) {
+		*ret = &inode->ranges[rank(inode->done_mask, t)];
+		return 0;
+	}
+	b = roaring_bitmap_create();
+	if (!b)
+		return -ENOMEM;
+	a = realloc(inode->ranges, (n + 1) * sizeof(*a));
+	if (!a) {
+		roaring_bitmap_free(b);
+		return -ENOMEM;
+	}
+	r = rank(inode->done_mask, t);
+	memmove(&a[r + 1], &a[r], (n - r) * sizeof(*a));
+	a[r].b = b;
+	a[r].marks = 0;
+	a[r].grown = 0;
+	inode->ranges = a;
+	inode->done_mask |= UINT64_C(1) << t;
+	*ret = &a[r];
+	return 0;
+}
+
+/* ---- counting done marks (engine.h: "Done marks and their bound") ---- */
+
+#define BLOCK_SHIFT	16	/* a roaring container: 65,536 pages */
+
+/* The marks task t holds on the inode. */
+uint64_t eng_inode_marks(const struct de_inode *inode, int t)
+{
+	const struct de_rset *rs = inode_rset(inode, t);
+
+	if (inode->done_all >> t & 1)
+		return 1;
+	if (!rs)
+		return 0;
+	/* Whole file minus ranges: the file's mark, and the gaps stored. */
+	return rs->marks + (inode->done_inv >> t & 1);
+}
+
+/*
+ * Whether b holds every page of [a, z). CRoaring 0.2.66's
+ * roaring_bitmap_contains_range() is wrong for a range over several
+ * blocks whose last block has no container (it looks at the next
+ * container, and asserts when there is none): asked block by block, it
+ * takes its one-container path only.
+ */
+static bool range_all(const roaring_bitmap_t *b, uint64_t a, uint64_t z)
+{
+	while (a < z) {
+		uint64_t end = (a | ((UINT64_C(1) << BLOCK_SHIFT) - 1)) + 1;
+
+		if (end > z)
+			end = z;
+		if (!roaring_bitmap_contains_range(b, a, end))
+			return false;
+		a = end;
+	}
+	return true;
+}
+
+/* The last page at most lim of the run of b that holds v (v is in b). */
+static uint64_t run_end(const roaring_bitmap_t *b, uint64_t v, uint64_t lim)
+{
+	uint64_t in = v, out, step = 1;
+
+	/* Galloping, then bisection: O(log length) range checks. */
+	for (;;) {
+		out = v + step > lim ? lim : v + step;
+		if (!range_all(b, v, out + 1))
+			break;
+		in = out;
+		if (out == lim)
+			return lim;
+		step *= 2;
+	}
+	while (out - in > 1) {
+		uint64_t mid = in + (out - in) / 2;
+
+		if (range_all(b, v, mid + 1))
+			in = mid;
+		else
+			out = mid;
+	}
+	return in;
+}
+
+/*
+ * The pieces of b (runs cut at block boundaries) that meet [lo, hi]. A
+ * whole block is one check; a piece costs O(log length), and the pieces
+ * inside an operation's range are the ones it merges or removes, so the
+ * count is paid for by the marks that made them.
+ */
+static uint64_t pieces_in(const roaring_bitmap_t *b, uint64_t lo, uint64_t hi)
+{
+	roaring_uint32_iterator_t it;
+	uint64_t n = 0, x = lo;
+
+	if (!b)
+		return 0;
+	roaring_init_iterator(b, &it);
+	while (x <= hi) {
+		uint64_t v, blk_end;
+
+		if (!roaring_move_uint32_iterator_equalorlarger(&it, (uint32_t)x))
+			break;
+		v = it.current_value;
+		if (v > hi)
+			break;
+		n++;
+		blk_end = v | ((UINT64_C(1) << BLOCK_SHIFT) - 1);
+		if (!(v & ((UINT64_C(1) << BLOCK_SHIFT) - 1)) && blk_end <= hi &&
+		    range_all(b, v, blk_end + 1))
+			x = blk_end + 1;
+		else
+			x = run_end(b, v, blk_end < hi ? blk_end : hi) + 1;
+	}
+	return n;
+}
+
+/*
+ * The window an operation on pages [a, z) can change the pieces of: the
+ * range and the page on each side (a piece there may merge or split).
+ */
+static void op_window(uint64_t a, uint64_t z, uint64_t *lo, uint64_t *hi)
+{
+	*lo = a ? a - 1 : 0;
+	*hi = z < PAGE_LIMIT ? z : PAGE_LIMIT - 1;
+}
+
+/*
+ * The pieces b will hold once [a, z) is added (add) or removed, computed
+ * before the change: only the window changes. Added, the window is one
+ * run (with the neighbours b holds), one piece per block it spans;
+ * removed, what is left of the window is its two edge pages, if b holds
+ * them.
+ */
+static uint64_t pieces_after(const roaring_bitmap_t *b, uint64_t pieces, bool add, uint64_t a,
+			     uint64_t z)
+{
+	uint64_t lo, hi, first, last, before;
+	bool left, right;
+
+	op_window(a, z, &lo, &hi);
+	before = pieces_in(b, lo, hi);
+	left = a && b && roaring_bitmap_contains(b, (uint32_t)(a - 1));
+	right = z < PAGE_LIMIT && b && roaring_bitmap_contains(b, (uint32_t)z);
+	if (!add)
+		return pieces - before + left + right;
+	first = left ? a - 1 : a;
+	last = right ? z : z - 1;
+	return pieces - before + (last >> BLOCK_SHIFT) - (first >> BLOCK_SHIFT) + 1;
+}
+
+/*
+ * Memory per mark. CRoaring keeps a block in an array (2 bytes a page) or
+ * a bitmap (8 KiB) as its values first came: marks of 1 or 2 pages, then
+ * a long range into the same block, cost 4 KiB for 2 marks, and 65,536
+ * marks 256 MiB. After each range operation the set's possible growth
+ * is added up (interior blocks become run containers: a few bytes; an
+ * edge block at most 2 bytes a page, 8 KiB); past 64 bytes per mark the
+ * set is compacted (runs where smaller, buffers to size). Compacting
+ * costs the set's size, and comes only after it has grown by 64 bytes a
+ * mark since the last time, so it is paid for by the growth, and a set
+ * never holds more than about 64 bytes a mark above its compact form.
+ */
+#define COMPACT_PER_MARK	64
+#define COMPACT_MIN		256
+
+/* What an edge block of an operation may cost: nothing if it is whole. */
+static uint64_t edge_growth(uint64_t pages)
+{
+	if (pages == UINT64_C(1) << BLOCK_SHIFT)
+		return 0;
+	return 2 * pages < 8192 ? 2 * pages : 8192;
+}
+
+static uint64_t op_growth(bool add, uint64_t a, uint64_t z)
+{
+	uint64_t first = a >> BLOCK_SHIFT, last = (z - 1) >> BLOCK_SHIFT;
+	uint64_t g = 16 * (last - first + 1);
+
+	if (!add)
+		return 2 * 16;	/* a run split, or a container converted, per edge */
+	if (first == last)
+		return g + edge_growth(z - a);
+	return g + edge_growth(((first + 1) << BLOCK_SHIFT) - a) +
+	       edge_growth(z - (last << BLOCK_SHIFT));
+}
+
+static void rset_grew(struct de_rset *rs, bool add, uint64_t a, uint64_t z)
+{
+	uint64_t g = op_growth(add, a, z);
+
+	rs->grown += g;
+	if (rs->grown <= COMPACT_PER_MARK * rs->marks + COMPACT_MIN)
+		return;
+	roaring_bitmap_run_optimize(rs->b);
+	roaring_bitmap_shrink_to_fit(rs->b);
+	rs->grown = 0;
+}
+
+/* 0 if task t may go from old to new marks on one file, else -EDQUOT. */
+static int marks_fit(const struct de_engine *e, int t, uint64_t old, uint64_t new)
+{
+	const struct de_task *task = &e->tasks[t];
+
+	if (new > old && task->max_done && task->st.done_marks - old + new > task->max_done)
+		return -EDQUOT;
+	return 0;
+}
+
+/* ---- the calls ---- */
+
+/* The inode a done call names; -ESTALE if the engine knows another gen. */
+static int done_inode(const struct de_engine *e, const struct de_file *f,
+		      struct de_inode **ret)
+{
+	struct de_inode *inode = inode_find(e, f->dev, f->ino);
+
+	if (inode && inode->gen_known && inode->gen != f->gen)
+		return -ESTALE;
+	*ret = inode;
+	return 0;
+}
+
+/* The checks every done call starts with; finds the file's inode. */
+static int done_args(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
+		     uint64_t count, struct de_inode **inode)
+{
+	int r = check_args(e, slot, f, index, count);
+
+	return r < 0 ? r : done_inode(e, f, inode);
+}
+
+int de_done_set(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
+		uint64_t count)
+{
+	struct de_inode *inode;
+	struct de_rset *rs;
+	uint64_t bit = UINT64_C(1) << slot, old, pieces = 0, new;
+	bool inv;
+	int r;
+
+	r = done_args(e, slot, f, index, count, &inode);
+	if (r < 0)
+		return r;
+	if (inode && (inode->done_all & bit))
+		return 0;
+	/* The marks the file will hold, so a refusal changes nothing. */
+	rs = inode ? inode_rset(inode, slot) : NULL;
+	inv = inode && (inode->done_inv & bit);
+	old = inode ? eng_inode_marks(inode, slot) : 0;
+	if (!count) {
+		new = 1;
+	} else {
+		/* A whole-file-minus set holds the pages not done: they go. */
+		pieces = pieces_after(rs ? rs->b : NULL, rs ? rs->marks : 0, !inv, index,
+				      index + count);
+		new = inv ? 1 + pieces : pieces;
+	}
+	r = marks_fit(e, slot, old, new);
+	if (r < 0)
+		return r;
+	if (!inode) {
+		r = eng_inode_get(e, f->dev, f->ino, &inode);
+		if (r < 0)
+			return r;
+		eng_inode_set_gen(e, inode, f->gen);
+	}
+	if (!count) {
+		eng_inode_clear_ranges(inode, slot);
+		inode->done_all |= bit;
+		eng_inode_drop(e, inode, bit, 0, PAGE_LIMIT);
+		marks_account(e, slot, old, new);
+		return 0;
+	}
+	r = inode_ranges_get(inode, slot, &rs);
+	if (r < 0) {
+		eng_inode_gc(e, inode);
+		return r;
+	}
+	rs->marks = pieces;
+	if (inv) {
+		roaring_bitmap_remove_range(rs->b, index, index + count);
+		if (roaring_bitmap_is_empty(rs->b)) {
+			eng_inode_clear_ranges(inode, slot);
+			inode->done_all |= bit;
+		} else {
+			rset_grew(rs, false, index, index + count);
+		}
+	} else {
+		roaring_bitmap_add_range(rs->b, index, index + count);
+		rset_grew(rs, true, index, index + count);
+	}
+	marks_account(e, slot, old, new);
+	eng_inode_drop(e, inode, bit, index, index + count);
+	return 0;
+}
+
+int de_done_reset(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
+		  uint64_t count)
+{
+	struct de_inode *inode;
+	struct de_rset *rs;
+	uint64_t bit = UINT64_C(1) << slot, old, pieces = 0, new;
+	bool whole, inv;
+	int r;
+
+	r = done_args(e, slot, f, index, count, &inode);
+	if (r < 0 || !inode)
+		return r;
+	old = eng_inode_marks(inode, slot);
+	if (!count) {
+		inode->done_all &= ~bit;
+		eng_inode_clear_ranges(inode, slot);
+		marks_account(e, slot, old, 0);
+		eng_inode_gc(e, inode);
+		return 0;
+	}
+	rs = inode_rset(inode, slot);
+	whole = inode->done_all & bit;
+	inv = inode->done_inv & bit;
+	if (!whole && !rs) {
+		eng_inode_gc(e, inode);
+		return 0;
+	}
+	/*
+	 * Whole file minus the range: the set holds the pages not done (a
+	 * set of [0, 2^32) would cost 65,536 containers). A reset that splits
+	 * a range needs room too, or resets could grow a task without bound.
+	 */
+	if (whole)
+		pieces = pieces_after(NULL, 0, true, index, index + count);
+	else
+		pieces = pieces_after(rs->b, rs->marks, inv, index, index + count);
+	new = whole || inv ? 1 + pieces : pieces;
+	r = marks_fit(e, slot, old, new);
+	if (r < 0)
+		return r;
+	if (whole) {
+		r = inode_ranges_get(inode, slot, &rs);
+		if (r < 0)
+			return r;
+		inode->done_inv |= bit;
+		inode->done_all &= ~bit;
+		inv = true;
+	}
+	rs->marks = pieces;
+	if (inv) {
+		roaring_bitmap_add_range(rs->b, index, index + count);
+		rset_grew(rs, true, index, index + count);
+	} else {
+		roaring_bitmap_remove_range(rs->b, index, index + count);
+		if (roaring_bitmap_is_empty(rs->b))
+			eng_inode_clear_ranges(inode, slot);
+		else
+			rset_grew(rs, false, index, index + count);
+	}
+	marks_account(e, slot, old, new);
+	eng_inode_gc(e, inode);
+	return 0;
+}
+
+int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
+		  uint64_t index, uint64_t count)
+{
+	struct de_inode *inode;
+	roaring_bitmap_t *b;
+	int r;
+
+	r = check_args(e, slot, f, index, count);
+	if (r < 0)
+		return r;
+	inode = inode_find(e, f->dev, f->ino);
+	if (!inode || (inode->gen_known && inode->gen != f->gen))
+		return 0;
+	if (inode->done_all >> slot & 1)
+		return 1;
+	if (!count)
+		return 0;
+	b = inode_ranges(inode, slot);
+	if (b && (inode->done_inv >> slot & 1))
+		return !roaring_bitmap_range_cardinality(b, index, index + count);
+	return b && range_all(b, index, index + count);
+}
+
+int de_done_foreach(const struct de_engine *e, int slot, de_done_fn fn, void *ud)
+{
+	const struct de_inode *inode, *tmp;
+	roaring_uint32_iterator_t it;
+	struct de_file f;
+	roaring_bitmap_t *b;
+	uint64_t start, next;
+	int r;
+
+	r = check_slot(e, slot);
+	if (r < 0)
+		return r;
+	HASH_ITER(hh, e->inodes, inode, tmp) {
+		f.dev = inode->key.dev;
+		f.ino = inode->key.ino;
+		f.gen = inode->gen;
+		if (inode->done_all >> slot & 1) {
+			r = fn(ud, &f, 0, 0);
+			if (r)
+				return r;
+			continue;
+		}
+		b = inode_ranges(inode, slot);
+		if (!b)
+			continue;
+		if (inode->done_inv >> slot & 1) {
+			/* The gaps between the pages not done. */
+			start = 0;
+			roaring_init_iterator(b, &it);
+			for (;;) {
+				next = it.has_value ? it.current_value : PAGE_LIMIT;
+				if (next > start) {
+					r = fn(ud, &f, start, next - start);
+					if (r)
+						return r;
+				}
+				if (!it.has_value)
+					break;
+				start = next + 1;
+				roaring_advance_uint32_iterator(&it);
+			}
+			continue;
+		}
+		roaring_init_iterator(b, &it);
+		while (it.has_value) {
+			start = next = it.current_value;
+			do {
+				next++;
+				roaring_advance_uint32_iterator(&it);
+			} while (it.has_value && it.current_value == next);
+			r = fn(ud, &f, start, next - start);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The in-process backend's pump thread (local.h): it takes the session
+ * lock per iteration, applies directory, mount and attribute changes to
+ * the path index, feeds each batch of records to the engine, runs scans
+ * between batches, and wakes the tasks that have items. The engine's
+ * relevance callback and the index's change callback are here too.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "local.h"
+
+/* Directory entries an index repair lists per pump iteration (a few ms). */
+#define REPAIR_BUDGET 2048
+
+static uint64_t relevance(struct local_session *s, uint32_t dev, uint64_t ino, uint64_t *gen)
+{
+	char path[PATH_MAX];
+	uint64_t mask = 0, g = 0;
+
+	/* Applies pending directory changes for an inode not seen yet. */
+	if (!dc_index_lookup(s->x, dev, ino, NULL))
+		return 0;
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct local_task *t = s->tasks[i];
+
+		if (!t || t->paused ||
+		    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
+			continue;
+		if (t->visible && !t->visible(t->vis_ud, path))
+			continue;
+		if (t->unscanned) {
+			struct unscanned *u, key = { 0 };
+
+			key.k.dev = dev;
+			key.k.ino = ino;
+			HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+			if (u)
+				continue;	/* its scan will tell the task */
+		}
+		mask |= 1ull << i;
+	}
+	*gen = g;
+	return mask;
+}
+
+uint64_t local_relevant_cb(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen)
+{
+	return relevance(ud, dev, ino, gen);
+}
+
+/*
+ * Called by the index when an inode gains or loses a name. It may run
+ * inside the engine's relevance callback, so it only records; the engine
+ * is told after the current event.
+ */
+void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
+{
+	struct local_session *s = ud;
+
+	if (why == DC_NAME_OVERFLOW) {
+		s->index_lost = true;
+		s->index_repaired = false;	/* a repair that completed before is moot */
+	} else if (why == DC_NAME_REPAIRED) {
+		s->index_repaired = true;
+	}
+	if (!dev && !ino) {
+		s->inval_all = true;
+		return;
+	}
+	if (s->ninval == s->inval_cap) {
+		size_t cap = s->inval_cap ? s->inval_cap * 2 : 64;
+		void *n = realloc(s->inval, cap * sizeof(*s->inval));
+
+		if (!n) {
+			s->inval_all = true;
+			return;
+		}
+		s->inval = n;
+		s->inval_cap = cap;
+	}
+	s->inval[s->ninval].dev = dev;
+	s->inval[s->ninval].ino = ino;
+	s->inval[s->ninval].why = why;
+	s->ninval++;
+}
+
+static void index_repair_news(struct local_session *s);
+
+/*
+ * A file renamed (or linked) into a task's directory starts being reported
+ * with its cached pages: the tasks that now see a name of it scan it. (A
+ * task that could already see it through another name gets its cached
+ * pages once more.)
+ */
+static void apply_invalidations(struct local_session *s)
+{
+	if (s->index_lost || s->index_repaired)
+		index_repair_news(s);
+	if (s->inval_all) {
+		de_invalidate_all(s->e);
+		s->inval_all = false;
+		s->ninval = 0;
+		return;
+	}
+	for (size_t i = 0; i < s->ninval; i++) {
+		char path[PATH_MAX];
+		uint32_t dev = s->inval[i].dev;
+		uint64_t ino = s->inval[i].ino;
+		struct stat st;
+
+		de_file_invalidate(s->e, dev, ino);
+		/*
+		 * Only a file that arrives with its pages (renamed in, linked
+		 * in) is scanned: a new file's pages come as events, and a
+		 * scan too would report them twice to a task that fetched in
+		 * between.
+		 */
+		if (s->inval[i].why != DC_NAME_MOVED_IN && s->inval[i].why != DC_NAME_LINKED)
+			continue;
+		for (int k = 0; k < DE_MAX_TASKS; k++) {
+			struct local_task *t = s->tasks[k];
+
+			if (!t || t->paused ||
+			    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), NULL))
+				continue;
+			if (t->visible && !t->visible(t->vis_ud, path))
+				continue;
+			if (!lstat(path, &st) && S_ISREG(st.st_mode) && st.st_ino == ino)
+				local_queue_scan(t, path, dev, ino);
+		}
+	}
+	s->ninval = 0;
+}
+
+/* A file's or a directory's mode, owner or ACL changed (attrwatch.h). */
+static void attr_changed(void *ud, uint32_t kdev, uint64_t ino, bool dir)
+{
+	if (dir)
+		local_index_changed(ud, 0, 0, DC_NAME_ATTRIB);
+	else
+		local_index_changed(ud, kdev, ino, DC_NAME_ATTRIB);
+}
+
+/*
+ * Apply every directory and attribute change queued so far. Called when
+ * a fetch of records begins: every record it hands out is older than the
+ * fetch's bound, so every rename, chmod or unlink that happened before a
+ * record is applied before that record is processed (a change applied a
+ * little early only withholds an item, never leaks one). Also called
+ * before a visibility-checked task's fetch, so that a permission change
+ * takes effect before the next item leaves.
+ */
+void local_sync_changes(struct local_session *s)
+{
+	dc_index_update(s->x);
+	if (s->aw)
+		dc_attrwatch_read(s->aw, attr_changed, s);
+	if (s->ninval || s->inval_all)
+		apply_invalidations(s);
+}
+
+static int handle_run(void *ud, const struct dc_record *rec, size_t n)
+{
+	struct local_session *s = ud;
+
+	if (s->fetch_fresh) {
+		s->fetch_fresh = false;
+		local_sync_changes(s);
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		const struct dc_record *r = &rec[i];
+
+		/* Scans whose window ends before this event take effect first. */
+		if (s->ready) {
+			local_apply_ready(s, r->ts);
+			local_record_event(s, r);
+		}
+		switch (r->type) {
+		case DC_LOST: {
+			uint64_t all = 0;
+
+			for (int k = 0; k < DE_MAX_TASKS; k++)
+				if (s->tasks[k])
+					all |= 1ull << k;
+			de_lost(s->e, all);
+			/* Repair: every task's cached pages are reported again. */
+			for (int k = 0; k < DE_MAX_TASKS; k++) {
+				struct local_task *t = s->tasks[k];
+				uint64_t one = 1;
+
+				if (!t)
+					continue;
+				t->lost_pending = true;
+				/* A paused task resyncs when it comes back. */
+				if (!t->paused) {
+					t->resyncs++;
+					local_drop_scans(t);
+					local_schedule_full_scan(t);
+				}
+				/* The LOST item alone makes the fd readable. */
+				if (!t->signalled && write(t->efd, &one, sizeof(one)) == sizeof(one))
+					t->signalled = true;
+			}
+			local_logf(s, 4, "duet: %" PRIu64 " events lost on cpu %u; resyncing",
+			      r->count, r->cpu);
+			break;
+		}
+		case DC_FLUSHED:
+			if (r->flags & DC_REC_INODE_LEVEL)
+				de_event_inode_flushed(s->e, r->dev, r->ino);
+			else
+				de_event(s->e, r->dev, r->ino, r->index, r->count, DUET_FLUSHED);
+			break;
+		case DC_ADDED:
+		case DC_REMOVED:
+		case DC_DIRTY:
+			de_event(s->e, r->dev, r->ino, r->index, r->count, r->type);
+			break;
+		}
+		if (s->ninval || s->inval_all)
+			apply_invalidations(s);
+	}
+	return 0;
+}
+
+/*
+ * The path index lost directory changes (an inotify queue overflow) and
+ * repairs itself in steps. Until it is done its names may be stale, so a
+ * resync now would scan from them: every task gets LOST now (as for lost
+ * events) and is fed nothing until the repair is complete; then it
+ * resyncs. A task that came (or came back) during the repair was scanned
+ * from stale names: it gets LOST and a resync then.
+ */
+static void index_repair_news(struct local_session *s)
+{
+	uint64_t one = 1, mask = 0;
+
+	for (int k = 0; k < DE_MAX_TASKS; k++) {
+		struct local_task *t = s->tasks[k];
+
+		if (t && (s->index_lost || t->paused == PAUSE_NONE))
+			mask |= 1ull << k;
+	}
+	if (mask)
+		de_lost(s->e, mask);
+	for (int k = 0; k < DE_MAX_TASKS; k++) {
+		struct local_task *t = s->tasks[k];
+
+		if (!t)
+			continue;
+		if (mask & (1ull << k)) {
+			t->lost_pending = true;
+			if (!t->signalled && write(t->efd, &one, sizeof(one)) == sizeof(one))
+				t->signalled = true;
+		}
+		if (s->index_lost && t->paused == PAUSE_NONE) {
+			local_drop_scans(t);
+			t->paused = PAUSE_REPAIR;
+		}
+		/* Paused otherwise (held, over its bound): resyncs when it comes back. */
+		if (s->index_repaired && (t->paused == PAUSE_REPAIR || t->paused == PAUSE_NONE)) {
+			t->paused = PAUSE_NONE;
+			t->resyncs++;
+			local_drop_scans(t);
+			local_schedule_full_scan(t);
+		}
+	}
+	if (s->index_lost)
+		local_logf(s, 4, "duet: directory changes lost (inotify queue overflow); repairing "
+		      "the path index, tasks paused");
+	if (s->index_repaired)
+		local_logf(s, 4, "duet: path index repaired; every task resyncs");
+	s->index_lost = s->index_repaired = false;
+}
+
+/*
+ * A task over its bound (a client that does not fetch): drop its pending
+ * pages, queue LOST, feed it nothing until it fetches the LOST item. Its
+ * memory in the shared table is then bounded by max_pending plus one
+ * batch of events.
+ */
+static void check_bounds(struct local_session *s)
+{
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct local_task *t = s->tasks[i];
+
+		if (!t || !t->max_pending || t->paused || de_pending(s->e, t->slot) <= t->max_pending)
+			continue;
+		de_lost(s->e, 1ull << t->slot);
+		local_drop_scans(t);
+		t->paused = PAUSE_OVERFLOW;
+		t->lost_pending = true;
+		de_invalidate_all(s->e);	/* relevance without this task */
+		local_logf(s, 4, "duet: task %s over %" PRIu64 " pending pages; dropped until it fetches",
+		      t->name, t->max_pending);
+	}
+}
+
+static void signal_tasks(struct local_session *s)
+{
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct local_task *t = s->tasks[i];
+		uint64_t one = 1;
+
+		if (!t || t->signalled || (!de_pending(s->e, t->slot) && !t->lost_pending))
+			continue;
+		if (write(t->efd, &one, sizeof(one)) == sizeof(one))
+			t->signalled = true;
+	}
+}
+
+/*
+ * The file systems whose attribute changes can change what task t may
+ * see: those of every directory from / down to its root, and of every
+ * mount inside its tree.
+ */
+void local_watch_attrs(struct local_session *s, struct local_task *t)
+{
+	char path[PATH_MAX];
+	const struct dc_mount *m;
+	size_t len = strlen(t->root);
+
+	if (!s->aw || len >= sizeof(path))
+		return;
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && t->root[i] != '/')
+			continue;
+		memcpy(path, t->root, i);
+		path[i] = '\0';
+		m = dc_mounts_find(&s->mounts, path);
+		if (m)
+			dc_attrwatch_add(s->aw, path, m->kdev);
+	}
+	for (size_t i = 0; i < s->mounts.n; i++)
+		if (dc_path_under(s->mounts.m[i].mnt_point, t->root))
+			dc_attrwatch_add(s->aw, s->mounts.m[i].mnt_point, s->mounts.m[i].kdev);
+}
+
+static void watch_attrs_all(struct local_session *s)
+{
+	for (int i = 0; i < DE_MAX_TASKS; i++)
+		if (s->tasks[i] && s->tasks[i]->visible)
+			local_watch_attrs(s, s->tasks[i]);
+}
+
+void *local_pump_main(void *arg)
+{
+	struct local_session *s = arg;
+	bool more = false, repairing;
+
+	for (;;) {
+		struct pollfd pfd[5] = {
+			{ .fd = s->stopfd, .events = POLLIN },
+			{ .fd = dc_index_fd(s->x), .events = POLLIN },
+			{ .fd = s->live ? dc_live_fd(s->live) : -1, .events = POLLIN },
+			{ .fd = s->mountfd, .events = POLLPRI },
+			{ .fd = s->aw ? dc_attrwatch_fd(s->aw) : -1, .events = POLLIN },
+		};
+
+		poll(pfd, 5, more ? 0 : 100);
+		if (pfd[0].revents & POLLIN)
+			break;
+		pthread_mutex_lock(&s->lock);
+		if (pfd[3].revents & (POLLPRI | POLLERR)) {
+			/* Mounts changed: what is under the directories changed. */
+			if (dc_index_remount(s->x) > 0) {
+				local_update_devices(s);
+				watch_attrs_all(s);
+			}
+		}
+		local_sync_changes(s);
+		/* A bounded part of a repair per iteration: the lock is let go. */
+		repairing = dc_index_repair_step(s->x, REPAIR_BUDGET) > 0;
+		/* Told, never silent; once a minute at most (links come fast). */
+		if (dc_index_stats(s->x)->names_capped != s->names_capped &&
+		    time(NULL) >= s->capped_logged + 60) {
+			s->names_capped = dc_index_stats(s->x)->names_capped;
+			s->capped_logged = time(NULL);
+			local_logf(s, 4, "duet: %" PRIu64 " names not indexed: their inodes have %d "
+			      "names already (tasks see those files only by the names kept)",
+			      s->names_capped, DC_INDEX_MAX_NAMES);
+		}
+		if (s->ninval || s->inval_all)
+			apply_invalidations(s);
+		s->fetch_fresh = true;
+		if (s->live && dc_live_fetch_cb(s->live, handle_run, s) >= 0)
+			local_apply_ready(s, dc_live_complete_to(s->live) + 1);
+		s->fetch_fresh = false;
+		more = local_run_scans(s) || repairing;
+		check_bounds(s);
+		signal_tasks(s);
+		pthread_mutex_unlock(&s->lock);
+		/*
+		 * More to do (scans, a repair): the lock is taken again at
+		 * once, before an API caller woken by the unlock gets to run
+		 * (the mutex is not fair). Give it the chance.
+		 */
+		if (more)
+			sched_yield();
+	}
+	return NULL;
+}

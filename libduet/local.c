@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The in-process backend (backend.h, local.h): its sessions and tasks,
+ * the calls api.c makes through its table, and duetd's extensions
+ * (internal.h). The pump thread is in local-pump.c, scans in
+ * local-scan.c, saved done marks in local-save.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "local.h"
+
+static const struct duet_backend local_ops;
+
+struct local_session *local_session_of(struct duet_session *s)
+{
+	return s && s->ops == &local_ops ? duet__container_of(s, struct local_session, base) :
+					   NULL;
+}
+
+struct local_task *local_task_of(struct duet_task *t)
+{
+	return t && local_session_of(t->s) ? local_task(t) : NULL;
+}
+
+static struct local_session *local_session(struct duet_session *s)
+{
+	return duet__container_of(s, struct local_session, base);
+}
+
+void local_logf(struct local_session *s, int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!s->opts.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	s->opts.log(s->opts.log_ud, level, buf);
+}
+
+/* ---- sessions ---- */
+
+static void task_free(struct duet_task *dt);
+static void session_free(struct duet_session *ds);
+
+int duet__local_session_new(const struct duet_session_opts *opts, struct duet_session **ret)
+{
+	struct de_engine_opts eo = { .sz = sizeof(eo) };
+	struct local_session *s;
+	uint32_t *all = NULL;
+	int r;
+
+	r = dc_tracefs_ensure(NULL);
+	if (r)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->base.ops = &local_ops;
+	s->opts = *opts;
+	s->stopfd = -1;
+	s->mountfd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	eo.relevant = local_relevant_cb;
+	eo.ud = s;
+	r = de_engine_new(&eo, &s->e);
+	if (r)
+		goto fail;
+	r = dc_index_new(NULL, 0, &s->x);
+	if (r)
+		goto fail;
+	dc_index_set_changed(s->x, local_index_changed, s);
+	r = dc_mounts_load(&s->mounts);
+	if (r)
+		goto fail;
+	/* Every mounted file system's bdi, so DIRTY can follow new tasks. */
+	all = calloc(s->mounts.n + 1, sizeof(*all));
+	if (!all) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < s->mounts.n; i++)
+		all[i] = s->mounts.m[i].kdev;
+	r = dc_bdis_for_devices(&s->mounts, all, s->mounts.n, &s->bdis, &s->nbdis);
+	free(all);
+	if (r)
+		goto fail;
+	s->mountfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->stopfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = -pthread_create(&s->pump, NULL, local_pump_main, s);
+	if (r)
+		goto fail;
+	s->pump_started = true;
+	*ret = &s->base;
+	return 0;
+fail:
+	session_free(&s->base);
+	return r;
+}
+
+static void session_free(struct duet_session *ds)
+{
+	struct local_session *s = local_session(ds);
+	uint64_t one = 1;
+
+	if (s->pump_started) {
+		if (write(s->stopfd, &one, sizeof(one)) < 0) {
+		}
+		pthread_join(s->pump, NULL);
+	}
+	for (int i = 0; i < DE_MAX_TASKS; i++)
+		if (s->tasks[i])
+			task_free(&s->tasks[i]->base);
+	local_jobs_free(s);
+	dc_live_free(s->live);
+	dc_attrwatch_free(s->aw);
+	dc_index_free(s->x);
+	de_engine_free(s->e);
+	dc_mounts_free(&s->mounts);
+	free(s->bdis);
+	free(s->inval);
+	if (s->stopfd >= 0)
+		close(s->stopfd);
+	if (s->mountfd >= 0)
+		close(s->mountfd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static int flush_semantics(struct duet_session *ds)
+{
+	struct local_session *s = local_session(ds);
+	int r = DUET_FLUSH_NONE;
+
+	pthread_mutex_lock(&s->lock);
+	/* DC_FLUSH_* are DUET_FLUSH_* (local.h). */
+	if (s->live)
+		r = (int)dc_live_flush_sem(s->live);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* The devices every task's directory covers; the live source follows. */
+int local_update_devices(struct local_session *s)
+{
+	struct dc_live_opts lo = { .sz = sizeof(lo) };
+	uint32_t *devs = NULL;
+	size_t ndevs = 0;
+	char *roots[DE_MAX_TASKS];
+	size_t nroots = 0;
+	int r;
+
+	dc_mounts_free(&s->mounts);
+	r = dc_mounts_load(&s->mounts);
+	if (r)
+		return r;
+	for (int i = 0; i < DE_MAX_TASKS; i++)
+		if (s->tasks[i])
+			roots[nroots++] = s->tasks[i]->root;
+	r = dc_devices_for_paths(&s->mounts, roots, nroots, &devs, &ndevs);
+	if (r)
+		goto out;
+	if (s->live) {
+		r = dc_live_set_devices(s->live, devs, ndevs);
+		goto out;
+	}
+	lo.devs = devs;
+	lo.ndevs = ndevs;
+	lo.bdis = s->bdis;
+	lo.nbdis = s->nbdis;
+	lo.buffer_kb = s->opts.buffer_kb;
+	lo.subbuf_kb = s->opts.subbuf_kb;
+	lo.stock_only = s->opts.flags & DUET_SESSION_STOCK;
+	r = dc_live_open(&lo, &s->live);
+	if (!r)
+		r = dc_live_start(s->live);
+	if (r) {
+		dc_live_free(s->live);
+		s->live = NULL;
+	}
+out:
+	free(devs);
+	return r;
+}
+
+/* ---- tasks ---- */
+
+/*
+ * The canonical path of the directory (or file) fd names, checked to name
+ * it still: if a component was swapped meanwhile, -EAGAIN.
+ */
+static int root_of_fd(int fd, char **ret)
+{
+	char link[64], buf[PATH_MAX];
+	struct stat a, b;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	if (buf[0] != '/')
+		return -ENOENT;	/* deleted, or not in our mount namespace */
+	if (fstat(fd, &a) || lstat(buf, &b))
+		return -errno;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EAGAIN;
+	*ret = strdup(buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* A task; opts of this library's size (api.c), x duetd's extensions or NULL. */
+static int task_new_ext(struct local_session *s, const struct duet_task_opts *opts,
+			const struct duet__task_ext *x, struct duet_task **ret)
+{
+	struct local_task *t;
+	char *root;
+	int slot, r;
+
+	r = x && x->have_root_fd ? root_of_fd(x->root_fd, &root) :
+	    (root = realpath(opts->path, NULL)) ? 0 : -errno;
+	if (r)
+		return r;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		free(root);
+		return -ENOMEM;
+	}
+	t->base.s = &s->base;
+	t->s = s;
+	t->root = root;
+	t->mask = opts->mask;
+	if (x) {
+		t->visible = x->visible;
+		t->vis_ud = x->ud;
+		t->max_pending = x->max_pending;
+		t->paused = x->hold ? PAUSE_HOLD : PAUSE_NONE;
+	}
+	t->name = strdup(opts->name ? opts->name : "task");
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!t->name || t->efd < 0) {
+		r = t->efd < 0 ? -errno : -ENOMEM;
+		goto fail_unlocked;
+	}
+	pthread_mutex_lock(&s->lock);
+	slot = de_task_add(s->e, opts->mask);
+	if (slot < 0) {
+		r = slot;
+		goto fail;
+	}
+	t->slot = slot;
+	t->id = ++s->next_task_id;
+	s->tasks[slot] = t;
+	if (x)
+		de_task_set_max_done(s->e, slot, x->max_done_marks);
+	/* The root the caller opened is walked from its fd, never by path. */
+	r = x && x->have_root_fd ? dc_index_add_root_at(s->x, x->root_fd, root) :
+	    dc_index_add_root(s->x, root);
+	if (!r)
+		r = local_update_devices(s);
+	if (r) {
+		s->tasks[slot] = NULL;
+		de_task_remove(s->e, slot);
+		goto fail;
+	}
+	if (t->visible) {
+		if (!s->aw) {
+			r = dc_attrwatch_new(&s->aw);
+			if (r)
+				local_logf(s, 3, "duet: cannot watch attribute changes (%s): a "
+				      "permission change through a name outside a task's tree is "
+				      "seen only at the file's next rename or relevance check",
+				      strerror(-r));
+		}
+		local_watch_attrs(s, t);
+	}
+	/* Relevance decided before this task existed did not include it. */
+	de_invalidate_all(s->e);
+	if (!t->paused)
+		local_schedule_full_scan(t);
+	pthread_mutex_unlock(&s->lock);
+	*ret = &t->base;
+	return 0;
+fail:
+	pthread_mutex_unlock(&s->lock);
+fail_unlocked:
+	if (t->efd >= 0)
+		close(t->efd);
+	free(t->name);
+	free(t->root);
+	free(t);
+	return r;
+}
+
+static int task_new(struct duet_session *s, const struct duet_task_opts *opts,
+		    struct duet_task **ret)
+{
+	return task_new_ext(local_session(s), opts, NULL, ret);
+}
+
+static void task_free(struct duet_task *dt)
+{
+	struct local_task *t = local_task(dt);
+	struct local_session *s = t->s;
+
+	pthread_mutex_lock(&s->lock);
+	de_task_remove(s->e, t->slot);
+	s->tasks[t->slot] = NULL;
+	pthread_mutex_unlock(&s->lock);
+	local_drop_scans(t);
+	free(t->scan);
+	close(t->efd);
+	free(t->name);
+	free(t->root);
+	free(t);
+}
+
+static int task_fd(const struct duet_task *t)
+{
+	return duet__container_of(t, const struct local_task, base)->efd;
+}
+
+static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
+{
+	struct local_task *t = local_task(dt);
+	struct local_session *s = t->s;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	/* A permission change takes effect before the next item leaves. */
+	if (t->visible)
+		local_sync_changes(s);
+	r = de_fetch(s->e, t->slot, items, n);
+	if (r > 0 && (items[0].flags & DUET_ITEM_LOST)) {
+		t->lost_pending = false;	/* LOST comes first in a fetch */
+		if (t->paused == PAUSE_OVERFLOW) {
+			/* Back: fed again, and its cached pages reported again. */
+			t->paused = PAUSE_NONE;
+			t->resyncs++;
+			de_invalidate_all(s->e);
+			local_schedule_full_scan(t);
+		}
+	}
+	if (r >= 0 && !de_pending(s->e, t->slot) && !t->lost_pending && t->signalled) {
+		uint64_t v;
+
+		/* Drained: the fd stops being readable until new items come. */
+		if (read(t->efd, &v, sizeof(v)) < 0) {
+		}
+		t->signalled = false;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int local_task_fileid(struct duet_task *dt, const char *path, struct duet_fileid *ret)
+{
+	struct local_task *t = local_task(dt);
+	struct duet_fileid f = { 0 };
+	const struct dc_mount *m;
+	char *rp;
+	struct stat st;
+	int r = 0;
+
+	rp = realpath(path, NULL);
+	if (!rp)
+		return -errno;
+	if (!dc_path_under(rp, t->root) || lstat(rp, &st)) {
+		free(rp);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&t->s->lock);
+	m = dc_mounts_find(&t->s->mounts, rp);
+	if (!m) {
+		r = -ENOENT;
+	} else {
+		f.dev = m->kdev;
+		f.ino = st.st_ino;
+		dc_index_lookup(t->s->x, f.dev, f.ino, NULL);
+		dc_index_name_under(t->s->x, f.dev, f.ino, NULL, (char[2]){ 0 }, 0, &f.gen);
+	}
+	pthread_mutex_unlock(&t->s->lock);
+	free(rp);
+	if (!r)
+		*ret = f;
+	return r;
+}
+
+int local_task_done(struct duet_task *dt, enum duet__done_op op, const struct duet_fileid *f,
+		    uint64_t index, uint64_t count)
+{
+	struct local_task *t = local_task(dt);
+	struct de_file df = { .dev = f->dev, .ino = f->ino, .gen = f->gen };
+	int r;
+
+	pthread_mutex_lock(&t->s->lock);
+	if (op == DUET__DONE_SET)
+		r = de_done_set(t->s->e, t->slot, &df, index, count);
+	else if (op == DUET__DONE_RESET)
+		r = de_done_reset(t->s->e, t->slot, &df, index, count);
+	else
+		r = de_done_check(t->s->e, t->slot, &df, index, count);
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
+static int task_path(struct duet_task *dt, const struct duet_fileid *f, char *buf, size_t len)
+{
+	struct local_task *t = local_task(dt);
+	char path[PATH_MAX];
+	uint64_t gen = 0;
+	int r;
+
+	pthread_mutex_lock(&t->s->lock);
+	r = dc_index_name_under(t->s->x, f->dev, f->ino, t->root, path, sizeof(path), &gen);
+	if (!r && gen != f->gen)
+		r = -ENOENT;	/* the number now names another file */
+	pthread_mutex_unlock(&t->s->lock);
+	if (!r && strlen(path) >= len)
+		r = -ENAMETOOLONG;
+	if (!r)
+		strcpy(buf, path);	/* outputs are written only on success */
+	return r;
+}
+
+/*
+ * The engine's counters of the task and the session's own (resyncs,
+ * scans): the one place the in-process counters become the public ones.
+ */
+static int task_status(struct duet_task *dt, struct duet_task_status *st)
+{
+	struct local_task *t = local_task(dt);
+	struct de_task_stats ds;
+	struct duet_task_status o = { .sz = sizeof(o) };
+	int r;
+
+	pthread_mutex_lock(&t->s->lock);
+	r = de_task_stats(t->s->e, t->slot, &ds);
+	o.events = ds.events;
+	o.items = ds.items;
+	o.pages = ds.pages;
+	o.coalesced = ds.coalesced;
+	o.cancelled = ds.cancelled;
+	o.lost = ds.lost;
+	o.pending = ds.pending;
+	o.resyncs = t->resyncs;
+	o.scan_files = t->scan_files;
+	o.scan_done = t->scan_done;
+	pthread_mutex_unlock(&t->s->lock);
+	if (!r)
+		*st = o;
+	return r;
+}
+
+static const struct duet_backend local_ops = {
+	.name = "in-process",
+	.session_free = session_free,
+	.flush_semantics = flush_semantics,
+	.task_new = task_new,
+	.task_free = task_free,
+	.task_fd = task_fd,
+	.task_fetch = task_fetch,
+	.task_fileid = local_task_fileid,
+	.task_done = local_task_done,
+	.task_path = task_path,
+	.task_save = local_task_save,
+	.task_load = local_task_load,
+	.task_status = task_status,
+};
+
+/* ---- duetd's extensions (internal.h): in-process tasks only ---- */
+
+int duet__task_new_ext(struct duet_session *ds, const struct duet_task_opts *opts,
+		       const struct duet__task_ext *x, struct duet_task **ret)
+{
+	struct local_session *s = local_session_of(ds);
+	struct duet_task_opts o;
+	int r;
+
+	if (!s || !ret)
+		return -EINVAL;
+	r = duet__task_opts_get(opts, &o);
+	return r ? r : task_new_ext(s, &o, x, ret);
+}
+
+int duet__task_start(struct duet_task *dt)
+{
+	struct local_task *t = local_task_of(dt);
+
+	if (!t)
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	if (t->paused == PAUSE_HOLD) {
+		t->paused = PAUSE_NONE;
+		de_invalidate_all(t->s->e);
+		local_schedule_full_scan(t);
+	}
+	pthread_mutex_unlock(&t->s->lock);
+	return 0;
+}
+
+const char *duet__task_root(const struct duet_task *dt)
+{
+	struct local_task *t = local_task_of((struct duet_task *)dt);
+
+	return t ? t->root : NULL;
+}
+
+int duet__task_paused(struct duet_task *dt)
+{
+	struct local_task *t = local_task_of(dt);
+	int r;
+
+	if (!t)
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	r = t->paused != PAUSE_NONE;
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
+int duet__task_stats(struct duet_task *dt, struct duet__task_stats *st)
+{
+	struct local_task *t = local_task_of(dt);
+	struct de_task_stats ds;
+	int r;
+
+	if (!t || !st)
+		return -EINVAL;
+	pthread_mutex_lock(&t->s->lock);
+	r = de_task_stats(t->s->e, t->slot, &ds);
+	st->paused = t->paused != PAUSE_NONE;
+	/* A paused task has a scan to come (held, or a resync after LOST). */
+	st->scan_complete = !t->paused && t->scan_done == t->scan_files;
+	st->done_marks = ds.done_marks;
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
+int duet__session_stats(struct duet_session *ds, struct duet__session_stats *st)
+{
+	struct local_session *s = local_session_of(ds);
+	struct de_engine_stats es;
+	int r;
+
+	if (!s || !st)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	r = de_engine_stats(s->e, &es);
+	pthread_mutex_unlock(&s->lock);
+	if (r)
+		return r;
+	st->events = es.events;
+	st->engine_bytes = es.bytes;
+	st->entries = es.entries;
+	st->inodes = es.inodes;
+	st->page_bytes = es.page_bytes;
+	st->mark_bytes = es.mark_bytes;
+	return 0;
+}

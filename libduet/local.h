@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The in-process backend's insides (backend.h): the live source, the
+ * path index and the engine, driven by one pump thread. Shared by
+ * local.c (sessions, tasks, the backend's calls, duetd's extensions),
+ * local-pump.c (the pump thread), local-scan.c (scans) and local-save.c
+ * (saved done marks). Not for anyone else.
+ *
+ * Locking: one mutex (s->lock) covers the engine, the index and the task
+ * table. The pump thread takes it per batch of records; API calls take it
+ * briefly. Reader threads of the live source never take it.
+ *
+ * Ordering: the registration scan runs in the pump thread between event
+ * batches. Events set page state absolutely (engine.h), so a scan taken
+ * after the events processed so far and before those not yet processed
+ * leaves the engine's view exact.
+ */
+#ifndef DUET_LOCAL_H
+#define DUET_LOCAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <xxhash.h>
+
+#undef HASH_FUNCTION
+#define HASH_FUNCTION(keyptr, keylen, hashv) \
+	((hashv) = (unsigned int)XXH3_64bits((keyptr), (keylen)))
+/* No add may abort the process: local-scan.c, the only one that adds, checks. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+#include "attrwatch.h"
+#include "backend.h"
+#include "devices.h"
+#include "engine.h"
+#include "index.h"
+#include "internal.h"
+#include "live.h"
+#include "scan.h"
+
+/*
+ * The consumer's constants and their twins in the public API have the
+ * same values, and the backend relies on it: records go to the engine
+ * with their type as it is (local-pump.c), and the live source's flush
+ * semantics are the session's (local.c). Checked here, where both are
+ * visible, so that a change to one fails the build, not the events.
+ */
+_Static_assert(DC_ADDED == DUET_ADDED, "consumer/record.h and duet.h: ADDED");
+_Static_assert(DC_REMOVED == DUET_REMOVED, "consumer/record.h and duet.h: REMOVED");
+_Static_assert(DC_DIRTY == DUET_DIRTY, "consumer/record.h and duet.h: DIRTY");
+_Static_assert(DC_FLUSHED == DUET_FLUSHED, "consumer/record.h and duet.h: FLUSHED");
+_Static_assert(DC_EVENTS_ALL == (DUET_ADDED | DUET_REMOVED | DUET_DIRTY | DUET_FLUSHED),
+	       "consumer/record.h and duet.h: the events");
+_Static_assert((int)DC_FLUSH_NONE == DUET_FLUSH_NONE, "consumer/live.h and duet.h: NONE");
+_Static_assert((int)DC_FLUSH_INODE == DUET_FLUSH_INODE, "consumer/live.h and duet.h: INODE");
+_Static_assert((int)DC_FLUSH_EXACT == DUET_FLUSH_EXACT, "consumer/live.h and duet.h: EXACT");
+
+struct scan_file {
+	char *path;
+	uint32_t dev;
+	uint64_t ino;
+};
+
+/*
+ * A file queued for a task's scan. Until it is scanned, events of that
+ * file do not reach the task: the scan reports the file's state at that
+ * moment, and an earlier event would tell the task about a change to a
+ * page it never heard of (a REMOVED with no ADDED before it).
+ */
+struct unscanned {
+	struct {
+		uint64_t ino;
+		uint32_t dev;
+		uint32_t pad;
+	} k;
+	UT_hash_handle hh;
+};
+
+struct local_task {
+	struct duet_task base;
+	struct local_session *s;
+	int slot;
+	uint64_t id;		/* unique in the session: scan jobs name their task by it */
+	uint64_t scan_epoch;	/* bumped when queued scans are dropped */
+	uint64_t jobs_out;	/* scan jobs read but not applied yet */
+	uint64_t jobs_pages;	/* cached pages those jobs hold */
+	int efd;
+	bool signalled;
+	bool lost_pending;	/* a LOST item not fetched yet */
+	char *name;
+	char *root;
+	uint32_t mask;
+	/* Scan queue (registration, resync, files renamed in). */
+	struct scan_file *scan;
+	size_t nscan, scan_pos, scan_cap;
+	struct unscanned *unscanned;
+	uint64_t scan_files, scan_done, resyncs;
+	/* duetd's extensions (internal.h) */
+	int (*visible)(void *ud, const char *path);
+	void *vis_ud;
+	uint64_t max_pending;
+	int paused;		/* PAUSE_*: fed nothing, not scanned */
+};
+
+enum {
+	PAUSE_NONE,
+	PAUSE_HOLD,		/* until duet__task_start() */
+	PAUSE_OVERFLOW,		/* over max_pending: until LOST is fetched */
+	PAUSE_REPAIR,		/* the path index is repairing: until it is done */
+};
+
+struct local_session {
+	struct duet_session base;
+	struct duet_session_opts opts;
+	pthread_mutex_t lock;
+	pthread_t pump;
+	bool pump_started;
+	int stopfd;
+	int mountfd;		/* /proc/self/mountinfo: POLLPRI when mounts change */
+	struct de_engine *e;
+	struct dc_index *x;
+	/*
+	 * Attribute changes on every file system a visibility-checked task
+	 * depends on (its tree, the mounts in it, the directories above it):
+	 * made when the first such task registers (duetd's clients).
+	 */
+	struct dc_attrwatch *aw;
+	bool fetch_fresh;	/* the next record run starts a fetch */
+	struct dc_live *live;
+	struct dc_mounts mounts;
+	struct dc_bdi *bdis;
+	size_t nbdis;
+	struct local_task *tasks[DE_MAX_TASKS];
+	/* Index changes seen during a batch, applied after each event. */
+	struct { uint32_t dev; uint64_t ino; int why; } *inval;
+	size_t ninval, inval_cap;
+	bool inval_all;
+	/* Scans read but not applied yet (see struct scan_job). */
+	struct scan_job *jobs;		/* by file: the first job of each */
+	struct scan_job *ready, *ready_tail;	/* in the order of their hi */
+	uint64_t njobs;
+	uint64_t next_task_id;
+	/* The path index overflowed / finished its repair: told after the event. */
+	bool index_lost, index_repaired;
+	uint64_t names_capped;	/* the index's count, as last logged */
+	time_t capped_logged;
+};
+
+/*
+ * One file's scan for one task, placed in the stream (scan.h): read by
+ * the pump with the session lock released, then kept until the stream
+ * has passed hi, recording the file's events meanwhile, and applied at
+ * that point. Until then the file's events do not reach the task (it is
+ * in the task's unscanned set).
+ */
+struct scan_job {
+	struct {
+		uint64_t ino;
+		uint32_t dev;
+		uint32_t pad;
+	} k;
+	UT_hash_handle hh;		/* in s->jobs when first of its file */
+	struct scan_job *same;		/* the file's other jobs */
+	struct scan_job *next;		/* s->ready */
+	int slot;
+	uint64_t tid, epoch, gen, hi, pages;
+	char *path;
+	int err;
+	bool deferred;		/* not read: its task's bound had no room */
+	struct ds_scan sc;
+};
+
+/* The in-process session or task behind a public one; NULL if another backend's. */
+struct local_session *local_session_of(struct duet_session *s);
+struct local_task *local_task_of(struct duet_task *t);
+
+/* For a session or task known to be in-process. */
+static inline struct local_task *local_task(struct duet_task *t)
+{
+	return duet__container_of(t, struct local_task, base);
+}
+
+/* Diagnostics to the session's log callback (the library never prints). */
+void local_logf(struct local_session *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- local.c ---- */
+
+/* The devices every task's directory covers; the live source follows. */
+int local_update_devices(struct local_session *s);
+int local_task_fileid(struct duet_task *t, const char *path, struct duet_fileid *ret);
+int local_task_done(struct duet_task *t, enum duet__done_op op, const struct duet_fileid *f,
+		    uint64_t index, uint64_t count);
+
+/* ---- local-pump.c ---- */
+
+void *local_pump_main(void *arg);
+/* The engine's relevance callback (engine.h), ud the session. */
+uint64_t local_relevant_cb(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen);
+/* The index's change callback (index.h), ud the session. */
+void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why);
+/*
+ * Apply every directory and attribute change queued so far (before a
+ * batch of records, and before a visibility-checked task's fetch).
+ */
+void local_sync_changes(struct local_session *s);
+/* Watch the attributes that decide what task t may see (local-pump.c). */
+void local_watch_attrs(struct local_session *s, struct local_task *t);
+
+/* ---- local-scan.c ---- */
+
+void local_queue_scan(struct local_task *t, const char *path, uint32_t dev, uint64_t ino);
+/* Queue every file under the task's directory for a scan. */
+void local_schedule_full_scan(struct local_task *t);
+/* Forget the task's queued scans (it is paused or going away). */
+void local_drop_scans(struct local_task *t);
+/* Start queued scans; true if files remain that can be scanned now. */
+bool local_run_scans(struct local_session *s);
+/* An event of a file being scanned goes into its jobs' windows. */
+void local_record_event(struct local_session *s, const struct dc_record *r);
+/* Apply the jobs whose window ends before upto (a stream time). */
+void local_apply_ready(struct local_session *s, uint64_t upto);
+/* Free the jobs not applied (the session is going away). */
+void local_jobs_free(struct local_session *s);
+
+/* ---- local-save.c ---- */
+
+int local_task_save(struct duet_task *t, const char *file);
+int local_task_load(struct duet_task *t, const char *file);
+
+#endif
