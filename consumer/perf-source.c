@@ -41,6 +41,10 @@ int perf_evsel__apply_filter(struct perf_evsel *evsel, const char *filter);
 /* Samples written before the mark but not yet visible (same as reader.c). */
 #define MARK_MARGIN_NS 2000000ull
 
+/* Records the poller keeps for the consumer before it leaves the rings to
+ * fill (the kernel then drops samples and says how many): 1 Mi, 40 MiB. */
+#define QUEUE_MAX (1u << 20)
+
 struct dc_perf {
 	struct dc_perf_opts opts;
 	struct dc_sources src;
@@ -55,11 +59,17 @@ struct dc_perf {
 	bool poller_started;
 	bool quit;		/* set by dc_perf_free(); atomic accesses */
 	bool started, stopped, drained;
+	/*
+	 * mu guards the rings' reading, pend, seq and the statistics: the
+	 * poller drains the rings into pend as they fill, so a consumer that
+	 * stalls (a session's lock held for a walk) does not make the kernel
+	 * drop samples until pend holds QUEUE_MAX records.
+	 */
+	pthread_mutex_t mu;
 	struct dc_recbuf pend;		/* decoded, not yet handed out */
 	struct dc_recbuf out;		/* sorted run being handed out */
 	uint64_t seq;
 	uint64_t complete_to;	/* the last fetch's mark (dc_perf_complete_to) */
-	bool filtered;		/* a filter was applied: "keep all" must be written */
 	char describe[1024];
 	struct dc_live_stats stats;
 	struct dc_cpu_stats cpu_st[1024];
@@ -121,19 +131,17 @@ static int apply_filters(struct dc_perf *p)
 
 		while (!p->src.use[p->src.layouts[i].src])
 			i++;
-		r = dc_filter_for(p->src.layouts[i].src, p->devs, p->opts.ndevs, p->bdis,
+		/* Devices that will change are kept after decoding (keep_dev). */
+		r = dc_filter_for(p->src.layouts[i].src, p->devs,
+				  p->opts.devices_change ? 0 : p->opts.ndevs, p->bdis,
 				  p->opts.nbdis, p->opts.exclude_pid, filter, sizeof(filter));
-		/* "0" is tracefs's "no filter"; perf has no such filter
-		 * string, so one set before is replaced by one that keeps all. */
-		if (!r && !strcmp(filter, "0") && p->filtered)
-			snprintf(filter, sizeof(filter), "common_pid >= 0");
+		/* "0" is tracefs's "no filter": nothing to set. */
 		if (!r && strcmp(filter, "0"))
 			r = perf_evsel__apply_filter(e, filter);
 		if (r)
 			return -EINVAL;
 		i++;
 	}
-	p->filtered = true;
 	return 0;
 }
 
@@ -154,6 +162,7 @@ int dc_perf_open(const struct dc_perf_opts *opts, struct dc_perf **ret)
 	if (!p)
 		return -ENOMEM;
 	p->efd = -1;
+	pthread_mutex_init(&p->mu, NULL);
 	p->opts = *opts;
 	if (!p->opts.types)
 		p->opts.types = DC_EVENTS_ALL;
@@ -239,6 +248,8 @@ fail:
  * Wakes the consumer when a ring passed its watermark, and at least every
  * latency_ms so partial rings are read.
  */
+static int read_rings(struct dc_perf *p);
+
 static void *poller_main(void *arg)
 {
 	struct dc_perf *p = arg;
@@ -247,6 +258,11 @@ static void *poller_main(void *arg)
 		uint64_t one = 1;
 
 		perf_evlist__poll(p->evlist, (int)p->opts.latency_ms);
+		pthread_mutex_lock(&p->mu);
+		/* Past QUEUE_MAX the kernel drops samples, and counts them. */
+		if (p->pend.n < QUEUE_MAX)
+			read_rings(p);	/* an error: the consumer's read says it */
+		pthread_mutex_unlock(&p->mu);
 		if (write(p->efd, &one, sizeof(one)) < 0) {
 		}
 	}
@@ -409,9 +425,37 @@ static int final_losses(struct dc_perf *p)
 	return 0;
 }
 
-int dc_perf_fetch_cb(struct dc_perf *p, dc_records_fn fn, void *ud)
+/* With devices_change, the device filter the kernel could not keep. */
+static bool keep_dev(const struct dc_perf *p, const struct dc_record *rec)
+{
+	if (!p->opts.devices_change || !p->opts.ndevs || rec->type == DC_LOST)
+		return true;
+	for (size_t i = 0; i < p->opts.ndevs; i++)
+		if (p->devs[i] == rec->dev)
+			return true;
+	return false;
+}
+
+/* Every ring into pend, in arrival order (reserved: the sequence). mu held. */
+static int read_rings(struct dc_perf *p)
 {
 	struct perf_mmap *map;
+
+	perf_evlist__for_each_mmap(p->evlist, map, false) {
+		size_t before = p->pend.n;
+		int r = read_ring(p, map);
+
+		for (size_t k = before; k < p->pend.n; k++)
+			p->pend.rec[k].reserved = (uint32_t)p->seq++;
+		if (r < 0)
+			return r;
+		p->stats.total.pages++;
+	}
+	return 0;
+}
+
+int dc_perf_fetch_cb(struct dc_perf *p, dc_records_fn fn, void *ud)
+{
 	uint64_t mark, junk;
 	size_t k, keep;
 	int r = 0;
@@ -421,38 +465,39 @@ int dc_perf_fetch_cb(struct dc_perf *p, dc_records_fn fn, void *ud)
 	/* Every ring is read below, whatever woke us. */
 	if (read(p->efd, &junk, sizeof(junk)) < 0) {
 	}
+	pthread_mutex_lock(&p->mu);
 	mark = p->stopped ? UINT64_MAX : now_mono() - MARK_MARGIN_NS;
 	/* Records are handed out up to the mark: complete to there. */
 	__atomic_store_n(&p->complete_to, mark, __ATOMIC_RELAXED);
-	perf_evlist__for_each_mmap(p->evlist, map, false) {
-		size_t before = p->pend.n;
-
-		r = read_ring(p, map);
-		if (r < 0)
-			return r;
-		p->stats.total.pages++;
-		for (k = before; k < p->pend.n; k++)
-			p->pend.rec[k].reserved = (uint32_t)p->seq++;
-	}
-	if (p->stopped && !p->drained) {
+	r = read_rings(p);
+	if (!r && p->stopped && !p->drained) {
 		r = final_losses(p);
-		if (r)
-			return r;
-		p->drained = true;
+		if (!r)
+			p->drained = true;
+	}
+	if (r) {
+		pthread_mutex_unlock(&p->mu);
+		return r;
 	}
 	/* Hand out what is older than the mark, in time order. */
+	/* Room for all of pend first: on failure nothing has moved. */
 	p->out.n = 0;
+	if (dc_recbuf_reserve(&p->out, p->pend.n)) {
+		pthread_mutex_unlock(&p->mu);
+		return -ENOMEM;
+	}
 	keep = 0;
 	for (k = 0; k < p->pend.n; k++) {
 		if (p->pend.rec[k].ts <= mark) {
-			if (dc_recbuf_reserve(&p->out, 1))
-				return -ENOMEM;
+			if (!keep_dev(p, &p->pend.rec[k]))
+				continue;
 			p->out.rec[p->out.n++] = p->pend.rec[k];
 		} else {
 			p->pend.rec[keep++] = p->pend.rec[k];
 		}
 	}
 	p->pend.n = keep;
+	pthread_mutex_unlock(&p->mu);
 	qsort(p->out.rec, p->out.n, sizeof(*p->out.rec), cmp_rec);
 	for (k = 0; k < p->out.n; k++)
 		p->out.rec[k].reserved = 0;
@@ -481,7 +526,11 @@ bool dc_perf_finished(const struct dc_perf *p)
 int dc_perf_stats(struct dc_perf *p, const struct dc_live_stats **ret)
 {
 	struct dc_cpu_stats *t = &p->stats.total;
-	uint64_t reads = t->pages, bad = t->bad_pages;
+	uint64_t reads, bad;
+
+	pthread_mutex_lock(&p->mu);
+	reads = t->pages;
+	bad = t->bad_pages;
 
 	memset(t, 0, sizeof(*t));
 	t->pages = reads;
@@ -491,6 +540,7 @@ int dc_perf_stats(struct dc_perf *p, const struct dc_live_stats **ret)
 		t->records += p->cpu_st[i].records;
 		t->lost_in_pages += p->cpu_st[i].lost_in_pages;
 	}
+	pthread_mutex_unlock(&p->mu);
 	*ret = &p->stats;
 	return 0;
 }
@@ -518,6 +568,7 @@ void dc_perf_free(struct dc_perf *p)
 		close(p->efd);
 	free(p->devs);
 	free(p->bdis);
+	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
 
@@ -543,28 +594,21 @@ uint64_t dc_perf_complete_to(const struct dc_perf *p)
 
 int dc_perf_set_devices(struct dc_perf *p, const uint32_t *devs, size_t ndevs)
 {
-	uint32_t *nd = calloc(ndevs + 1, sizeof(*nd));
-	struct dc_perf_opts old = p->opts;
-	uint32_t *od = p->devs;
-	int r;
+	uint32_t *nd;
 
+	if (!p->opts.devices_change)
+		return -EOPNOTSUPP;
+	nd = calloc(ndevs + 1, sizeof(*nd));
 	if (!nd)
 		return -ENOMEM;
 	if (ndevs)
 		memcpy(nd, devs, ndevs * sizeof(*nd));
+	pthread_mutex_lock(&p->mu);	/* keep_dev() reads them in a fetch */
+	free(p->devs);
 	p->devs = nd;
 	p->opts.devs = nd;
 	p->opts.ndevs = ndevs;
-	r = apply_filters(p);
-	if (r) {
-		/* Keep the filter that is still in force. */
-		p->devs = od;
-		p->opts = old;
-		free(nd);
-		apply_filters(p);
-		return r;
-	}
-	free(od);
+	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
 
@@ -658,6 +702,7 @@ static int perf_open(const struct dc_source_opts *o, const struct dc_source_ops 
 		.stock_only = o->stock_only,
 		.exclude_pid = o->exclude_pid,
 		.latency_ms = o->latency_ms,
+		.devices_change = o->devices_change,
 	};
 	struct dc_perf *p;
 	int r;

@@ -30,6 +30,12 @@ struct dc_perf_opts {
 	unsigned int pages;		/* ring data pages per CPU (power of 2);
 					 * 0: 256 (1 MiB with 4 KiB pages) */
 	unsigned int latency_ms;	/* partial rings are read this often; 0: 100 */
+	/*
+	 * The devices will change (dc_perf_set_devices): perf cannot replace
+	 * a tracepoint filter once set (EEXIST), so the kernel filters only
+	 * exclude_pid and the devices are kept here, after decoding.
+	 */
+	bool devices_change;
 };
 
 struct dc_perf;
@@ -50,7 +56,7 @@ int dc_perf_fd(const struct dc_perf *p);
 int dc_perf_fetch_cb(struct dc_perf *p, dc_records_fn fn, void *ud);
 /* Every sample up to this time has been handed out (CLOCK_MONOTONIC ns). */
 uint64_t dc_perf_complete_to(const struct dc_perf *p);
-/* Keep only these devices from now on (the kernel filters again). */
+/* Keep only these devices from now on; -EOPNOTSUPP without devices_change. */
 int dc_perf_set_devices(struct dc_perf *p, const uint32_t *devs, size_t ndevs);
 int dc_perf_stop(struct dc_perf *p);
 bool dc_perf_finished(const struct dc_perf *p);

@@ -199,7 +199,7 @@ int dc_source_load_plugin(const char *path)
 	if (backend_of(DC_BACKEND_PERF))
 		return 0;
 	if (!path)
-		path = getenv("DUET_PERF_PLUGIN");
+		path = secure_getenv("DUET_PERF_PLUGIN");	/* not from a setuid caller's environment */
 	if (!path || !*path)
 		path = DC_PERF_PLUGIN_PATH;
 	/* Kept loaded for the life of the process: sources point into it. */

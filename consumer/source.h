@@ -42,6 +42,9 @@ struct dc_source_opts {
 	unsigned int buffer_kb;		/* per-CPU buffer (perf: rounded down to a
 					 * power of two pages); 0: the default */
 	unsigned int latency_ms;	/* partial buffers are read this often; 0: 100 */
+	bool devices_change;		/* dc_source_set_devices() will be called
+					 * (perf then filters devices after decoding:
+					 * its kernel filters cannot be replaced) */
 	/* The tracefs backend only; a perf source refuses them (-EOPNOTSUPP). */
 	unsigned int buffer_percent;	/* 0: 50 */
 	unsigned int subbuf_kb;		/* 0: 64 */

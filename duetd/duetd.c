@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "duetd.h"
+#include "source.h"
 #include "engine.h"
 #include "live.h"
 #include "duet/duet.h"
@@ -118,6 +119,8 @@ static void usage(FILE *f)
 	      "  -i, --idle-timeout S       a connection without a task that sends no request\n"
 	      "                             for S seconds is closed (default 60)\n"
 	      "  -b, --buffer-kb KB         per-CPU ring buffer size\n"
+	      "      --backend NAME         the event source: tracefs (default, the ring\n"
+	      "                             buffer) or perf (perf_event_open, its plugin)\n"
 	      "      --stock                ignore the patched kernel events\n"
 	      "  -v, --verbose              log clients and tasks\n",
 	      f);
@@ -156,6 +159,7 @@ static int parse_options(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "stock", no_argument, NULL, 'S' },
+		{ "backend", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -227,6 +231,16 @@ static int parse_options(int argc, char **argv)
 		case 'S':
 			d.stock = true;
 			break;
+		case 'B': {
+			enum dc_backend b;
+
+			if (dc_backend_parse(optarg, &b)) {
+				say("--backend is tracefs or perf (got \"%s\")", optarg);
+				return 2;
+			}
+			d.backend = dc_backend_name(b);
+			break;
+		}
 		case 'v':
 			d.verbose = true;
 			break;
@@ -291,7 +305,13 @@ int main(int argc, char **argv)
 	so.log = session_log;
 	so.buffer_kb = d.buffer_kb;
 	so.flags = DUET_SESSION_LOCAL | (d.stock ? DUET_SESSION_STOCK : 0);
+	so.backend = d.backend;
 	r = duet_session_new(&so, &d.s);
+	if (r == -EOPNOTSUPP && d.backend && !strcmp(d.backend, "perf")) {
+		say("--backend=perf: no perf backend here (its plugin perf-source.so is built with "
+		    "libperf by scripts/setup; DUET_PERF_PLUGIN names another)");
+		return 1;
+	}
 	if (r) {
 		say("cannot open the page-cache event source: %s", duet_strerror(r));
 		return 1;

@@ -60,6 +60,7 @@ static const size_t session_ends[] = {
 	END(duet_session_opts, sz), END(duet_session_opts, log), END(duet_session_opts, log_ud),
 	END(duet_session_opts, buffer_kb), END(duet_session_opts, flags),
 	END(duet_session_opts, subbuf_kb), END(duet_session_opts, socket),
+	END(duet_session_opts, backend),
 };
 
 static const size_t task_ends[] = {
@@ -68,7 +69,7 @@ static const size_t task_ends[] = {
 };
 
 /* Every field is listed: the last one ends the struct. */
-_Static_assert(END(duet_session_opts, socket) == sizeof(struct duet_session_opts),
+_Static_assert(END(duet_session_opts, backend) == sizeof(struct duet_session_opts),
 	       "session_ends lists every field of struct duet_session_opts");
 _Static_assert(END(duet_task_opts, path) == sizeof(struct duet_task_opts),
 	       "task_ends lists every field of struct duet_task_opts");

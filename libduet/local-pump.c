@@ -361,7 +361,7 @@ void *local_pump_main(void *arg)
 		struct pollfd pfd[5] = {
 			{ .fd = s->stopfd, .events = POLLIN },
 			{ .fd = dc_index_fd(s->x), .events = POLLIN },
-			{ .fd = s->live ? dc_live_fd(s->live) : -1, .events = POLLIN },
+			{ .fd = s->src ? dc_source_fd(s->src) : -1, .events = POLLIN },
 			{ .fd = s->mountfd, .events = POLLPRI },
 			{ .fd = s->aw ? dc_attrwatch_fd(s->aw) : -1, .events = POLLIN },
 		};
@@ -392,8 +392,8 @@ void *local_pump_main(void *arg)
 		if (s->ninval || s->inval_all)
 			apply_invalidations(s);
 		s->fetch_fresh = true;
-		if (s->live && dc_live_fetch_cb(s->live, handle_run, s) >= 0)
-			local_apply_ready(s, dc_live_complete_to(s->live) + 1);
+		if (s->src && dc_source_dispatch(s->src, handle_run, s) >= 0)
+			local_apply_ready(s, dc_source_complete_to(s->src) + 1);
 		s->fetch_fresh = false;
 		more = local_run_scans(s) || repairing;
 		check_bounds(s);

@@ -57,10 +57,15 @@ static void session_free(struct duet_session *ds);
 int duet__local_session_new(const struct duet_session_opts *opts, struct duet_session **ret)
 {
 	struct de_engine_opts eo = { .sz = sizeof(eo) };
+	enum dc_backend b = DC_BACKEND_TRACEFS;
 	struct local_session *s;
 	uint32_t *all = NULL;
 	int r;
 
+	if (opts->backend && dc_backend_parse(opts->backend, &b))
+		return -EINVAL;
+	if (!dc_source_available(b))
+		return -EOPNOTSUPP;
 	r = dc_tracefs_ensure(NULL);
 	if (r)
 		return r;
@@ -69,6 +74,9 @@ int duet__local_session_new(const struct duet_session_opts *opts, struct duet_se
 		return -ENOMEM;
 	s->base.ops = &local_ops;
 	s->opts = *opts;
+	s->opts.socket = NULL;		/* the caller's strings are not kept */
+	s->opts.backend = NULL;
+	s->backend = b;
 	s->stopfd = -1;
 	s->mountfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
@@ -127,7 +135,7 @@ static void session_free(struct duet_session *ds)
 		if (s->tasks[i])
 			task_free(&s->tasks[i]->base);
 	local_jobs_free(s);
-	dc_live_free(s->live);
+	dc_source_free(s->src);
 	dc_attrwatch_free(s->aw);
 	dc_index_free(s->x);
 	de_engine_free(s->e);
@@ -149,8 +157,8 @@ static int flush_semantics(struct duet_session *ds)
 
 	pthread_mutex_lock(&s->lock);
 	/* DC_FLUSH_* are DUET_FLUSH_* (local.h). */
-	if (s->live)
-		r = (int)dc_live_flush_sem(s->live);
+	if (s->src)
+		r = (int)dc_source_flush_sem(s->src);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -158,7 +166,7 @@ static int flush_semantics(struct duet_session *ds)
 /* The devices every task's directory covers; the live source follows. */
 int local_update_devices(struct local_session *s)
 {
-	struct dc_live_opts lo = { .sz = sizeof(lo) };
+	struct dc_source_opts so = { .sz = sizeof(so), .backend = s->backend };
 	uint32_t *devs = NULL;
 	size_t ndevs = 0;
 	char *roots[DE_MAX_TASKS];
@@ -175,23 +183,25 @@ int local_update_devices(struct local_session *s)
 	r = dc_devices_for_paths(&s->mounts, roots, nroots, &devs, &ndevs);
 	if (r)
 		goto out;
-	if (s->live) {
-		r = dc_live_set_devices(s->live, devs, ndevs);
+	if (s->src) {
+		r = dc_source_set_devices(s->src, devs, ndevs);
 		goto out;
 	}
-	lo.devs = devs;
-	lo.ndevs = ndevs;
-	lo.bdis = s->bdis;
-	lo.nbdis = s->nbdis;
-	lo.buffer_kb = s->opts.buffer_kb;
-	lo.subbuf_kb = s->opts.subbuf_kb;
-	lo.stock_only = s->opts.flags & DUET_SESSION_STOCK;
-	r = dc_live_open(&lo, &s->live);
+	so.devs = devs;
+	so.ndevs = ndevs;
+	so.bdis = s->bdis;
+	so.nbdis = s->nbdis;
+	so.buffer_kb = s->opts.buffer_kb;
+	/* perf has no sub-buffers: the option is tracefs's alone. */
+	so.subbuf_kb = s->backend == DC_BACKEND_TRACEFS ? s->opts.subbuf_kb : 0;
+	so.stock_only = s->opts.flags & DUET_SESSION_STOCK;
+	so.devices_change = true;	/* every new task's directory */
+	r = dc_source_open(&so, &s->src);
 	if (!r)
-		r = dc_live_start(s->live);
+		r = dc_source_start(s->src);
 	if (r) {
-		dc_live_free(s->live);
-		s->live = NULL;
+		dc_source_free(s->src);
+		s->src = NULL;
 	}
 out:
 	free(devs);

@@ -39,6 +39,7 @@
 #include "index.h"
 #include "internal.h"
 #include "live.h"
+#include "source.h"
 #include "scan.h"
 
 /*
@@ -129,7 +130,8 @@ struct local_session {
 	 */
 	struct dc_attrwatch *aw;
 	bool fetch_fresh;	/* the next record run starts a fetch */
-	struct dc_live *live;
+	struct dc_source *src;		/* NULL until the first task */
+	enum dc_backend backend;	/* from the session's options */
 	struct dc_mounts mounts;
 	struct dc_bdi *bdis;
 	size_t nbdis;

@@ -127,9 +127,10 @@ setup() {	# setup SIZE_MB: work dir W, ext4 (mkfs.ext4 $MKFS_ARGS) at $MNT, sock
 	cp "$LIBDIR/dproto.py" "$DPROTO" && chmod 0644 "$DPROTO" || die "staging dproto.py"
 }
 
-# start_duetd [ARGS]: DPID, log in $W/duetd.log (appended)
+# start_duetd [ARGS]: DPID, log in $W/duetd.log (appended). DUETD_BACKEND
+# (meson's *-perf tests) chooses duetd's event source.
 start_duetd() {
-	"$DUETD" -s "$SOCK" "$@" >>"$W/duetd.log" 2>&1 &
+	"$DUETD" -s "$SOCK" ${DUETD_BACKEND:+--backend "$DUETD_BACKEND"} "$@" >>"$W/duetd.log" 2>&1 &
 	DPID=$!
 	PIDS="$PIDS $DPID"
 	for _ in $(seq 100); do

@@ -19,6 +19,8 @@
 /* The session a test holds, freed at exit if a die() left it open, so
  * that its tracing instance goes with the test. */
 static struct duet_session *open_session;
+/* The event source of every session the test opens: argv[2], else tracefs. */
+static const char *backend;
 
 static void free_open_session(void)
 {
@@ -31,6 +33,7 @@ void lt_setup(struct lt *t, const char *name, int argc, char **argv)
 	memset(t, 0, sizeof(*t));
 	t->name = name;
 	t->fs = argc > 1 ? argv[1] : "ext4";
+	backend = argc > 2 ? argv[2] : NULL;
 	livetest_require_root();
 	snprintf(t->base, sizeof(t->base), "/tmp/duet-lib-%d", (int)getpid());
 	mkdir(t->base, 0755);
@@ -47,9 +50,30 @@ void lt_setup(struct lt *t, const char *name, int argc, char **argv)
 	mkdir(t->out, 0755);
 }
 
+/* o with the test's backend, unless it names one itself. */
+static int session_new(const struct duet_session_opts *o)
+{
+	struct duet_session_opts so = { .sz = sizeof(so) };
+	int r;
+
+	if (o)
+		memcpy(&so, o, o->sz < sizeof(so) ? o->sz : sizeof(so));
+	so.sz = sizeof(so);
+	if (!so.backend)
+		so.backend = backend;
+	r = duet_session_new(&so, &open_session);
+	if (r == -EOPNOTSUPP && backend) {
+		fsimg_cleanup_all();
+		printf("SKIP: no %s backend here (perf needs its plugin, built with libperf by "
+		       "scripts/setup; DUET_PERF_PLUGIN)\n", backend);
+		exit(TEST_SKIP);
+	}
+	return r;
+}
+
 struct duet_session *lt_session_or_skip(const struct duet_session_opts *o)
 {
-	int r = duet_session_new(o, &open_session);
+	int r = session_new(o);
 
 	if (r) {
 		fsimg_cleanup_all();
@@ -61,7 +85,7 @@ struct duet_session *lt_session_or_skip(const struct duet_session_opts *o)
 
 struct duet_session *lt_session(const struct duet_session_opts *o)
 {
-	int r = duet_session_new(o, &open_session);
+	int r = session_new(o);
 
 	if (r)
 		die("session: %s", duet_strerror(r));

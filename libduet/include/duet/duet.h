@@ -90,6 +90,9 @@ struct duet_session_opts {
 					 * 0: 64 */
 	const char *socket;		/* duetd's socket (daemon mode); NULL: the
 					 * DUET_SOCKET variable, else /run/duet/duetd.sock */
+	const char *backend;		/* in-process mode's event source: "tracefs"
+					 * (NULL) or "perf" (perf_event_open, through
+					 * its plugin); daemon mode: duetd's own */
 };
 
 #define DUET_SESSION_STOCK	0x1u	/* ignore patched kernel events */
