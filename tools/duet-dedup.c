@@ -233,7 +233,26 @@ static void usage(FILE *f)
 		   "Report groups of identical files under PATH; --reflink makes them share extents.\n");
 }
 
-int main(int argc, char **argv)
+/* What a run holds from the options to the report. */
+struct dedup {
+	struct tl_ctx c;
+	bool quiet, no_duet, do_reflink;
+	bool unsupported;	/* a file system refused FICLONE: no more tries */
+	struct dd_file **files;	/* one per inode, non-empty regular files */
+	struct dd_file **cand;	/* those sharing a size with another: hashed */
+	int nf, nc;
+	struct group *groups;
+	int ng;
+	uint64_t dup_files, dup_bytes, reflinked;
+};
+
+/*
+ * The steps of duet-dedup: each returns 0, or an exit status after saying
+ * why (dd_options: DD_GO to go on).
+ */
+#define DD_GO (-1)
+
+static int dd_options(struct dedup *d, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "no-duet", no_argument, NULL, 'n' },
@@ -242,23 +261,18 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	bool quiet = false, no_duet = false, do_reflink = false, unsupported = false;
-	struct dd_file **files, **cand;
-	struct group *groups = NULL;
-	int nf = 0, nc = 0, ng = 0, o;
-	uint64_t dup_files = 0, dup_bytes = 0, reflinked = 0;
-	struct tl_ctx c;
+	int o;
 
 	while ((o = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (o) {
 		case 'n':
-			no_duet = true;
+			d->no_duet = true;
 			break;
 		case 'q':
-			quiet = true;
+			d->quiet = true;
 			break;
 		case 'r':
-			do_reflink = true;
+			d->do_reflink = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -272,33 +286,52 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	tl_init(&c, "duet-dedup", argv[optind], quiet, no_duet);
-	c.what = "hashed";
-	if (tl_list(&c))
+	return DD_GO;
+}
+
+/* The tree listed, and one record per inode (hard links are one file
+ * already); empty files are left out: nothing to share. */
+static int dd_list(struct dedup *d, const char *root)
+{
+	struct tl_ctx *c = &d->c;
+
+	tl_init(c, "duet-dedup", root, d->quiet, d->no_duet);
+	c->what = "hashed";
+	if (tl_list(c))
 		return 2;
-	if (!S_ISDIR(c.e[0]->st.st_mode)) {
-		fprintf(stderr, "duet-dedup: %s: not a directory\n", c.root);
+	if (!S_ISDIR(c->e[0]->st.st_mode)) {
+		fprintf(stderr, "duet-dedup: %s: not a directory\n", c->root);
 		return 2;
 	}
-	/* One record per inode (hard links are one file already); empty
-	 * files are left out: nothing to share. */
-	files = calloc((size_t)c.n + 1, sizeof(*files));
-	cand = calloc((size_t)c.n + 1, sizeof(*cand));
-	if (!files || !cand)
+	d->files = calloc((size_t)c->n + 1, sizeof(*d->files));
+	d->cand = calloc((size_t)c->n + 1, sizeof(*d->cand));
+	if (!d->files || !d->cand)
 		return 2;
-	for (int i = 0; i < c.n; i++) {
-		struct tl_entry *e = c.e[i];
+	for (int i = 0; i < c->n; i++) {
+		struct tl_entry *e = c->e[i];
+		struct dd_file *f;
 
 		if (!S_ISREG(e->st.st_mode) || e->link != i || !e->st.st_size)
 			continue;
-		files[nf] = calloc(1, sizeof(**files));
-		if (!files[nf])
+		f = calloc(1, sizeof(*f));
+		if (!f)
 			return 2;
-		files[nf]->e = e;
-		files[nf]->st = e->st;
-		e->data = files[nf++];
+		f->e = e;
+		f->st = e->st;
+		e->data = f;
+		d->files[d->nf++] = f;
 	}
-	/* Size groups: only sizes shared by two or more files are hashed. */
+	return 0;
+}
+
+/* Size groups: only sizes shared by two or more files are hashed, the
+ * walk going largest size group first. */
+static int dd_candidates(struct dedup *d)
+{
+	struct dd_file **files = d->files;
+	struct tl_ctx *c = &d->c;
+	int nf = d->nf;
+
 	for (int i = 0; i < nf; i++)
 		files[i]->ok = true;	/* for sorting by listed size */
 	qsort(files, (size_t)nf, sizeof(*files), cmp_size_hash);
@@ -309,138 +342,198 @@ int main(int argc, char **argv)
 		files[i]->ok = false;
 		if (shared) {
 			files[i]->e->flags |= TL_WANT;
-			cand[nc++] = files[i];
-			c.total++;
+			d->cand[d->nc++] = files[i];
+			c->total++;
 		}
 	}
-	c.walk = malloc(((size_t)nc + 1) * sizeof(*c.walk));
-	if (!c.walk)
+	c->walk = malloc(((size_t)d->nc + 1) * sizeof(*c->walk));
+	if (!c->walk)
 		return 2;
-	qsort(cand, (size_t)nc, sizeof(*cand), cmp_size_desc);
-	for (int i = 0; i < nc; i++)
-		c.walk[i] = cand[i]->e;
-	c.nwalk = nc;
-	tl_duet_start(&c, false);
-	tl_run(&c, visit);
-	tl_progress_end(&c);
+	qsort(d->cand, (size_t)d->nc, sizeof(*d->cand), cmp_size_desc);
+	for (int i = 0; i < d->nc; i++)
+		c->walk[i] = d->cand[i]->e;
+	c->nwalk = d->nc;
+	return 0;
+}
 
-	/* Same size and hash, then confirmed byte for byte against the first
-	 * file (by path) of each subgroup. */
+/*
+ * One run cand[i..j) of the same size and hash, split into groups of the
+ * same bytes: each file not yet placed starts a group that the later ones
+ * comparing equal to it join (group: its first file's index; -2: could
+ * not be compared).
+ */
+static int dd_group_run(struct dedup *d, int i, int j)
+{
+	struct dd_file **cand = d->cand;
+
+	for (int k = i; k < j; k++)
+		cand[k]->group = -1;
+	for (int k = i; k < j; k++) {
+		struct group *g = NULL;
+
+		if (cand[k]->group != -1)
+			continue;
+		for (int m = k + 1; m < j; m++) {
+			int r;
+
+			if (cand[m]->group != -1)
+				continue;
+			r = same_bytes(&d->c, cand[k], cand[m]);
+			if (r < 0) {
+				tl_err(&d->c, cand[m]->e->rel, "cannot compare: %s", strerror(-r));
+				cand[m]->group = -2;
+				continue;
+			}
+			if (!r)
+				continue;
+			if (!g) {
+				d->groups = realloc(d->groups, (size_t)(d->ng + 1) * sizeof(*d->groups));
+				if (!d->groups)
+					return 2;
+				g = &d->groups[d->ng++];
+				g->f = malloc((size_t)(j - i) * sizeof(*g->f));
+				if (!g->f)
+					return 2;
+				g->f[0] = cand[k];
+				g->n = 1;
+				cand[k]->group = k;
+			}
+			g->f[g->n++] = cand[m];
+			cand[m]->group = k;
+		}
+	}
+	return 0;
+}
+
+/* Same size and hash, then confirmed byte for byte against the first
+ * file (by path) of each subgroup; groups sorted by their first path. */
+static int dd_groups(struct dedup *d)
+{
+	struct dd_file **cand = d->cand;
+	int nc = d->nc, r;
+
 	qsort(cand, (size_t)nc, sizeof(*cand), cmp_size_hash);
 	for (int i = 0, j; i < nc && cand[i]->ok; i = j) {
 		for (j = i + 1; j < nc && cand[j]->ok && !cmp_size_hash_eq(cand[i], cand[j]); j++)
 			;
 		if (j - i < 2)
 			continue;
-		for (int k = i; k < j; k++)
-			cand[k]->group = -1;
-		for (int k = i; k < j; k++) {
-			struct group *g = NULL;
-
-			if (cand[k]->group != -1)
-				continue;
-			/* cand[k] starts a group; others that compare equal join it */
-			for (int m = k + 1; m < j; m++) {
-				int r;
-
-				if (cand[m]->group != -1)
-					continue;
-				r = same_bytes(&c, cand[k], cand[m]);
-				if (r < 0) {
-					tl_err(&c, cand[m]->e->rel, "cannot compare: %s", strerror(-r));
-					cand[m]->group = -2;
-					continue;
-				}
-				if (!r)
-					continue;
-				if (!g) {
-					groups = realloc(groups, (size_t)(ng + 1) * sizeof(*groups));
-					if (!groups)
-						return 2;
-					g = &groups[ng++];
-					g->f = malloc((size_t)(j - i) * sizeof(*g->f));
-					if (!g->f)
-						return 2;
-					g->f[0] = cand[k];
-					g->n = 1;
-					cand[k]->group = k;
-				}
-				g->f[g->n++] = cand[m];
-				cand[m]->group = k;
-			}
-		}
+		r = dd_group_run(d, i, j);
+		if (r)
+			return r;
 	}
-	for (int i = 0; i < ng; i++)
-		qsort(groups[i].f, (size_t)groups[i].n, sizeof(*groups[i].f), cmp_dd_rel);
-	qsort(groups, (size_t)ng, sizeof(*groups), cmp_group);
+	for (int i = 0; i < d->ng; i++)
+		qsort(d->groups[i].f, (size_t)d->groups[i].n, sizeof(*d->groups[i].f), cmp_dd_rel);
+	qsort(d->groups, (size_t)d->ng, sizeof(*d->groups), cmp_group);
+	return 0;
+}
 
-	for (int i = 0; i < ng; i++) {
-		struct group *g = &groups[i];
+/* --reflink: replace g's k-th file by a reflink of its first; the note
+ * for its report line. After a file system refuses, nothing more is tried. */
+static const char *dd_reflink(struct dedup *d, struct group *g, int k)
+{
+	struct tl_ctx *c = &d->c;
+	int r;
 
-		if (!quiet)
+	if (g->f[k]->st.st_nlink > 1)
+		r = -EMLINK;
+	else
+		r = reflink(c, g->f[0], g->f[k]);
+	if (!r) {
+		d->reflinked++;
+		return " (reflinked)";
+	} else if (r == -EXDEV) {
+		tl_err(c, g->f[k]->e->rel, "on another file system than %s: not replaced",
+		       g->f[0]->e->rel);
+	} else if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY) {
+		char *p = tl_path(c, g->f[k]->e->rel);
+
+		fprintf(stderr,
+			"duet-dedup: %s: the file system does not support reflinks "
+			"(FICLONE: %s); needs btrfs, or xfs made with reflink=1; "
+			"nothing replaced\n",
+			p, strerror(-r));
+		free(p);
+		d->unsupported = true;
+		c->errors++;
+	} else if (r == -EMLINK) {
+		/* not an error: replacing one name would split the links */
+		return " (hard links: not reflinked)";
+	} else if (r == -EAGAIN) {
+		tl_err(c, g->f[k]->e->rel, "changed since compared: not replaced");
+	} else {
+		tl_err(c, g->f[k]->e->rel, "cannot reflink: %s", strerror(-r));
+	}
+	return "";
+}
+
+/* The groups, each file (reflinked with --reflink), then the totals. */
+static void dd_report(struct dedup *d)
+{
+	for (int i = 0; i < d->ng; i++) {
+		struct group *g = &d->groups[i];
+
+		if (!d->quiet)
 			printf("group %d: %d files of %lld bytes\n", i + 1, g->n,
 			       (long long)g->f[0]->st.st_size);
-		dup_files += (uint64_t)g->n - 1;
-		dup_bytes += (uint64_t)(g->n - 1) * (uint64_t)g->f[0]->st.st_size;
+		d->dup_files += (uint64_t)g->n - 1;
+		d->dup_bytes += (uint64_t)(g->n - 1) * (uint64_t)g->f[0]->st.st_size;
 		for (int k = 0; k < g->n; k++) {
 			const char *note = "";
-			int r = 0;
 
-			if (do_reflink && k > 0 && !unsupported) {
-				if (g->f[k]->st.st_nlink > 1)
-					r = -EMLINK;
-				else
-					r = reflink(&c, g->f[0], g->f[k]);
-				if (!r) {
-					note = " (reflinked)";
-					reflinked++;
-				} else if (r == -EXDEV) {
-					tl_err(&c, g->f[k]->e->rel,
-					       "on another file system than %s: not replaced",
-					       g->f[0]->e->rel);
-				} else if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY) {
-					char *p = tl_path(&c, g->f[k]->e->rel);
-
-					fprintf(stderr,
-						"duet-dedup: %s: the file system does not support reflinks "
-						"(FICLONE: %s); needs btrfs, or xfs made with reflink=1; "
-						"nothing replaced\n",
-						p, strerror(-r));
-					free(p);
-					unsupported = true;
-					c.errors++;
-				} else if (r == -EMLINK) {
-					/* not an error: replacing one name would split the links */
-					note = " (hard links: not reflinked)";
-				} else if (r == -EAGAIN) {
-					tl_err(&c, g->f[k]->e->rel, "changed since compared: not replaced");
-				} else {
-					tl_err(&c, g->f[k]->e->rel, "cannot reflink: %s", strerror(-r));
-				}
-			}
-			if (!quiet) {
+			if (d->do_reflink && k > 0 && !d->unsupported)
+				note = dd_reflink(d, g, k);
+			if (!d->quiet) {
 				putchar('\t');
 				tl_put_escaped(stdout, g->f[k]->e->rel);
 				printf("%s\n", note);
 			}
 		}
 	}
-	if (!quiet) {
-		printf("%d groups, %llu duplicate files, %llu bytes duplicated", ng,
-		       (unsigned long long)dup_files, (unsigned long long)dup_bytes);
-		if (do_reflink)
-			printf(", %llu files reflinked", (unsigned long long)reflinked);
+	if (!d->quiet) {
+		printf("%d groups, %llu duplicate files, %llu bytes duplicated", d->ng,
+		       (unsigned long long)d->dup_files, (unsigned long long)d->dup_bytes);
+		if (d->do_reflink)
+			printf(", %llu files reflinked", (unsigned long long)d->reflinked);
 		putchar('\n');
 	}
-	o = c.errors ? 1 : 0;
+}
+
+static void dd_free(struct dedup *d)
+{
+	for (int i = 0; i < d->ng; i++)
+		free(d->groups[i].f);
+	free(d->groups);
+	for (int i = 0; i < d->nf; i++)
+		free(d->files[i]);
+	free(d->files);
+	free(d->cand);
+	tl_free(&d->c);
+}
+
+/* A failed step exits with its status at once, without the cleanup. */
+int main(int argc, char **argv)
+{
+	struct dedup d = { 0 };
+	int r;
+
+	r = dd_options(&d, argc, argv);
+	if (r != DD_GO)
+		return r;
+	r = dd_list(&d, argv[optind]);
+	if (!r)
+		r = dd_candidates(&d);
+	if (r)
+		return r;
+	tl_duet_start(&d.c, false);
+	tl_run(&d.c, visit);
+	tl_progress_end(&d.c);
+	r = dd_groups(&d);
+	if (r)
+		return r;
+	dd_report(&d);
+	r = d.c.errors ? 1 : 0;
 	fflush(stdout);
-	for (int i = 0; i < ng; i++)
-		free(groups[i].f);
-	free(groups);
-	for (int i = 0; i < nf; i++)
-		free(files[i]);
-	free(files);
-	free(cand);
-	tl_free(&c);
-	return o;
+	dd_free(&d);
+	return r;
 }
