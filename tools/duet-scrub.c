@@ -305,7 +305,24 @@ static void usage(FILE *f)
 		   "Write (--create) or verify checksums of every regular file under PATH.\n");
 }
 
-int main(int argc, char **argv)
+/* What a run holds from the options to the report. */
+struct scrub {
+	struct tl_ctx c;
+	bool quiet, no_duet;
+	const char *manifest;
+	struct rec *recs;	/* verify: the manifest's, sorted by path */
+	size_t nrecs;
+	char *mrel;		/* the manifest's path in the tree, if it lies there */
+	int n_ok, n_mis, n_chg, n_miss, n_new, n_unr;
+};
+
+/*
+ * The steps of duet-scrub: each returns 0, or an exit status after saying
+ * why (sc_options: SC_GO to go on).
+ */
+#define SC_GO (-1)
+
+static int sc_options(struct scrub *s, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "no-duet", no_argument, NULL, 'n' },
@@ -315,28 +332,21 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	bool quiet = false, no_duet = false;
-	const char *manifest = NULL;
-	struct rec *recs = NULL;
-	size_t nrecs = 0, ri;
-	char *mrel;
-	struct tl_ctx c;
-	int o, files = 0;
-	int n_ok = 0, n_mis = 0, n_chg = 0, n_miss = 0, n_new = 0, n_unr = 0;
+	int o;
 
 	while ((o = getopt_long(argc, argv, "qhm:", lo, NULL)) != -1) {
 		switch (o) {
 		case 'n':
-			no_duet = true;
+			s->no_duet = true;
 			break;
 		case 'q':
-			quiet = true;
+			s->quiet = true;
 			break;
 		case 'c':
 			create_mode = true;
 			break;
 		case 'm':
-			manifest = optarg;
+			s->manifest = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -346,163 +356,223 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind != 1 || !manifest) {
+	if (argc - optind != 1 || !s->manifest) {
 		usage(stderr);
 		return 2;
 	}
-	if (!create_mode && read_manifest(manifest, &recs, &nrecs))
+	return SC_GO;
+}
+
+/* The manifest read (verify), the tree listed. */
+static int sc_list(struct scrub *s, const char *root)
+{
+	struct tl_ctx *c = &s->c;
+
+	if (!create_mode && read_manifest(s->manifest, &s->recs, &s->nrecs))
 		return 2;
-	tl_init(&c, "duet-scrub", argv[optind], quiet, no_duet);
-	c.what = create_mode ? "hashed" : "verified";
-	if (tl_list(&c))
+	tl_init(c, "duet-scrub", root, s->quiet, s->no_duet);
+	c->what = create_mode ? "hashed" : "verified";
+	if (tl_list(c))
 		return 2;
-	if (!S_ISDIR(c.e[0]->st.st_mode)) {
-		fprintf(stderr, "duet-scrub: %s: not a directory\n", c.root);
+	if (!S_ISDIR(c->e[0]->st.st_mode)) {
+		fprintf(stderr, "duet-scrub: %s: not a directory\n", c->root);
 		return 2;
 	}
-	mrel = manifest_rel(&c, manifest);
-	/* Regular files, sorted by path, matched with the manifest's records. */
-	{
-		struct tl_entry **byrel = malloc((size_t)c.n * sizeof(*byrel));
-		int nb = 0;
+	s->mrel = manifest_rel(c, s->manifest);
+	return 0;
+}
 
-		if (!byrel)
-			return 2;
-		for (int i = 0; i < c.n; i++) {
-			struct tl_entry *e = c.e[i];
+/* The regular files but the manifest (and its temp files), sorted by path. */
+static int sc_files_byrel(struct scrub *s, struct tl_entry **byrel)
+{
+	const char *mrel = s->mrel;
+	int nb = 0;
 
-			if (!S_ISREG(e->st.st_mode))
-				continue;
-			if (mrel && !strncmp(e->rel, mrel, strlen(mrel)) &&
-			    (!e->rel[strlen(mrel)] || !strncmp(e->rel + strlen(mrel), ".duet-scrub.", 12)))
-				continue;
-			byrel[nb++] = e;
-		}
-		qsort(byrel, (size_t)nb, sizeof(*byrel), tl_cmp_rel);
-		ri = 0;
-		for (int i = 0; i < nb; i++) {
-			struct tl_entry *e = byrel[i];
-			struct tl_entry *first = c.e[e->link];
-			int cmp = 1;
+	for (int i = 0; i < s->c.n; i++) {
+		struct tl_entry *e = s->c.e[i];
 
-			while (ri < nrecs && (cmp = strcmp(recs[ri].rel, e->rel)) < 0)
-				ri++;
-			if (ri < nrecs && cmp == 0)
-				recs[ri].e = e;
-			e->flags |= TL_WANT;	/* reported below; data on the first */
-			if (!first->data) {
-				first->data = calloc(1, sizeof(struct sc_file));
-				if (!first->data)
-					return 2;
-				c.total++;
-			}
-			if (ri < nrecs && cmp == 0) {
-				((struct sc_file *)first->data)->known = true;
-				if (first == e)
-					((struct sc_file *)e->data)->r = &recs[ri];
-			}
-		}
-		/* Hashed once per inode, on its first name; in verify mode only
-		 * inodes the manifest knows under some name (new ones need no reading). */
-		for (int i = 0; i < c.n; i++) {
-			struct tl_entry *e = c.e[i];
-
-			if (e->link != i)
-				e->flags &= ~TL_WANT;
-			else if (!create_mode && e->data && !((struct sc_file *)e->data)->known) {
-				e->flags &= ~TL_WANT;
-				c.total--;
-			}
-		}
-		free(byrel);
+		if (!S_ISREG(e->st.st_mode))
+			continue;
+		if (mrel && !strncmp(e->rel, mrel, strlen(mrel)) &&
+		    (!e->rel[strlen(mrel)] || !strncmp(e->rel + strlen(mrel), ".duet-scrub.", 12)))
+			continue;
+		byrel[nb++] = e;
 	}
-	physical_order(&c);
-	tl_duet_start(&c, false);
-	tl_run(&c, visit);
-	tl_progress_end(&c);
+	qsort(byrel, (size_t)nb, sizeof(*byrel), tl_cmp_rel);
+	return nb;
+}
 
-	if (create_mode) {
-		files = write_manifest(&c, manifest);
-		if (files < 0)
-			return 2;
-		if (!quiet)
-			printf("%d files hashed into the manifest\n", files);
-		o = c.errors ? 1 : 0;
-		goto out;
-	}
+/* Regular files, sorted by path, matched with the manifest's records. */
+static int sc_want(struct scrub *s)
+{
+	struct tl_ctx *c = &s->c;
+	struct tl_entry **byrel = malloc((size_t)c->n * sizeof(*byrel));
+	struct rec *recs = s->recs;
+	size_t ri = 0;
+	int nb;
 
-	/* The report: one line per problem, sorted by path. */
-	ri = 0;
-	{
-		struct tl_entry **byrel = malloc((size_t)c.n * sizeof(*byrel));
-		int nb = 0, bi = 0;
+	if (!byrel)
+		return 2;
+	nb = sc_files_byrel(s, byrel);
+	for (int i = 0; i < nb; i++) {
+		struct tl_entry *e = byrel[i];
+		struct tl_entry *first = c->e[e->link];
+		int cmp = 1;
 
-		if (!byrel)
-			return 2;
-		for (int i = 0; i < c.n; i++)
-			if (c.e[c.e[i]->link]->data && S_ISREG(c.e[i]->st.st_mode))
-				byrel[nb++] = c.e[i];
-		qsort(byrel, (size_t)nb, sizeof(*byrel), tl_cmp_rel);
-		while (ri < nrecs || bi < nb) {
-			int cmp = ri == nrecs ? 1 : bi == nb ? -1 : strcmp(recs[ri].rel, byrel[bi]->rel);
-			const char *what = NULL, *why = NULL;
-			const char *rel;
-
-			if (cmp < 0) {
-				what = "MISSING";
-				rel = recs[ri++].rel;
-				n_miss++;
-			} else if (cmp > 0) {
-				what = "NEW";
-				rel = byrel[bi++]->rel;
-				n_new++;
-			} else {
-				struct rec *r = &recs[ri++];
-				struct tl_entry *e = byrel[bi++];
-				struct sc_file *f = c.e[e->link]->data;
-				char *p = tl_path(&c, e->rel);
-				struct stat now;
-
-				rel = r->rel;
-				if (f->err) {
-					what = "UNREADABLE";
-					why = strerror(-f->err);
-					n_unr++;
-				} else if (f->changed || !rec_matches(r, &f->st) ||
-					   lstat(p, &now) || !rec_matches(r, &now)) {
-					/* changed since the manifest, while hashed, or since */
-					what = "CHANGED";
-					n_chg++;
-				} else if (!f->hashed || strcmp(f->hash, r->hash)) {
-					what = "MISMATCH";
-					n_mis++;
-				} else {
-					n_ok++;
-				}
-				free(p);
-			}
-			if (what) {
-				printf("%s ", what);
-				tl_put_escaped(stdout, rel);
-				if (why)
-					printf(": %s", why);
-				putchar('\n');
-			}
+		while (ri < s->nrecs && (cmp = strcmp(recs[ri].rel, e->rel)) < 0)
+			ri++;
+		if (ri < s->nrecs && cmp == 0)
+			recs[ri].e = e;
+		e->flags |= TL_WANT;	/* reported below; data on the first */
+		if (!first->data) {
+			first->data = calloc(1, sizeof(struct sc_file));
+			if (!first->data)
+				return 2;
+			c->total++;
 		}
-		free(byrel);
+		if (ri < s->nrecs && cmp == 0) {
+			((struct sc_file *)first->data)->known = true;
+			if (first == e)
+				((struct sc_file *)e->data)->r = &recs[ri];
+		}
 	}
-	if (!quiet)
-		printf("%d ok, %d mismatched, %d changed, %d missing, %d new, %d unreadable\n", n_ok,
-		       n_mis, n_chg, n_miss, n_new, n_unr);
-	o = (n_mis || n_chg || n_miss || n_new || n_unr || c.errors) ? 1 : 0;
-out:
+	/* Hashed once per inode, on its first name; in verify mode only
+	 * inodes the manifest knows under some name (new ones need no reading). */
+	for (int i = 0; i < c->n; i++) {
+		struct tl_entry *e = c->e[i];
+
+		if (e->link != i)
+			e->flags &= ~TL_WANT;
+		else if (!create_mode && e->data && !((struct sc_file *)e->data)->known) {
+			e->flags &= ~TL_WANT;
+			c->total--;
+		}
+	}
+	free(byrel);
+	return 0;
+}
+
+/* --create: the manifest written; 0, or 1 when some file was not hashed. */
+static int sc_create(struct scrub *s)
+{
+	int files = write_manifest(&s->c, s->manifest);
+
+	if (files < 0)
+		return 2;
+	if (!s->quiet)
+		printf("%d files hashed into the manifest\n", files);
+	return s->c.errors ? 1 : 0;
+}
+
+/* A name both in the manifest and in the tree: its problem, or NULL when
+ * it checks out (why: the detail, if any). */
+static const char *sc_check(struct scrub *s, struct rec *r, struct tl_entry *e,
+			    const char **why)
+{
+	struct sc_file *f = s->c.e[e->link]->data;
+	char *p = tl_path(&s->c, e->rel);
+	const char *what = NULL;
+	struct stat now;
+
+	if (f->err) {
+		what = "UNREADABLE";
+		*why = strerror(-f->err);
+		s->n_unr++;
+	} else if (f->changed || !rec_matches(r, &f->st) || lstat(p, &now) ||
+		   !rec_matches(r, &now)) {
+		/* changed since the manifest, while hashed, or since */
+		what = "CHANGED";
+		s->n_chg++;
+	} else if (!f->hashed || strcmp(f->hash, r->hash)) {
+		what = "MISMATCH";
+		s->n_mis++;
+	} else {
+		s->n_ok++;
+	}
+	free(p);
+	return what;
+}
+
+/* Verify: one line per problem, sorted by path, then the totals. */
+static int sc_verify(struct scrub *s)
+{
+	struct tl_ctx *c = &s->c;
+	struct tl_entry **byrel = malloc((size_t)c->n * sizeof(*byrel));
+	struct rec *recs = s->recs;
+	size_t ri = 0, nrecs = s->nrecs;
+	int nb = 0, bi = 0;
+
+	if (!byrel)
+		return 2;
+	for (int i = 0; i < c->n; i++)
+		if (c->e[c->e[i]->link]->data && S_ISREG(c->e[i]->st.st_mode))
+			byrel[nb++] = c->e[i];
+	qsort(byrel, (size_t)nb, sizeof(*byrel), tl_cmp_rel);
+	while (ri < nrecs || bi < nb) {
+		int cmp = ri == nrecs ? 1 : bi == nb ? -1 : strcmp(recs[ri].rel, byrel[bi]->rel);
+		const char *what = NULL, *why = NULL;
+		const char *rel;
+
+		if (cmp < 0) {
+			what = "MISSING";
+			rel = recs[ri++].rel;
+			s->n_miss++;
+		} else if (cmp > 0) {
+			what = "NEW";
+			rel = byrel[bi++]->rel;
+			s->n_new++;
+		} else {
+			rel = recs[ri].rel;
+			what = sc_check(s, &recs[ri++], byrel[bi++], &why);
+		}
+		if (what) {
+			printf("%s ", what);
+			tl_put_escaped(stdout, rel);
+			if (why)
+				printf(": %s", why);
+			putchar('\n');
+		}
+	}
+	free(byrel);
+	if (!s->quiet)
+		printf("%d ok, %d mismatched, %d changed, %d missing, %d new, %d unreadable\n",
+		       s->n_ok, s->n_mis, s->n_chg, s->n_miss, s->n_new, s->n_unr);
+	return (s->n_mis || s->n_chg || s->n_miss || s->n_new || s->n_unr || c->errors) ? 1 : 0;
+}
+
+static void sc_free(struct scrub *s)
+{
+	for (int i = 0; i < s->c.n; i++)
+		free(s->c.e[i]->data);
+	for (size_t i = 0; i < s->nrecs; i++)
+		free(s->recs[i].rel);
+	free(s->recs);
+	free(s->mrel);
+	tl_free(&s->c);
+}
+
+/* A failed step exits with its status at once, without the cleanup. */
+int main(int argc, char **argv)
+{
+	struct scrub s = { 0 };
+	int r;
+
+	r = sc_options(&s, argc, argv);
+	if (r != SC_GO)
+		return r;
+	r = sc_list(&s, argv[optind]);
+	if (!r)
+		r = sc_want(&s);
+	if (r)
+		return r;
+	physical_order(&s.c);
+	tl_duet_start(&s.c, false);
+	tl_run(&s.c, visit);
+	tl_progress_end(&s.c);
+	r = create_mode ? sc_create(&s) : sc_verify(&s);
+	if (r == 2)	/* failed; 1 is a run that found problems */
+		return r;
 	fflush(stdout);
-	for (int i = 0; i < c.n; i++)
-		free(c.e[i]->data);
-	for (size_t i = 0; i < nrecs; i++)
-		free(recs[i].rel);
-	free(recs);
-	free(mrel);
-	tl_free(&c);
-	return o;
+	sc_free(&s);
+	return r;
 }
