@@ -283,19 +283,33 @@ static void print_reg(const char *what, const struct reg *g)
 	       g->st.pending);
 }
 
-int main(int argc, char **argv)
+/* What a run measures, from the tree to the fetch. */
+struct bench {
+	int keep, single;
+	struct duet_session *s;
+	struct duet_task *ta, *tb;	/* MODIFIED (not with -s), EXISTS */
+	uint64_t pages0;		/* cached before registration (cachestat) */
+	long long m0;			/* /proc/meminfo Cached then */
+	double r1, h1;			/* RSS and heap of the session alone */
+	struct reg ga, gb;		/* the two registrations */
+	uint64_t items, fpages, lost, other;	/* what the EXISTS task fetched */
+};
+
+/*
+ * The steps of the benchmark: each returns 0, or an exit status after
+ * saying why (bench_options: BENCH_GO to go on).
+ */
+#define BENCH_GO (-1)
+
+static int bench_usage(void)
 {
-	struct duet_session_opts so = { .sz = sizeof(so) };
-	struct duet_task *ta = NULL, *tb = NULL;
-	uint64_t pages0, dirty0, expect, pages1, dirty1, expect1;
-	uint64_t items = 0, fpages = 0, lost = 0, other = 0;
-	static struct duet_item buf[256];
-	struct reg ga = { 0 }, gb = { 0 };
-	struct duet_task_status stf = { 0 };
-	double r0, h0, r1, h1, r3, h3, t0, tf, cf, tc;
-	long long m0, m1;
-	struct duet_session *s = NULL;
-	int keep = 0, single = 0, opt, r, n, ret = 1;
+	fprintf(stderr, "usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] DIR\n");
+	return 2;
+}
+
+static int bench_options(struct bench *b, int argc, char **argv)
+{
+	int opt;
 
 	while ((opt = getopt(argc, argv, "n:c:ks")) != -1) {
 		switch (opt) {
@@ -306,23 +320,28 @@ int main(int argc, char **argv)
 			cached = strtoul(optarg, NULL, 0);
 			break;
 		case 'k':
-			keep = 1;
+			b->keep = 1;
 			break;
 		case 's':
-			single = 1;
+			b->single = 1;
 			break;
 		default:
-			goto usage;
+			return bench_usage();
 		}
 	}
-	if (optind + 1 != argc || !nfiles) {
-usage:
-		fprintf(stderr, "usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] DIR\n");
-		return 2;
-	}
+	if (optind + 1 != argc || !nfiles)
+		return bench_usage();
 	dir = argv[optind];
+	return BENCH_GO;
+}
 
-	if (!keep) {
+/* The tree made and warmed (unless -k), and what of it is cached. */
+static int bench_tree(struct bench *b)
+{
+	uint64_t dirty0, expect;
+	double t0, tc;
+
+	if (!b->keep) {
 		t0 = now();
 		if (create_tree())
 			return 1;
@@ -332,98 +351,135 @@ usage:
 			return 1;
 		printf("%-44s %10.1f s create, %.1f s sync+drop+warm\n", "tree", tc, now() - t0);
 	}
-	if (cache_sum(&pages0, &dirty0, &expect))
+	if (cache_sum(&b->pages0, &dirty0, &expect))
 		return 1;
-	m0 = meminfo_cached();
+	b->m0 = meminfo_cached();
 	printf("%-44s %10lu files of 1-%d pages in dirs of %d, %" PRIu64 " pages total\n",
 	       "tree", nfiles, MAX_PAGES, PER_DIR,
 	       (uint64_t)nfiles / MAX_PAGES * (MAX_PAGES * (MAX_PAGES + 1) / 2));
 	printf("%-44s %10" PRIu64 " pages (%.2f GiB; %" PRIu64 " expected, %" PRIu64
 	       " dirty), first %u of each file\n",
-	       "cached before registration (cachestat)", pages0, pages0 * 4096.0 / (1 << 30),
+	       "cached before registration (cachestat)", b->pages0, b->pages0 * 4096.0 / (1 << 30),
 	       expect, dirty0, cached);
+	return 0;
+}
+
+/* The session, and what it costs with no task. */
+static int bench_session(struct bench *b)
+{
+	struct duet_session_opts so = { .sz = sizeof(so) };
+	double r0, h0;
+	int r;
 
 	r0 = rss();
 	h0 = heap();
-	r = duet_session_new(&so, &s);
+	r = duet_session_new(&so, &b->s);
 	if (r) {
 		fprintf(stderr, "bench-libduet: duet_session_new: %s\n", duet_strerror(r));
 		return 1;
 	}
-	r1 = rss();
-	h1 = heap();
+	b->r1 = rss();
+	b->h1 = heap();
 	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "before the session", r0 / 1048576,
 	       h0 / 1048576);
-	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "session (no task)", r1 / 1048576,
-	       h1 / 1048576);
+	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "session (no task)", b->r1 / 1048576,
+	       b->h1 / 1048576);
+	return 0;
+}
 
-	if (!single) {
-		if (reg_task(s, "bench-modified", DUET_MODIFIED, &ta, &ga))
-			goto out;
-		print_reg("registration, MODIFIED task (walk + scan)", &ga);
-		printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after it", ga.rss / 1048576,
-		       ga.heap / 1048576);
+/* The MODIFIED task (unless -s), then the EXISTS task, each with what it costs. */
+static int bench_register(struct bench *b)
+{
+	struct reg *ga = &b->ga, *gb = &b->gb;
+
+	if (!b->single) {
+		if (reg_task(b->s, "bench-modified", DUET_MODIFIED, &b->ta, ga))
+			return 1;
+		print_reg("registration, MODIFIED task (walk + scan)", ga);
+		printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after it", ga->rss / 1048576,
+		       ga->heap / 1048576);
 		printf("%-44s %10.0f B RSS, %.0f B heap (%lu files)\n", "memory per tracked file",
-		       (ga.rss - r1) / nfiles, (ga.heap - h1) / nfiles, nfiles);
+		       (ga->rss - b->r1) / nfiles, (ga->heap - b->h1) / nfiles, nfiles);
 	} else {
-		ga.rss = r1;
-		ga.heap = h1;
+		ga->rss = b->r1;
+		ga->heap = b->h1;
 	}
-	if (reg_task(s, "bench-exists", DUET_EXISTS, &tb, &gb))
-		goto out;
-	print_reg(single ? "registration, EXISTS task (walk + scan)" :
-			   "registration, EXISTS task (scan; index shared)", &gb);
-	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after it", gb.rss / 1048576,
-	       gb.heap / 1048576);
-	if (gb.st.pending)
+	if (reg_task(b->s, "bench-exists", DUET_EXISTS, &b->tb, gb))
+		return 1;
+	print_reg(b->single ? "registration, EXISTS task (walk + scan)" :
+			      "registration, EXISTS task (scan; index shared)", gb);
+	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after it", gb->rss / 1048576,
+	       gb->heap / 1048576);
+	if (gb->st.pending)
 		printf("%-44s %10.1f B RSS, %.1f B heap (%" PRIu64 " pages)%s\n",
-		       "memory per pending page", (gb.rss - ga.rss) / gb.st.pending,
-		       (gb.heap - ga.heap) / gb.st.pending, gb.st.pending,
-		       single ? " incl. the index" : "");
+		       "memory per pending page", (gb->rss - ga->rss) / gb->st.pending,
+		       (gb->heap - ga->heap) / gb->st.pending, gb->st.pending,
+		       b->single ? " incl. the index" : "");
+	return 0;
+}
+
+/* Everything the EXISTS task queued, in batches of 256; then the MODIFIED
+ * task's fetch, which must be empty. */
+static int bench_fetch(struct bench *b, struct duet_task_status *stf)
+{
+	static struct duet_item buf[256];
+	const struct reg *ga = &b->ga, *gb = &b->gb;
+	double t0, tf, cf, r3, h3;
+	int n;
 
 	t0 = now();
 	cf = cpu();
-	while ((n = duet_task_fetch(tb, buf, 256)) > 0) {
+	while ((n = duet_task_fetch(b->tb, buf, 256)) > 0) {
 		for (int i = 0; i < n; i++) {
 			if (buf[i].flags & DUET_ITEM_LOST)
-				lost++;
+				b->lost++;
 			else if (buf[i].state != DUET_ADDED)
-				other++;
-			fpages += buf[i].count;
+				b->other++;
+			b->fpages += buf[i].count;
 		}
-		items += n;
+		b->items += n;
 	}
 	tf = now() - t0;
 	cf = cpu() - cf;
 	if (n < 0) {
 		fprintf(stderr, "bench-libduet: duet_task_fetch: %s\n", duet_strerror(n));
-		goto out;
+		return 1;
 	}
 	r3 = rss();
 	h3 = heap();
-	stf.sz = sizeof(stf);
-	duet_task_status(tb, &stf);
-	if (gb.st.pending && items)
+	stf->sz = sizeof(*stf);
+	duet_task_status(b->tb, stf);
+	if (gb->st.pending && b->items)
 		printf("%-44s %10.1f B RSS, %.1f B heap (%" PRIu64 " items)%s\n",
-		       "memory per pending item", (gb.rss - ga.rss) / items,
-		       (gb.heap - ga.heap) / items, items, single ? " incl. the index" : "");
+		       "memory per pending item", (gb->rss - ga->rss) / b->items,
+		       (gb->heap - ga->heap) / b->items, b->items,
+		       b->single ? " incl. the index" : "");
 	printf("%-44s %10" PRIu64 " items, %" PRIu64 " pages in %.3f s (%.3f s cpu); "
 	       "%" PRIu64 " LOST, %" PRIu64 " not ADDED\n",
-	       "fetch (batches of 256)", items, fpages, tf, cf, lost, other);
-	printf("%-44s %10.2f M items/s, %.2f M pages/s\n", "fetch rate", items / tf / 1e6,
-	       fpages / tf / 1e6);
+	       "fetch (batches of 256)", b->items, b->fpages, tf, cf, b->lost, b->other);
+	printf("%-44s %10.2f M items/s, %.2f M pages/s\n", "fetch rate", b->items / tf / 1e6,
+	       b->fpages / tf / 1e6);
 	printf("%-44s %10.1f MiB RSS, %.1f MiB heap\n", "after the fetch", r3 / 1048576,
 	       h3 / 1048576);
-	if (ta) {
-		n = duet_task_fetch(ta, buf, 256);
+	if (b->ta) {
+		n = duet_task_fetch(b->ta, buf, 256);
 		printf("%-44s %10d items (expected 0: nothing dirty)\n", "MODIFIED task fetch", n);
 	}
+	return 0;
+}
+
+/* The cache after, against what was fetched: 1 if the scan made the
+ * cache grow, or a fetched item was LOST or not ADDED. */
+static int bench_verdict(struct bench *b, const struct duet_task_status *stf)
+{
+	uint64_t pages1, dirty1, expect1, pages0 = b->pages0;
+	long long m1;
 
 	if (cache_sum(&pages1, &dirty1, &expect1))
-		goto out;
+		return 1;
 	m1 = meminfo_cached();
 	printf("%-44s %10" PRIu64 " pages (before: %" PRIu64 "); /proc/meminfo Cached %+lld pages\n",
-	       "cached after (cachestat)", pages1, pages0, m1 - m0);
+	       "cached after (cachestat)", pages1, pages0, m1 - b->m0);
 	/*
 	 * Something else may evict meanwhile (memory pressure; on these VMs a
 	 * DAMON pageout scheme): a pending page evicted before the fetch
@@ -432,16 +488,34 @@ usage:
 	 */
 	printf("%-44s %10" PRIu64 " pages evicted meanwhile (not by the scan); %" PRIu64
 	       " pending pages cancelled\n", "", pages0 > pages1 ? pages0 - pages1 : 0,
-	       stf.cancelled);
+	       stf->cancelled);
 	printf("%-44s %s\n", "cache grew / pages fetched == cached after",
 	       pages1 > pages0 ? "YES: the scan read pages" :
-	       fpages == pages1 && !lost && !other ? "no / yes" : "no / NO (mismatch)");
-	if (fpages != pages1)
-		printf("%-44s %10" PRIu64 " fetched, %" PRIu64 " cached after\n", "", fpages, pages1);
-	ret = pages1 > pages0 || lost || other ? 1 : 0;
-out:
-	duet_task_free(ta);
-	duet_task_free(tb);
-	duet_session_free(s);
-	return ret;
+	       b->fpages == pages1 && !b->lost && !b->other ? "no / yes" : "no / NO (mismatch)");
+	if (b->fpages != pages1)
+		printf("%-44s %10" PRIu64 " fetched, %" PRIu64 " cached after\n", "", b->fpages,
+		       pages1);
+	return pages1 > pages0 || b->lost || b->other ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct duet_task_status stf = { 0 };
+	struct bench b = { 0 };
+	int r;
+
+	r = bench_options(&b, argc, argv);
+	if (r != BENCH_GO)
+		return r;
+	if (bench_tree(&b) || bench_session(&b))
+		return 1;
+	r = bench_register(&b);
+	if (!r)
+		r = bench_fetch(&b, &stf);
+	if (!r)
+		r = bench_verdict(&b, &stf);
+	duet_task_free(b.ta);
+	duet_task_free(b.tb);
+	duet_session_free(b.s);
+	return r;
 }
