@@ -249,19 +249,28 @@ none:
 	return 1;
 }
 
-static bool have(enum dc_src src)
+/*
+ * Which sources this kernel gives, as the event source chooses them
+ * (dc_sources_choose()): each type asked alone, so one missing event does
+ * not hide the others.
+ */
+static bool have_type(unsigned int type)
 {
-	char *text;
-	size_t len;
-	struct dc_layout l;
-	int r = dc_event_format(dc_src_info[src].system, dc_src_info[src].name, &text, &len);
+	struct dc_sources src;
 
-	if (r)
-		return false;
-	/* Present and decodable: the layout must parse. */
-	r = dc_layout_parse(src, text, len, &l);
-	free(text);
-	return !r;
+	return !dc_sources_choose(type, false, &src);
+}
+
+static void semantics(enum dc_dirty_sem *dirty, enum dc_flush_sem *flush)
+{
+	struct dc_sources src;
+
+	*dirty = DC_DIRTY_NONE;
+	*flush = DC_FLUSH_NONE;
+	if (!dc_sources_choose(DC_DIRTY | DC_FLUSHED, false, &src)) {
+		*dirty = src.dirty_sem;
+		*flush = src.flush_sem;
+	}
 }
 
 static const struct option status_lo[] = {
@@ -299,7 +308,9 @@ int cmd_status(int argc, char **argv)
 	struct status_args sa = {
 		.sock = getenv("DUET_SOCKET") ? getenv("DUET_SOCKET") : DP_DEFAULT_SOCKET,
 	};
-	bool json, first = true, exact, dirty_bdi, flush_inode;
+	bool json, first = true, exact, dirty_bdi, flush_inode, added, removed;
+	enum dc_dirty_sem dsem;
+	enum dc_flush_sem fsem;
 	const char *sock, *dir, *dirty, *flush;
 	char path[4096];
 	struct dirent *de;
@@ -325,18 +336,21 @@ int cmd_status(int argc, char **argv)
 		cli_say_tracefs(argv[0], r);
 		return CLI_EXIT_FAIL;
 	}
-	exact = have(DC_SRC_P_DIRTY) && have(DC_SRC_P_WB_START);
-	dirty_bdi = have(DC_SRC_WB_DIRTY);
-	flush_inode = have(DC_SRC_SB_CLEAR_WB);
+	semantics(&dsem, &fsem);
+	exact = dsem == DC_DIRTY_EXACT;
+	dirty_bdi = dsem == DC_DIRTY_BDI;
+	flush_inode = fsem == DC_FLUSH_INODE;
+	added = have_type(DC_ADDED);
+	removed = have_type(DC_REMOVED);
 	dirty = exact ? "exact" : dirty_bdi ? "bdi-page" : "none";
 	flush = exact ? "exact" : flush_inode ? "inode" : "none";
 	if (json) {
 		printf("{\"v\":1,\"added\":%s,\"removed\":%s,\"dirty\":\"%s\",\"flush\":\"%s\",\"instances\":[",
-		       have(DC_SRC_ADD) ? "\"exact\"" : "\"none\"",
-		       have(DC_SRC_DELETE) ? "\"exact\"" : "\"none\"", dirty, flush);
+		       added ? "\"exact\"" : "\"none\"",
+		       removed ? "\"exact\"" : "\"none\"", dirty, flush);
 	} else {
-		printf("ADDED    %s\n", have(DC_SRC_ADD) ? "exact per folio (filemap/mm_filemap_add_to_page_cache)" : "not available");
-		printf("REMOVED  %s\n", have(DC_SRC_DELETE) ? "exact per folio (filemap/mm_filemap_delete_from_page_cache)" : "not available");
+		printf("ADDED    %s\n", added ? "exact per folio (filemap/mm_filemap_add_to_page_cache)" : "not available");
+		printf("REMOVED  %s\n", removed ? "exact per folio (filemap/mm_filemap_delete_from_page_cache)" : "not available");
 		printf("DIRTY    %s\n", exact ? "exact per folio (filemap/mm_filemap_dirty_folio: kernel patched)" :
 				      dirty_bdi ? "per page from writeback/writeback_dirty_folio (bdi name mapped to devices)" :
 						  "not available");
