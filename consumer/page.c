@@ -247,15 +247,11 @@ static int check_events(const uint8_t *data, size_t size)
 	return 0;
 }
 
-/* Check the header and copy the page so kbuffer never reads outside it. */
-static int load(struct dc_decoder *d, const void *page, size_t len)
+static uint64_t page_commit(const void *page, int long_size)
 {
-	size_t hdr = 8 + (size_t)d->long_size, size;
 	uint64_t commit;
 
-	if (len < hdr || len > (1u << 27))
-		return -EBADMSG;
-	if (d->long_size == 8) {
+	if (long_size == 8) {
 		memcpy(&commit, (const uint8_t *)page + 8, 8);
 	} else {
 		uint32_t c;
@@ -263,6 +259,25 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 		memcpy(&c, (const uint8_t *)page + 8, 4);
 		commit = c;
 	}
+	return commit;
+}
+
+size_t dc_page_data_size(const void *page, size_t len, int long_size)
+{
+	if (len < dc_page_header_size(long_size))
+		return 0;
+	return (size_t)(page_commit(page, long_size) & COMMIT_SIZE_MASK);
+}
+
+/* Check the header and copy the page so kbuffer never reads outside it. */
+static int load(struct dc_decoder *d, const void *page, size_t len)
+{
+	size_t hdr = dc_page_header_size(d->long_size), size;
+	uint64_t commit;
+
+	if (len < hdr || len > (1u << 27))
+		return -EBADMSG;
+	commit = page_commit(page, d->long_size);
 	size = commit & COMMIT_SIZE_MASK;
 	if (size > len - hdr)
 		return -EBADMSG;

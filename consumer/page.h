@@ -62,6 +62,20 @@ void dc_decoder_free(struct dc_decoder *d);
  * appended, -EBADMSG for a page whose header is inconsistent (nothing is
  * appended), -ENOMEM.
  */
+/*
+ * A ring-buffer sub-buffer's header: its time stamp (8 bytes) and commit
+ * field (long_size: 4 or 8). dc_page_data_size() is the event data the
+ * commit says the sub-buffer holds (without the loss flags), 0 when len
+ * is shorter than the header. The one reader of the header's layout:
+ * the live reader asks it whether a page is still being filled.
+ */
+static inline size_t dc_page_header_size(int long_size)
+{
+	return 8 + (size_t)long_size;
+}
+
+size_t dc_page_data_size(const void *page, size_t len, int long_size);
+
 int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		   uint16_t cpu, struct dc_recbuf *out);
 

@@ -356,12 +356,11 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done);
 /* A page the writer was still filling: we have caught up with it. */
 static bool page_partial(const struct cpu_reader *c, int n)
 {
-	uint64_t commit = 0;
+	size_t hdr = dc_page_header_size((int)sizeof(long));
 
-	if (n < 16)
+	if (n < 0 || (size_t)n < hdr)
 		return true;
-	memcpy(&commit, (const uint8_t *)c->page + 8, sizeof(long));
-	return (commit & ((1ULL << 27) - 1)) + 256 < (uint64_t)n - 16;
+	return dc_page_data_size(c->page, (size_t)n, (int)sizeof(long)) + 256 < (size_t)n - hdr;
 }
 
 /*
