@@ -521,7 +521,7 @@ static void record_loop(struct rec *r)
 /* FILE and FILE.duet written; what they hold and what was lost, on stderr. */
 static int record_write(struct rec *r)
 {
-	const struct dc_live_stats *st;
+	const struct dc_source_stats *st;
 	uint64_t lost = 0, bytes = 0;
 	int e;
 

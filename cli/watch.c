@@ -61,7 +61,7 @@ static int src_fetch_cb(struct watch *w, dc_records_fn fn, void *ud)
 	return dc_source_dispatch(w->src, fn, ud);
 }
 
-static int src_stats(struct watch *w, const struct dc_live_stats **st)
+static int src_stats(struct watch *w, const struct dc_source_stats **st)
 {
 	return dc_source_stats(w->src, st);
 }
@@ -247,7 +247,7 @@ static int pump(struct watch *w)
 /* Losses the pages did not report (e.g. "dropped events" without overwrite). */
 static void check_stats(struct watch *w)
 {
-	const struct dc_live_stats *st;
+	const struct dc_source_stats *st;
 
 	if (w->use_perf || src_stats(w, &st))
 		return;	/* perf: losses arrive as LOST records in the stream */
@@ -269,7 +269,7 @@ static void check_stats(struct watch *w)
 
 static void summary(struct watch *w, FILE *f, const char *argv0)
 {
-	const struct dc_live_stats *st;
+	const struct dc_source_stats *st;
 	const struct dc_index_stats *is = dc_index_stats(w->idx);
 	struct rusage ru;
 	double cpu_s, ns_ev;

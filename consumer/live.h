@@ -88,6 +88,11 @@ struct dc_live_opts {
 	bool types_explicit;		/* types == 0 means none, not all */
 };
 
+/*
+ * The statistics of every event source (source.h), per CPU and in total.
+ * The perf source fills what it has (reads as pages, events, records,
+ * losses); the ring-buffer fields stay 0 there.
+ */
 struct dc_cpu_stats {
 	uint64_t pages;
 	uint64_t bytes;
@@ -102,10 +107,10 @@ struct dc_cpu_stats {
 	uint64_t page_fn_errors;	/* pages page_fn could not take */
 };
 
-struct dc_live_stats {
+struct dc_source_stats {
 	unsigned int ncpus;
 	struct dc_cpu_stats total;
-	struct dc_cpu_stats *cpu;	/* ncpus entries, owned by dc_live */
+	struct dc_cpu_stats *cpu;	/* ncpus entries, owned by the source */
 };
 
 struct dc_live;
@@ -148,7 +153,7 @@ int dc_live_stop(struct dc_live *l);
 /* True once stopped and every record was fetched. */
 bool dc_live_finished(const struct dc_live *l);
 /* Refresh the kernel's per-CPU counters and return all counters. */
-int dc_live_stats(struct dc_live *l, const struct dc_live_stats **ret);
+int dc_live_stats(struct dc_live *l, const struct dc_source_stats **ret);
 /* Stops if needed and removes the instance. NULL is a no-op. */
 void dc_live_free(struct dc_live *l);
 

@@ -71,7 +71,7 @@ struct dc_perf {
 	uint64_t seq;
 	uint64_t complete_to;	/* the last fetch's mark (dc_perf_complete_to) */
 	char describe[1024];
-	struct dc_live_stats stats;
+	struct dc_source_stats stats;
 	struct dc_cpu_stats cpu_st[1024];
 };
 
@@ -523,7 +523,7 @@ bool dc_perf_finished(const struct dc_perf *p)
 	return p->stopped && p->drained && !p->pend.n;
 }
 
-int dc_perf_stats(struct dc_perf *p, const struct dc_live_stats **ret)
+int dc_perf_stats(struct dc_perf *p, const struct dc_source_stats **ret)
 {
 	struct dc_cpu_stats *t = &p->stats.total;
 	uint64_t reads, bad;
@@ -649,7 +649,7 @@ static bool s_finished(const void *p)
 	return dc_perf_finished(p);
 }
 
-static int s_stats(void *p, const struct dc_live_stats **ret)
+static int s_stats(void *p, const struct dc_source_stats **ret)
 {
 	return dc_perf_stats(p, ret);
 }

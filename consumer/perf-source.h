@@ -61,7 +61,7 @@ int dc_perf_set_devices(struct dc_perf *p, const uint32_t *devs, size_t ndevs);
 int dc_perf_stop(struct dc_perf *p);
 bool dc_perf_finished(const struct dc_perf *p);
 /* events, records, lost_in_pages (= PERF_RECORD_LOST counts), pages (= reads). */
-int dc_perf_stats(struct dc_perf *p, const struct dc_live_stats **ret);
+int dc_perf_stats(struct dc_perf *p, const struct dc_source_stats **ret);
 void dc_perf_free(struct dc_perf *p);
 enum dc_flush_sem dc_perf_flush_sem(const struct dc_perf *p);
 enum dc_dirty_sem dc_perf_dirty_sem(const struct dc_perf *p);

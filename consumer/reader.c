@@ -90,7 +90,7 @@ struct dc_live {
 	bool use[DC_SRC_NR];
 	bool started, stopped;
 	char describe[1024];
-	struct dc_live_stats stats;
+	struct dc_source_stats stats;
 	uint64_t complete_to;	/* every record with ts <= it has been fetched */
 };
 
@@ -851,7 +851,7 @@ bool dc_live_finished(const struct dc_live *l)
 	return true;
 }
 
-int dc_live_stats(struct dc_live *l, const struct dc_live_stats **ret)
+int dc_live_stats(struct dc_live *l, const struct dc_source_stats **ret)
 {
 	struct dc_cpu_stats *t = &l->stats.total;
 

@@ -79,7 +79,7 @@ static bool t_finished(const void *l)
 	return dc_live_finished(l);
 }
 
-static int t_stats(void *l, const struct dc_live_stats **ret)
+static int t_stats(void *l, const struct dc_source_stats **ret)
 {
 	return dc_live_stats(l, ret);
 }
@@ -285,7 +285,7 @@ bool dc_source_finished(const struct dc_source *s)
 	return s->ops->finished(s->impl);
 }
 
-int dc_source_stats(struct dc_source *s, const struct dc_live_stats **ret)
+int dc_source_stats(struct dc_source *s, const struct dc_source_stats **ret)
 {
 	return s->ops->stats(s->impl, ret);
 }

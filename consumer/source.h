@@ -63,7 +63,7 @@ struct dc_source_ops {
 	int (*set_devices)(void *impl, const uint32_t *devs, size_t ndevs);
 	int (*stop)(void *impl);
 	bool (*finished)(const void *impl);
-	int (*stats)(void *impl, const struct dc_live_stats **ret);
+	int (*stats)(void *impl, const struct dc_source_stats **ret);
 	const char *(*describe)(const void *impl);
 	enum dc_flush_sem (*flush_sem)(const void *impl);
 	enum dc_dirty_sem (*dirty_sem)(const void *impl);
@@ -119,7 +119,7 @@ int dc_source_set_devices(struct dc_source *s, const uint32_t *devs, size_t ndev
 /* Stop reading; dispatch then gives the rest until finished() is true. */
 int dc_source_stop(struct dc_source *s);
 bool dc_source_finished(const struct dc_source *s);
-int dc_source_stats(struct dc_source *s, const struct dc_live_stats **ret);
+int dc_source_stats(struct dc_source *s, const struct dc_source_stats **ret);
 const char *dc_source_describe(const struct dc_source *s);
 enum dc_flush_sem dc_source_flush_sem(const struct dc_source *s);
 enum dc_dirty_sem dc_source_dirty_sem(const struct dc_source *s);

@@ -28,7 +28,7 @@
 int main(void)
 {
 	struct dc_live_opts o = { .sz = sizeof(o) };
-	const struct dc_live_stats *st;
+	const struct dc_source_stats *st;
 	struct dc_recbuf recs = { 0 };
 	struct dc_mounts m = { 0 };
 	uint32_t *devs = NULL;

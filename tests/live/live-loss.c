@@ -29,7 +29,7 @@ static int run(unsigned int subbuf_kb)
 {
 	uint64_t file_ino = 0, others = 0;
 	struct dc_live_opts o = { .sz = sizeof(o) };
-	const struct dc_live_stats *st;
+	const struct dc_source_stats *st;
 	struct dc_recbuf recs = { 0 };
 	struct dc_mounts m = { 0 };
 	struct dc_bdi *bdis = NULL;
