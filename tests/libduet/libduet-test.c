@@ -22,10 +22,19 @@ static struct duet_session *open_session;
 /* The event source of every session the test opens: argv[2], else tracefs. */
 static const char *backend;
 
+/* The test's base directory, removed at exit also after a die(). */
+static char base_dir[128];
+
 static void free_open_session(void)
 {
 	duet_session_free(open_session);
 	open_session = NULL;
+}
+
+static void remove_base(void)
+{
+	if (base_dir[0])
+		rmdir(base_dir);	/* empty by then: fsimg unmounted and removed its files */
 }
 
 void lt_setup(struct lt *t, const char *name, int argc, char **argv)
@@ -37,6 +46,10 @@ void lt_setup(struct lt *t, const char *name, int argc, char **argv)
 	livetest_require_root();
 	snprintf(t->base, sizeof(t->base), "/tmp/duet-lib-%d", (int)getpid());
 	mkdir(t->base, 0755);
+	/* Registered before fsimg's handler (fsimg_make registers it): at
+	 * exit it runs after the unmount, also after a die(). */
+	snprintf(base_dir, sizeof(base_dir), "%s", t->base);
+	atexit(remove_base);
 	if (fsimg_make(&t->img, t->fs, !strcmp(t->fs, "xfs") ? 320 : 256, t->base)) {
 		rmdir(t->base);
 		printf("SKIP: cannot make a %s loop file system\n", t->fs);
