@@ -291,6 +291,19 @@ EOF
 
 # view_ok WHAT DUMP DIR...: after bracket, the dump's view of the files
 # under the DIRs lies between the residency before and after the dump.
+# view_settles WHAT DUMP DIR: up to three bracketed dumps until WHAT's view
+# of DIR equals the page cache (DAMON may evict during a dump); 0 if one did
+view_settles() {
+	local attempt
+	for attempt in 1 2 3; do
+		bracket "$3" || die "the client did not dump"
+		view_ok "$1" "$2" "$3" 2>"$W/why" && return 0
+		say "dump $attempt: the view is off; again (DAMON may evict during a dump)"
+		head -5 "$W/why"
+	done
+	return 1
+}
+
 view_ok() {
 	local what=$1 dump=$2 d
 	shift 2

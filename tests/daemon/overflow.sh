@@ -122,14 +122,7 @@ check "the task resynced (resyncs=$resyncs)" [ "${resyncs:-0}" -ge 1 ]
 n=0
 snap() { n=$((n + 1)); dump_wait $DCPID "$W/d" $n 120; }
 SNAP_CMD=snap
-ok=1
-for attempt in 1 2 3; do
-	bracket "$MNT/t" || die "the client did not dump"
-	view_ok task "$W/d" "$MNT/t" 2>"$W/why" && { ok=0; break; }
-	say "dump $attempt: the view is off; again (DAMON may evict during a dump)"
-	head -5 "$W/why"
-done
-check "the task's view == page cache of the tree" [ $ok = 0 ]
+check "the task's view == page cache of the tree" view_settles task "$W/d" "$MNT/t"
 check "the tree's files are cached (the check has something to see)" \
 	[ "$(res_under "$W/res2" "$MNT/t" | wc -l)" -gt 100 ]
 check "the task got LOST (lost=$(hdr "$W/d" lost))" [ "$(hdr "$W/d" lost)" -ge 1 ]
