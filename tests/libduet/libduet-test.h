@@ -3,7 +3,7 @@
  * Shared by the libduet feature tests (tests/libduet/test-*.c): the
  * scratch file system, sessions and tasks, and the helpers that turn the
  * items a task fetched into per-page views to compare with the page
- * cache (mincore, cachestat). Each test program is run once per file
+ * cache (cachestat). Each test program is run once per file
  * system (argv[1]: ext4, xfs or btrfs) and uses only the public API to
  * look at what libduet reports.
  */
@@ -97,7 +97,7 @@ void drop(const char *path);
 void readall(const char *path);
 /* Pages of path in the page cache (cachestat). */
 uint64_t cached_pages(const char *path);
-/* Which of the first MAXP pages of path are resident (mincore). */
+/* Which of the first MAXP pages of path are cached (cachestat, past EOF too). */
 void resident(const char *path, uint8_t *bits);
 
 #endif

@@ -2,7 +2,7 @@
 /*
  * Forced overrun: with a tiny ring buffer (8 KiB per CPU) and heavy
  * churn the task gets a LOST item, drops its view, and after the resync
- * that follows, its view of which pages are cached equals mincore() for
+ * that follows, its view of which pages are cached equals cachestat for
  * every file.
  */
 #include <string.h>
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 		if (memcmp(res, view[k], MAXP))
 			bad++;
 	}
-	CHECK(bad == 0, "overrun: after the resync the view matches mincore for every file (%d differ)", bad);
+	CHECK(bad == 0, "overrun: after the resync the view matches cachestat for every file (%d differ)", bad);
 	printf("ok forced overrun and resync (%zu LOST items, %" PRIu64 " resyncs)\n", lost, ts.resyncs);
 
 	duet_task_free(te);

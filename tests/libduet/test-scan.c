@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The registration scan: pages cached before a task exists are reported
- * to it as if just added, exactly the resident ones (mincore), for files
+ * to it as if just added, exactly the resident ones (cachestat), for files
  * under the directory only, including a file whose only name inside is
  * a hard link; the scan reads nothing (the page cache does not grow),
  * and a MODIFIED task gets nothing when nothing is dirty.
