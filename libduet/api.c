@@ -252,8 +252,14 @@ EXPORT int duet_task_status(struct duet_task *t, struct duet_task_status *st)
 	r = t->s->ops->task_status(t, &o);
 	if (r)
 		return r;
-	/* Only as much as the caller's (possibly older) struct holds. */
+	/*
+	 * Only as much as the caller's (possibly older) struct holds, and
+	 * the name whole or not at all: a part of it would lack its NUL.
+	 */
 	n = st->sz < sizeof(o) ? st->sz : sizeof(o);
+	if (n < offsetofend(struct duet_task_status, name) &&
+	    n > offsetof(struct duet_task_status, name))
+		n = offsetof(struct duet_task_status, name);
 	o.sz = n;
 	memcpy(st, &o, n);
 	return 0;

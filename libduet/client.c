@@ -732,6 +732,11 @@ static int task_status_locked(struct cl_task *t, struct duet_task_status *st)
 	/* Counted since this registration, plus the daemon restarts seen. */
 	o.lost += t->lost_local;
 	o.resyncs += t->reconnects;
+	/*
+	 * The name is the one this client registered (duetd holds the same):
+	 * TASK_STATUS does not carry it, so any daemon's answer will do.
+	 */
+	snprintf(o.name, sizeof(o.name), "%s", t->name);
 	*st = o;
 	return 0;
 }

@@ -472,6 +472,7 @@ static int task_status(struct duet_task *dt, struct duet_task_status *st)
 	o.resyncs = t->resyncs;
 	o.scan_files = t->scan_files;
 	o.scan_done = t->scan_done;
+	snprintf(o.name, sizeof(o.name), "%s", t->name);
 	pthread_mutex_unlock(&t->s->lock);
 	if (!r)
 		*st = o;

@@ -100,8 +100,8 @@ int main(int argc, char **argv)
 			struct duet_task_status ts = { .sz = sizeof(ts) };
 
 			duet_task_status(t, &ts);
-			fprintf(stderr, "dummy-task: %" PRIu64 " items/s (%" PRIu64 " pages); scanned %" PRIu64 "/%" PRIu64 " files\n",
-				nitems, npages, ts.scan_done, ts.scan_files);
+			fprintf(stderr, "dummy-task %s: %" PRIu64 " items/s (%" PRIu64 " pages); scanned %" PRIu64 "/%" PRIu64 " files\n",
+				ts.name, nitems, npages, ts.scan_done, ts.scan_files);
 			nitems = npages = 0;
 			last = time(NULL);
 		}

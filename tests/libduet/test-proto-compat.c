@@ -11,6 +11,9 @@
  *  - short: a TASK_STATUS body shorter than its first form: refused;
  *  - major: a daemon of major 2, whose answer to HELLO is refused with
  *    -EPROTONOSUPPORT.
+ * duet_task_status() gives the task's name with either daemon (the
+ * client's own copy: TASK_STATUS does not carry it), and callers of an
+ * older, smaller struct get only the fields they know.
  * And duet_session_free() of a daemon-mode session hangs up the tasks
  * still registered on it, as duet_session_free(3) says it frees them.
  * The fake daemon also checks what the client sends: HELLO carries its
@@ -49,7 +52,23 @@ static void run_compatible(enum kind kind)
 	CHECK(!memcmp(items, items_sent, sizeof(items_sent)));
 	CHECK_EQ(duet_task_fetch(t, items, 1), 1);
 	CHECK_EQ(duet_task_status(t, &st), 0);
-	CHECK(!memcmp(&st, &stats_sent, sizeof(st)));
+	CHECK(!memcmp(&st, &stats_sent, offsetof(struct duet_task_status, name)));
+	/* The name: the client's own, whichever daemon answers. */
+	CHECK_STR(st.name, "compat");
+	/* A caller whose struct ends before the name gets the counters only. */
+	memset(&st, 'x', sizeof(st));
+	st.sz = offsetof(struct duet_task_status, name);
+	CHECK_EQ(duet_task_status(t, &st), 0);
+	CHECK_EQ(st.sz, offsetof(struct duet_task_status, name));
+	CHECK_EQ(st.scan_done, stats_sent.scan_done);
+	CHECK_EQ(st.name[0], 'x');
+	/* And one whose struct ends inside it: not a name without its NUL. */
+	memset(&st, 'x', sizeof(st));
+	st.sz = offsetof(struct duet_task_status, name) + 8;
+	CHECK_EQ(duet_task_status(t, &st), 0);
+	CHECK_EQ(st.sz, offsetof(struct duet_task_status, name));
+	CHECK_EQ(st.name[0], 'x');
+	st.sz = sizeof(st);
 	snprintf(file, sizeof(file), "%s/f", dir);
 	CHECK_EQ(duet_task_fileid(t, file, &f), 0);
 	CHECK_EQ(f.ino, fileid_sent.ino);

@@ -184,8 +184,19 @@ struct duet_task_status {
 	uint64_t pending;		/* pages pending now */
 	uint64_t scan_files;		/* files to scan (registration, resync) */
 	uint64_t scan_done;		/* files scanned */
+	/*
+	 * Appended after the counters: written only when sz covers all
+	 * of it (an older caller's struct ends before). The name given at
+	 * registration ("task" if none), truncated to 63 bytes, with NUL.
+	 */
+	char name[64];
 };
 
+/*
+ * The task's counters (and name): the fields that fit in st->sz are
+ * written, st->sz is set to what was written. -EINVAL if sz ends before
+ * pending (the smallest struct ever published).
+ */
 int duet_task_status(struct duet_task *t, struct duet_task_status *st);
 
 /* A sentence for a -errno value returned by this library. */
