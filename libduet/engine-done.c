@@ -423,6 +423,30 @@ int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
 	return b && range_all(b, index, index + count);
 }
 
+int de_done_covers(const struct de_engine *e, int slot, const struct de_file *f,
+		   uint64_t npages)
+{
+	struct de_inode *inode;
+	roaring_bitmap_t *b;
+	int r;
+
+	r = check_args(e, slot, f, 0, 0);
+	if (r < 0)
+		return r;
+	inode = inode_find(e, f->dev, f->ino);
+	if (!inode || (inode->gen_known && inode->gen != f->gen))
+		return 0;
+	if (inode->done_all >> slot & 1)
+		return 1;
+	/* No mark at all is not done, even for an empty file. */
+	b = inode_ranges(inode, slot);
+	if (!b || npages > PAGE_LIMIT)
+		return 0;
+	if (inode->done_inv >> slot & 1)
+		return !roaring_bitmap_range_cardinality(b, 0, npages);
+	return range_all(b, 0, npages);
+}
+
 int de_done_foreach(const struct de_engine *e, int slot, de_done_fn fn, void *ud)
 {
 	const struct de_inode *inode, *tmp;

@@ -190,9 +190,23 @@ int de_done_set(struct de_engine *e, int slot, const struct de_file *f, uint64_t
 		uint64_t count);
 int de_done_reset(struct de_engine *e, int slot, const struct de_file *f, uint64_t index,
 		  uint64_t count);
-/* 1 if every page of the range (or the whole file) is done, 0 if not. */
+/*
+ * 1 if every page of the range is done, 0 if not; count == 0: 1 only for
+ * a whole-file mark (the engine does not know file sizes: see
+ * de_done_covers()).
+ */
 int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
 		  uint64_t index, uint64_t count);
+/*
+ * The whole file of npages pages (its size, known to the caller): 1 if it
+ * is marked done as a whole, or if the task holds range marks on it
+ * (several, adjacent or overlapping, or a whole file minus ranges) that
+ * cover [0, npages); with npages 0 any mark covers it. 0 if the task
+ * holds no mark on the file, or npages is past the 2^32 pages ranges
+ * reach.
+ */
+int de_done_covers(const struct de_engine *e, int slot, const struct de_file *f,
+		   uint64_t npages);
 /*
  * Visit the task's done marks: whole files (count == 0) and ranges. The
  * callback returns 0 to go on, non-zero to stop (returned).

@@ -412,6 +412,40 @@ int local_task_fileid(struct duet_task *dt, const char *path, struct duet_fileid
 	return r;
 }
 
+/*
+ * duet_task_check_done() of a whole file (count 0): a whole-file mark, or
+ * range marks that cover the file's pages as it is now, [0, size in pages
+ * rounded up). The size is taken from the file's name in the index, as
+ * this incarnation's; a file with no name any more is done only by a
+ * whole-file mark. Pages cached past the end of the file are not part of
+ * it.
+ */
+static int check_whole(struct local_task *t, const struct de_file *f)
+{
+	char path[PATH_MAX];
+	uint64_t gen = 0, psz = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct stat st;
+	int r;
+
+	pthread_mutex_lock(&t->s->lock);
+	r = de_done_check(t->s->e, t->slot, f, 0, 0);
+	if (!r)
+		dc_index_lookup(t->s->x, f->dev, f->ino, NULL);
+	if (!r && (dc_index_name_under(t->s->x, f->dev, f->ino, NULL, path, sizeof(path), &gen) ||
+		   gen != f->gen))
+		r = -ENOENT;
+	pthread_mutex_unlock(&t->s->lock);
+	if (r)
+		return r == -ENOENT ? 0 : r;
+	/* Outside the lock: a system call. A file replaced meanwhile is not it. */
+	if (lstat(path, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != f->ino)
+		return 0;
+	pthread_mutex_lock(&t->s->lock);
+	r = de_done_covers(t->s->e, t->slot, f, ((uint64_t)st.st_size + psz - 1) / psz);
+	pthread_mutex_unlock(&t->s->lock);
+	return r;
+}
+
 int local_task_done(struct duet_task *dt, enum duet__done_op op, const struct duet_fileid *f,
 		    uint64_t index, uint64_t count)
 {
@@ -419,6 +453,8 @@ int local_task_done(struct duet_task *dt, enum duet__done_op op, const struct du
 	struct de_file df = { .dev = f->dev, .ino = f->ino, .gen = f->gen };
 	int r;
 
+	if (op == DUET__DONE_CHECK && !count)
+		return check_whole(t, &df);
 	pthread_mutex_lock(&t->s->lock);
 	if (op == DUET__DONE_SET)
 		r = de_done_set(t->s->e, t->slot, &df, index, count);

@@ -9,7 +9,8 @@
  * across 3 blocks and now and then the whole 2^32 pages; random bounds.
  * After every call: the result (0, or -EDQUOT exactly when the model says
  * the bound would be passed, and then nothing changed), the task's count,
- * and de_done_check() on random ranges. Inode reuse and de_task_remove()
+ * de_done_check() on random ranges and de_done_covers() on random sizes
+ * (whole-file checks over ranges). Inode reuse and de_task_remove()
  * drop marks. Directed cases first, with exact counts.
  */
 #include "etest.h"
@@ -188,6 +189,67 @@ static void check_some(struct de_engine *e, int t, int i)
 	for (uint64_t p = a; p < a + len; p++)
 		all &= page_done(&model[t][i], p);
 	CHECK_EQ(de_done_check(e, t, &f, a, len), all);
+	/*
+	 * The whole file of a size: a size where the marks end (a run's
+	 * end: the one that can be covered), or anywhere.
+	 */
+	if (rndn(2)) {
+		len = 0;
+		while (len < SPAN && page_done(&model[t][i], len))
+			len++;
+		len -= rndn(2) && len ? rndn(len + 1) : 0;
+	} else {
+		len = rndn(SPAN + 1);
+	}
+	all = model[t][i].whole || model[t][i].has;
+	for (uint64_t p = 0; p < len && all; p++)
+		all &= page_done(&model[t][i], p);
+	CHECK_EQ(de_done_covers(e, t, &f, len), all);
+}
+
+/* Whole-file checks over ranges (de_done_covers()), exact cases. */
+static void covers(void)
+{
+	struct de_engine *e = engine_new();
+	struct de_file f = { 9, 1, 0 }, g = { 9, 2, 0 }, h = { 9, 3, 0 };
+	int t = de_task_add(e, DUET_EXISTS);
+
+	/* No mark: not done, whatever the size (an empty file too). */
+	CHECK_EQ(de_done_covers(e, t, &f, 0), 0);
+	CHECK_EQ(de_done_covers(e, t, &f, 16), 0);
+	/* Overlapping and adjacent ranges that cover 16 pages. */
+	CHECK_EQ(de_done_set(e, t, &f, 4, 6), 0);	/* 4-9 */
+	CHECK_EQ(de_done_set(e, t, &f, 0, 5), 0);	/* 0-4: overlaps */
+	CHECK_EQ(de_done_covers(e, t, &f, 16), 0);	/* 10-15 not done */
+	CHECK_EQ(de_done_covers(e, t, &f, 10), 1);
+	CHECK_EQ(de_done_set(e, t, &f, 10, 6), 0);	/* 10-15: adjacent */
+	CHECK_EQ(de_done_covers(e, t, &f, 16), 1);
+	CHECK_EQ(de_done_check(e, t, &f, 0, 16), 1);
+	CHECK_EQ(de_done_check(e, t, &f, 0, 0), 0);	/* ranges are not a whole-file mark */
+	CHECK_EQ(de_done_covers(e, t, &f, 17), 0);	/* the file grew a page */
+	CHECK_EQ(de_done_covers(e, t, &f, 0), 1);	/* an empty file with marks */
+	/* A hole in the middle, then filled by a range over it. */
+	CHECK_EQ(de_done_reset(e, t, &f, 7, 1), 0);
+	CHECK_EQ(de_done_covers(e, t, &f, 16), 0);
+	CHECK_EQ(de_done_covers(e, t, &f, 7), 1);
+	CHECK_EQ(de_done_set(e, t, &f, 6, 3), 0);
+	CHECK_EQ(de_done_covers(e, t, &f, 16), 1);
+	/* Whole file minus a range: covered up to the range, not past it. */
+	CHECK_EQ(de_done_set(e, t, &g, 0, 0), 0);
+	CHECK_EQ(de_done_reset(e, t, &g, 20, 4), 0);
+	CHECK_EQ(de_done_covers(e, t, &g, 20), 1);
+	CHECK_EQ(de_done_covers(e, t, &g, 21), 0);
+	CHECK_EQ(de_done_set(e, t, &g, 20, 4), 0);	/* whole again */
+	CHECK_EQ(de_done_covers(e, t, &g, UINT64_C(1) << 40), 1);
+	/* Ranges reach 2^32 pages: a larger file is never covered by them. */
+	CHECK_EQ(de_done_set(e, t, &h, 0, UINT64_C(1) << 32), 0);
+	CHECK_EQ(de_done_covers(e, t, &h, UINT64_C(1) << 32), 1);
+	CHECK_EQ(de_done_covers(e, t, &h, (UINT64_C(1) << 32) + 1), 0);
+	/* Another incarnation of the number holds none of them. */
+	f.gen = 7;
+	CHECK_EQ(de_done_covers(e, t, &f, 16), 0);
+	CHECK_EQ(de_done_covers(e, 5, &f, 16), -EINVAL);
+	de_engine_free(e);
 }
 
 /* An endpoint near a block edge, or anywhere. */
@@ -369,6 +431,7 @@ int main(void)
 	unsigned int before;
 
 	directed();
+	covers();
 	memory();
 	for (uint64_t seed = 1; seed <= NSEQ; seed++) {
 		before = check_failures;

@@ -3,8 +3,15 @@
  * Done marks: duet_task_fileid() names a file by path; a file marked
  * done whole (duet_task_set_done) answers done for any of its pages
  * (duet_task_check_done), and produces no more items though its pages
- * leave the cache and are read back.
+ * leave the cache and are read back. Ranges that together cover a file
+ * (overlapping, adjacent) make it done as a whole (count 0) up to its
+ * size in pages as it is now: a file grown by a page is not, a hole is
+ * not, and one truncated to what the ranges cover is again. The status
+ * names the task.
  */
+#include <fcntl.h>
+#include <string.h>
+
 #include "libduet-test.h"
 
 int main(int argc, char **argv)
@@ -13,8 +20,10 @@ int main(int argc, char **argv)
 	struct duet_task *te;
 	struct duet_fileid f;
 	struct lt t;
-	char a[300];
-	uint64_t ia;
+	struct duet_task_status st = { .sz = sizeof(st) };
+	char a[300], b[300];
+	uint64_t ia, ib;
+	int fd;
 	static struct got g;
 
 	lt_setup(&t, "done", argc, argv);
@@ -35,6 +44,42 @@ int main(int argc, char **argv)
 	collect(te, &g, 500);
 	CHECK(items_for(&g, ia) == 0, "done file: no items (%d)", items_for(&g, ia));
 	printf("ok done file\n");
+
+	/* b, 16 pages, done by three ranges: 4-9, 0-4 (overlapping), 10-15. */
+	snprintf(b, sizeof(b), "%s/b", t.root);
+	ib = make_file(b, 16, 1);
+	CHECK(!duet_task_fileid(te, b, &f) && f.ino == ib, "fileid of b");
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 0);
+	CHECK_EQ(duet_task_set_done(te, &f, 4, 6), 0);
+	CHECK_EQ(duet_task_set_done(te, &f, 0, 5), 0);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 10), 1);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 11), 0);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 0);	/* 10-15 are not */
+	CHECK_EQ(duet_task_set_done(te, &f, 10, 6), 0);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 16), 1);
+	CHECK_EQ(duet_task_check_done(te, &f, 3, 9), 1);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 1);	/* covered: the whole file */
+	/* A hole, then a range over it. */
+	CHECK_EQ(duet_task_reset_done(te, &f, 7, 1), 0);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 0);
+	CHECK_EQ(duet_task_check_done(te, &f, 6, 2), 0);
+	CHECK_EQ(duet_task_set_done(te, &f, 6, 3), 0);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 1);
+	/* Grown by a byte (a 17th page): no longer whole; truncated back, it is. */
+	fd = open(b, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0 && write(fd, "x", 1) == 1, "append to b");
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 0);
+	CHECK(!truncate(b, 16 * 4096 - 100), "truncate b");
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 1);
+	/* Another file's marks do not count, nor a mark reset as a whole. */
+	CHECK_EQ(duet_task_reset_done(te, &f, 0, 0), 0);
+	CHECK_EQ(duet_task_check_done(te, &f, 0, 0), 0);
+	printf("ok ranges covering the whole file\n");
+
+	CHECK_EQ(duet_task_status(te, &st), 0);
+	CHECK_STR(st.name, "exists");
 
 	duet_task_free(te);
 	lt_session_free(s);

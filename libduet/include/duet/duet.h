@@ -153,7 +153,10 @@ int duet_task_fileid(struct duet_task *t, const char *path, struct duet_fileid *
 /*
  * Done marks: pages [index, index + count) of f, or the whole file when
  * count is 0. Events for done pages are not queued for the task; marking
- * drops what is pending. check returns 1 if all of the range is done.
+ * drops what is pending. check returns 1 if all of the range is done, by
+ * any marks (ranges adjacent or overlapping count as one); with count 0,
+ * if the file has a whole-file mark, or ranges that cover it as it is
+ * now: [0, its size in pages, rounded up). See duet_task_check_done(3).
  */
 int duet_task_set_done(struct duet_task *t, const struct duet_fileid *f, uint64_t index,
 		       uint64_t count);
