@@ -227,8 +227,8 @@ EXPORT int duet_task_path(struct duet_task *t, const struct duet_fileid *f, char
 
 EXPORT int duet_task_save(struct duet_task *t, const char *file)
 {
-	/* The save writes FILE.tmp first, then renames it. */
-	if (!t || !file || strlen(file) + sizeof(".tmp") > PATH_MAX)
+	/* The save writes FILE.tmp-PID-N first, then renames it. */
+	if (!t || !file || !*file || strlen(file) + sizeof(".tmp-2147483647-4294967295") > PATH_MAX)
 		return -EINVAL;
 	return t->s->ops->task_save(t, file);
 }

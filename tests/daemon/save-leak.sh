@@ -35,8 +35,9 @@ check "the save file names none of B's files" [ "$(grep -c secret "$W/a.save")" 
 # What A could look up itself: every name under $MNT that A can read.
 as $A find "$MNT" -readable -printf '%i %P\n' 2>/dev/null | awk '$1 <= 300' |
 	sort -n >"$W/readable"
-# Save lines: "INO INDEX COUNT RELPATH" (the path relative to the root).
-sed 1d "$W/a.save" | awk '{ sub(/^\//, "", $4); print $1, $4 }' | sort -n >"$W/saved"
+# Save lines: "m DEV INO GEN FLAGS INDEX COUNT RELPATH" (the path
+# relative to the root; no name here needs an escape).
+awk '$1 == "m" { p = $8; sub(/^\//, "", p); print $3, p }' "$W/a.save" | sort -n >"$W/saved"
 # The root itself is saved with an empty relative path.
 awk '$2 != ""' "$W/readable" >"$W/readable.named"
 awk '$2 != ""' "$W/saved" >"$W/saved.named"

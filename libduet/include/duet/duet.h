@@ -171,7 +171,17 @@ int duet_task_check_done(struct duet_task *t, const struct duet_fileid *f, uint6
  */
 int duet_task_path(struct duet_task *t, const struct duet_fileid *f, char *buf, size_t len);
 
-/* Save and load the task's done marks (by path under its directory). */
+/*
+ * Save and load the task's done marks: each keyed by its file's identity
+ * (dev, ino, the file system's inode generation), with its path under
+ * the task's directory as a hint; any byte may be in a name. The save is
+ * atomic and durable (a temporary file, fsync, rename, fsync of the
+ * directory). A load restores a mark on the file at the saved path if it
+ * is still that inode and generation, else on the same file renamed
+ * within the directory, else nowhere; it returns the marks restored, or
+ * -EBADMSG (nothing restored) for a malformed or cut file. Files of the
+ * earlier format still load. See duet_task_save(3).
+ */
 int duet_task_save(struct duet_task *t, const char *file);
 int duet_task_load(struct duet_task *t, const char *file);
 
