@@ -400,13 +400,18 @@ int de_done_reset(struct de_engine *e, int slot, const struct de_file *f, uint64
 	return 0;
 }
 
-int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
-		  uint64_t index, uint64_t count)
+/*
+ * The marks of f for slot: 1 if the whole file is marked, else 0 with *b
+ * its ranges (NULL when it has none) and *inv whether they are inverted
+ * (the pages not done). -errno for bad arguments.
+ */
+static int done_marks(const struct de_engine *e, int slot, const struct de_file *f,
+		      uint64_t index, uint64_t count, roaring_bitmap_t **b, bool *inv)
 {
 	struct de_inode *inode;
-	roaring_bitmap_t *b;
 	int r;
 
+	*b = NULL;
 	r = check_args(e, slot, f, index, count);
 	if (r < 0)
 		return r;
@@ -415,36 +420,44 @@ int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
 		return 0;
 	if (inode->done_all >> slot & 1)
 		return 1;
-	if (!count)
+	*b = inode_ranges(inode, slot);
+	*inv = inode->done_inv >> slot & 1;
+	return 0;
+}
+
+/* Whether the marks (b, inv) cover all of [lo, hi). */
+static int covered(roaring_bitmap_t *b, bool inv, uint64_t lo, uint64_t hi)
+{
+	if (!b)
 		return 0;
-	b = inode_ranges(inode, slot);
-	if (b && (inode->done_inv >> slot & 1))
-		return !roaring_bitmap_range_cardinality(b, index, index + count);
-	return b && range_all(b, index, index + count);
+	if (inv)
+		return !roaring_bitmap_range_cardinality(b, lo, hi);
+	return range_all(b, lo, hi);
+}
+
+int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
+		  uint64_t index, uint64_t count)
+{
+	roaring_bitmap_t *b;
+	bool inv = false;
+	int r = done_marks(e, slot, f, index, count, &b, &inv);
+
+	if (r || !count)
+		return r;
+	return covered(b, inv, index, index + count);
 }
 
 int de_done_covers(const struct de_engine *e, int slot, const struct de_file *f,
 		   uint64_t npages)
 {
-	struct de_inode *inode;
 	roaring_bitmap_t *b;
-	int r;
+	bool inv = false;
+	int r = done_marks(e, slot, f, 0, 0, &b, &inv);
 
-	r = check_args(e, slot, f, 0, 0);
-	if (r < 0)
-		return r;
-	inode = inode_find(e, f->dev, f->ino);
-	if (!inode || (inode->gen_known && inode->gen != f->gen))
-		return 0;
-	if (inode->done_all >> slot & 1)
-		return 1;
 	/* No mark at all is not done, even for an empty file. */
-	b = inode_ranges(inode, slot);
-	if (!b || npages > PAGE_LIMIT)
-		return 0;
-	if (inode->done_inv >> slot & 1)
-		return !roaring_bitmap_range_cardinality(b, 0, npages);
-	return range_all(b, 0, npages);
+	if (r || npages > PAGE_LIMIT)
+		return r;
+	return covered(b, inv, 0, npages);
 }
 
 int de_done_foreach(const struct de_engine *e, int slot, de_done_fn fn, void *ud)

@@ -270,15 +270,10 @@ uint64_t cached_pages(const char *path)
 	return cs[0];
 }
 
-void resident(const char *path, uint8_t *bits)
+void cachestat_bits(const char *path, int dirty, uint8_t *bits)
 {
 	int fd = open(path, O_RDONLY);
 
-	/*
-	 * Page by page with cachestat, not mincore over st_size: a large
-	 * folio keeps pages cached past the end of the file after a
-	 * truncate into it, and the views must include them.
-	 */
 	memset(bits, 0, MAXP);
 	for (int i = 0; fd >= 0 && i < MAXP; i++) {
 		struct { uint64_t off, len; } r = { (uint64_t)i * 4096, 4096 };
@@ -286,8 +281,18 @@ void resident(const char *path, uint8_t *bits)
 
 		if (syscall(451, fd, &r, cs, 0))
 			die("cachestat %s", path);
-		bits[i] = cs[0] != 0;
+		bits[i] = cs[dirty ? 1 : 0] != 0;
 	}
 	if (fd >= 0)
 		close(fd);
+}
+
+void resident(const char *path, uint8_t *bits)
+{
+	/*
+	 * Page by page with cachestat, not mincore over st_size: a large
+	 * folio keeps pages cached past the end of the file after a
+	 * truncate into it, and the views must include them.
+	 */
+	cachestat_bits(path, 0, bits);
 }

@@ -99,5 +99,7 @@ void readall(const char *path);
 uint64_t cached_pages(const char *path);
 /* Which of the first MAXP pages of path are cached (cachestat, past EOF too). */
 void resident(const char *path, uint8_t *bits);
+/* Which of the first MAXP pages of path are cached (dirty 0) or dirty (1). */
+void cachestat_bits(const char *path, int dirty, uint8_t *bits);
 
 #endif

@@ -13,7 +13,6 @@
  */
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,24 +38,6 @@ static uint64_t make_tail(const char *path)
 	close(fd);
 	free(buf);
 	return st.st_ino;
-}
-
-/* Which of the first MAXP pages of path are dirty (cachestat). */
-static void dirty_pages(const char *path, uint8_t *bits)
-{
-	int fd = open(path, O_RDONLY);
-
-	memset(bits, 0, MAXP);
-	for (int i = 0; fd >= 0 && i < MAXP; i++) {
-		struct { uint64_t off, len; } r = { (uint64_t)i * 4096, 4096 };
-		uint64_t cs[5] = { 0 };
-
-		if (syscall(451, fd, &r, cs, 0))
-			die("cachestat %s", path);
-		bits[i] = cs[1] != 0;
-	}
-	if (fd >= 0)
-		close(fd);
 }
 
 static int count(const uint8_t *bits)
@@ -100,7 +81,7 @@ int main(int argc, char **argv)
 		      t.fs, past);
 	CHECK(cached_pages(a) == (uint64_t)count(res), "tail: cachestat over the file agrees (%llu, %d)",
 	      (unsigned long long)cached_pages(a), count(res));
-	dirty_pages(a, dres);
+	cachestat_bits(a, 1, dres);
 	te = lt_task(s, "exists", DUET_EXISTS, t.root);
 	tm = lt_task(s, "modified", DUET_MODIFIED, t.root);
 	wait_scan(te);
