@@ -20,6 +20,9 @@ const struct dc_src_info dc_src_info[DC_SRC_NR] = {
 	[DC_SRC_P_WB_START] = { "filemap", "mm_filemap_clear_dirty_for_io", DC_FLUSHED, 0 },
 	[DC_SRC_P_WB_END] = { "filemap", "mm_filemap_writeback_end", 0, 0 },
 	[DC_SRC_P_CANCEL] = { "filemap", "mm_filemap_dirty_cancel", DC_FLUSHED, 0 },
+	[DC_SRC_EXT4_ALLOC] = { "ext4", "ext4_allocate_inode", DC_INODE_NEW, 0 },
+	[DC_SRC_XFS_IGET_MISS] = { "xfs", "xfs_iget_miss", DC_INODE_NEW, 0 },
+	[DC_SRC_XFS_IGET_RECYCLE] = { "xfs", "xfs_iget_recycle", DC_INODE_NEW, 0 },
 };
 
 const char *dc_type_name(unsigned int type)
@@ -35,6 +38,8 @@ const char *dc_type_name(unsigned int type)
 		return "FLUSHED";
 	case DC_LOST:
 		return "LOST";
+	case DC_INODE_NEW:
+		return "NEW";
 	}
 	return "?";
 }
@@ -149,6 +154,9 @@ int dc_layout_parse(enum dc_src src, const char *text, size_t len,
 		l.name.size = f->size;
 		break;
 	case DC_SRC_SB_CLEAR_WB:
+	case DC_SRC_EXT4_ALLOC:
+	case DC_SRC_XFS_IGET_MISS:
+	case DC_SRC_XFS_IGET_RECYCLE:
 		r = take_int(ev, "dev", true, sz_4, &l.dev);
 		if (!r)
 			r = take_int(ev, "ino", true, sz_48, &l.ino);

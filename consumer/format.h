@@ -19,6 +19,9 @@ enum dc_src {
 	DC_SRC_P_WB_START,	/* patched: filemap/mm_filemap_clear_dirty_for_io */
 	DC_SRC_P_WB_END,	/* patched: filemap/mm_filemap_writeback_end */
 	DC_SRC_P_CANCEL,	/* patched: filemap/mm_filemap_dirty_cancel */
+	DC_SRC_EXT4_ALLOC,	/* ext4/ext4_allocate_inode (DC_INODE_NEW) */
+	DC_SRC_XFS_IGET_MISS,	/* xfs/xfs_iget_miss (DC_INODE_NEW) */
+	DC_SRC_XFS_IGET_RECYCLE,	/* xfs/xfs_iget_recycle (DC_INODE_NEW) */
 	DC_SRC_NR,
 };
 
@@ -40,7 +43,7 @@ struct dc_field {
  * Which fields a source needs depends on its shape:
  *  - page-cache class (add, delete, patched events): ino, index, dev, order
  *  - writeback_dirty_folio: name (bdi), ino, index
- *  - sb_clear_inode_writeback: dev, ino
+ *  - sb_clear_inode_writeback and the DC_INODE_NEW sources: dev, ino
  */
 struct dc_layout {
 	int id;			/* common_type value */

@@ -362,7 +362,7 @@ static int decode_one(struct dc_decoder *d, const uint8_t *data, size_t len, uin
 	rec->type = si->type;
 	rec->flags = si->rec_flags;
 	rec->reserved = 0;
-	if (l->src == DC_SRC_SB_CLEAR_WB) {
+	if (l->src == DC_SRC_SB_CLEAR_WB || si->type == DC_INODE_NEW) {
 		rec->dev = (uint32_t)rd(data, &l->dev);
 		rec->index = 0;
 		rec->count = 0;

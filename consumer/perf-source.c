@@ -582,6 +582,11 @@ enum dc_dirty_sem dc_perf_dirty_sem(const struct dc_perf *p)
 	return p->src.dirty_sem;
 }
 
+bool dc_perf_uses(const struct dc_perf *p, int src)
+{
+	return src >= 0 && src < DC_SRC_NR && p->src.use[src];
+}
+
 const char *dc_perf_describe(const struct dc_perf *p)
 {
 	return p->describe;
@@ -669,6 +674,11 @@ static enum dc_dirty_sem s_dirty_sem(const void *p)
 	return dc_perf_dirty_sem(p);
 }
 
+static bool s_uses(const void *p, int src)
+{
+	return dc_perf_uses(p, src);
+}
+
 static void s_free(void *p)
 {
 	dc_perf_free(p);
@@ -686,6 +696,7 @@ static const struct dc_source_ops perf_ops = {
 	.describe = s_describe,
 	.flush_sem = s_flush_sem,
 	.dirty_sem = s_dirty_sem,
+	.uses = s_uses,
 	.free = s_free,
 };
 

@@ -66,5 +66,6 @@ void dc_perf_free(struct dc_perf *p);
 enum dc_flush_sem dc_perf_flush_sem(const struct dc_perf *p);
 enum dc_dirty_sem dc_perf_dirty_sem(const struct dc_perf *p);
 const char *dc_perf_describe(const struct dc_perf *p);
+bool dc_perf_uses(const struct dc_perf *p, int src);
 
 #endif

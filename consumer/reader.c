@@ -211,7 +211,7 @@ int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_b
 	if (ndevs) {
 		if (src == DC_SRC_WB_DIRTY)
 			r = bdi_filter(filter, sizeof(filter), bdis, nbdis, devs, ndevs);
-		else if (src == DC_SRC_SB_CLEAR_WB)
+		else if (src == DC_SRC_SB_CLEAR_WB || dc_src_info[src].type == DC_INODE_NEW)
 			r = append_dev_filter(filter, sizeof(filter), "dev", devs, ndevs);
 		else
 			r = append_dev_filter(filter, sizeof(filter), "s_dev", devs, ndevs);

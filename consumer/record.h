@@ -12,6 +12,13 @@
 #define DC_REMOVED	0x02u
 #define DC_DIRTY	0x04u
 #define DC_FLUSHED	0x08u
+/*
+ * An inode was made in memory for (dev, ino): a new file took the number,
+ * or (xfs) the inode was read again after it had left memory. Either way
+ * no page cached before this record belongs to the inode after it. Not a
+ * page event: index and count are 0. Only asked for (never in "all").
+ */
+#define DC_INODE_NEW	0x10u
 #define DC_LOST		0x80u	/* events were lost on this cpu before ts */
 #define DC_EVENTS_ALL	(DC_ADDED | DC_REMOVED | DC_DIRTY | DC_FLUSHED)
 

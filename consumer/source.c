@@ -99,6 +99,11 @@ static enum dc_dirty_sem t_dirty_sem(const void *l)
 	return dc_live_dirty_sem(l);
 }
 
+static bool t_uses(const void *l, int src)
+{
+	return dc_live_uses(l, src);
+}
+
 static void t_free(void *l)
 {
 	dc_live_free(l);
@@ -116,6 +121,7 @@ static const struct dc_source_ops tracefs_ops = {
 	.describe = t_describe,
 	.flush_sem = t_flush_sem,
 	.dirty_sem = t_dirty_sem,
+	.uses = t_uses,
 	.free = t_free,
 };
 
@@ -288,6 +294,11 @@ bool dc_source_finished(const struct dc_source *s)
 int dc_source_stats(struct dc_source *s, const struct dc_source_stats **ret)
 {
 	return s->ops->stats(s->impl, ret);
+}
+
+bool dc_source_uses(const struct dc_source *s, int src)
+{
+	return s->ops->uses(s->impl, src);
 }
 
 const char *dc_source_describe(const struct dc_source *s)

@@ -67,6 +67,7 @@ struct dc_source_ops {
 	const char *(*describe)(const void *impl);
 	enum dc_flush_sem (*flush_sem)(const void *impl);
 	enum dc_dirty_sem (*dirty_sem)(const void *impl);
+	bool (*uses)(const void *impl, int src);	/* a DC_SRC_* is enabled */
 	void (*free)(void *impl);
 };
 
@@ -123,6 +124,8 @@ int dc_source_stats(struct dc_source *s, const struct dc_source_stats **ret);
 const char *dc_source_describe(const struct dc_source *s);
 enum dc_flush_sem dc_source_flush_sem(const struct dc_source *s);
 enum dc_dirty_sem dc_source_dirty_sem(const struct dc_source *s);
+/* The kernel event src (DC_SRC_*) is enabled: its records may come. */
+bool dc_source_uses(const struct dc_source *s, int src);
 enum dc_backend dc_source_backend(const struct dc_source *s);
 /* The tracefs source beneath (instance name, sub-buffer size), else NULL. */
 struct dc_live *dc_source_live(struct dc_source *s);

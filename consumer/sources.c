@@ -66,6 +66,16 @@ int dc_sources_choose(unsigned int types, bool stock_only, struct dc_sources *s)
 				s->flush_sem = DC_FLUSH_INODE;
 		}
 	}
+	/*
+	 * Inode markers are optional: a file system whose module is not
+	 * loaded (or a kernel without the events) has none, and its inode
+	 * numbers are told apart by the path index alone.
+	 */
+	if (types & DC_INODE_NEW) {
+		load_layout(s, DC_SRC_EXT4_ALLOC);
+		load_layout(s, DC_SRC_XFS_IGET_MISS);
+		load_layout(s, DC_SRC_XFS_IGET_RECYCLE);
+	}
 	return s->nlayouts ? 0 : -ENOENT;
 }
 
@@ -93,5 +103,9 @@ void dc_sources_describe(const struct dc_sources *s, char *buf, size_t len)
 	default:
 		f = "FLUSHED not available";
 	}
-	snprintf(buf, len, "ADDED/REMOVED exact per folio (filemap); %s; %s", d, f);
+	snprintf(buf, len, "ADDED/REMOVED exact per folio (filemap); %s; %s%s%s%s", d, f,
+		 s->use[DC_SRC_EXT4_ALLOC] || s->use[DC_SRC_XFS_IGET_MISS] ?
+			 "; new inodes marked in the stream (" : "",
+		 s->use[DC_SRC_EXT4_ALLOC] ? (s->use[DC_SRC_XFS_IGET_MISS] ? "ext4, " : "ext4") : "",
+		 s->use[DC_SRC_XFS_IGET_MISS] ? "xfs)" : s->use[DC_SRC_EXT4_ALLOC] ? ")" : "");
 }
