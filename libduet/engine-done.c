@@ -304,7 +304,7 @@ int de_done_set(struct de_engine *e, int slot, const struct de_file *f, uint64_t
 		r = eng_inode_get(e, f->dev, f->ino, &inode);
 		if (r < 0)
 			return r;
-		eng_inode_set_gen(e, inode, f->gen);
+		inode = eng_inode_set_gen(e, inode, f->gen);
 	}
 	if (!count) {
 		eng_inode_clear_ranges(inode, slot);

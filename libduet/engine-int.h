@@ -107,6 +107,7 @@ struct de_inode {
 	uint64_t sdirty_tasks;
 	roaring_bitmap_t *pend;		/* pages with an entry */
 	bool gen_known;
+	bool retired;	/* out of the table: an earlier file's pending pages */
 };
 
 /*
@@ -252,7 +253,8 @@ void eng_inode_drop(struct de_engine *e, struct de_inode *inode, uint64_t tasks,
 /* Frees the inode if nothing holds it (no relevance, pages, marks, dirt). */
 void eng_inode_gc(struct de_engine *e, struct de_inode *inode);
 /* The inode's reuse guard; another gen than the known one resets it. */
-void eng_inode_set_gen(struct de_engine *e, struct de_inode *inode, uint64_t gen);
+/* The inode to use for gen (another one if the old file's pages are pending). */
+struct de_inode *eng_inode_set_gen(struct de_engine *e, struct de_inode *inode, uint64_t gen);
 
 /* ---- done marks (engine-done.c) ---- */
 

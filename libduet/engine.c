@@ -182,7 +182,8 @@ static void inode_free(struct de_engine *e, struct de_inode *inode)
 		roaring_bitmap_free(inode->dirty);
 	if (inode->sdirty)
 		roaring_bitmap_free(inode->sdirty);
-	HASH_DEL(e->inodes, inode);
+	if (!inode->retired)
+		HASH_DEL(e->inodes, inode);
 	e->ninodes--;
 	free(inode);
 }
@@ -193,15 +194,11 @@ void eng_inode_gc(struct de_engine *e, struct de_inode *inode)
 		inode_free(e, inode);
 }
 
-/*
- * Another file now has this (dev, ino): its pending pages, done marks
- * and dirty set belonged to the old one.
- */
-static void inode_reset(struct de_engine *e, struct de_inode *inode)
+/* The done marks and dirty sets of a file that no longer has the number. */
+static void inode_forget_file(struct de_engine *e, struct de_inode *inode)
 {
 	uint64_t m;
 
-	eng_inode_drop(e, inode, ~UINT64_C(0), 0, PAGE_LIMIT);
 	for (m = (inode->done_all | inode->done_mask) & e->active; m; m &= m - 1) {
 		int t = __builtin_ctzll(m);
 
@@ -217,12 +214,42 @@ static void inode_reset(struct de_engine *e, struct de_inode *inode)
 	inode->sdirty_tasks = 0;
 }
 
-void eng_inode_set_gen(struct de_engine *e, struct de_inode *inode, uint64_t gen)
+/*
+ * Another file now has this (dev, ino). The old file's pages still
+ * pending for tasks are theirs: its REMOVED items (a deleted file leaving
+ * the cache) must still reach them, under its gen. So the inode leaves
+ * the table, retired: events, scans and marks of the number reach a new
+ * inode from now on, and the retired one is fetched as it is (never asked
+ * about again) and freed when nothing is pending for it. Without memory
+ * for the new one, the old file's pending pages go instead.
+ */
+static struct de_inode *inode_retire(struct de_engine *e, struct de_inode *inode)
+{
+	struct de_inode *n;
+
+	inode_forget_file(e, inode);
+	if (!inode->listed || inode->retired)
+		goto reset;
+	HASH_DEL(e->inodes, inode);
+	if (eng_inode_get(e, inode->key.dev, inode->key.ino, &n) < 0) {
+		HASH_ADD(hh, e->inodes, key, sizeof(inode->key), inode);
+		goto reset;
+	}
+	inode->retired = true;
+	inode->epoch = 0;
+	return n;
+reset:
+	eng_inode_drop(e, inode, ~UINT64_C(0), 0, PAGE_LIMIT);
+	return inode;
+}
+
+struct de_inode *eng_inode_set_gen(struct de_engine *e, struct de_inode *inode, uint64_t gen)
 {
 	if (inode->gen_known && inode->gen != gen)
-		inode_reset(e, inode);
+		inode = inode_retire(e, inode);
 	inode->gen = gen;
 	inode->gen_known = true;
+	return inode;
 }
 
 /*
@@ -231,20 +258,22 @@ void eng_inode_set_gen(struct de_engine *e, struct de_inode *inode, uint64_t gen
  * to it) loses what was pending for it: nothing more of the file leaves
  * for that task, not even what was queued before.
  */
-static void inode_decide(struct de_engine *e, struct de_inode *inode)
+static struct de_inode *inode_decide(struct de_engine *e, struct de_inode *inode)
 {
-	uint64_t gen = 0;
+	uint64_t gen = 0, mask;
 
-	if (inode_decided(e, inode))
-		return;
+	if (inode_decided(e, inode) || inode->retired)
+		return inode;
 	if (e->relevant)
-		inode->relmask = e->relevant(e->ud, inode->key.dev, inode->key.ino, &gen);
+		mask = e->relevant(e->ud, inode->key.dev, inode->key.ino, &gen);
 	else
-		inode->relmask = ~UINT64_C(0);
-	eng_inode_set_gen(e, inode, gen);
+		mask = ~UINT64_C(0);
+	inode = eng_inode_set_gen(e, inode, gen);
+	inode->relmask = mask;
 	inode->epoch = e->epoch;
 	if (inode->listed & ~inode->relmask)
 		eng_inode_drop(e, inode, inode->listed & ~inode->relmask, 0, PAGE_LIMIT);
+	return inode;
 }
 
 /* Finds or creates the inode and decides its relevance. */
@@ -257,8 +286,7 @@ static int inode_relevant(struct de_engine *e, uint32_t dev, uint64_t ino,
 	r = eng_inode_get(e, dev, ino, &inode);
 	if (r < 0)
 		return r;
-	inode_decide(e, inode);
-	*ret = inode;
+	*ret = inode_decide(e, inode);
 	return 0;
 }
 
@@ -562,6 +590,8 @@ int de_task_remove(struct de_engine *e, int slot)
 		inode = task->list[i];
 		eng_inode_drop(e, inode, bit, 0, PAGE_LIMIT);
 		inode->listed &= ~bit;
+		if (inode->retired)
+			eng_inode_gc(e, inode);	/* not in the table below */
 	}
 	HASH_ITER(hh, e->inodes, inode, tmp) {
 		inode->done_all &= ~bit;
@@ -693,7 +723,7 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64
 		return r;
 	if (inode_decided(e, inode) && inode->gen_known && inode->gen != f->gen)
 		return -ESTALE;
-	eng_inode_set_gen(e, inode, f->gen);
+	inode = eng_inode_set_gen(e, inode, f->gen);
 	for (i = index; i < index + count; i++) {
 		uint32_t p = (uint32_t)i;
 
@@ -883,7 +913,10 @@ int de_fetch(struct de_engine *e, int slot, struct duet_item *items, size_t n)
 	}
 	while (task->head < task->len && out < n) {
 		inode = task->list[task->head];
-		/* Relevance changed since these pages were queued: ask again. */
+		/*
+		 * Relevance changed since these pages were queued: ask again
+		 * (an inode retired meanwhile is fetched as listed).
+		 */
 		inode_decide(e, inode);
 		if (!fetch_inode(e, slot, inode, items, n, &out))
 			break;
@@ -907,6 +940,13 @@ uint64_t de_pending(const struct de_engine *e, int slot)
 	if (check_slot(e, slot) < 0)
 		return 0;
 	return e->tasks[slot].st.pending;
+}
+
+uint64_t de_file_wanted(const struct de_engine *e, uint32_t dev, uint64_t ino)
+{
+	const struct de_inode *inode = inode_find(e, dev, ino);
+
+	return inode && inode_decided(e, inode) ? inode->relmask & e->active : 0;
 }
 
 int de_file_invalidate(struct de_engine *e, uint32_t dev, uint64_t ino)
