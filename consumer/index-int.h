@@ -39,6 +39,12 @@ struct key {
 
 struct pname;
 
+/* A file that had this number and lost its last name by an unlink. */
+struct ent_held {
+	uint64_t gen;
+	uint64_t held;		/* the caller's mask (dc_index_set_held()) */
+};
+
 struct ent {
 	struct key k;
 	struct pname *first;	/* its names, the newest first */
@@ -46,8 +52,18 @@ struct ent {
 	char *gone;		/* ENT_DELETED: the last name it had */
 	uint64_t roots;		/* OR of its names' root bits */
 	uint64_t gen;		/* incarnation: bumped when a deleted inode is named again */
+	/*
+	 * The incarnation the event stream is at, on a file system whose
+	 * stream marks new inodes (dc_index_set_marked()): it lags gen while
+	 * the events of an earlier file of the number are still coming.
+	 * Elsewhere always gen.
+	 */
+	uint64_t sgen;
+	struct ent_held *held;	/* unlinked incarnations, oldest first */
+	uint32_t nheld;
 	uint32_t names;		/* names known under the roots */
 	uint8_t state;
+	bool fresh;		/* ENT_DELETED: a marker began gen, its name is to come */
 	UT_hash_handle hh;
 };
 
@@ -101,6 +117,10 @@ struct dc_index {
 	dc_index_changed_fn changed;
 	void *changed_ud;
 	int why;		/* DC_NAME_*: why names are being added now */
+	bool unlinking;		/* names are being dropped by an unlink */
+	uint32_t *marked;	/* devices whose stream has DC_INODE_NEW markers */
+	size_t nmarked;
+	uint64_t held_ents;	/* entries with held records */
 	uint32_t stamp;		/* the last listing started */
 	uint32_t epoch;		/* the current repair epoch (never 0) */
 	/* The repair: the next directory to re-list, and the listing under way. */
@@ -178,6 +198,14 @@ static inline int join(char *buf, const char *dir, const char *name)
 			     name) >= PATH_MAX)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+static inline bool ix_marked(const struct dc_index *x, uint32_t dev)
+{
+	for (size_t i = 0; i < x->nmarked; i++)
+		if (x->marked[i] == dev)
+			return true;
+	return false;
 }
 
 /* index.c */

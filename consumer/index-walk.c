@@ -507,8 +507,10 @@ static void apply_in(struct dc_index *x, struct pname *p, const struct inotify_e
 		return;
 	if (ev->mask & (IN_MOVED_FROM | IN_DELETE)) {
 		c = name_find(x, path);
+		x->unlinking = ev->mask & IN_DELETE;
 		if (c)
 			ix_drop_subtree(x, c);
+		x->unlinking = false;
 		return;
 	}
 	if (ev->mask & IN_ATTRIB) {

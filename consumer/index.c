@@ -227,6 +227,8 @@ static void unwatch(struct dc_index *x, struct pname *p)
 	}
 }
 
+static void held_prune(struct dc_index *x, struct ent *e);
+
 /* Forget one name (a directory's entries are gone already). */
 static void drop_name(struct dc_index *x, struct pname *p)
 {
@@ -264,7 +266,9 @@ static void drop_name(struct dc_index *x, struct pname *p)
 		p->path = NULL;
 	}
 	x->last = NULL;
-	notify(x, e->k.dev, e->k.ino, DC_NAME_REMOVED);
+	notify(x, e->k.dev, e->k.ino,
+	       !e->names && x->unlinking && e->state == ENT_DELETED ? DC_NAME_DELETED :
+								     DC_NAME_REMOVED);
 	free(p->path);
 	free(p);
 }
@@ -349,8 +353,19 @@ struct pname *ix_add_name(struct dc_index *x, struct pname *parent, const char *
 	ent_link(e, p);
 	if (e->state == ENT_NEG)
 		x->st.negative--;
-	if (e->state == ENT_DELETED)
-		e->gen++;	/* the number was freed: this may be another file */
+	/*
+	 * The number was freed: this may be another file. A file created
+	 * under a number known outside the roots is another file too.
+	 */
+	if (e->fresh)
+		e->fresh = false;	/* the file the stream's marker began */
+	else if (e->state == ENT_DELETED || (e->state == ENT_NEG && x->why == DC_NAME_CREATED) ||
+		 (!e->state && x->why == DC_NAME_CREATED && ix_marked(x, dev)))
+		e->gen++;	/* a new number's first file: its marker is to come */
+	if (!ix_marked(x, dev))
+		e->sgen = e->gen;
+	if (e->nheld)
+		held_prune(x, e);
 	if (e->state != ENT_POS)
 		x->st.files++;
 	e->state = ENT_POS;
@@ -440,6 +455,7 @@ void dc_index_free(struct dc_index *x)
 	}
 	HASH_ITER(hh, x->ents, e, et) {
 		HASH_DEL(x->ents, e);
+		free(e->held);
 		free(e->rep);
 		free(e->gone);
 		free(e);
@@ -456,6 +472,7 @@ void dc_index_free(struct dc_index *x)
 		free(r);
 	}
 	free(x->roots);
+	free(x->marked);
 	dc_mounts_free(&x->mounts);
 	if (x->ifd >= 0)
 		close(x->ifd);
@@ -634,4 +651,162 @@ int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_f
 			r = visit(q, fn, ud);
 	}
 	return r;
+}
+
+/* ---- incarnations: the event stream against the names ---- */
+
+int dc_index_set_marked(struct dc_index *x, const uint32_t *devs, size_t n)
+{
+	uint32_t *m = n ? malloc(n * sizeof(*m)) : NULL;
+
+	if (n && !m)
+		return -ENOMEM;
+	if (n)
+		memcpy(m, devs, n * sizeof(*m));
+	free(x->marked);
+	x->marked = m;
+	x->nmarked = n;
+	return 0;
+}
+
+/* Forget what the stream has passed: incarnations before sgen. */
+static void held_prune(struct dc_index *x, struct ent *e)
+{
+	uint32_t k = 0;
+
+	while (k < e->nheld && e->held[k].gen < e->sgen && e->held[k].gen < e->gen)
+		k++;
+	if (!k)
+		return;
+	memmove(e->held, e->held + k, (e->nheld - k) * sizeof(*e->held));
+	e->nheld -= k;
+	if (!e->nheld) {
+		free(e->held);
+		e->held = NULL;
+		x->held_ents--;
+	}
+}
+
+void dc_index_inode_new(struct dc_index *x, uint32_t kdev, uint64_t ino)
+{
+	struct ent *e = find(x, kdev, ino);
+
+	if (e && e->state == ENT_POS && e->sgen == e->gen) {
+		/*
+		 * Either the names are behind (the unlink of this file and the
+		 * creation of the next are still queued) or, on xfs, the same
+		 * file was read in again: the queue tells.
+		 */
+		dc_index_update(x);
+		if (e->state == ENT_POS && e->sgen == e->gen)
+			return;
+	}
+	if (!ix_marked(x, kdev))
+		return;
+	if (!e || e->state == ENT_NEG) {
+		/*
+		 * A number not known under the roots: a new file begins here.
+		 * Kept, so that if its name comes (created under a root) it
+		 * joins this gen instead of waiting for a marker gone by.
+		 */
+		if (!e)
+			e = get(x, kdev, ino);
+		else
+			x->st.negative--;
+		if (!e)
+			return;
+		if (e->state)
+			e->gen++;
+		e->state = ENT_DELETED;
+		e->sgen = e->gen;
+		e->fresh = true;
+		return;
+	}
+	if (e->sgen < e->gen) {
+		e->sgen++;
+	} else if (e->state == ENT_DELETED) {
+		/*
+		 * A file the names have not seen yet: it begins here. Its name
+		 * may come (then it joins this gen) or never (created and
+		 * deleted before the index could look at it): its events then
+		 * go to nobody, never to the file before it.
+		 */
+		e->gen++;
+		e->sgen = e->gen;
+		e->fresh = true;
+		free(e->gone);
+		e->gone = NULL;
+	}
+	held_prune(x, e);
+}
+
+int dc_index_set_held(struct dc_index *x, uint32_t kdev, uint64_t ino, uint64_t held)
+{
+	struct ent *e = find(x, kdev, ino);
+	struct ent_held *n;
+
+	if (!e || e->state != ENT_DELETED)
+		return -ENOENT;
+	if (!held)
+		return 0;
+	n = realloc(e->held, (e->nheld + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	if (!e->nheld)
+		x->held_ents++;
+	e->held = n;
+	e->held[e->nheld].gen = e->gen;
+	e->held[e->nheld].held = held;
+	e->nheld++;
+	return 0;
+}
+
+void dc_index_stream_lost(struct dc_index *x)
+{
+	struct ent *e, *et;
+
+	HASH_ITER(hh, x->ents, e, et) {
+		e->sgen = e->gen;
+		if (e->nheld)
+			held_prune(x, e);
+	}
+}
+
+void dc_index_clear_held(struct dc_index *x, uint64_t bits)
+{
+	struct ent *e, *et;
+
+	if (!x->held_ents)
+		return;
+	HASH_ITER(hh, x->ents, e, et)
+		for (uint32_t k = 0; k < e->nheld; k++)
+			e->held[k].held &= ~bits;
+}
+
+int dc_index_stream(struct dc_index *x, uint32_t kdev, uint64_t ino, uint64_t *gen,
+		    uint64_t *held)
+{
+	struct ent *e = find(x, kdev, ino);
+	uint64_t g;
+
+	if (!e || e->state == ENT_NEG)
+		return -ENOENT;
+	if (e->fresh)
+		dc_index_update(x);	/* its name may be queued */
+	g = e->sgen < e->gen ? e->sgen : e->gen;
+	*gen = g;
+	*held = 0;
+	if (g == e->gen && e->state == ENT_POS)
+		return 0;
+	for (uint32_t k = 0; k < e->nheld; k++)
+		if (e->held[k].gen == g)
+			*held = e->held[k].held;
+	return 1;
+}
+
+const char *dc_index_gone(const struct dc_index *x, uint32_t kdev, uint64_t ino)
+{
+	struct ent *e = find((struct dc_index *)x, kdev, ino);
+
+	return e && e->state == ENT_DELETED ? e->gone : NULL;
 }

@@ -71,6 +71,7 @@ enum {
 	DC_NAME_LINKED,		/* a new name of an existing file (hard link) */
 	DC_NAME_MOVED_IN,	/* renamed into a watched directory */
 	DC_NAME_REMOVED,	/* a name went away (unlink, rename out) */
+	DC_NAME_DELETED,	/* its last name under the roots was unlinked */
 	DC_NAME_ATTRIB,		/* mode, owner or ACL changed (of a file; dev 0 ino 0:
 				 * of a directory, so of everything below it) */
 	DC_NAME_OVERFLOW,	/* dev 0 ino 0: directory changes were lost; a repair
@@ -110,5 +111,40 @@ int dc_index_remount(struct dc_index *x);
 /* Visit every name under root (directories included). Non-zero stops. */
 typedef int (*dc_index_file_fn)(void *ud, const char *path, uint32_t kdev, uint64_t ino);
 int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud);
+
+/*
+ * Incarnations. The names tell which file has a number now; the event
+ * stream runs behind them (or, briefly, ahead): the last events of a
+ * deleted file can come after the index saw the next file take the
+ * number. On a file system whose stream marks every new inode
+ * (DC_INODE_NEW records; devices given here), the index follows the
+ * stream's incarnation apart from the names' one, so that each event is
+ * attributed to the file it belongs to. Elsewhere both are the same.
+ */
+int dc_index_set_marked(struct dc_index *x, const uint32_t *kdevs, size_t n);
+/* A DC_INODE_NEW record, in stream order. */
+void dc_index_inode_new(struct dc_index *x, uint32_t kdev, uint64_t ino);
+/*
+ * Events were lost (markers among them): the stream's incarnations are
+ * the names' again, as the resync that follows takes them.
+ */
+void dc_index_stream_lost(struct dc_index *x);
+/*
+ * The incarnation the stream is at for (kdev, ino), as *gen. 0: it is the
+ * file the names show (ask them who sees it). 1: a file that has no name
+ * any more; *held is what dc_index_set_held() said when it was unlinked
+ * (0 if nothing). -ENOENT: not known under the roots.
+ */
+int dc_index_stream(struct dc_index *x, uint32_t kdev, uint64_t ino, uint64_t *gen,
+		    uint64_t *held);
+/*
+ * For the caller's DC_NAME_DELETED: keep a mask (the tasks that saw the
+ * file) with the incarnation just unlinked, until the stream has passed
+ * it. dc_index_clear_held() takes bits out of every such mask.
+ */
+int dc_index_set_held(struct dc_index *x, uint32_t kdev, uint64_t ino, uint64_t held);
+void dc_index_clear_held(struct dc_index *x, uint64_t bits);
+/* The last name of an inode that has none under the roots, or NULL. */
+const char *dc_index_gone(const struct dc_index *x, uint32_t kdev, uint64_t ino);
 
 #endif

@@ -20,14 +20,51 @@
 /* Directory entries an index repair lists per pump iteration (a few ms). */
 #define REPAIR_BUDGET 2048
 
+/* Tasks that may be told about (dev, ino) now: not paused, not still to scan it. */
+static uint64_t fed(struct local_session *s, uint32_t dev, uint64_t ino, uint64_t mask)
+{
+	for (uint64_t m = mask; m; m &= m - 1) {
+		int i = __builtin_ctzll(m);
+		struct local_task *t = s->tasks[i];
+
+		if (!t || t->paused) {
+			mask &= ~(1ull << i);
+		} else if (t->unscanned) {
+			struct unscanned *u, key = { 0 };
+
+			key.k.dev = dev;
+			key.k.ino = ino;
+			HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+			if (u)
+				mask &= ~(1ull << i);	/* its scan will tell the task */
+		}
+	}
+	return mask;
+}
+
+/*
+ * Which tasks want the events of (dev, ino) and which file they belong
+ * to. The stream's incarnation first: an event of a file that has no
+ * name any more (deleted, or deleted and its number taken by a new file
+ * whose name the index has already) goes to the tasks that saw that file
+ * when it was unlinked, under its own gen; never to the new file's.
+ */
 static uint64_t relevance(struct local_session *s, uint32_t dev, uint64_t ino, uint64_t *gen)
 {
 	char path[PATH_MAX];
-	uint64_t mask = 0, g = 0;
+	uint64_t mask = 0, g = 0, held;
 
 	/* Applies pending directory changes for an inode not seen yet. */
-	if (!dc_index_lookup(s->x, dev, ino, NULL))
-		return 0;
+	dc_index_lookup(s->x, dev, ino, NULL);
+	switch (dc_index_stream(s->x, dev, ino, &g, &held)) {
+	case 0:
+		break;		/* the named file: its names decide */
+	case 1:
+		*gen = g;
+		return fed(s, dev, ino, held);
+	default:
+		return 0;	/* not under the roots */
+	}
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
 		struct local_task *t = s->tasks[i];
 
@@ -36,19 +73,10 @@ static uint64_t relevance(struct local_session *s, uint32_t dev, uint64_t ino, u
 			continue;
 		if (t->visible && !t->visible(t->vis_ud, path))
 			continue;
-		if (t->unscanned) {
-			struct unscanned *u, key = { 0 };
-
-			key.k.dev = dev;
-			key.k.ino = ino;
-			HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
-			if (u)
-				continue;	/* its scan will tell the task */
-		}
 		mask |= 1ull << i;
 	}
 	*gen = g;
-	return mask;
+	return fed(s, dev, ino, mask);
 }
 
 uint64_t local_relevant_cb(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen)
@@ -61,9 +89,38 @@ uint64_t local_relevant_cb(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen)
  * inside the engine's relevance callback, so it only records; the engine
  * is told after the current event.
  */
+/*
+ * A file's last name was unlinked: the tasks that saw it keep its
+ * identity and get its pages' REMOVED as they leave. A task saw it if
+ * its directory held the name, and, for a task whose visibility is
+ * checked, if the engine's current answer for the file names it (the
+ * file is gone, so its mode can no longer be asked; a file that had no
+ * event since the answer was last dropped is not reported to such a
+ * task: better a stale page than another user's file leaked).
+ */
+static void file_deleted(struct local_session *s, uint32_t dev, uint64_t ino)
+{
+	const char *gone = dc_index_gone(s->x, dev, ino);
+	uint64_t held = 0, wanted = de_file_wanted(s->e, dev, ino);
+
+	if (!gone)
+		return;
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct local_task *t = s->tasks[i];
+
+		if (t && dc_path_under(gone, t->root) &&
+		    (!t->visible || (wanted & (1ull << i))))
+			held |= 1ull << i;
+	}
+	dc_index_set_held(s->x, dev, ino, held);
+}
+
 void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 {
 	struct local_session *s = ud;
+
+	if (why == DC_NAME_DELETED)
+		file_deleted(s, dev, ino);
 
 	if (why == DC_NAME_OVERFLOW) {
 		s->index_lost = true;
@@ -191,6 +248,8 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 			for (int k = 0; k < DE_MAX_TASKS; k++)
 				if (s->tasks[k])
 					all |= 1ull << k;
+			dc_index_stream_lost(s->x);
+			de_invalidate_all(s->e);
 			de_lost(s->e, all);
 			/* Repair: every task's cached pages are reported again. */
 			for (int k = 0; k < DE_MAX_TASKS; k++) {
@@ -224,6 +283,11 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 		case DC_REMOVED:
 		case DC_DIRTY:
 			de_event(s->e, r->dev, r->ino, r->index, r->count, r->type);
+			break;
+		case DC_INODE_NEW:
+			/* Events from here on are the new file's: ask again. */
+			dc_index_inode_new(s->x, r->dev, r->ino);
+			de_file_invalidate(s->e, r->dev, r->ino);
 			break;
 		}
 		if (s->ninval || s->inval_all)

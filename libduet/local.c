@@ -163,6 +163,39 @@ static int flush_semantics(struct duet_session *ds)
 	return r;
 }
 
+/*
+ * The watched devices whose event stream marks every new inode (ext4's
+ * ext4_allocate_inode, xfs's iget events): there the index tells the
+ * files that had one inode number apart in stream order.
+ */
+static int mark_devices(struct local_session *s, const uint32_t *devs, size_t ndevs)
+{
+	uint32_t *m = calloc(ndevs + 1, sizeof(*m));
+	size_t n = 0;
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < ndevs; i++) {
+		const char *fs = NULL;
+		bool marked;
+
+		for (size_t k = 0; k < s->mounts.n && !fs; k++)
+			if (s->mounts.m[k].kdev == devs[i])
+				fs = s->mounts.m[k].fstype;
+		marked = fs && ((!strcmp(fs, "ext4") &&
+				 dc_source_uses(s->src, DC_SRC_EXT4_ALLOC)) ||
+				(!strcmp(fs, "xfs") &&
+				 dc_source_uses(s->src, DC_SRC_XFS_IGET_MISS) &&
+				 dc_source_uses(s->src, DC_SRC_XFS_IGET_RECYCLE)));
+		if (marked)
+			m[n++] = devs[i];
+	}
+	r = dc_index_set_marked(s->x, m, n);
+	free(m);
+	return r;
+}
+
 /* The devices every task's directory covers; the live source follows. */
 int local_update_devices(struct local_session *s)
 {
@@ -185,6 +218,8 @@ int local_update_devices(struct local_session *s)
 		goto out;
 	if (s->src) {
 		r = dc_source_set_devices(s->src, devs, ndevs);
+		if (!r)
+			r = mark_devices(s, devs, ndevs);
 		goto out;
 	}
 	so.devs = devs;
@@ -196,9 +231,13 @@ int local_update_devices(struct local_session *s)
 	so.subbuf_kb = s->backend == DC_BACKEND_TRACEFS ? s->opts.subbuf_kb : 0;
 	so.stock_only = s->opts.flags & DUET_SESSION_STOCK;
 	so.devices_change = true;	/* every new task's directory */
+	/* Inode markers, where the kernel has them (consumer/record.h). */
+	so.types = DC_EVENTS_ALL | DC_INODE_NEW;
 	r = dc_source_open(&so, &s->src);
 	if (!r)
 		r = dc_source_start(s->src);
+	if (!r)
+		r = mark_devices(s, devs, ndevs);
 	if (r) {
 		dc_source_free(s->src);
 		s->src = NULL;
@@ -331,6 +370,8 @@ static void task_free(struct duet_task *dt)
 
 	pthread_mutex_lock(&s->lock);
 	de_task_remove(s->e, t->slot);
+	/* A later task in this slot never saw the deleted files this one did. */
+	dc_index_clear_held(s->x, 1ull << t->slot);
 	s->tasks[t->slot] = NULL;
 	pthread_mutex_unlock(&s->lock);
 	local_drop_scans(t);
