@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -81,6 +82,14 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 void cli_say_tracing(const char *prog, int err, const char *events);
 /* dc_tracefs_ensure() failed with err. */
 void cli_say_tracefs(const char *prog, int err);
+/*
+ * Whether err from duetd's answer to HELLO means this client cannot be
+ * served as it is (another mount namespace: -EXDEV; the process that
+ * connected is gone: -ESRCH), not that no daemon is there.
+ */
+bool cli_duetd_refused(int err);
+/* On stderr: libduet's sentence for err, then the daemon's own (why, may be empty). */
+void cli_say_duetd_refused(const char *prog, const char *sock, int err, const char *why);
 
 /* ---- the event loop of duet watch and duet record (cmdloop.c) ---- */
 

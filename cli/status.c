@@ -153,8 +153,12 @@ static void show_task(const struct dp_task_info *ti, const struct dp_task_ext *t
 	       ti->paused ? "  (over its bound: waits for its client)" : "");
 }
 
-/* duetd and its tasks. Returns 0 if shown, 1 if no daemon answers. */
-static int show_daemon(const char *sock, bool json)
+/*
+ * duetd and its tasks. Returns 0 if shown, 1 if no daemon answers, or
+ * the -errno of a refusal that is this client's to fix (said on stderr:
+ * cli_duetd_refused()).
+ */
+static int show_daemon(const char *prog, const char *sock, bool json)
 {
 	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_STATUS_EXT };
 	struct dp_welcome w = { 0 };
@@ -242,7 +246,15 @@ none:
 		close(fd);
 	if (json)
 		printf(",\"daemon\":null");
-	else
+	if (cli_duetd_refused(r)) {
+		/* A daemon is there, but will not serve this process as it is. */
+		if (!json)
+			printf("duetd: refused this client on %s\n", sock);
+		fflush(stdout);
+		cli_say_duetd_refused(prog, sock, r, why);
+		return r;
+	}
+	if (!json)
 		printf("duetd: not running on %s (%s)\n", sock,
 		       why[0] ? why : r == -ENOENT || r == -ECONNREFUSED ? "no one listens" :
 					strerror(-r));
@@ -327,10 +339,10 @@ int cmd_status(int argc, char **argv)
 		/* Not root: duetd is what an unprivileged user has. */
 		if (json)
 			printf("{\"v\":1");
-		r = show_daemon(sock, json);
+		r = show_daemon(argv[0], sock, json);
 		if (json)
 			printf("}\n");
-		return r;
+		return r ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	}
 	if (r) {
 		cli_say_tracefs(argv[0], r);
@@ -391,8 +403,9 @@ int cmd_status(int argc, char **argv)
 		printf("]");
 	else if (first)
 		printf("  (none)\n");
-	show_daemon(sock, json);
+	/* No daemon is no failure for root; one that refuses it is. */
+	r = show_daemon(argv[0], sock, json);
 	if (json)
 		printf("}\n");
-	return 0;
+	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

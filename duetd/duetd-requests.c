@@ -242,7 +242,7 @@ static void do_hello(struct client *c, const struct dp_request *rq)
 		.max_pending = (uint32_t)d.max_pending,
 		.minor = DP_MINOR,
 	};
-	int fs;
+	int fs, r;
 
 	if (rq->type != DP_HELLO) {
 		error_close(c, rq->seq, -EPROTO, "the first message must be HELLO");
@@ -252,6 +252,26 @@ static void do_hello(struct client *c, const struct dp_request *rq)
 		error_close(c, rq->seq, -EPROTONOSUPPORT,
 			    "duetd speaks protocol version %u, the client %u", DP_VERSION,
 			    rq->u.hello.version);
+		return;
+	}
+	/*
+	 * Every path of every later request is resolved in duetd's mount
+	 * namespace: a client in another is refused here, before any.
+	 */
+	r = client_mntns(c->fd, c->cr.pid);
+	if (r == -EXDEV) {
+		error_close(c, rq->seq, -EXDEV,
+			    "the client (pid %d) is in another mount namespace than duetd, "
+			    "which resolves every path in its own: run it in duetd's "
+			    "(nsenter -m -t %d) or start a duetd inside its own",
+			    (int)c->cr.pid, (int)getpid());
+		return;
+	}
+	if (r == -ESRCH) {
+		error_close(c, rq->seq, -ESRCH,
+			    "the process that connected (pid %d) has exited, so its mount "
+			    "namespace cannot be checked: connect from the process that "
+			    "uses the connection", (int)c->cr.pid);
 		return;
 	}
 	fs = duet_session_flush_semantics(d.s);

@@ -20,11 +20,12 @@
  * duetd-limits.c's; what DAEMON_STATUS tells whom, duetd-status.c's.
  *
  * Permissions. A client that is not root learns about a file only if it
- * could open it itself (duetd-creds.c).
+ * could open it itself (duetd-creds.c). A client in another mount
+ * namespace is refused at HELLO: every path is resolved in duetd's.
  *
  * Files: duetd.c (this: options, setup, the event loop), duetd-conn.c
  * (connections), duetd-requests.c (requests), duetd-creds.c (acting as
- * a client), duetd-limits.c (bounds), duetd-status.c (DAEMON_STATUS).
+ * a client, its mount namespace), duetd-limits.c (bounds), duetd-status.c (DAEMON_STATUS).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -291,6 +292,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.start_ns = now_ns();
+	mntns_init();
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);

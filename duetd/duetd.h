@@ -3,10 +3,10 @@
  * duetd's parts: duetd.c (options, setup, the event loop), duetd-conn.c
  * (connections: input, one reply at a time, clients, the socket),
  * duetd-requests.c (what each request does), duetd-creds.c (acting as a
- * client), duetd-limits.c (who may connect, the timeouts, the file
- * descriptors) and duetd-status.c (the DAEMON_STATUS reply). All of it
- * runs in the main thread; the session's pump thread calls only the
- * visibility hook (client_visible()).
+ * client, the client's mount namespace), duetd-limits.c (who may connect,
+ * the timeouts, the file descriptors) and duetd-status.c (the
+ * DAEMON_STATUS reply). All of it runs in the main thread; the session's
+ * pump thread calls only the visibility hook (client_visible()).
  */
 #ifndef DUETD_H
 #define DUETD_H
@@ -137,6 +137,10 @@ void as_self(void);
 int client_access(const struct creds *c, const char *path, int mode);
 /* The session's visibility hook (ud a struct client): 1 if it may read path. */
 int client_visible(void *ud, const char *path);
+/* duetd's own mount namespace, read once at start. */
+void mntns_init(void);
+/* 0: the peer on fd shares it (or cannot be told); -EXDEV: another; -ESRCH: exited. */
+int client_mntns(int fd, pid_t pid);
 
 /* duetd-limits.c */
 int limits_fds(void);

@@ -307,6 +307,13 @@ EXPORT const char *duet_strerror(int err)
 	case ENFILE:
 		return "too many open files in the system; from duetd: the daemon serves as "
 		       "many connections as it allows (duetd --max-connections)";
+	case EXDEV:
+		return "the client is in another mount namespace than duetd, which resolves every "
+		       "path in its own: run the client in duetd's mount namespace or start a "
+		       "duetd inside the client's";
+	case ESRCH:
+		return "the process that connected to duetd has exited, so duetd cannot check its "
+		       "mount namespace: connect from the process that uses the connection";
 	}
 	return strerror(err < 0 ? -err : err);
 }

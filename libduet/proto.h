@@ -33,7 +33,10 @@
  *
  * A connection says DP_HELLO first. It then either stays a control
  * connection (status) or registers one task (DP_TASK_NEW) and carries that
- * task's requests until it closes, which frees the task.
+ * task's requests until it closes, which frees the task. Every path in a
+ * request is resolved in the daemon's mount namespace: a HELLO from a
+ * process in another is answered with DP_ERROR, -EXDEV (and -ESRCH if
+ * the process that connected has exited, so it cannot be checked).
  *
  * Requests are answered in order by DP_REPLY with the request's seq; the
  * payload starts with struct dp_reply (result >= 0 or -errno). Between

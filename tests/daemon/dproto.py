@@ -13,6 +13,12 @@ Run by test users (setpriv), so it uses nothing but the standard library.
   dproto.py SOCK overflow DIR READY GO OUT
                                      a task overflowing during its scan
   dproto.py SOCK versions DIR OUT    clients of other protocol versions
+  dproto.py SOCK handoff OUT         connect, hand the connection to a child
+                                     and exit; the child says HELLO once the
+                                     connecting process is gone
+
+handoff writes to OUT "error RESULT SENTENCE" or "reply RESULT" for the
+HELLO.
 
 hold MODEs: hello (HELLO, then nothing), none (connect only), halfhdr
 (half a header), halfpay (HELLO, then a TASK_NEW header and half its
@@ -290,6 +296,25 @@ def versions(path, d, out):
         f.write("\n".join(lines) + "\n")
 
 
+def handoff(path, out):
+    s = connect(path)
+    parent = os.getpid()
+    if os.fork():
+        os._exit(0)
+    # Reparented once the process that connected has exited.
+    while os.getppid() == parent:
+        time.sleep(0.01)
+    s.settimeout(30)
+    t, r, body = call(s, HELLO, struct.pack("<II", VERSION, 0), 1)
+    with open(out + ".tmp", "w") as f:
+        if t == ERROR:
+            f.write(f"error {r} {body.decode(errors='replace')}\n")
+        else:
+            f.write(f"reply {r}\n")
+    os.rename(out + ".tmp", out)
+    os._exit(0)
+
+
 def main():
     path, cmd = sys.argv[1], sys.argv[2]
     if cmd == "hold":
@@ -302,6 +327,8 @@ def main():
         overflow(path, sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
     elif cmd == "versions":
         versions(path, sys.argv[3], sys.argv[4])
+    elif cmd == "handoff":
+        handoff(path, sys.argv[3])
     else:
         sys.exit(f"dproto: unknown command {cmd}")
 
