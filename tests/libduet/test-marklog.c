@@ -85,7 +85,8 @@ static void calls_get(const struct marklog *ml, struct calls *c)
 	c->op = 'R';
 	CHECK_EQ(marklog_foreach(ml, DUET__DONE_RESET, collect, c), 0);
 	/* Each file's runs come in page order; files in the hash's order. */
-	qsort(c->v, c->n, sizeof(*c->v), call_cmp);
+	if (c->n)
+		qsort(c->v, c->n, sizeof(*c->v), call_cmp);
 }
 
 static void replay_text(const struct marklog *ml, char *buf, size_t len)
@@ -294,7 +295,8 @@ static void emarks_get(const struct de_engine *e, int slot, struct emarks *m)
 {
 	m->n = 0;
 	CHECK_EQ(de_done_foreach(e, slot, ecollect, m), 0);
-	qsort(m->v, m->n, sizeof(*m->v), emark_cmp);
+	if (m->n)
+		qsort(m->v, m->n, sizeof(*m->v), emark_cmp);
 }
 
 struct ereplay {
