@@ -9,8 +9,9 @@
  * its caller a LOST item, and its fd number is taken over (dup2) by a
  * timer that fires every RETRY_MS, so a caller polling it comes back and
  * fetches: each fetch tries to register the task again with the new
- * daemon. The done marks set so far are kept here and replayed before
- * the new registration's scan starts, so they survive the restart.
+ * daemon. The done marks set so far are kept here (marklog.h: their net
+ * effect per file, not the calls) and replayed before the new
+ * registration's scan starts, so they survive the restart.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "marklog.h"
 #include "proto.h"
 
 #define RETRY_MS 200
@@ -46,11 +48,6 @@ struct cl_session {
 	struct cl_task *tasks;	/* freed with the session (duet_session_free(3)) */
 };
 
-struct cl_mark {
-	uint32_t op;		/* DP_DONE_SET or DP_DONE_RESET */
-	struct dp_done_op o;
-};
-
 struct cl_task {
 	struct duet_task base;
 	/* A task's calls may come from several threads: one at a time. */
@@ -63,8 +60,7 @@ struct cl_task {
 	uint32_t id;
 	char *name, *path;
 	uint32_t mask;
-	struct cl_mark *marks;	/* replayed after a daemon restart */
-	size_t nmarks, capmarks;
+	struct marklog marks;	/* replayed after a daemon restart */
 	uint64_t reconnects, lost_local;
 	void *rbuf;		/* replies */
 	size_t rcap;
@@ -455,7 +451,7 @@ static void task_free(struct duet_task *dt)
 	if (t->fd >= 0)
 		close(t->fd);	/* the daemon frees the task when we hang up */
 	pthread_mutex_destroy(&t->lock);
-	free(t->marks);
+	marklog_clear(&t->marks);
 	free(t->path);
 	free(t->name);
 	free(t->rbuf);
@@ -505,24 +501,58 @@ static void task_down(struct cl_task *t, int why)
 	close(tfd);
 }
 
+/* The log's calls of one kind, DP_MAX_DONE_OPS to a request. */
+struct replay {
+	struct cl_task *t;
+	int fd;
+	struct dp_done d;
+	struct dp_done_op ops[DP_MAX_DONE_OPS];
+};
+
+static int replay_flush(struct replay *rp)
+{
+	int r;
+
+	if (!rp->d.n)
+		return 0;
+	r = call(rp->fd, &rp->t->seq, DP_DONE, &rp->d, sizeof(rp->d), rp->ops,
+		 rp->d.n * sizeof(rp->ops[0]), &rp->t->rbuf, &rp->t->rcap, NULL, NULL);
+	rp->d.n = 0;
+	return r < 0 ? r : 0;
+}
+
+static int replay_one(void *ud, const struct duet_fileid *f, uint64_t index, uint64_t count)
+{
+	struct replay *rp = ud;
+
+	rp->ops[rp->d.n++] = (struct dp_done_op){ .f = *f, .index = index, .count = count };
+	return rp->d.n == DP_MAX_DONE_OPS ? replay_flush(rp) : 0;
+}
+
+/*
+ * The log's sets, then its resets (marklog_foreach()): a new daemon,
+ * whose task holds no marks yet, then holds the log's marks.
+ */
 static int replay_marks(struct cl_task *t, int fd)
 {
-	struct dp_done_op ops[DP_MAX_DONE_OPS];
+	static const enum duet__done_op kinds[] = { DUET__DONE_SET, DUET__DONE_RESET };
+	struct replay *rp = malloc(sizeof(*rp));
+	int r = 0;
 
-	for (size_t i = 0; i < t->nmarks;) {
-		struct dp_done d = { .op = t->marks[i].op | DP_DONE_REPLAY };
-		int r;
-
-		/* Consecutive marks of the same kind go in one request. */
-		while (i < t->nmarks && d.n < DP_MAX_DONE_OPS &&
-		       (t->marks[i].op | DP_DONE_REPLAY) == d.op)
-			ops[d.n++] = t->marks[i++].o;
-		r = call(fd, &t->seq, DP_DONE, &d, sizeof(d), ops, d.n * sizeof(ops[0]), &t->rbuf,
-			 &t->rcap, NULL, NULL);
-		if (r < 0)
-			return r;
+	if (!rp)
+		return -ENOMEM;
+	rp->t = t;
+	rp->fd = fd;
+	for (size_t i = 0; !r && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		rp->d.op = (kinds[i] == DUET__DONE_SET ? DP_DONE_SET : DP_DONE_RESET) |
+			   DP_DONE_REPLAY;
+		rp->d.n = 0;
+		r = marklog_foreach(&t->marks, kinds[i], replay_one, rp);
+		if (!r)
+			r = replay_flush(rp);
 	}
-	return 0;
+	free(rp);
+	return r;
 }
 
 /* Register again with a (new) daemon; the fd number stays the same. */
@@ -632,23 +662,6 @@ static int task_fileid_locked(struct cl_task *t, const char *path, struct duet_f
 	return r < 0 ? r : 0;
 }
 
-static int log_mark(struct cl_task *t, int op, const struct dp_done_op *o)
-{
-	if (t->nmarks == t->capmarks) {
-		size_t cap = t->capmarks ? t->capmarks * 2 : 64;
-		void *n = realloc(t->marks, cap * sizeof(*t->marks));
-
-		if (!n)
-			return -ENOMEM;
-		t->marks = n;
-		t->capmarks = cap;
-	}
-	t->marks[t->nmarks].op = (uint32_t)op;
-	t->marks[t->nmarks].o = *o;
-	t->nmarks++;
-	return 0;
-}
-
 static int task_done_locked(struct cl_task *t, enum duet__done_op dop,
 			    const struct duet_fileid *f, uint64_t index, uint64_t count)
 {
@@ -656,16 +669,23 @@ static int task_done_locked(struct cl_task *t, enum duet__done_op dop,
 		 dop == DUET__DONE_RESET ? DP_DONE_RESET : DP_DONE_CHECK;
 	struct dp_done d = { .op = (uint32_t)op, .n = 1 };
 	struct dp_done_op o = { .f = *f, .index = index, .count = count };
-	int r;
+	int r, lr;
 
 	r = task_call(t, DP_DONE, &d, sizeof(d), &o, sizeof(o), NULL);
-	/* Kept for a restart; while the daemon is away, only kept. */
-	if (op != DP_DONE_CHECK && (r >= 0 || (!t->up && r == -ECONNREFUSED)) &&
-	    log_mark(t, op, &o))
-		return -ENOMEM;
-	if (op != DP_DONE_CHECK && !t->up && r == -ECONNREFUSED)
-		return 0;
-	return r;
+	/*
+	 * Kept for a restart, as the daemon took it; while the daemon is
+	 * away, only kept (the log refuses what the daemon would, a range
+	 * past 2^32 pages: replayed, it would fail the registration).
+	 */
+	if (op == DP_DONE_CHECK || !(r >= 0 || (!t->up && r == -ECONNREFUSED)))
+		return r;
+	if (dop == DUET__DONE_SET)
+		lr = marklog_set(&t->marks, f, index, count);
+	else
+		lr = marklog_reset(&t->marks, f, index, count);
+	if (lr)
+		return lr;
+	return r >= 0 ? r : 0;
 }
 
 static int task_path_locked(struct cl_task *t, const struct duet_fileid *f, char *buf, size_t len)

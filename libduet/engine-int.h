@@ -54,6 +54,7 @@
 #include <uthash.h>
 
 #include "engine.h"
+#include "rset.h"	/* a task's range set of one file: struct de_rset */
 
 #define S_CACHED	0x1u
 #define S_DIRTY		0x2u
@@ -76,7 +77,6 @@
 
 #define EV_BITS		(DUET_ADDED | DUET_REMOVED | DUET_DIRTY | DUET_FLUSHED)
 #define STATE_BITS	(DUET_EXISTS | DUET_MODIFIED)
-#define PAGE_LIMIT	(UINT64_C(1) << 32)
 
 struct de_ikey {
 	uint64_t ino;
@@ -108,17 +108,6 @@ struct de_inode {
 	roaring_bitmap_t *pend;		/* pages with an entry */
 	bool gen_known;
 	bool retired;	/* out of the table: an earlier file's pending pages */
-};
-
-/*
- * A task's range set of one file, and the marks it stores: its pieces,
- * maximal runs of pages cut at 65,536-page blocks (one roaring container
- * each), so a range over many blocks costs what it counts.
- */
-struct de_rset {
-	roaring_bitmap_t *b;
-	uint64_t marks;
-	uint64_t grown;		/* bytes it may have grown since compacted (bound) */
 };
 
 struct de_entry {
