@@ -101,6 +101,7 @@ struct dc_index {
 	dc_index_changed_fn changed;
 	void *changed_ud;
 	int why;		/* DC_NAME_*: why names are being added now */
+	const char *changing;	/* during a callback: the name added or removed */
 	uint32_t stamp;		/* the last listing started */
 	uint32_t epoch;		/* the current repair epoch (never 0) */
 	/* The repair: the next directory to re-list, and the listing under way. */
@@ -168,6 +169,15 @@ static inline void notify(struct dc_index *x, uint32_t dev, uint64_t ino, int wh
 {
 	if (x->changed)
 		x->changed(x->changed_ud, dev, ino, why);
+}
+
+/* The same, for the change of one name: the callback may ask which. */
+static inline void notify_name(struct dc_index *x, uint32_t dev, uint64_t ino, int why,
+			       const char *name)
+{
+	x->changing = name;
+	notify(x, dev, ino, why);
+	x->changing = NULL;
 }
 
 static inline int join(char *buf, const char *dir, const char *name)

@@ -264,7 +264,7 @@ static void drop_name(struct dc_index *x, struct pname *p)
 		p->path = NULL;
 	}
 	x->last = NULL;
-	notify(x, e->k.dev, e->k.ino, DC_NAME_REMOVED);
+	notify_name(x, e->k.dev, e->k.ino, DC_NAME_REMOVED, p->path ? p->path : e->gone);
 	free(p->path);
 	free(p);
 }
@@ -357,7 +357,7 @@ struct pname *ix_add_name(struct dc_index *x, struct pname *parent, const char *
 	free(e->gone);
 	e->gone = NULL;
 	x->last = NULL;
-	notify(x, dev, ino, x->why);
+	notify_name(x, dev, ino, x->why, p->path);
 	return p;
 }
 
@@ -608,6 +608,33 @@ int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const c
 		return -ENAMETOOLONG;
 	strcpy(buf, p->path);
 	return 0;
+}
+
+int dc_index_names_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
+			 dc_index_name_fn fn, void *ud)
+{
+	struct ent *e = find(x, kdev, ino);
+
+	if (!e || e->state != ENT_POS)
+		return 0;
+	/* Bounded by DC_INDEX_MAX_NAMES; the callback may not change names. */
+	for (struct pname *p = e->first; p; p = p->next) {
+		int r;
+
+		if (root && !dc_path_under(p->path, root))
+			continue;
+		if (!confirmed(x, p))
+			continue;
+		r = fn(ud, p->path);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+const char *dc_index_changing_name(const struct dc_index *x)
+{
+	return x->changing;
 }
 
 static int visit(struct pname *top, dc_index_file_fn fn, void *ud)
