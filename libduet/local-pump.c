@@ -34,7 +34,7 @@ static uint64_t relevance(struct local_session *s, uint32_t dev, uint64_t ino, u
 		if (!t || t->paused ||
 		    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
 			continue;
-		if (t->visible && !t->visible(t->vis_ud, path))
+		if (t->visible && !local_vis_relevant(s, t, dev, ino, path))
 			continue;
 		if (t->unscanned) {
 			struct unscanned *u, key = { 0 };
@@ -70,7 +70,11 @@ void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 		s->index_repaired = false;	/* a repair that completed before is moot */
 	} else if (why == DC_NAME_REPAIRED) {
 		s->index_repaired = true;
+	} else if (why == DC_NAME_ATTRIB && !dev && !ino) {
+		s->recheck_hidden = true;	/* a directory's: who may see below it */
 	}
+	if (dev || ino)
+		local_note_change(s, dev, ino, why);
 	if (!dev && !ino) {
 		s->inval_all = true;
 		return;
@@ -95,49 +99,51 @@ void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 static void index_repair_news(struct local_session *s);
 
 /*
- * A file renamed (or linked) into a task's directory starts being reported
- * with its cached pages: the tasks that now see a name of it scan it. (A
- * task that could already see it through another name gets its cached
- * pages once more.)
+ * A file renamed, linked or mounted into a task's directory starts being
+ * reported with its cached pages: the tasks that see it now and did not
+ * before the change scan it, once (local-vis.c). So does a file that an
+ * attribute change made visible to a task that had not been told its
+ * pages. The per-file decisions stand also when everything's relevance
+ * is dropped (a directory's attributes changed in the same batch).
  */
 static void apply_invalidations(struct local_session *s)
 {
 	if (s->index_lost || s->index_repaired)
 		index_repair_news(s);
-	if (s->inval_all) {
+	if (s->inval_all)
 		de_invalidate_all(s->e);
-		s->inval_all = false;
-		s->ninval = 0;
-		return;
-	}
 	for (size_t i = 0; i < s->ninval; i++) {
-		char path[PATH_MAX];
 		uint32_t dev = s->inval[i].dev;
 		uint64_t ino = s->inval[i].ino;
-		struct stat st;
 
-		de_file_invalidate(s->e, dev, ino);
+		if (!s->inval_all)
+			de_file_invalidate(s->e, dev, ino);
 		/*
 		 * Only a file that arrives with its pages (renamed in, linked
 		 * in) is scanned: a new file's pages come as events, and a
 		 * scan too would report them twice to a task that fetched in
 		 * between.
 		 */
-		if (s->inval[i].why != DC_NAME_MOVED_IN && s->inval[i].why != DC_NAME_LINKED)
-			continue;
-		for (int k = 0; k < DE_MAX_TASKS; k++) {
-			struct local_task *t = s->tasks[k];
-
-			if (!t || t->paused ||
-			    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), NULL))
-				continue;
-			if (t->visible && !t->visible(t->vis_ud, path))
-				continue;
-			if (!lstat(path, &st) && S_ISREG(st.st_mode) && st.st_ino == ino)
-				local_queue_scan(t, path, dev, ino);
+		switch (s->inval[i].why) {
+		case DC_NAME_MOVED_IN:
+		case DC_NAME_LINKED:
+			local_arrived(s, dev, ino);
+			break;
+		case DC_NAME_CREATED:
+			local_created(s, dev, ino);
+			break;
+		case DC_NAME_ATTRIB:
+			local_attr_recheck(s, dev, ino);
+			break;
 		}
 	}
+	if (s->recheck_hidden) {
+		s->recheck_hidden = false;
+		local_hidden_recheck_all(s);
+	}
+	s->inval_all = false;
 	s->ninval = 0;
+	local_before_clear(s);
 }
 
 /* A file's or a directory's mode, owner or ACL changed (attrwatch.h). */

@@ -334,6 +334,7 @@ static void task_free(struct duet_task *dt)
 	s->tasks[t->slot] = NULL;
 	pthread_mutex_unlock(&s->lock);
 	local_drop_scans(t);
+	local_hidden_clear(t);
 	free(t->scan);
 	close(t->efd);
 	free(t->name);
