@@ -13,6 +13,12 @@
 #    chmod 0700 top/ (A's task is on top/pub/e).
 # 3. A directory above the test file system's mount point, on another
 #    file system: chmod 0700 of the work directory itself.
+# 0. The other way: a permission change that makes a file visible scans
+#    it for the client at once, once. A watches vis/: z (0600, cached
+#    when A registers) is made 0644; priv/ (0700) holds w, written while
+#    A cannot see it, and is made 0755. Each time A's view of the file
+#    equals the page cache (cachestat) and no item is redundant. Before
+#    the fix A got nothing of either until their next page event.
 # In each case the clients drain once the change has returned: no fetch
 # that began after it delivers an item for the hidden files, not even for
 # pages queued before it (dclient's prewatched=/preitems= are the counts
@@ -51,6 +57,17 @@ done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/w
 for i in $(seq 1 8); do
 	echo "$(stat -c %d "$MNT/top/pub/e/y$i") $(stat -c %i "$MNT/top/pub/e/y$i")"
 done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.y"
+mkdir -p "$MNT/vis/priv"
+dd if=/dev/urandom of="$MNT/vis/z" bs=4k count=5 status=none
+: >"$MNT/vis/priv/w"
+chmod 0600 "$MNT/vis/z"
+chmod 0644 "$MNT/vis/priv/w"
+chmod 0700 "$MNT/vis/priv"
+chown -R $B "$MNT/vis"
+ZI=$(stat -c %i "$MNT/vis/z") WI=$(stat -c %i "$MNT/vis/priv/w")
+for f in z priv/w; do
+	echo "$(stat -c %d "$MNT/vis/$f") $(stat -c %i "$MNT/vis/$f")"
+done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.v"
 start_duetd -v
 
 bg_client "$OUT/a" as $A "$DCLIENT" -w "$W/watch.x" -o "$OUT/a" -r "$OUT/a.ready" -q 600 "$MNT/pub/d"
@@ -58,7 +75,10 @@ APID=$CPID
 bg_client "$OUT/e" as $A "$DCLIENT" -w "$W/watch.y" -o "$OUT/e" -r "$OUT/e.ready" -q 600 \
 	"$MNT/top/pub/e"
 EPID=$CPID
+bg_client "$OUT/v" as $A "$DCLIENT" -w "$W/watch.v" -o "$OUT/v" -r "$OUT/v.ready" -q 600 "$MNT/vis"
+VPID=$CPID
 wait_file "$OUT/a.ready" 60 $APID || die "A's task did not register: $(cat "$OUT/a.log")"
+wait_file "$OUT/v.ready" 60 $VPID || die "A's third task did not register: $(cat "$OUT/v.log")"
 wait_file "$OUT/e.ready" 60 $EPID || die "A's second task did not register: $(cat "$OUT/e.log")"
 
 churn() {	# drop every file under DIR, then (a second later) read it back
@@ -77,6 +97,44 @@ EOF
 }
 n=0
 dumps() { n=$((n + 1)); dump_wait $APID "$OUT/a" $n 60 && dump_wait $EPID "$OUT/e" $n 60; }
+
+# 0. Made visible: scanned once, exactly the cached pages.
+nv=0
+pages_of() { awk -v i="$2" '!/^#/ && $2 == i && $5 != "?" { print $3 }' "$1"; }
+# revealed WHAT INO...: A's view of each file equals the page cache, in a
+# dump bracketed by two residency snapshots that agree (DAMON may evict)
+revealed() {
+	local what=$1 try i ok
+	shift
+	for try in 1 2 3; do
+		"$DRESIDENT" "$MNT/vis" >"$W/rv1"
+		nv=$((nv + 1))
+		dump_wait $VPID "$OUT/v" $nv 60 || die "the client did not dump"
+		"$DRESIDENT" "$MNT/vis" >"$W/rv2"
+		ok=1
+		for i in "$@"; do
+			[ -n "$(pages_of "$W/rv2" "$i")" ] &&
+				[ "$(pages_of "$OUT/v" "$i")" = "$(pages_of "$W/rv2" "$i")" ] &&
+				[ "$(pages_of "$W/rv1" "$i")" = "$(pages_of "$W/rv2" "$i")" ] || ok=
+		done
+		[ -n "$ok" ] && break
+		say "$what: try $try: view $(for i in "$@"; do pages_of "$OUT/v" "$i"; done | xargs)," \
+			"cached $(for i in "$@"; do pages_of "$W/rv2" "$i"; done | xargs)"
+	done
+	check "$what: A's view equals the page cache" [ -n "$ok" ]
+	check "$what: no page reached A twice" [ "$(hdr "$OUT/v" redundant)" = 0 ]
+	grep -m5 "redundant item" "$OUT/v.log" >&2
+}
+as $B dd if=/dev/urandom of="$MNT/vis/priv/w" bs=4k count=6 conv=notrunc status=none
+nv=$((nv + 1))
+dump_wait $VPID "$OUT/v" $nv 60 || die "the client did not dump"
+check "hidden: nothing of z or w reached A" [ "$(hdr "$OUT/v" watched)" = 0 ]
+as $B chmod 0644 "$MNT/vis/z"
+revealed "chmod 0644 of a file" "$ZI"
+as $B chmod 0755 "$MNT/vis/priv"
+revealed "chmod 0755 of its directory" "$ZI" "$WI"
+check "made visible: A got items for them" [ "$(hdr "$OUT/v" watched)" -gt 0 ]
+kill -TERM $VPID
 
 # Before any change: the files give items (the check has something to see).
 churn "$MNT/pub/d"
@@ -136,7 +194,7 @@ dumps || { chmod 1777 "$W"; die "the clients did not dump"; }
 chmod 1777 "$W"
 check "chmod 0700 above the mount point: no item for anything since" \
 	[ "$(hdr "$OUT/a" items)+$(hdr "$OUT/e" items)" = "$items2+$ey2" ]
-for f in a e; do
+for f in a e v; do
 	check "$f: no LOST" [ "$(hdr "$OUT/$f" lost)" = 0 ]
 done
 exit 0
