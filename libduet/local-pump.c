@@ -129,8 +129,8 @@ static void apply_invalidations(struct local_session *s)
 		case DC_NAME_LINKED:
 			local_arrived(s, dev, ino);
 			break;
-		case DC_NAME_CREATED:
-			local_created(s, dev, ino);
+		case DC_NAME_REMOVED:
+			local_name_gone(s, dev, ino);
 			break;
 		case DC_NAME_ATTRIB:
 			local_attr_recheck(s, dev, ino);

@@ -260,11 +260,17 @@ void local_arrived(struct local_session *s, uint32_t dev, uint64_t ino)
 	}
 }
 
-void local_created(struct local_session *s, uint32_t dev, uint64_t ino)
+void local_name_gone(struct local_session *s, uint32_t dev, uint64_t ino)
 {
-	for (int k = 0; k < DE_MAX_TASKS; k++)
-		if (s->tasks[k] && s->tasks[k]->hidden)
-			local_hidden_forget(s->tasks[k], dev, ino);
+	char path[PATH_MAX];
+
+	for (int k = 0; k < DE_MAX_TASKS; k++) {
+		struct local_task *t = s->tasks[k];
+
+		if (t && hidden_find(t, dev, ino) &&
+		    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), NULL))
+			local_hidden_forget(t, dev, ino);
+	}
 }
 
 /* t's hidden file (dev, ino) again: scanned if t sees it now, forgotten if gone. */

@@ -142,6 +142,7 @@ static void session_free(struct duet_session *ds)
 	dc_mounts_free(&s->mounts);
 	free(s->bdis);
 	free(s->inval);
+	local_before_clear(s);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
 	if (s->mountfd >= 0)

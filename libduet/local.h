@@ -275,8 +275,12 @@ void local_hidden_found(struct local_task *t, const char *path, uint32_t dev, ui
 void local_note_change(struct local_session *s, uint32_t dev, uint64_t ino, int why);
 /* A file renamed, linked or mounted in: scanned for the tasks that did not see it. */
 void local_arrived(struct local_session *s, uint32_t dev, uint64_t ino);
-/* A new file (its pages come as events): no task's hidden file any more. */
-void local_created(struct local_session *s, uint32_t dev, uint64_t ino);
+/*
+ * A name of the file went: a task with no name of it left under its
+ * directory forgets it (should it come back, it arrives anew). A number
+ * reused by a new file while still remembered costs that file one scan.
+ */
+void local_name_gone(struct local_session *s, uint32_t dev, uint64_t ino);
 /* A file's attributes changed: scanned for the tasks that see it now and did not. */
 void local_attr_recheck(struct local_session *s, uint32_t dev, uint64_t ino);
 /* A directory's attributes changed: every hidden file is checked again. */

@@ -18,7 +18,9 @@
 #    when A registers) is made 0644; priv/ (0700) holds w, written while
 #    A cannot see it, and is made 0755. Each time A's view of the file
 #    equals the page cache (cachestat) and no item is redundant. Before
-#    the fix A got nothing of either until their next page event.
+#    the fix A got nothing of either until their next page event. The
+#    same for u, written inside 0700 priv2/ and renamed out of it into
+#    vis/ (a rename within the tree, of a file A could not see).
 # In each case the clients drain once the change has returned: no fetch
 # that began after it delivers an item for the hidden files, not even for
 # pages queued before it (dclient's prewatched=/preitems= are the counts
@@ -57,15 +59,16 @@ done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/w
 for i in $(seq 1 8); do
 	echo "$(stat -c %d "$MNT/top/pub/e/y$i") $(stat -c %i "$MNT/top/pub/e/y$i")"
 done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.y"
-mkdir -p "$MNT/vis/priv"
+mkdir -p "$MNT/vis/priv" "$MNT/vis/priv2"
 dd if=/dev/urandom of="$MNT/vis/z" bs=4k count=5 status=none
 : >"$MNT/vis/priv/w"
+: >"$MNT/vis/priv2/u"
 chmod 0600 "$MNT/vis/z"
-chmod 0644 "$MNT/vis/priv/w"
-chmod 0700 "$MNT/vis/priv"
+chmod 0644 "$MNT/vis/priv/w" "$MNT/vis/priv2/u"
+chmod 0700 "$MNT/vis/priv" "$MNT/vis/priv2"
 chown -R $B "$MNT/vis"
-ZI=$(stat -c %i "$MNT/vis/z") WI=$(stat -c %i "$MNT/vis/priv/w")
-for f in z priv/w; do
+ZI=$(stat -c %i "$MNT/vis/z") WI=$(stat -c %i "$MNT/vis/priv/w") UI=$(stat -c %i "$MNT/vis/priv2/u")
+for f in z priv/w priv2/u; do
 	echo "$(stat -c %d "$MNT/vis/$f") $(stat -c %i "$MNT/vis/$f")"
 done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.v"
 start_duetd -v
@@ -126,13 +129,16 @@ revealed() {
 	grep -m5 "redundant item" "$OUT/v.log" >&2
 }
 as $B dd if=/dev/urandom of="$MNT/vis/priv/w" bs=4k count=6 conv=notrunc status=none
+as $B dd if=/dev/urandom of="$MNT/vis/priv2/u" bs=4k count=3 conv=notrunc status=none
 nv=$((nv + 1))
 dump_wait $VPID "$OUT/v" $nv 60 || die "the client did not dump"
-check "hidden: nothing of z or w reached A" [ "$(hdr "$OUT/v" watched)" = 0 ]
+check "hidden: nothing of z, w or u reached A" [ "$(hdr "$OUT/v" watched)" = 0 ]
 as $B chmod 0644 "$MNT/vis/z"
 revealed "chmod 0644 of a file" "$ZI"
 as $B chmod 0755 "$MNT/vis/priv"
 revealed "chmod 0755 of its directory" "$ZI" "$WI"
+as $B mv "$MNT/vis/priv2/u" "$MNT/vis/u"
+revealed "renamed out of a 0700 directory within the tree" "$ZI" "$WI" "$UI"
 check "made visible: A got items for them" [ "$(hdr "$OUT/v" watched)" -gt 0 ]
 kill -TERM $VPID
 
