@@ -70,8 +70,13 @@ void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 		s->index_repaired = false;	/* a repair that completed before is moot */
 	} else if (why == DC_NAME_REPAIRED) {
 		s->index_repaired = true;
-	} else if (why == DC_NAME_ATTRIB && !dev && !ino) {
-		s->recheck_hidden = true;	/* a directory's: who may see below it */
+	} else if (why == DC_NAME_ATTRIB && !dev && !ino && !s->aw) {
+		/*
+		 * A watched directory's (inotify): who may see below it. With
+		 * fanotify the same change comes with the directory's identity
+		 * and checks only what lies below it (attr_changed()).
+		 */
+		s->recheck_hidden = true;
 	}
 	if (dev || ino)
 		local_note_change(s, dev, ino, why);
@@ -137,10 +142,8 @@ static void apply_invalidations(struct local_session *s)
 			break;
 		}
 	}
-	if (s->recheck_hidden) {
-		s->recheck_hidden = false;
-		local_hidden_recheck_all(s);
-	}
+	if (s->recheck_hidden || s->ndirattr)
+		local_hidden_recheck_dirs(s);
 	s->inval_all = false;
 	s->ninval = 0;
 	local_before_clear(s);
@@ -149,10 +152,17 @@ static void apply_invalidations(struct local_session *s)
 /* A file's or a directory's mode, owner or ACL changed (attrwatch.h). */
 static void attr_changed(void *ud, uint32_t kdev, uint64_t ino, bool dir)
 {
-	if (dir)
-		local_index_changed(ud, 0, 0, DC_NAME_ATTRIB);
-	else
+	struct local_session *s = ud;
+
+	if (!dir) {
 		local_index_changed(ud, kdev, ino, DC_NAME_ATTRIB);
+		return;
+	}
+	if (kdev)
+		local_dir_changed(s, kdev, ino);
+	else
+		s->recheck_hidden = true;	/* not placed: anything may have changed */
+	local_index_changed(ud, 0, 0, DC_NAME_ATTRIB);
 }
 
 /*

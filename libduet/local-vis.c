@@ -315,20 +315,165 @@ void local_attr_recheck(struct local_session *s, uint32_t dev, uint64_t ino)
 	}
 }
 
-void local_hidden_recheck_all(struct local_session *s)
+void local_dir_changed(struct local_session *s, uint32_t dev, uint64_t ino)
+{
+	if (s->ndirattr && s->dirattr[s->ndirattr - 1].dev == dev &&
+	    s->dirattr[s->ndirattr - 1].ino == ino)
+		return;		/* a run of changes to one directory */
+	if (s->ndirattr == s->dirattr_cap) {
+		size_t cap = s->dirattr_cap ? s->dirattr_cap * 2 : 16;
+		void *n = realloc(s->dirattr, cap * sizeof(*s->dirattr));
+
+		if (!n) {
+			s->recheck_hidden = true;
+			return;
+		}
+		s->dirattr = n;
+		s->dirattr_cap = cap;
+	}
+	s->dirattr[s->ndirattr].dev = dev;
+	s->dirattr[s->ndirattr].ino = ino;
+	s->ndirattr++;
+}
+
+/* (dev, ino) is a directory above t's directory (whose search permission counts). */
+static bool above_root(struct local_session *s, struct local_task *t, uint32_t dev,
+		       uint64_t ino)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(t->root);
+
+	if (len >= sizeof(path))
+		return true;	/* cannot tell: as if it were */
+	for (size_t i = 1; i < len; i++) {
+		const struct dc_mount *m;
+		struct stat st;
+
+		if (t->root[i] != '/' && i != 1)
+			continue;
+		memcpy(path, t->root, i);
+		path[i] = '\0';
+		m = dc_mounts_find(&s->mounts, path);
+		if (m && m->kdev == dev && !lstat(path, &st) && st.st_ino == ino)
+			return true;
+	}
+	return false;
+}
+
+/* The changed directories' names under t's directory, sorted (bsearch). */
+struct dirnames {
+	char **p;
+	size_t n, cap;
+	bool oom;
+};
+
+static int add_dirname(void *ud, const char *path)
+{
+	struct dirnames *d = ud;
+
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		char **n = realloc(d->p, cap * sizeof(*n));
+
+		if (!n) {
+			d->oom = true;
+			return 1;
+		}
+		d->p = n;
+		d->cap = cap;
+	}
+	d->p[d->n] = strdup(path);
+	if (!d->p[d->n]) {
+		d->oom = true;
+		return 1;
+	}
+	d->n++;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* path, or a directory above it up to root, is one of d's. */
+static bool below_one(const struct dirnames *d, const char *root, const char *path)
+{
+	char buf[PATH_MAX];
+	const char *key = buf;
+	size_t rl = strlen(root);
+
+	if (strlen(path) >= sizeof(buf))
+		return true;
+	strcpy(buf, path);
+	for (;;) {
+		char *slash = strrchr(buf, '/');
+
+		if (!slash || (size_t)(slash - buf) < rl)
+			return false;	/* t's directory itself: recheck_task() saw to it */
+		*slash = '\0';
+		if (bsearch(&key, d->p, d->n, sizeof(*d->p), cmp_str))
+			return true;
+	}
+}
+
+/*
+ * Which of t's hidden files the directory changes concern: every one when
+ * a change could not be placed or is of its directory or above it;
+ * otherwise those with a directory above them (under t's directory) among
+ * the changed ones. A directory elsewhere changes nothing t may see.
+ */
+static void recheck_task(struct local_session *s, struct local_task *t)
+{
+	struct dirnames d = { 0 };
+	struct hidden *h, *tmp;
+	bool all = s->recheck_hidden;
+	char path[PATH_MAX];
+
+	for (size_t i = 0; !all && i < s->ndirattr; i++) {
+		uint32_t dev = s->dirattr[i].dev;
+		uint64_t ino = s->dirattr[i].ino;
+
+		all = above_root(s, t, dev, ino);
+		if (!all)
+			dc_index_names_under(s->x, dev, ino, t->root, add_dirname, &d);
+		all |= d.oom;
+	}
+	if (!all && !d.n)
+		return;
+	if (!all) {
+		const char *key = t->root;
+
+		qsort(d.p, d.n, sizeof(*d.p), cmp_str);
+		/* The task's directory itself: everything below it. */
+		all = bsearch(&key, d.p, d.n, sizeof(*d.p), cmp_str);
+	}
+	/* recheck_one() may delete h (queued or gone), never another. */
+	HASH_ITER(hh, t->hidden, h, tmp) {
+		if (!all &&
+		    (dc_index_name_under(s->x, h->k.dev, h->k.ino, t->root, path, sizeof(path),
+					 NULL) ||
+		     !below_one(&d, t->root, path)))
+			continue;
+		recheck_one(s, t, h->k.dev, h->k.ino);
+	}
+	for (size_t i = 0; i < d.n; i++)
+		free(d.p[i]);
+	free(d.p);
+}
+
+void local_hidden_recheck_dirs(struct local_session *s)
 {
 	for (int k = 0; k < DE_MAX_TASKS; k++) {
 		struct local_task *t = s->tasks[k];
-		struct hidden *h, *tmp;
 
 		if (!t || t->paused || !t->visible)
 			continue;
-		if (t->hidden_oom) {
+		if (t->hidden_oom)
 			resync_task(s, t);
-			continue;
-		}
-		/* recheck_one() may delete h (queued or gone), never another. */
-		HASH_ITER(hh, t->hidden, h, tmp)
-			recheck_one(s, t, h->k.dev, h->k.ino);
+		else if (t->hidden)
+			recheck_task(s, t);
 	}
+	s->recheck_hidden = false;
+	s->ndirattr = 0;
 }

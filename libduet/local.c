@@ -143,6 +143,7 @@ static void session_free(struct duet_session *ds)
 	free(s->bdis);
 	free(s->inval);
 	local_before_clear(s);
+	free(s->dirattr);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
 	if (s->mountfd >= 0)

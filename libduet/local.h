@@ -174,8 +174,14 @@ struct local_session {
 	struct { uint32_t dev; uint64_t ino; int why; } *inval;
 	size_t ninval, inval_cap;
 	bool inval_all;
-	/* Who saw the files changed since (local-vis.c); a directory's attributes changed. */
+	/*
+	 * Who saw the files changed since (local-vis.c); directories whose
+	 * attributes changed (from fanotify, by identity), and whether one
+	 * could not be told (every hidden file is checked again then).
+	 */
 	struct seen_before *before;
+	struct { uint32_t dev; uint64_t ino; } *dirattr;
+	size_t ndirattr, dirattr_cap;
 	bool recheck_hidden;
 	/* Scans read but not applied yet (see struct scan_job). */
 	struct scan_job *jobs;		/* by file: the first job of each */
@@ -283,8 +289,14 @@ void local_arrived(struct local_session *s, uint32_t dev, uint64_t ino);
 void local_name_gone(struct local_session *s, uint32_t dev, uint64_t ino);
 /* A file's attributes changed: scanned for the tasks that see it now and did not. */
 void local_attr_recheck(struct local_session *s, uint32_t dev, uint64_t ino);
-/* A directory's attributes changed: every hidden file is checked again. */
-void local_hidden_recheck_all(struct local_session *s);
+/* Directory (dev, ino)'s attributes changed: checked again after the event. */
+void local_dir_changed(struct local_session *s, uint32_t dev, uint64_t ino);
+/*
+ * Check the hidden files again that the directory changes noted could
+ * concern: below one of those directories, or all of a task's when one is
+ * its directory or above it, or when a change could not be placed.
+ */
+void local_hidden_recheck_dirs(struct local_session *s);
 /* The changes applied: forget who saw what before them. */
 void local_before_clear(struct local_session *s);
 

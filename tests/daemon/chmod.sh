@@ -10,7 +10,9 @@
 #    directory, which nobody watches: before the fix A kept receiving the
 #    files' items (20 of 20 files in every run).
 # 2. A directory above the task's directory, on the same file system:
-#    chmod 0700 top/ (A's task is on top/pub/e).
+#    chmod 0700 top/ (A's task is on top/pub/e). Then, the other way:
+#    pages are added to its files while hidden, and chmod 0755 top/
+#    scans them for A at once.
 # 3. A directory above the test file system's mount point, on another
 #    file system: chmod 0700 of the work directory itself.
 # 0. The other way: a permission change that makes a file visible scans
@@ -130,6 +132,8 @@ revealed() {
 }
 as $B dd if=/dev/urandom of="$MNT/vis/priv/w" bs=4k count=6 conv=notrunc status=none
 as $B dd if=/dev/urandom of="$MNT/vis/priv2/u" bs=4k count=3 conv=notrunc status=none
+sync	# written back while hidden: no event of theirs comes after the changes
+sleep 1
 nv=$((nv + 1))
 dump_wait $VPID "$OUT/v" $nv 60 || die "the client did not dump"
 check "hidden: nothing of z, w or u reached A" [ "$(hdr "$OUT/v" watched)" = 0 ]
@@ -183,7 +187,25 @@ churn "$MNT/top/pub/e"
 dumps || die "the clients did not dump"
 check "chmod 0700 of an ancestor: no item for its files since" \
 	[ "$(hdr "$OUT/e" watched)" = "$wy1" ]
+# Pages added while hidden, then the ancestor opened again with no event
+# after: the files are scanned for e at once (its view equals the page
+# cache; before the fix it lacked the new pages).
+for i in $(seq 1 8); do
+	as $B dd if=/dev/urandom of="$MNT/top/pub/e/y$i" bs=4k count=2 seek=3 conv=notrunc \
+		status=none
+done
+sync	# written back while hidden too: no event of them after the chmod
+sleep 1	# (and those events processed before it)
 as $B chmod 0755 "$MNT/top"
+for try in 1 2 3; do
+	"$DRESIDENT" "$MNT/top/pub/e" >"$W/ry1"
+	dumps || die "the clients did not dump"
+	"$DRESIDENT" "$MNT/top/pub/e" >"$W/ry2"
+	cmp -s "$W/ry1" "$W/ry2" && [ "$(view "$OUT/e")" = "$(cut -d' ' -f1-3 "$W/ry2")" ] && break
+	say "ancestor opened again: try $try: the view differs from the page cache"
+done
+check "ancestor opened again: e's view equals the page cache at once" \
+	[ "$(view "$OUT/e")" = "$(cut -d' ' -f1-3 "$W/ry2")" ]
 churn "$MNT/top/pub/e"
 dumps || die "the clients did not dump"
 wy2=$(hdr "$OUT/e" watched)
