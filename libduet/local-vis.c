@@ -22,8 +22,8 @@
  *    relevance answer that withheld the events). A file the task stopped
  *    seeing without any event meanwhile still has the state the task was
  *    told, and needs no scan when it comes back. On a file's attribute
- *    change its hidden entries are checked again, on a directory's every
- *    hidden entry.
+ *    change its hidden entries are checked again, on a directory's those
+ *    below it (all of a task's when it is the task's directory or above).
  *
  * Memory: one entry per hidden file with cached pages, per visibility-
  * checked task: 16 bytes of key and 56 of hash handle, 80 with malloc's
