@@ -64,6 +64,7 @@ struct ent {
 	uint32_t names;		/* names known under the roots */
 	uint8_t state;
 	bool fresh;		/* ENT_DELETED: a marker began gen, its name is to come */
+	bool unlinked;		/* ENT_DELETED: the last name went by an unlink, not a rename */
 	UT_hash_handle hh;
 };
 
@@ -121,6 +122,7 @@ struct dc_index {
 	uint32_t *marked;	/* devices whose stream has DC_INODE_NEW markers */
 	size_t nmarked;
 	uint64_t held_ents;	/* entries with held records */
+	const char *changing;	/* during a callback: the name added or removed */
 	uint32_t stamp;		/* the last listing started */
 	uint32_t epoch;		/* the current repair epoch (never 0) */
 	/* The repair: the next directory to re-list, and the listing under way. */
@@ -188,6 +190,15 @@ static inline void notify(struct dc_index *x, uint32_t dev, uint64_t ino, int wh
 {
 	if (x->changed)
 		x->changed(x->changed_ud, dev, ino, why);
+}
+
+/* The same, for the change of one name: the callback may ask which. */
+static inline void notify_name(struct dc_index *x, uint32_t dev, uint64_t ino, int why,
+			       const char *name)
+{
+	x->changing = name;
+	notify(x, dev, ino, why);
+	x->changing = NULL;
 }
 
 static inline int join(char *buf, const char *dir, const char *name)

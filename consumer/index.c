@@ -256,6 +256,7 @@ static void drop_name(struct dc_index *x, struct pname *p)
 	if (!e->names) {
 		if (e->state == ENT_POS) {
 			e->state = ENT_DELETED;
+			e->unlinked = x->unlinking;
 			x->st.files--;
 		}
 		free(e->rep);
@@ -266,9 +267,10 @@ static void drop_name(struct dc_index *x, struct pname *p)
 		p->path = NULL;
 	}
 	x->last = NULL;
-	notify(x, e->k.dev, e->k.ino,
-	       !e->names && x->unlinking && e->state == ENT_DELETED ? DC_NAME_DELETED :
-								     DC_NAME_REMOVED);
+	notify_name(x, e->k.dev, e->k.ino,
+		    !e->names && x->unlinking && e->state == ENT_DELETED ? DC_NAME_DELETED :
+									  DC_NAME_REMOVED,
+		    p->path ? p->path : e->gone);
 	free(p->path);
 	free(p);
 }
@@ -357,11 +359,19 @@ struct pname *ix_add_name(struct dc_index *x, struct pname *parent, const char *
 	 * The number was freed: this may be another file. A file created
 	 * under a number known outside the roots is another file too.
 	 */
+	/*
+	 * Another file, whose gen is the next: a number freed by an unlink
+	 * and named again, a file created under a number known for another
+	 * (outside the roots, or renamed out), and a new number's first file
+	 * where its marker is still to come. A file renamed out and back
+	 * (or within the tree: the name goes, then comes) is the same file.
+	 */
 	if (e->fresh)
 		e->fresh = false;	/* the file the stream's marker began */
-	else if (e->state == ENT_DELETED || (e->state == ENT_NEG && x->why == DC_NAME_CREATED) ||
+	else if ((e->state == ENT_DELETED && (e->unlinked || x->why == DC_NAME_CREATED)) ||
+		 (e->state == ENT_NEG && x->why == DC_NAME_CREATED) ||
 		 (!e->state && x->why == DC_NAME_CREATED && ix_marked(x, dev)))
-		e->gen++;	/* a new number's first file: its marker is to come */
+		e->gen++;
 	if (!ix_marked(x, dev))
 		e->sgen = e->gen;
 	if (e->nheld)
@@ -372,7 +382,7 @@ struct pname *ix_add_name(struct dc_index *x, struct pname *parent, const char *
 	free(e->gone);
 	e->gone = NULL;
 	x->last = NULL;
-	notify(x, dev, ino, x->why);
+	notify_name(x, dev, ino, x->why, p->path);
 	return p;
 }
 
@@ -625,6 +635,33 @@ int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const c
 		return -ENAMETOOLONG;
 	strcpy(buf, p->path);
 	return 0;
+}
+
+int dc_index_names_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
+			 dc_index_name_fn fn, void *ud)
+{
+	struct ent *e = find(x, kdev, ino);
+
+	if (!e || e->state != ENT_POS)
+		return 0;
+	/* Bounded by DC_INDEX_MAX_NAMES; the callback may not change names. */
+	for (struct pname *p = e->first; p; p = p->next) {
+		int r;
+
+		if (root && !dc_path_under(p->path, root))
+			continue;
+		if (!confirmed(x, p))
+			continue;
+		r = fn(ud, p->path);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+const char *dc_index_changing_name(const struct dc_index *x)
+{
+	return x->changing;
 }
 
 static int visit(struct pname *top, dc_index_file_fn fn, void *ud)

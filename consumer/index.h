@@ -83,6 +83,13 @@ enum {
 typedef void (*dc_index_changed_fn)(void *ud, uint32_t kdev, uint64_t ino, int why);
 void dc_index_set_changed(struct dc_index *x, dc_index_changed_fn fn, void *ud);
 /*
+ * Inside the change callback: the name that was added (DC_NAME_WALK,
+ * CREATED, LINKED, MOVED_IN) or removed (DC_NAME_REMOVED), so that the
+ * callback can tell what the inode's names were just before; NULL for
+ * the other changes and outside the callback.
+ */
+const char *dc_index_changing_name(const struct dc_index *x);
+/*
  * Walk and watch one more root: the file or directory open as dirfd (any
  * fd, O_PATH will do; the index keeps a duplicate), whose canonical
  * absolute name is path (the names the index stores start with it).
@@ -101,6 +108,15 @@ int dc_index_add_root(struct dc_index *x, const char *root);
  */
 int dc_index_name_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
 			char *buf, size_t len, uint64_t *gen);
+/*
+ * Call fn with each name of (kdev, ino) under root (every name when root
+ * is NULL), newest first; non-zero from fn stops and is returned. While
+ * a repair runs, only names it has confirmed. fn must not change the
+ * index.
+ */
+typedef int (*dc_index_name_fn)(void *ud, const char *path);
+int dc_index_names_under(struct dc_index *x, uint32_t kdev, uint64_t ino, const char *root,
+			 dc_index_name_fn fn, void *ud);
 /*
  * The mount table changed: mounts that appeared under a root are walked
  * (their names arrive as DC_NAME_MOVED_IN), names under mounts that went

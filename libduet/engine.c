@@ -942,13 +942,6 @@ uint64_t de_pending(const struct de_engine *e, int slot)
 	return e->tasks[slot].st.pending;
 }
 
-uint64_t de_file_wanted(const struct de_engine *e, uint32_t dev, uint64_t ino)
-{
-	const struct de_inode *inode = inode_find(e, dev, ino);
-
-	return inode && inode_decided(e, inode) ? inode->relmask & e->active : 0;
-}
-
 int de_file_invalidate(struct de_engine *e, uint32_t dev, uint64_t ino)
 {
 	struct de_inode *inode = inode_find(e, dev, ino);

@@ -178,11 +178,6 @@ int de_fetch(struct de_engine *e, int slot, struct duet_item *items, size_t n);
 uint64_t de_pending(const struct de_engine *e, int slot);
 
 /* Forget the cached relevance (rename, unlink, mount change). */
-/*
- * The tasks the cached relevance answer for (dev, ino) names, if it is
- * current (0 otherwise). Pure: asks nobody.
- */
-uint64_t de_file_wanted(const struct de_engine *e, uint32_t dev, uint64_t ino);
 int de_file_invalidate(struct de_engine *e, uint32_t dev, uint64_t ino);
 int de_invalidate_all(struct de_engine *e);
 

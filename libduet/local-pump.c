@@ -27,19 +27,17 @@ static uint64_t fed(struct local_session *s, uint32_t dev, uint64_t ino, uint64_
 		int i = __builtin_ctzll(m);
 		struct local_task *t = s->tasks[i];
 
-		if (!t || t->paused) {
+		/* A queued scan will tell the task. */
+		if (!t || t->paused || local_unscanned(t, dev, ino))
 			mask &= ~(1ull << i);
-		} else if (t->unscanned) {
-			struct unscanned *u, key = { 0 };
-
-			key.k.dev = dev;
-			key.k.ino = ino;
-			HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
-			if (u)
-				mask &= ~(1ull << i);	/* its scan will tell the task */
-		}
 	}
 	return mask;
+}
+
+void local_lost(struct local_session *s, uint64_t mask)
+{
+	de_lost(s->e, mask);
+	dc_index_clear_held(s->x, mask);
 }
 
 /*
@@ -71,7 +69,7 @@ static uint64_t relevance(struct local_session *s, uint32_t dev, uint64_t ino, u
 		if (!t || t->paused ||
 		    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), &g))
 			continue;
-		if (t->visible && !t->visible(t->vis_ud, path))
+		if (t->visible && !local_vis_relevant(s, t, dev, ino, path))
 			continue;
 		mask |= 1ull << i;
 	}
@@ -85,49 +83,59 @@ uint64_t local_relevant_cb(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen)
 }
 
 /*
- * Called by the index when an inode gains or loses a name. It may run
- * inside the engine's relevance callback, so it only records; the engine
- * is told after the current event.
- */
-/*
  * A file's last name was unlinked: the tasks that saw it keep its
  * identity and get its pages' REMOVED as they leave. A task saw it if
- * its directory held the name, and, for a task whose visibility is
- * checked, if the engine's current answer for the file names it (the
- * file is gone, so its mode can no longer be asked; a file that had no
- * event since the answer was last dropped is not reported to such a
- * task: better a stale page than another user's file leaked).
+ * its directory held the name, it was not still to scan it (a scan of a
+ * deleted file tells it nothing) and, for a task whose visibility is
+ * checked, the file was not hidden from it (local-vis.c: a hidden file's
+ * page state was never told to the task).
  */
 static void file_deleted(struct local_session *s, uint32_t dev, uint64_t ino)
 {
 	const char *gone = dc_index_gone(s->x, dev, ino);
-	uint64_t held = 0, wanted = de_file_wanted(s->e, dev, ino);
+	uint64_t held = 0;
 
 	if (!gone)
 		return;
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
 		struct local_task *t = s->tasks[i];
 
-		if (t && dc_path_under(gone, t->root) &&
-		    (!t->visible || (wanted & (1ull << i))))
+		if (t && dc_path_under(gone, t->root) && !local_unscanned(t, dev, ino) &&
+		    (!t->visible || !local_task_hidden(t, dev, ino)))
 			held |= 1ull << i;
 	}
 	dc_index_set_held(s->x, dev, ino, held);
 }
 
+/*
+ * Called by the index when an inode gains or loses a name. It may run
+ * inside the engine's relevance callback, so it only records; the engine
+ * is told after the current event.
+ */
 void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 {
 	struct local_session *s = ud;
 
-	if (why == DC_NAME_DELETED)
+	if (why == DC_NAME_DELETED) {
 		file_deleted(s, dev, ino);
+		why = DC_NAME_REMOVED;	/* otherwise a name gone like any other */
+	}
 
 	if (why == DC_NAME_OVERFLOW) {
 		s->index_lost = true;
 		s->index_repaired = false;	/* a repair that completed before is moot */
 	} else if (why == DC_NAME_REPAIRED) {
 		s->index_repaired = true;
+	} else if (why == DC_NAME_ATTRIB && !dev && !ino && !s->aw) {
+		/*
+		 * A watched directory's (inotify): who may see below it. With
+		 * fanotify the same change comes with the directory's identity
+		 * and checks only what lies below it (attr_changed()).
+		 */
+		s->recheck_hidden = true;
 	}
+	if (dev || ino)
+		local_note_change(s, dev, ino, why);
 	if (!dev && !ino) {
 		s->inval_all = true;
 		return;
@@ -152,58 +160,65 @@ void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 static void index_repair_news(struct local_session *s);
 
 /*
- * A file renamed (or linked) into a task's directory starts being reported
- * with its cached pages: the tasks that now see a name of it scan it. (A
- * task that could already see it through another name gets its cached
- * pages once more.)
+ * A file renamed, linked or mounted into a task's directory starts being
+ * reported with its cached pages: the tasks that see it now and did not
+ * before the change scan it, once (local-vis.c). So does a file that an
+ * attribute change made visible to a task that had not been told its
+ * pages. The per-file decisions stand also when everything's relevance
+ * is dropped (a directory's attributes changed in the same batch).
  */
 static void apply_invalidations(struct local_session *s)
 {
 	if (s->index_lost || s->index_repaired)
 		index_repair_news(s);
-	if (s->inval_all) {
+	if (s->inval_all)
 		de_invalidate_all(s->e);
-		s->inval_all = false;
-		s->ninval = 0;
-		return;
-	}
 	for (size_t i = 0; i < s->ninval; i++) {
-		char path[PATH_MAX];
 		uint32_t dev = s->inval[i].dev;
 		uint64_t ino = s->inval[i].ino;
-		struct stat st;
 
-		de_file_invalidate(s->e, dev, ino);
+		if (!s->inval_all)
+			de_file_invalidate(s->e, dev, ino);
 		/*
 		 * Only a file that arrives with its pages (renamed in, linked
 		 * in) is scanned: a new file's pages come as events, and a
 		 * scan too would report them twice to a task that fetched in
 		 * between.
 		 */
-		if (s->inval[i].why != DC_NAME_MOVED_IN && s->inval[i].why != DC_NAME_LINKED)
-			continue;
-		for (int k = 0; k < DE_MAX_TASKS; k++) {
-			struct local_task *t = s->tasks[k];
-
-			if (!t || t->paused ||
-			    dc_index_name_under(s->x, dev, ino, t->root, path, sizeof(path), NULL))
-				continue;
-			if (t->visible && !t->visible(t->vis_ud, path))
-				continue;
-			if (!lstat(path, &st) && S_ISREG(st.st_mode) && st.st_ino == ino)
-				local_queue_scan(t, path, dev, ino);
+		switch (s->inval[i].why) {
+		case DC_NAME_MOVED_IN:
+		case DC_NAME_LINKED:
+			local_arrived(s, dev, ino);
+			break;
+		case DC_NAME_REMOVED:
+			local_name_gone(s, dev, ino);
+			break;
+		case DC_NAME_ATTRIB:
+			local_attr_recheck(s, dev, ino);
+			break;
 		}
 	}
+	if (s->recheck_hidden || s->ndirattr)
+		local_hidden_recheck_dirs(s);
+	s->inval_all = false;
 	s->ninval = 0;
+	local_before_clear(s);
 }
 
 /* A file's or a directory's mode, owner or ACL changed (attrwatch.h). */
 static void attr_changed(void *ud, uint32_t kdev, uint64_t ino, bool dir)
 {
-	if (dir)
-		local_index_changed(ud, 0, 0, DC_NAME_ATTRIB);
-	else
+	struct local_session *s = ud;
+
+	if (!dir) {
 		local_index_changed(ud, kdev, ino, DC_NAME_ATTRIB);
+		return;
+	}
+	if (kdev)
+		local_dir_changed(s, kdev, ino);
+	else
+		s->recheck_hidden = true;	/* not placed: anything may have changed */
+	local_index_changed(ud, 0, 0, DC_NAME_ATTRIB);
 }
 
 /*
@@ -250,7 +265,7 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 					all |= 1ull << k;
 			dc_index_stream_lost(s->x);
 			de_invalidate_all(s->e);
-			de_lost(s->e, all);
+			local_lost(s, all);
 			/* Repair: every task's cached pages are reported again. */
 			for (int k = 0; k < DE_MAX_TASKS; k++) {
 				struct local_task *t = s->tasks[k];
@@ -315,7 +330,7 @@ static void index_repair_news(struct local_session *s)
 			mask |= 1ull << k;
 	}
 	if (mask)
-		de_lost(s->e, mask);
+		local_lost(s, mask);
 	for (int k = 0; k < DE_MAX_TASKS; k++) {
 		struct local_task *t = s->tasks[k];
 
@@ -359,7 +374,7 @@ static void check_bounds(struct local_session *s)
 
 		if (!t || !t->max_pending || t->paused || de_pending(s->e, t->slot) <= t->max_pending)
 			continue;
-		de_lost(s->e, 1ull << t->slot);
+		local_lost(s, 1ull << t->slot);
 		local_drop_scans(t);
 		t->paused = PAUSE_OVERFLOW;
 		t->lost_pending = true;

@@ -8,6 +8,7 @@
  * local_run_scans(), which let it go.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,6 +75,20 @@ void local_queue_scan(struct local_task *t, const char *path, uint32_t dev, uint
 	f->ino = ino;
 	t->nscan++;
 	t->scan_files++;
+	/* The scan tells the task what it did not know. */
+	local_hidden_forget(t, dev, ino);
+}
+
+bool local_unscanned(const struct local_task *t, uint32_t dev, uint64_t ino)
+{
+	struct unscanned *u, key = { 0 };
+
+	if (!t->unscanned)
+		return false;
+	key.k.dev = dev;
+	key.k.ino = ino;
+	HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+	return u;
 }
 
 /* The file's scan is done: its events reach the task from now on. */
@@ -220,6 +235,9 @@ static void apply_job(struct local_session *s, struct scan_job *j)
 		struct feed_ctx c = { s, t, { j->k.dev, j->k.ino, j->gen } };
 
 		ds_scan_result(&j->sc, feed, &c);
+	} else if (!j->err && j->pages) {
+		/* Hidden meanwhile: the task is told when it can see it again. */
+		local_hidden_add(t, j->k.dev, j->k.ino);
 	}
 	scanned(t, j->k.dev, j->k.ino);
 	t->scan_done++;
@@ -248,14 +266,31 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Once per file, whichever of its names under the directory comes first:
+ * a file with two names is scanned once. A visibility-checked task sees
+ * a file by the name relevance() looks at (local_task_sees()); one it
+ * cannot see is remembered if it has pages the task would have to be told
+ * of later.
+ */
 static int list_file(void *ud, const char *path, uint32_t dev, uint64_t ino)
 {
 	struct local_task *t = ud;
+	char vpath[PATH_MAX] = "";
 	struct stat st;
 
-	if (!lstat(path, &st) && S_ISREG(st.st_mode) &&
-	    (!t->visible || t->visible(t->vis_ud, path)))
+	if (lstat(path, &st) || !S_ISREG(st.st_mode) || local_unscanned(t, dev, ino))
+		return 0;
+	if (!t->visible) {
 		local_queue_scan(t, path, dev, ino);
+		return 0;
+	}
+	if (local_task_sees(t->s, t, dev, ino, vpath, sizeof(vpath))) {
+		if (!lstat(vpath, &st) && S_ISREG(st.st_mode) && st.st_ino == ino)
+			local_queue_scan(t, vpath, dev, ino);
+	} else if (!strcmp(vpath, path)) {
+		local_hidden_found(t, path, dev, ino);	/* at its first name only */
+	}
 	return 0;
 }
 
@@ -283,6 +318,8 @@ void local_drop_scans(struct local_task *t)
 /* Queue every file under the task's directory for a scan. */
 void local_schedule_full_scan(struct local_task *t)
 {
+	/* Every file is looked at again: what it cannot see is found again. */
+	local_hidden_clear(t);
 	dc_index_foreach_under(t->s->x, t->root, list_file, t);
 }
 

@@ -142,6 +142,8 @@ static void session_free(struct duet_session *ds)
 	dc_mounts_free(&s->mounts);
 	free(s->bdis);
 	free(s->inval);
+	local_before_clear(s);
+	free(s->dirattr);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
 	if (s->mountfd >= 0)
@@ -375,6 +377,7 @@ static void task_free(struct duet_task *dt)
 	s->tasks[t->slot] = NULL;
 	pthread_mutex_unlock(&s->lock);
 	local_drop_scans(t);
+	local_hidden_clear(t);
 	free(t->scan);
 	close(t->efd);
 	free(t->name);

@@ -80,6 +80,37 @@ struct unscanned {
 	UT_hash_handle hh;
 };
 
+/*
+ * A file under a visibility-checked task's directory whose page state the
+ * task does not know: it could not see the file when the registration
+ * scan found pages cached, or when the file's pages changed (the events
+ * were withheld from it). Until the task is told (a scan, once the file
+ * becomes visible), events of the file do not reach it (local-vis.c).
+ */
+struct hidden {
+	struct {
+		uint64_t ino;
+		uint32_t dev;
+		uint32_t pad;
+	} k;
+	UT_hash_handle hh;
+};
+
+/*
+ * The tasks that saw a file (a name under the directory, known to them)
+ * just before its first name change since the changes were last applied,
+ * and those a scan was queued for meanwhile (local-vis.c).
+ */
+struct seen_before {
+	struct {
+		uint64_t ino;
+		uint32_t dev;
+		uint32_t pad;
+	} k;
+	uint64_t mask, queued;
+	UT_hash_handle hh;
+};
+
 struct local_task {
 	struct duet_task base;
 	struct local_session *s;
@@ -102,6 +133,9 @@ struct local_task {
 	/* duetd's extensions (internal.h) */
 	int (*visible)(void *ud, const char *path);
 	void *vis_ud;
+	struct hidden *hidden;	/* visibility-checked tasks only */
+	uint64_t nhidden;
+	bool hidden_oom;	/* one could not be remembered: resync at the next change */
 	uint64_t max_pending;
 	int paused;		/* PAUSE_*: fed nothing, not scanned */
 };
@@ -140,6 +174,15 @@ struct local_session {
 	struct { uint32_t dev; uint64_t ino; int why; } *inval;
 	size_t ninval, inval_cap;
 	bool inval_all;
+	/*
+	 * Who saw the files changed since (local-vis.c); directories whose
+	 * attributes changed (from fanotify, by identity), and whether one
+	 * could not be told (every hidden file is checked again then).
+	 */
+	struct seen_before *before;
+	struct { uint32_t dev; uint64_t ino; } *dirattr;
+	size_t ndirattr, dirattr_cap;
+	bool recheck_hidden;
 	/* Scans read but not applied yet (see struct scan_job). */
 	struct scan_job *jobs;		/* by file: the first job of each */
 	struct scan_job *ready, *ready_tail;	/* in the order of their hi */
@@ -211,6 +254,60 @@ void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why);
 void local_sync_changes(struct local_session *s);
 /* Watch the attributes that decide what task t may see (local-pump.c). */
 void local_watch_attrs(struct local_session *s, struct local_task *t);
+
+/* ---- local-vis.c ---- */
+
+/*
+ * Whether task t sees (dev, ino): a name of it under the task's directory
+ * (the first one, the name relevance and paths use) that the task may
+ * read; path gets that name.
+ */
+bool local_task_sees(struct local_session *s, struct local_task *t, uint32_t dev, uint64_t ino,
+		     char *path, size_t len);
+/*
+ * relevance()'s visibility decision for a visibility-checked task and a
+ * file named path under its directory: true if its events may reach the
+ * task. A file it cannot see is remembered as hidden; a hidden file it
+ * can see now is scanned first (after the current event).
+ */
+bool local_vis_relevant(struct local_session *s, struct local_task *t, uint32_t dev,
+			uint64_t ino, const char *path);
+/* A scan of (dev, ino) is queued for t: its events wait for it. */
+bool local_unscanned(const struct local_task *t, uint32_t dev, uint64_t ino);
+/*
+ * Tasks (mask) get LOST: their views are dropped, so the deleted files
+ * they saw are not theirs to be told about any more either.
+ */
+void local_lost(struct local_session *s, uint64_t mask);
+/* The file's page state was never told to t (it was hidden from it). */
+bool local_task_hidden(const struct local_task *t, uint32_t dev, uint64_t ino);
+void local_hidden_add(struct local_task *t, uint32_t dev, uint64_t ino);
+void local_hidden_forget(struct local_task *t, uint32_t dev, uint64_t ino);
+void local_hidden_clear(struct local_task *t);
+/* The registration walk found a file under t's directory that t cannot see. */
+void local_hidden_found(struct local_task *t, const char *path, uint32_t dev, uint64_t ino);
+/* From the index's change callback: note who saw the file before this change. */
+void local_note_change(struct local_session *s, uint32_t dev, uint64_t ino, int why);
+/* A file renamed, linked or mounted in: scanned for the tasks that did not see it. */
+void local_arrived(struct local_session *s, uint32_t dev, uint64_t ino);
+/*
+ * A name of the file went: a task with no name of it left under its
+ * directory forgets it (should it come back, it arrives anew). A number
+ * reused by a new file while still remembered costs that file one scan.
+ */
+void local_name_gone(struct local_session *s, uint32_t dev, uint64_t ino);
+/* A file's attributes changed: scanned for the tasks that see it now and did not. */
+void local_attr_recheck(struct local_session *s, uint32_t dev, uint64_t ino);
+/* Directory (dev, ino)'s attributes changed: checked again after the event. */
+void local_dir_changed(struct local_session *s, uint32_t dev, uint64_t ino);
+/*
+ * Check the hidden files again that the directory changes noted could
+ * concern: below one of those directories, or all of a task's when one is
+ * its directory or above it, or when a change could not be placed.
+ */
+void local_hidden_recheck_dirs(struct local_session *s);
+/* The changes applied: forget who saw what before them. */
+void local_before_clear(struct local_session *s);
 
 /* ---- local-scan.c ---- */
 

@@ -130,6 +130,37 @@ static int find_cached_mapped(struct ds_scan *sc, int fd, uint64_t pages)
 	return r;
 }
 
+/* The pages a cachestat of the file must cover: to the PMD boundary past its end. */
+static uint64_t scan_tail(const struct stat *st)
+{
+	uint64_t ps = ds_page_size(), pmd = ps / 8;
+	uint64_t pages = ((uint64_t)st->st_size + ps - 1) / ps;
+	uint64_t tail = (pages + pmd - 1) / pmd * pmd;
+
+	return tail > PAGE_LIMIT ? PAGE_LIMIT : tail;
+}
+
+int ds_cached_any(const char *path, uint64_t ino)
+{
+	struct cs_stat cs;
+	struct stat st;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st))
+		r = -errno;
+	else if (!S_ISREG(st.st_mode) || st.st_ino != ino)
+		r = -ENOENT;
+	else
+		r = cachestat(fd, 0, scan_tail(&st), &cs);
+	close(fd);
+	return r ? r : cs.nr_cache > 0;
+}
+
 int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino)
 {
 	uint64_t ps = ds_page_size(), pmd = ps / 8, pages, tail;

@@ -58,6 +58,12 @@ struct ds_scan {
  */
 int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino);
 
+/*
+ * Whether any page of the regular file at path (inode ino) is cached, past
+ * the end of the file included: 1, 0, -ENOENT as above, -errno.
+ */
+int ds_cached_any(const char *path, uint64_t ino);
+
 /* Record one event of the file in the window (in stream order). */
 void ds_scan_event(struct ds_scan *sc, int type, uint64_t index, uint64_t count);
 

@@ -10,9 +10,19 @@
 #    directory, which nobody watches: before the fix A kept receiving the
 #    files' items (20 of 20 files in every run).
 # 2. A directory above the task's directory, on the same file system:
-#    chmod 0700 top/ (A's task is on top/pub/e).
+#    chmod 0700 top/ (A's task is on top/pub/e). Then, the other way:
+#    pages are added to its files while hidden, and chmod 0755 top/
+#    scans them for A at once.
 # 3. A directory above the test file system's mount point, on another
 #    file system: chmod 0700 of the work directory itself.
+# 0. The other way: a permission change that makes a file visible scans
+#    it for the client at once, once. A watches vis/: z (0600, cached
+#    when A registers) is made 0644; priv/ (0700) holds w, written while
+#    A cannot see it, and is made 0755. Each time A's view of the file
+#    equals the page cache (cachestat) and no item is redundant. Before
+#    the fix A got nothing of either until their next page event. The
+#    same for u, written inside 0700 priv2/ and renamed out of it into
+#    vis/ (a rename within the tree, of a file A could not see).
 # In each case the clients drain once the change has returned: no fetch
 # that began after it delivers an item for the hidden files, not even for
 # pages queued before it (dclient's prewatched=/preitems= are the counts
@@ -51,6 +61,18 @@ done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/w
 for i in $(seq 1 8); do
 	echo "$(stat -c %d "$MNT/top/pub/e/y$i") $(stat -c %i "$MNT/top/pub/e/y$i")"
 done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.y"
+mkdir -p "$MNT/vis/priv" "$MNT/vis/priv2"
+dd if=/dev/urandom of="$MNT/vis/z" bs=4k count=5 status=none
+: >"$MNT/vis/priv/w"
+: >"$MNT/vis/priv2/u"
+chmod 0600 "$MNT/vis/z"
+chmod 0644 "$MNT/vis/priv/w" "$MNT/vis/priv2/u"
+chmod 0700 "$MNT/vis/priv" "$MNT/vis/priv2"
+chown -R $B "$MNT/vis"
+ZI=$(stat -c %i "$MNT/vis/z") WI=$(stat -c %i "$MNT/vis/priv/w") UI=$(stat -c %i "$MNT/vis/priv2/u")
+for f in z priv/w priv2/u; do
+	echo "$(stat -c %d "$MNT/vis/$f") $(stat -c %i "$MNT/vis/$f")"
+done | awk '{ printf "%d %d\n", int($1 / 256) * 1048576 + $1 % 256, $2 }' >"$W/watch.v"
 start_duetd -v
 
 bg_client "$OUT/a" as $A "$DCLIENT" -w "$W/watch.x" -o "$OUT/a" -r "$OUT/a.ready" -q 600 "$MNT/pub/d"
@@ -58,7 +80,10 @@ APID=$CPID
 bg_client "$OUT/e" as $A "$DCLIENT" -w "$W/watch.y" -o "$OUT/e" -r "$OUT/e.ready" -q 600 \
 	"$MNT/top/pub/e"
 EPID=$CPID
+bg_client "$OUT/v" as $A "$DCLIENT" -w "$W/watch.v" -o "$OUT/v" -r "$OUT/v.ready" -q 600 "$MNT/vis"
+VPID=$CPID
 wait_file "$OUT/a.ready" 60 $APID || die "A's task did not register: $(cat "$OUT/a.log")"
+wait_file "$OUT/v.ready" 60 $VPID || die "A's third task did not register: $(cat "$OUT/v.log")"
 wait_file "$OUT/e.ready" 60 $EPID || die "A's second task did not register: $(cat "$OUT/e.log")"
 
 churn() {	# drop every file under DIR, then (a second later) read it back
@@ -77,6 +102,49 @@ EOF
 }
 n=0
 dumps() { n=$((n + 1)); dump_wait $APID "$OUT/a" $n 60 && dump_wait $EPID "$OUT/e" $n 60; }
+
+# 0. Made visible: scanned once, exactly the cached pages.
+nv=0
+pages_of() { awk -v i="$2" '!/^#/ && $2 == i && $5 != "?" { print $3 }' "$1"; }
+# revealed WHAT INO...: A's view of each file equals the page cache, in a
+# dump bracketed by two residency snapshots that agree (DAMON may evict)
+revealed() {
+	local what=$1 try i ok
+	shift
+	for try in 1 2 3; do
+		"$DRESIDENT" "$MNT/vis" >"$W/rv1"
+		nv=$((nv + 1))
+		dump_wait $VPID "$OUT/v" $nv 60 || die "the client did not dump"
+		"$DRESIDENT" "$MNT/vis" >"$W/rv2"
+		ok=1
+		for i in "$@"; do
+			[ -n "$(pages_of "$W/rv2" "$i")" ] &&
+				[ "$(pages_of "$OUT/v" "$i")" = "$(pages_of "$W/rv2" "$i")" ] &&
+				[ "$(pages_of "$W/rv1" "$i")" = "$(pages_of "$W/rv2" "$i")" ] || ok=
+		done
+		[ -n "$ok" ] && break
+		say "$what: try $try: view $(for i in "$@"; do pages_of "$OUT/v" "$i"; done | xargs)," \
+			"cached $(for i in "$@"; do pages_of "$W/rv2" "$i"; done | xargs)"
+	done
+	check "$what: A's view equals the page cache" [ -n "$ok" ]
+	check "$what: no page reached A twice" [ "$(hdr "$OUT/v" redundant)" = 0 ]
+	grep -m5 "redundant item" "$OUT/v.log" >&2
+}
+as $B dd if=/dev/urandom of="$MNT/vis/priv/w" bs=4k count=6 conv=notrunc status=none
+as $B dd if=/dev/urandom of="$MNT/vis/priv2/u" bs=4k count=3 conv=notrunc status=none
+sync	# written back while hidden: no event of theirs comes after the changes
+sleep 1
+nv=$((nv + 1))
+dump_wait $VPID "$OUT/v" $nv 60 || die "the client did not dump"
+check "hidden: nothing of z, w or u reached A" [ "$(hdr "$OUT/v" watched)" = 0 ]
+as $B chmod 0644 "$MNT/vis/z"
+revealed "chmod 0644 of a file" "$ZI"
+as $B chmod 0755 "$MNT/vis/priv"
+revealed "chmod 0755 of its directory" "$ZI" "$WI"
+as $B mv "$MNT/vis/priv2/u" "$MNT/vis/u"
+revealed "renamed out of a 0700 directory within the tree" "$ZI" "$WI" "$UI"
+check "made visible: A got items for them" [ "$(hdr "$OUT/v" watched)" -gt 0 ]
+kill -TERM $VPID
 
 # Before any change: the files give items (the check has something to see).
 churn "$MNT/pub/d"
@@ -119,11 +187,32 @@ churn "$MNT/top/pub/e"
 dumps || die "the clients did not dump"
 check "chmod 0700 of an ancestor: no item for its files since" \
 	[ "$(hdr "$OUT/e" watched)" = "$wy1" ]
+# Pages added while hidden, then the ancestor opened again with no event
+# after: the files are scanned for e at once (its view equals the page
+# cache; before the fix it lacked the new pages).
+for i in $(seq 1 8); do
+	as $B dd if=/dev/urandom of="$MNT/top/pub/e/y$i" bs=4k count=2 seek=3 conv=notrunc \
+		status=none
+done
+sync	# written back while hidden too: no event of them after the chmod
+sleep 1	# (and those events processed before it)
 as $B chmod 0755 "$MNT/top"
+for try in 1 2 3; do
+	"$DRESIDENT" "$MNT/top/pub/e" >"$W/ry1"
+	dumps || die "the clients did not dump"
+	"$DRESIDENT" "$MNT/top/pub/e" >"$W/ry2"
+	cmp -s "$W/ry1" "$W/ry2" && [ "$(view "$OUT/e")" = "$(cut -d' ' -f1-3 "$W/ry2")" ] && break
+	say "ancestor opened again: try $try: the view differs from the page cache"
+done
+check "ancestor opened again: e's view equals the page cache at once" \
+	[ "$(view "$OUT/e")" = "$(cut -d' ' -f1-3 "$W/ry2")" ]
 churn "$MNT/top/pub/e"
 dumps || die "the clients did not dump"
 wy2=$(hdr "$OUT/e" watched)
 check "visible again: items again" [ "$wy2" -gt "$wy1" ]
+# Shown, not asserted: a file out of sight gets no REMOVED, so its scan
+# when it comes back repeats the pages still cached (duet_task_new(3)).
+say "e's redundant items after hidden and visible again: $(hdr "$OUT/e" redundant)"
 
 # 3. chmod of a directory above the mount point (another file system).
 chmod 0700 "$W"
@@ -136,7 +225,7 @@ dumps || { chmod 1777 "$W"; die "the clients did not dump"; }
 chmod 1777 "$W"
 check "chmod 0700 above the mount point: no item for anything since" \
 	[ "$(hdr "$OUT/a" items)+$(hdr "$OUT/e" items)" = "$items2+$ey2" ]
-for f in a e; do
+for f in a e v; do
 	check "$f: no LOST" [ "$(hdr "$OUT/$f" lost)" = 0 ]
 done
 exit 0

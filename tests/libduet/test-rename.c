@@ -2,7 +2,9 @@
 /*
  * Renames: a file renamed into the task's directory is reported with
  * exactly its cached pages and is named by its new path; a file renamed
- * out is no longer reported (its pages leaving the cache included).
+ * out is no longer reported (its pages leaving the cache included). A
+ * file renamed within the directory keeps its identity (same gen): its
+ * done marks stay, and its later events come under it.
  */
 #include <string.h>
 
@@ -55,6 +57,32 @@ int main(int argc, char **argv)
 
 		duet_task_fileid(te, d2, &f);
 		CHECK(!duet_task_path(te, &f, p, sizeof(p)) && !strcmp(p, d2), "path after rename in is %s (got %s)", d2, p);
+	}
+	{
+		/* Within the tree: the same file, the same gen, events keep coming. */
+		struct duet_fileid before, after;
+		char e1[300], e2[300];
+		uint64_t ie;
+
+		snprintf(e1, sizeof(e1), "%s/e", t.root);
+		snprintf(e2, sizeof(e2), "%s/e2", t.root);
+		ie = make_file(e1, 4, 1);
+		collect(te, &g, 300);
+		if (duet_task_fileid(te, e1, &before) || duet_task_set_done(te, &before, 0, 1))
+			die("fileid/done %s", e1);
+		if (rename(e1, e2))
+			die("rename");
+		drop(e2);
+		collect(te, &g, 500);
+		CHECK(!duet_task_fileid(te, e2, &after) && after.gen == before.gen,
+		      "renamed within: the same gen (%llu, %llu)", (unsigned long long)before.gen,
+		      (unsigned long long)after.gen);
+		CHECK(duet_task_check_done(te, &after, 0, 1) == 1, "renamed within: its done mark stays");
+		CHECK(pages(&g, ie, DUET_REMOVED, bits) == 0 && exactly(bits, 1, 3),
+		      "renamed within: its pages leaving are reported (pages 1-3; 0 is done)");
+		for (size_t i = 0; i < g.n; i++)
+			CHECK(g.it[i].ino != ie || g.it[i].gen == before.gen,
+			      "renamed within: its items keep its gen");
 	}
 	printf("ok renames\n");
 
