@@ -838,7 +838,7 @@ int dc_index_stream(struct dc_index *x, uint32_t kdev, uint64_t ino, uint64_t *g
 	for (uint32_t k = 0; k < e->nheld; k++)
 		if (e->held[k].gen == g)
 			*held = e->held[k].held;
-	return 1;
+	return e->fresh ? 2 : 1;
 }
 
 const char *dc_index_gone(const struct dc_index *x, uint32_t kdev, uint64_t ino)

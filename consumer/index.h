@@ -149,7 +149,9 @@ void dc_index_stream_lost(struct dc_index *x);
  * The incarnation the stream is at for (kdev, ino), as *gen. 0: it is the
  * file the names show (ask them who sees it). 1: a file that has no name
  * any more; *held is what dc_index_set_held() said when it was unlinked
- * (0 if nothing). -ENOENT: not known under the roots.
+ * (0 if nothing). 2: a new file whose name is not in the index yet (the
+ * stream's marker can come before the kernel queues the name): ask again
+ * at its next event. -ENOENT: not known under the roots.
  */
 int dc_index_stream(struct dc_index *x, uint32_t kdev, uint64_t ino, uint64_t *gen,
 		    uint64_t *held);

@@ -20,6 +20,8 @@
 /* Directory entries an index repair lists per pump iteration (a few ms). */
 #define REPAIR_BUDGET 2048
 
+static void inval_add(struct local_session *s, uint32_t dev, uint64_t ino, int why);
+
 /* Tasks that may be told about (dev, ino) now: not paused, not still to scan it. */
 static uint64_t fed(struct local_session *s, uint32_t dev, uint64_t ino, uint64_t mask)
 {
@@ -57,6 +59,10 @@ static uint64_t relevance(struct local_session *s, uint32_t dev, uint64_t ino, u
 	switch (dc_index_stream(s->x, dev, ino, &g, &held)) {
 	case 0:
 		break;		/* the named file: its names decide */
+	case 2:
+		/* Its name is still to come: this answer must not be kept. */
+		inval_add(s, dev, ino, DC_NAME_WALK);
+		/* fall through */
 	case 1:
 		*gen = g;
 		return fed(s, dev, ino, held);
@@ -140,6 +146,12 @@ void local_index_changed(void *ud, uint32_t dev, uint64_t ino, int why)
 		s->inval_all = true;
 		return;
 	}
+	inval_add(s, dev, ino, why);
+}
+
+/* The engine's answer for (dev, ino) is dropped after the current event. */
+static void inval_add(struct local_session *s, uint32_t dev, uint64_t ino, int why)
+{
 	if (s->ninval == s->inval_cap) {
 		size_t cap = s->inval_cap ? s->inval_cap * 2 : 64;
 		void *n = realloc(s->inval, cap * sizeof(*s->inval));
@@ -247,6 +259,9 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 		s->fetch_fresh = false;
 		local_sync_changes(s);
 	}
+	/* Answers given outside a batch (a fetch's) that must not be kept. */
+	if (s->ninval || s->inval_all)
+		apply_invalidations(s);
 
 	for (size_t i = 0; i < n; i++) {
 		const struct dc_record *r = &rec[i];

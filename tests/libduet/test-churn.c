@@ -183,22 +183,25 @@ int main(int argc, char **argv)
 		CHECK(reused > FILES / 2, "churn: %s reuses inode numbers (%d of %d)", t.fs, reused,
 		      FILES);
 	/*
-	 * Every identity's pages were removed as they were added: no REMOVED
-	 * of a page it never had, none missing. And no identity took another
-	 * file's events, unless a file went unreported: one created and
-	 * deleted before the path index could look at its name (it happens
-	 * when the index runs late, on a loaded machine). Its events then go
-	 * to nobody, or, if the index was behind the stream too, to the next
-	 * file named with its number (docs/testing.md, known gaps).
+	 * When the path index kept up (every file reported), each identity
+	 * is one file, in the order they were made, added and removed with
+	 * exactly its pages: no event went to another file, no REMOVED of a
+	 * page the task never had. A file the index could not look at before
+	 * it was deleted (on a loaded machine: the consumer runs up to 100 ms
+	 * behind) is not reported, and then the numbering of the files after
+	 * it can shift by one for a while (docs/testing.md, known gaps):
+	 * shown, not asserted.
 	 */
 	for (size_t j = 0; j < nids; j++)
-		unbalanced += memcmp(ids[j].added, ids[j].removed, MAXP) != 0;
-	CHECK(unbalanced == 0, "churn: every identity's REMOVED are exactly its ADDED (%d differ)",
-	      unbalanced);
-	CHECK(unreported > 0 || wrong == 0, "churn: every file named, and every identity one file, "
-	      "in the order they were made (%d are not)", wrong);
-	printf("# %s: %d files never reported, %d identities that took their events\n", t.fs,
-	       unreported, wrong);
+		if (memcmp(ids[j].added, ids[j].removed, MAXP) && unbalanced++ < 5)
+			printf("# ino %llu gen %llu: its REMOVED are not its ADDED\n",
+			       (unsigned long long)ids[j].ino, (unsigned long long)ids[j].gen);
+	CHECK(unreported > 0 || unbalanced == 0,
+	      "churn: every identity's REMOVED are exactly its ADDED (%d differ)", unbalanced);
+	CHECK(unreported > 0 || wrong == 0, "churn: every identity is one file, in the order they "
+	      "were made (%d are not)", wrong);
+	printf("# %s: %d files never reported, %d identities that took their events, %d whose "
+	       "REMOVED are not their ADDED\n", t.fs, unreported, wrong, unbalanced);
 	printf("ok churn\n");
 	duet_task_free(te);
 	lt_session_free(s);
