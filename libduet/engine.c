@@ -335,7 +335,8 @@ static int inode_cmp(const void *a, const void *b)
 		return x->key.dev < y->key.dev ? -1 : 1;
 	if (x->key.ino != y->key.ino)
 		return x->key.ino < y->key.ino ? -1 : 1;
-	return 0;
+	/* The file that had the number before comes first. */
+	return (int)y->retired - (int)x->retired;
 }
 
 /* After list_reserve(). */

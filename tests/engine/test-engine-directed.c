@@ -604,20 +604,43 @@ static void test_sharing_relevance(void)
 	CHECK_EQ(de_event(e, DEV, 2, 0, 1, DUET_REMOVED), 0);
 	CHECK_EQ(rel_calls[2], 3);
 
-	/* Inode reuse: another gen drops what the old file had. */
+	/*
+	 * Inode reuse: another gen is another file. What the old file had
+	 * pending still reaches the task under the old gen (a deleted file's
+	 * REMOVED), the new file's pages under the new one; the old file's
+	 * done marks go with it.
+	 */
 	rel_mask[3] = ~UINT64_C(0);
 	CHECK_EQ(de_event(e, DEV, 3, 0, 4, DUET_ADDED), 0);
 	CHECK_EQ(de_pending(e, a), 4);
+	{
+		struct de_file old3 = { .dev = DEV, .ino = 3, .gen = 0 };
+
+		CHECK_EQ(de_done_set(e, a, &old3, 20, 2), 0);
+		CHECK_EQ(de_done_check(e, a, &old3, 20, 1), 1);
+	}
 	rel_gen[3] = 2;
 	CHECK_EQ(de_file_invalidate(e, DEV, 3), 0);
 	CHECK_EQ(de_event(e, DEV, 3, 8, 1, DUET_ADDED), 0);
-	CHECK_EQ(de_pending(e, a), 1);
+	CHECK_EQ(de_pending(e, a), 5);
+	{
+		struct de_file new3 = { .dev = DEV, .ino = 3, .gen = 2 };
+
+		CHECK_EQ(de_done_check(e, a, &new3, 20, 1), 0);
+	}
+	CHECK_EQ(de_event(e, DEV, 3, 20, 1, DUET_ADDED), 0);	/* not done for the new file */
 	{
 		struct duet_item it[4];
 
-		CHECK_EQ(de_fetch(e, a, it, 4), 1);
-		CHECK_EQ(it[0].gen, 2);
-		CHECK_EQ(it[0].index, 8);
+		CHECK_EQ(de_fetch(e, a, it, 4), 3);
+		CHECK_EQ(it[0].gen, 0);
+		CHECK_EQ(it[0].index, 0);
+		CHECK_EQ(it[0].count, 4);
+		CHECK_EQ(it[1].gen, 2);
+		CHECK_EQ(it[1].index, 8);
+		CHECK_EQ(it[2].gen, 2);
+		CHECK_EQ(it[2].index, 20);
+		CHECK_EQ(de_pending(e, a), 0);
 	}
 
 	/* Removing a task drops its pending pages and entries. */
