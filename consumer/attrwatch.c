@@ -3,10 +3,8 @@
  * fanotify file-system marks for attribute changes (attrwatch.h).
  *
  * An event names its object by file system id and file handle. The
- * handle formats of ext4, xfs and btrfs start with the inode number
- * (include/linux/exportfs.h: FILEID_INO32_GEN, FILEID_INO64_GEN, btrfs's
- * FILEID_BTRFS_*), so those are read directly; any other is opened with
- * open_by_handle_at() and fstat'ed. Whatever cannot be placed is reported
+ * handle formats of ext4, xfs and btrfs are read directly (fhandle.h);
+ * any other is opened with open_by_handle_at() and fstat'ed. Whatever cannot be placed is reported
  * as "everything changed", never dropped.
  */
 #include <errno.h>
@@ -19,17 +17,9 @@
 #include <unistd.h>
 
 #include "attrwatch.h"
+#include "fhandle.h"
 
 #define MAX_FS 256
-
-/* File handle types (include/linux/exportfs.h). */
-#define FILEID_INO32_GEN		1
-#define FILEID_INO32_GEN_PARENT		2
-#define FILEID_INO64_GEN		0x81
-#define FILEID_INO64_GEN_PARENT		0x82
-#define FILEID_BTRFS_WITHOUT_PARENT	0x4d
-#define FILEID_BTRFS_WITH_PARENT	0x4e
-#define FILEID_BTRFS_WITH_PARENT_ROOT	0x4f
 
 struct fs {
 	fsid_t fsid;
@@ -118,34 +108,18 @@ int dc_attrwatch_add(struct dc_attrwatch *w, const char *path, uint32_t kdev)
 /* The inode number a handle names, or 0 if it cannot be told. */
 static uint64_t handle_ino(const struct fs *f, struct file_handle *h)
 {
-	uint32_t i32;
-	uint64_t i64;
+	uint64_t ino = dc_handle_ino(h);
 	struct stat st;
 	int fd;
 
-	switch (h->handle_type) {
-	case FILEID_INO32_GEN:
-	case FILEID_INO32_GEN_PARENT:
-		if (h->handle_bytes < sizeof(i32))
-			break;
-		memcpy(&i32, h->f_handle, sizeof(i32));
-		return i32;
-	case FILEID_INO64_GEN:
-	case FILEID_INO64_GEN_PARENT:
-	case FILEID_BTRFS_WITHOUT_PARENT:
-	case FILEID_BTRFS_WITH_PARENT:
-	case FILEID_BTRFS_WITH_PARENT_ROOT:
-		if (h->handle_bytes < sizeof(i64))
-			break;
-		memcpy(&i64, h->f_handle, sizeof(i64));
-		return i64;
-	}
+	if (ino)
+		return ino;
 	fd = open_by_handle_at(f->mfd, h, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	i64 = fstat(fd, &st) ? 0 : st.st_ino;
+	ino = fstat(fd, &st) ? 0 : st.st_ino;
 	close(fd);
-	return i64;
+	return ino;
 }
 
 int dc_attrwatch_read(struct dc_attrwatch *w, dc_attr_fn fn, void *ud)

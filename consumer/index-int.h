@@ -123,6 +123,9 @@ struct dc_index {
 	size_t nmarked;
 	uint64_t held_ents;	/* entries with held records */
 	const char *changing;	/* during a callback: the name added or removed */
+	int bfd;		/* fanotify, new files' inodes (index-births.c); -1: none */
+	struct birth *births;
+	uint32_t round;		/* dc_index_update() calls, for the births kept */
 	uint32_t stamp;		/* the last listing started */
 	uint32_t epoch;		/* the current repair epoch (never 0) */
 	/* The repair: the next directory to re-list, and the listing under way. */
@@ -224,6 +227,15 @@ struct pname *ix_add_name(struct dc_index *x, struct pname *parent, const char *
 			  uint32_t dev, uint64_t ino, bool dir, uint32_t stamp);
 unsigned int ix_drop_subtree(struct dc_index *x, struct pname *p);
 void ix_propagate(struct pname *top, uint64_t bits);
+
+/* index-births.c */
+void ix_births_init(struct dc_index *x);
+void ix_births_free(struct dc_index *x);
+void ix_births_watch(struct dc_index *x, int dirfd);
+void ix_births_read(struct dc_index *x);
+/* The inode of the file created as name in directory dir (open as dfd); 0: unknown. */
+uint64_t ix_births_take(struct dc_index *x, int dfd, uint64_t dir, const char *name);
+void ix_births_round(struct dc_index *x);
 
 /* index-walk.c */
 int ix_walk_root(struct dc_index *x, struct root *r);

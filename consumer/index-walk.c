@@ -192,6 +192,7 @@ static void watch(struct dc_index *x, struct pname *p, int fd)
 	}
 	w->e = p->e;
 	p->dir->wd = wd;
+	ix_births_watch(x, fd);
 }
 
 static void walk_fd(struct dc_index *x, struct pname *dp, int fd, dev_t st_dev, int depth);
@@ -494,6 +495,32 @@ static int event_dir(struct dc_index *x, struct pname *p, dev_t *st_dev)
 	return fd;
 }
 
+/*
+ * A file created in p and deleted before the index could stat it: named
+ * and unlinked at once, with the inode fanotify gave (index-births.c), so
+ * that it is a file of its own (its events go to the tasks that see p) and
+ * the number's next file is counted as the next.
+ */
+static void born_gone(struct dc_index *x, struct pname *p, int dfd, const char *path,
+		      const char *name)
+{
+	uint64_t ino = ix_births_take(x, dfd, p->e->k.ino, name);
+	struct pname *c;
+
+	if (!ino)
+		return;
+	x->why = DC_NAME_CREATED;
+	c = ix_add_name(x, p, path, p->e->k.dev, ino, false,
+			p == x->cur.dp ? x->cur.stamp : 0);
+	x->why = DC_NAME_WALK;
+	if (!c)
+		return;
+	x->unlinking = true;
+	ix_drop_subtree(x, c);
+	x->unlinking = false;
+	x->st.born_gone++;
+}
+
 /* One event in directory p (one name of the watched inode). */
 static void apply_in(struct dc_index *x, struct pname *p, const struct inotify_event *ev)
 {
@@ -522,8 +549,14 @@ static void apply_in(struct dc_index *x, struct pname *p, const struct inotify_e
 	if (!(ev->mask & (IN_CREATE | IN_MOVED_TO)))
 		return;
 	dfd = event_dir(x, p, &st_dev);
-	if (dfd < 0 || fstatat(dfd, ev->name, &st, AT_SYMLINK_NOFOLLOW))
-		return;		/* gone again; a later event says where */
+	if (dfd < 0)
+		return;
+	if (fstatat(dfd, ev->name, &st, AT_SYMLINK_NOFOLLOW)) {
+		/* Gone again: a later event says where, or it was deleted. */
+		if (errno == ENOENT && ev->mask & IN_CREATE)
+			born_gone(x, p, dfd, path, ev->name);
+		return;
+	}
 	x->why = ev->mask & IN_MOVED_TO ? DC_NAME_MOVED_IN :
 		 st.st_nlink > 1 && !S_ISDIR(st.st_mode) ? DC_NAME_LINKED : DC_NAME_CREATED;
 	/* A name that arrives in the directory being re-listed is seen by it. */
@@ -600,6 +633,8 @@ int dc_index_update(struct dc_index *x)
 	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
 	int applied = 0;
 
+	/* Births first: each is queued with its IN_CREATE, never after. */
+	ix_births_read(x);
 	for (;;) {
 		ssize_t n = read(x->ifd, buf, sizeof(buf));
 
@@ -617,6 +652,7 @@ int dc_index_update(struct dc_index *x)
 		close(x->evdir.fd);
 		x->evdir.p = NULL;
 	}
+	ix_births_round(x);
 	return applied;
 }
 

@@ -424,11 +424,13 @@ int dc_index_new(char *const *roots, size_t nroots, struct dc_index **ret)
 		return -ENOMEM;
 	x->epoch = 1;
 	x->evdir.fd = -1;
+	x->bfd = -1;
 	x->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (x->ifd < 0) {
 		r = -errno;
 		goto fail;
 	}
+	ix_births_init(x);
 	r = dc_mounts_load(&x->mounts);
 	if (r)
 		goto fail;
@@ -486,6 +488,7 @@ void dc_index_free(struct dc_index *x)
 	dc_mounts_free(&x->mounts);
 	if (x->ifd >= 0)
 		close(x->ifd);
+	ix_births_free(x);
 	free(x);
 }
 

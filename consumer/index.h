@@ -27,6 +27,7 @@ struct dc_index_stats {
 	uint64_t names_capped;	/* names not kept: the inode had DC_INDEX_MAX_NAMES */
 	uint64_t repairs;	/* repairs completed */
 	uint64_t repair_work;	/* directories opened, entries listed or dropped by repairs */
+	uint64_t born_gone;	/* files deleted before they could be looked at, named by fanotify */
 };
 
 /*
