@@ -42,9 +42,13 @@ ns_as() {
 	if [ "$u" != root ]; then
 		set -- setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups "$@"
 	fi
-	cd / && exec unshare -m --propagation private sh -c \
-		'mount --bind "$1" "$2" || exit 99; shift 2; exec "$@"' sh \
-		"$MNT/other" "$MNT/pub" env -u LD_LIBRARY_PATH DUET_SOCKET="$SOCK" "$@"
+	# Not --propagation private: that remounts /, which is no mount point
+	# in a chroot (the fresh-machine check). The test's own mount is one:
+	# made private inside, the bind stays in the new namespace.
+	cd / && exec unshare -m --propagation unchanged sh -c \
+		'mount --make-rprivate "$3" && mount --bind "$1" "$2" || exit 99
+		shift 3; exec "$@"' sh \
+		"$MNT/other" "$MNT/pub" "$MNT" env -u LD_LIBRARY_PATH DUET_SOCKET="$SOCK" "$@"
 }
 # run_ns NAME USER CMD...: $W/NAME.out, .err, .rc, .pid. One still
 # running after 20 s (a dclient that was served) is killed: rc 137.
