@@ -496,29 +496,19 @@ static int event_dir(struct dc_index *x, struct pname *p, dev_t *st_dev)
 }
 
 /*
- * A file created in p and deleted before the index could stat it: named
- * and unlinked at once, with the inode fanotify gave (index-births.c), so
- * that it is a file of its own (its events go to the tasks that see p) and
- * the number's next file is counted as the next.
+ * A file created in p and gone before the index could stat it (deleted,
+ * or renamed): named with the inode fanotify gave (index-births.c). The
+ * event that took the name is already queued and says which it was: an
+ * IN_DELETE unlinks it (its events then reach the tasks that see p, under
+ * its own identity), an IN_MOVED_FROM and IN_MOVED_TO move the same file.
+ * Either way the number's next file is counted as the next.
  */
-static void born_gone(struct dc_index *x, struct pname *p, int dfd, const char *path,
-		      const char *name)
+static void born_gone(struct dc_index *x, struct pname *p, const char *path, uint64_t ino)
 {
-	uint64_t ino = ix_births_take(x, dfd, p->e->k.ino, name);
-	struct pname *c;
-
-	if (!ino)
-		return;
 	x->why = DC_NAME_CREATED;
-	c = ix_add_name(x, p, path, p->e->k.dev, ino, false,
-			p == x->cur.dp ? x->cur.stamp : 0);
+	if (ix_add_name(x, p, path, p->e->k.dev, ino, false, p == x->cur.dp ? x->cur.stamp : 0))
+		x->st.born_gone++;
 	x->why = DC_NAME_WALK;
-	if (!c)
-		return;
-	x->unlinking = true;
-	ix_drop_subtree(x, c);
-	x->unlinking = false;
-	x->st.born_gone++;
 }
 
 /* One event in directory p (one name of the watched inode). */
@@ -553,8 +543,11 @@ static void apply_in(struct dc_index *x, struct pname *p, const struct inotify_e
 		return;
 	if (fstatat(dfd, ev->name, &st, AT_SYMLINK_NOFOLLOW)) {
 		/* Gone again: a later event says where, or it was deleted. */
-		if (errno == ENOENT && ev->mask & IN_CREATE)
-			born_gone(x, p, dfd, path, ev->name);
+		uint64_t ino;
+
+		if (errno == ENOENT && ev->mask & IN_CREATE &&
+		    (ino = ix_births_take(x, dfd, p->e->k.ino, ev->name)))
+			born_gone(x, p, path, ino);
 		return;
 	}
 	x->why = ev->mask & IN_MOVED_TO ? DC_NAME_MOVED_IN :
