@@ -130,7 +130,13 @@ static int find_cached_mapped(struct ds_scan *sc, int fd, uint64_t pages)
 	return r;
 }
 
-/* The pages a cachestat of the file must cover: to the PMD boundary past its end. */
+/*
+ * The pages a cachestat of the file must cover: to the PMD boundary past
+ * its end. A large folio that straddles the end of the file stays cached
+ * whole after a truncate into it; folios are naturally aligned and at
+ * most PMD-sized (ps / 8 page-table entries of ps each), so the pages
+ * past the end lie before the next PMD boundary.
+ */
 static uint64_t scan_tail(const struct stat *st)
 {
 	uint64_t ps = ds_page_size(), pmd = ps / 8;
@@ -140,58 +146,56 @@ static uint64_t scan_tail(const struct stat *st)
 	return tail > PAGE_LIMIT ? PAGE_LIMIT : tail;
 }
 
-int ds_cached_any(const char *path, uint64_t ino)
+/*
+ * path opened for a scan (without touching its atime where allowed), if
+ * it is still the regular file ino: the fd, or -errno (-ENOENT otherwise).
+ */
+static int open_file(const char *path, uint64_t ino, struct stat *st)
 {
-	struct cs_stat cs;
-	struct stat st;
-	int fd, r;
+	int fd = open(path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 
-	fd = open(path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st))
-		r = -errno;
-	else if (!S_ISREG(st.st_mode) || st.st_ino != ino)
-		r = -ENOENT;
-	else
-		r = cachestat(fd, 0, scan_tail(&st), &cs);
+	if (fstat(fd, st)) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st->st_mode) || st->st_ino != ino) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+int ds_cached_any(const char *path, uint64_t ino)
+{
+	struct cs_stat cs;
+	struct stat st;
+	int fd = open_file(path, ino, &st), r;
+
+	if (fd < 0)
+		return fd;
+	r = cachestat(fd, 0, scan_tail(&st), &cs);
 	close(fd);
 	return r ? r : cs.nr_cache > 0;
 }
 
 int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino)
 {
-	uint64_t ps = ds_page_size(), pmd = ps / 8, pages, tail;
+	uint64_t ps = ds_page_size(), pages, tail;
 	roaring_uint32_iterator_t it;
 	struct cs_stat cs;
 	struct stat st;
-	int fd, r;
+	int fd = open_file(path, ino, &st), r;
 
-	fd = open(path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_ino != ino) {
-		r = -ENOENT;
-		goto out;
-	}
+		return fd;
 	pages = ((uint64_t)st.st_size + ps - 1) / ps;
-	/*
-	 * A large folio that straddles the end of the file stays cached
-	 * whole after a truncate into it. Folios are naturally aligned and
-	 * at most PMD-sized (ps / 8 page-table entries of ps each), so the
-	 * pages past the end lie before the next PMD boundary.
-	 */
-	tail = (pages + pmd - 1) / pmd * pmd;
-	if (tail > PAGE_LIMIT)
-		tail = PAGE_LIMIT;
+	tail = scan_tail(&st);
 	if (pages > tail)
 		pages = tail;
 	r = cachestat(fd, 0, tail, &cs);
