@@ -213,12 +213,6 @@ void on_dataset(struct dataset *ds)
 		for (int i = 0; i < n; i++) {
 			const struct duet_item *it = &ibuf.it[i];
 
-			if (getenv("DUETD_DEBUG_DS"))
-				say("ds %s item dev %u ino %llu gen %llu idx %llu n %llu st %#x fl %#x",
-				    ds->name, it->dev, (unsigned long long)it->ino,
-				    (unsigned long long)it->gen, (unsigned long long)it->index,
-				    (unsigned long long)it->count, it->state, it->flags);
-
 			if (it->flags & DUET_ITEM_LOST) {
 				forget_all(ds);
 				ds->lost++;
