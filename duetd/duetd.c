@@ -125,6 +125,10 @@ static void usage(FILE *f)
 	      "                             buffer) or perf (perf_event_open, its plugin)\n"
 	      "  -D, --dataset NAME=DIR     keep DIR's page cache current from the events,\n"
 	      "                             for `duet ls --dataset NAME` (repeatable)\n"
+	      "      --metrics [ADDR:]PORT  serve GET /metrics (Prometheus text format) on\n"
+	      "                             ADDR (default 127.0.0.1)\n"
+	      "      --metrics-textfile DIR write DIR/duetd.prom every 5 s (node_exporter's\n"
+	      "                             textfile collector)\n"
 	      "      --stock                ignore the patched kernel events\n"
 	      "  -v, --verbose              log clients and tasks\n",
 	      f);
@@ -164,6 +168,8 @@ static int parse_options(int argc, char **argv)
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "stock", no_argument, NULL, 'S' },
 		{ "dataset", required_argument, NULL, 'D' },
+		{ "metrics", required_argument, NULL, 'M' },
+		{ "metrics-textfile", required_argument, NULL, 'T' },
 		{ "backend", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -239,6 +245,12 @@ static int parse_options(int argc, char **argv)
 		case 'D':
 			if (dataset_option(optarg))
 				return 2;
+			break;
+		case 'M':
+			metrics_option_listen(optarg);
+			break;
+		case 'T':
+			metrics_option_textfile(optarg);
 			break;
 		case 'B': {
 			enum dc_backend b;
@@ -340,7 +352,7 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	if (datasets_start()) {
+	if (datasets_start() || metrics_start()) {
 		rc = 1;
 		goto out;
 	}
@@ -388,6 +400,11 @@ int main(int argc, char **argv)
 			case SRC_DATASET:
 				on_dataset(s->ds);
 				break;
+			case SRC_METRICS_LISTEN:
+			case SRC_METRICS_TIMER:
+			case SRC_METRICS:
+				on_metrics(s, evs[i].events);
+				break;
 			}
 		}
 		free_zombies();
@@ -397,6 +414,7 @@ out:
 		client_free(d.clients);
 	free_zombies();
 	limits_free();
+	metrics_stop();
 	datasets_free();
 	close(d.lfd);
 	unlink(d.socket);
