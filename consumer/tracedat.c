@@ -14,10 +14,11 @@
  * the page data, which describes the buffer; the strings section last.
  * libtracecmd finds the strings by walking the sections one after the
  * other from the header on, so they are contiguous and their sizes exact.
- * With zstd every section but the options is one zstd frame, and each
- * CPU's pages are a count of chunks of up to ten pages, each compressed
- * on its own (trace-cmd's chunk size), so a reader decompresses only the
- * pages it reads.
+ * With zstd (level 3, zstd's default and trace-cmd's; frames with their
+ * content size and checksum) every section but the options is one frame,
+ * and each CPU's pages are a count of chunks of up to ten pages, each
+ * compressed on its own (trace-cmd's chunk size), so a reader
+ * decompresses only the pages it reads.
  */
 #include <endian.h>
 #include <errno.h>
@@ -289,7 +290,7 @@ static int compress(struct v7 *v, const void *src, size_t n, size_t *csize)
 		v->zbuf = b;
 		v->zcap = bound;
 	}
-	r = ZSTD_compressCCtx(v->cz, v->zbuf, bound, src, n, ZSTD_CLEVEL_DEFAULT);
+	r = ZSTD_compress2(v->cz, v->zbuf, bound, src, n);
 	if (ZSTD_isError(r) || r > UINT32_MAX)
 		return -EIO;
 	*csize = r;
@@ -489,6 +490,17 @@ static int write_v7(int fd, const struct dc_tracedat *t)
 		v.cz = ZSTD_createCCtx();
 	if (!off || !size || (t->compression == DC_TD_COMPRESS_ZSTD && !v.cz)) {
 		r = -ENOMEM;
+		goto out;
+	}
+	/*
+	 * Each frame carries its checksum (4 bytes; trace-cmd's do not): a
+	 * damaged chunk or section is refused by any zstd reader, libtracecmd
+	 * included, instead of decoding to other bytes.
+	 */
+	if (v.cz && (ZSTD_isError(ZSTD_CCtx_setParameter(v.cz, ZSTD_c_compressionLevel,
+							 ZSTD_CLEVEL_DEFAULT)) ||
+		     ZSTD_isError(ZSTD_CCtx_setParameter(v.cz, ZSTD_c_checksumFlag, 1)))) {
+		r = -EIO;
 		goto out;
 	}
 	put(&v.o, magic, sizeof(magic));
