@@ -14,7 +14,9 @@
  * damaged pages, never crashes (the fuzz harness goes further).
  * No root needed; skips (77) without trace-cmd.
  *
- * usage: test-tracedat DATADIR
+ * usage: test-tracedat DATADIR [SAVE]
+ * With SAVE, the first v7-zstd file is kept there too (the fuzz seed
+ * tests/fuzz/seeds/tdread/duet-v7-zstd.dat was made so).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -397,6 +399,8 @@ static void check_damage(const uint8_t *buf, size_t len, const struct dc_recbuf 
 	free(copy);
 }
 
+static const char *save_to;
+
 static void compare(const char *dir, const char *const *pages, unsigned int ncpus,
 		    size_t min_events, bool want_lost)
 {
@@ -456,6 +460,13 @@ static void compare(const char *dir, const char *const *pages, unsigned int ncpu
 	CHECK(fsize[V7_ZSTD] < fsize[V6], "v7-zstd %zu bytes, v6 %zu", fsize[V7_ZSTD], fsize[V6]);
 	if (bytes[V7_ZSTD])
 		check_damage(bytes[V7_ZSTD], fsize[V7_ZSTD], &rb[V6]);
+	if (save_to && bytes[V7_ZSTD]) {
+		int fd = open(save_to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		CHECK(fd >= 0 && write(fd, bytes[V7_ZSTD], fsize[V7_ZSTD]) == (ssize_t)fsize[V7_ZSTD] &&
+		      !close(fd));
+		save_to = NULL;
+	}
 	for (size_t i = 0; i < nwant; i++)
 		free(want[i]);
 	free(want);
@@ -475,8 +486,8 @@ int main(int argc, char **argv)
 		"overrun-cpu0-00.bin,overrun-cpu0-01.bin,overrun-cpu0-02.bin",
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s DATADIR\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s DATADIR [SAVE]\n", argv[0]);
 		return TEST_ERROR;
 	}
 	if (system("trace-cmd -h >/dev/null 2>&1") == -1 ||
@@ -484,6 +495,7 @@ int main(int argc, char **argv)
 		printf("SKIP: trace-cmd missing (scripts/setup installs it)\n");
 		return TEST_SKIP;
 	}
+	save_to = argc == 3 ? argv[2] : NULL;
 	compare(argv[1], basic, 2, 50, false);
 	compare(argv[1], overrun, 1, 50, true);
 	return check_exit("test-tracedat");
