@@ -11,7 +11,8 @@
 # flush's jiffies). duet report gives the same per-file rows (ADDED
 # REMOVED DIRTIED FLUSHED PATH, and the JSON rows without the inode) for
 # the three, equal to what the workload did. The zstd file is smaller
-# than the version 6 one (both sizes are printed).
+# than the version 6 one (both sizes are printed). The zstd file cut short
+# is refused by duet report with a sentence.
 # Needs root, tracefs, trace-cmd and jq: exits 77 otherwise.
 set -u
 duet=${1:?usage: record-versions.sh path/to/duet}
@@ -150,6 +151,16 @@ check "v6, v7, v7 uncompressed: the same JSON rows (ino left out)" \
 s7=$(stat -c %s "$base/v7.dat"); s6=$(stat -c %s "$base/v6.dat"); sn=$(stat -c %s "$base/none.dat")
 echo "sizes: v7 (zstd) $s7 bytes, v6 $s6 bytes, v7 uncompressed $sn bytes"
 check "the zstd file is smaller than the version 6 one ($s7 < $s6)" [ "$s7" -lt "$s6" ]
+
+# A cut version 7 file: duet report says so and exits 1, never a signal.
+for cut in 100 2000 $((s7 - 1000)) $((s7 - 20)); do
+	head -c "$cut" "$base/v7.dat" > "$base/cut.dat"
+	"$duet" report "$base/cut.dat" > "$base/cut.out" 2> "$base/cut.err"
+	rc=$?
+	check "v7 cut to $cut bytes: duet report exits 1 saying it is truncated" \
+		[ $rc = 1 -a ! -s "$base/cut.out" ] && grep -q 'truncated' "$base/cut.err" ||
+		cat "$base/cut.err"
+done
 
 # Usage: version 6 has no compression.
 "$duet" record --file-version 6 --compression zstd -o "$base/x.dat" -- true 2> "$base/x.err"
