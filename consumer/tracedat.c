@@ -298,10 +298,10 @@ static int compress(struct v7 *v, const void *src, size_t n, size_t *csize)
 }
 
 /*
- * A section whose body was built in memory, described by the string
- * sid; returns its offset. With zstd
- * (options sections excepted, as trace-cmd), the body after the section
- * header is the compressed and uncompressed sizes and the frame.
+ * A section whose body was built in memory, described by the string sid;
+ * returns its offset. With zstd (options sections excepted, as
+ * trace-cmd), the body after the section header is the compressed and
+ * uncompressed sizes and the frame.
  */
 static uint64_t section(struct v7 *v, uint16_t id, uint32_t sid, struct out *body)
 {
@@ -348,7 +348,7 @@ static void body_free(struct out *b)
 
 /*
  * One CPU's pages, compressed: a chunk count, then per chunk of up to ten
- * pages its compressed and uncompressed sizes and the frame. *size gets
+ * pages its compressed and uncompressed sizes and the frame. *zsize gets
  * what trace-cmd 3.1 records as the size: the chunks, without the count.
  */
 static int copy_cpu_zstd(struct v7 *v, int fd, uint64_t size, uint32_t page_size,

@@ -483,6 +483,9 @@ static void compare(const char *dir, const char *const *pages, unsigned int ncpu
 int main(int argc, char **argv)
 {
 	static const char *const basic[] = { "basic-cpu0-00.bin", "basic-cpu1-00.bin" };
+	/* A CPU without data (the first, then the last) in each version. */
+	static const char *const first_empty[] = { "", "basic-cpu1-00.bin" };
+	static const char *const last_empty[] = { "basic-cpu0-00.bin", "" };
 	static const char *const overrun[] = {
 		"overrun-cpu0-00.bin,overrun-cpu0-01.bin,overrun-cpu0-02.bin",
 	};
@@ -498,6 +501,8 @@ int main(int argc, char **argv)
 	}
 	save_to = argc == 3 ? argv[2] : NULL;
 	compare(argv[1], basic, 2, 50, false);
+	compare(argv[1], first_empty, 2, 1, false);
+	compare(argv[1], last_empty, 2, 50, false);
 	compare(argv[1], overrun, 1, 50, true);
 	return check_exit("test-tracedat");
 }
