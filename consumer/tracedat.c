@@ -598,8 +598,15 @@ int dc_tracedat_write(int fd, const struct dc_tracedat *t)
 			return -EINVAL;
 	if (t->kallsyms.len > UINT32_MAX || t->printk.len > UINT32_MAX)
 		return -EINVAL;
-	for (size_t i = 0; i < t->nopts; i++)
-		if (!t->opts[i].id || t->opts[i].b.len > UINT32_MAX)
+	for (size_t i = 0; i < t->nopts; i++) {
+		uint16_t id = t->opts[i].id;
+
+		if (!id || t->opts[i].b.len > UINT32_MAX)
 			return -EINVAL;
+		/* Version 7's own: where the sections are, the buffer, the CPU count. */
+		if (version == 7 && (id == TD7_BUFFER || id == TD7_OPT_CPUCOUNT ||
+				     (id >= TD7_STRINGS && id <= TD7_CMDLINES + 1)))
+			return -EINVAL;
+	}
 	return version == 6 ? write_v6(fd, t) : write_v7(fd, t);
 }

@@ -34,6 +34,11 @@ struct dc_td_system {
 	size_t n;
 };
 
+/*
+ * An option of the caller's (DC_TD_OPT_*). Version 7 writes its own
+ * BUFFER (3), CPUCOUNT (8) and section options (15 to 22): those are
+ * refused.
+ */
 struct dc_td_option {
 	uint16_t id;
 	struct dc_td_blob b;
