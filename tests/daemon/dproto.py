@@ -264,7 +264,7 @@ def overflow(path, d, ready, go, out):
 
 
 def versions(path, d, out):
-    """Clients of protocol minor 0 (the first form), 1 (this one) and 9
+    """Clients of protocol minor 0 (the first form), 1 (the one before RESIDENCY) and 9
     (newer, with feature flags no daemon knows), each registering a task
     on D and asking what a client asks; and one of major 2. OUT gets one
     line per client: the welcome's size and minor, each reply's body
