@@ -16,8 +16,10 @@ snapshot, has reached both ``min_backlog`` tasks per thread and
 and newly placed work). The task then goes to the next worker by cached
 bytes that is not busy; when none caches any of the file it gets no
 restriction and Dask places it as usual. A worker gone since the
-snapshot is not in the scheduler's list and is never chosen; one that
-goes after the submit is covered by ``allow_other_workers=True``.
+snapshot is never chosen once the client's periodic view of the
+scheduler (every 2 s, no extra query) has dropped it; one that goes
+after the submit is covered by ``allow_other_workers=True``: the
+scheduler then runs the task on any worker.
 """
 import os
 import threading
@@ -105,6 +107,14 @@ class Placer:
 			s = self.refresh()
 		return s
 
+	def _live(self):
+		"""The workers the client last heard the scheduler list (it
+		refreshes them every distributed.client.scheduler-info-interval,
+		2 s, at no cost here), or None if it has not yet."""
+		ident = getattr(self.client, "_scheduler_identity", None) or {}
+		w = ident.get("workers")
+		return set(w) if w else None
+
 	def _busy(self, s, w, total):
 		share = s.nthreads[w] * total / sum(s.nthreads.values())
 		cap = max(self.min_backlog * s.nthreads[w], self.slack * share)
@@ -119,8 +129,10 @@ class Placer:
 		if total is None:
 			total = s.base + s.placed + 1
 		k = self.key(path)
+		live = self._live()
 		ranked = sorted(((f.get(k, 0), w) for w, f in s.files.items()
-				 if w in s.nthreads and f.get(k, 0) > 0),
+				 if w in s.nthreads and (live is None or w in live)
+				 and f.get(k, 0) > 0),
 				key=lambda x: (-x[0], x[1]))
 		with self._lock:
 			for i, (_, w) in enumerate(ranked):

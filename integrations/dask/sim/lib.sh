@@ -52,7 +52,7 @@ sim_cleanup() {
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null
 	done
-	wait 2>/dev/null
+	{ wait; } 2>/dev/null
 	for p in $SIM_DUETD; do
 		for i in /sys/kernel/tracing/instances/duet-"$p"-*; do
 			[ -d "$i" ] && rmdir "$i"
@@ -97,7 +97,7 @@ sim_init() {
 }
 
 # sim_node I SIZE_MB: node I's image, loop device, mount and cgroup.
-# Sets LOOP_I[I] (e.g. loop3).
+# Sets LOOP_OF[I] (e.g. loop3).
 declare -A LOOP_OF
 sim_node() {
 	local i=$1 img=$SIM/n$1.img loop
