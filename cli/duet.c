@@ -20,6 +20,7 @@ static const struct cli_cmd commands[] = {
 	{ "status", "", "event semantics of this kernel, duet's tracing instances", cmd_status },
 	{ "record", "[PATH...] [-- COMMAND]", "page-cache events into a trace.dat", cmd_record },
 	{ "report", "FILE", "per-file page-cache summary of a recorded trace.dat", cmd_report },
+	{ "ls", "PATH...", "what the page cache holds of each file under PATH", cmd_ls },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

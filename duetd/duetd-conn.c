@@ -284,6 +284,7 @@ void free_zombies(void)
 		struct client *c = d.zombies;
 
 		d.zombies = c->next;
+		resid_snap_free(c->snap);
 		free(c->dir);
 		free(c->in);
 		free(c->out);

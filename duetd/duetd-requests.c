@@ -316,6 +316,9 @@ void handle_request(struct client *c, const struct dp_msg *m)
 	case DP_DAEMON_STATUS:
 		do_daemon_status(c, rq);
 		goto out;
+	case DP_RESIDENCY:
+		do_residency(c, rq);
+		goto out;
 	default:
 		break;
 	}

@@ -25,7 +25,8 @@
  *
  * Files: duetd.c (this: options, setup, the event loop), duetd-conn.c
  * (connections), duetd-requests.c (requests), duetd-creds.c (acting as
- * a client, its mount namespace), duetd-limits.c (bounds), duetd-status.c (DAEMON_STATUS).
+ * a client, its mount namespace), duetd-limits.c (bounds), duetd-status.c (DAEMON_STATUS),
+ * duetd-datasets.c (--dataset).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -122,6 +123,8 @@ static void usage(FILE *f)
 	      "  -b, --buffer-kb KB         per-CPU ring buffer size\n"
 	      "      --backend NAME         the event source: tracefs (default, the ring\n"
 	      "                             buffer) or perf (perf_event_open, its plugin)\n"
+	      "  -D, --dataset NAME=DIR     keep DIR's page cache current from the events,\n"
+	      "                             for `duet ls --dataset NAME` (repeatable)\n"
 	      "      --stock                ignore the patched kernel events\n"
 	      "  -v, --verbose              log clients and tasks\n",
 	      f);
@@ -160,6 +163,7 @@ static int parse_options(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "stock", no_argument, NULL, 'S' },
+		{ "dataset", required_argument, NULL, 'D' },
 		{ "backend", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -169,7 +173,7 @@ static int parse_options(int argc, char **argv)
 	char *end;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:m:g:p:d:u:c:C:t:i:b:vh", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:m:g:p:d:u:c:C:t:i:b:D:vh", lo, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			d.socket = optarg;
@@ -231,6 +235,10 @@ static int parse_options(int argc, char **argv)
 			break;
 		case 'S':
 			d.stock = true;
+			break;
+		case 'D':
+			if (dataset_option(optarg))
+				return 2;
 			break;
 		case 'B': {
 			enum dc_backend b;
@@ -332,6 +340,10 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if (datasets_start()) {
+		rc = 1;
+		goto out;
+	}
 	ev.data.ptr = &lsrc;
 	epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.lfd, &ev);
 	ev.data.ptr = &ssrc;
@@ -373,6 +385,9 @@ int main(int argc, char **argv)
 			case SRC_TASK:
 				on_task(s->c);
 				break;
+			case SRC_DATASET:
+				on_dataset(s->ds);
+				break;
 			}
 		}
 		free_zombies();
@@ -382,6 +397,7 @@ out:
 		client_free(d.clients);
 	free_zombies();
 	limits_free();
+	datasets_free();
 	close(d.lfd);
 	unlink(d.socket);
 	duet_session_free(d.s);	/* removes the tracing instance */

@@ -2,6 +2,7 @@
 /*
  * duetd's parts: duetd.c (options, setup, the event loop), duetd-conn.c
  * (connections: input, one reply at a time, clients, the socket),
+ * duetd-datasets.c (--dataset: live residency, RESIDENCY requests),
  * duetd-requests.c (what each request does), duetd-creds.c (acting as a
  * client, the client's mount namespace), duetd-limits.c (who may connect,
  * the timeouts, the file descriptors) and duetd-status.c (the
@@ -22,11 +23,15 @@
 
 #define MAX_GROUPS 256
 
-enum src_kind { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_SOCK, SRC_TASK };
+enum src_kind { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_SOCK, SRC_TASK, SRC_DATASET };
+
+struct dataset;
+struct resid_snap;
 
 struct src {
 	enum src_kind kind;
 	struct client *c;
+	struct dataset *ds;	/* SRC_DATASET */
 };
 
 struct creds {
@@ -69,6 +74,7 @@ struct client {
 	uint32_t id, mask;
 	char name[DP_MAX_NAME + 1];
 	char *dir;
+	struct resid_snap *snap;	/* a RESIDENCY being handed out */
 	struct client *next, **pprev;
 };
 
@@ -151,6 +157,14 @@ void limits_arm(bool want);
 void limits_input(struct client *c, bool consumed);
 void limits_release(struct client *c);
 void limits_free(void);
+
+/* duetd-datasets.c */
+int dataset_option(const char *arg);
+int datasets_start(void);
+void datasets_free(void);
+void on_dataset(struct dataset *ds);
+void do_residency(struct client *c, const struct dp_request *rq);
+void resid_snap_free(struct resid_snap *sn);
 
 /* duetd-status.c */
 void do_daemon_status(struct client *c, const struct dp_request *rq);

@@ -130,6 +130,51 @@ int dp_parse_request(const struct dp_msg *m, struct dp_request *r)
 			return -EBADMSG;
 		memcpy(&r->u.fileid, p, len);
 		return 0;
+	case DP_RESIDENCY: {
+		struct dp_residency rs;
+
+		if (len < sizeof(rs))
+			return -EBADMSG;
+		memcpy(&rs, p, sizeof(rs));
+		if ((uint32_t)rs.name_len + rs.path_len != len - sizeof(rs) ||
+		    (rs.flags & ~(DP_RESID_NEXT | DP_RESID_PATHS)) ||
+		    (rs.flags & DP_RESID_NEXT && rs.flags & DP_RESID_PATHS))
+			return -EBADMSG;
+		r->u.resid.flags = rs.flags;
+		if (rs.flags & DP_RESID_PATHS) {
+			const char *q = p + sizeof(rs), *end = q + rs.path_len;
+			uint32_t n = 0;
+
+			/* Paths too long for the header's u16 come in another request. */
+			if (rs.name_len || !rs.path_len || end[-1])
+				return -EBADMSG;
+			for (; q < end; q += strlen(q) + 1) {
+				size_t l = strlen(q);
+
+				if (q[0] != '/' || l > DP_MAX_PATH || ++n > DP_RESID_MAX_PATHS)
+					return -EBADMSG;
+			}
+			r->u.resid.list = p + sizeof(rs);
+			r->u.resid.list_len = rs.path_len;
+			r->u.resid.npaths = n;
+			r->u.resid.name[0] = r->u.resid.path[0] = '\0';
+			return 0;
+		}
+		if (rs.flags & DP_RESID_NEXT) {
+			if (rs.name_len || rs.path_len)
+				return -EBADMSG;
+			r->u.resid.name[0] = r->u.resid.path[0] = '\0';
+			return 0;
+		}
+		if (!rs.name_len ||
+		    get_str(p + sizeof(rs), rs.name_len, DP_MAX_NAME, r->u.resid.name))
+			return -EBADMSG;
+		if (!rs.path_len) {
+			r->u.resid.path[0] = '\0';
+			return 0;
+		}
+		return get_path(p + sizeof(rs) + rs.name_len, rs.path_len, r->u.resid.path);
+	}
 	}
 	return -EBADMSG;	/* a reply type sent to the daemon */
 }
@@ -390,4 +435,39 @@ int dp_next_user(const void *body, size_t len, size_t *off, const struct dp_daem
 		 struct dp_user *u)
 {
 	return get_part(body, len, off, x->user_size, u, sizeof(*u));
+}
+
+int dp_resid_reply_get(const void *body, size_t len, struct dp_resid_reply *rr, size_t *off)
+{
+	if (len < sizeof(*rr))
+		return -EBADMSG;
+	memcpy(rr, body, sizeof(*rr));
+	if (rr->entry_size < sizeof(struct dp_resid_entry) || rr->entry_size % 8)
+		return -EBADMSG;
+	*off = sizeof(*rr);
+	return 0;
+}
+
+int dp_next_resid(const void *body, size_t len, size_t *off, const struct dp_resid_reply *rr,
+		  struct dp_resid_entry *e, char *path)
+{
+	const char *p = body;
+	size_t padded;
+
+	if (*off == len)
+		return 0;
+	if (*off > len || len - *off < rr->entry_size)
+		return -EBADMSG;
+	memcpy(e, p + *off, sizeof(*e));
+	if (e->path_len > DP_MAX_PATH || !e->path_len)
+		return -EBADMSG;
+	padded = ((size_t)e->path_len + 7) & ~(size_t)7;
+	if (len - *off - rr->entry_size < padded)
+		return -EBADMSG;
+	memcpy(path, p + *off + rr->entry_size, e->path_len);
+	path[e->path_len] = '\0';
+	if (path[0] != '/' || memchr(path, '\0', e->path_len))
+		return -EBADMSG;
+	*off += rr->entry_size + padded;
+	return 1;
 }

@@ -60,7 +60,7 @@
 
 #define DP_MAGIC	0x54455544u	/* "DUET" */
 #define DP_VERSION	1	/* major: in every header and in HELLO */
-#define DP_MINOR	1	/* this codec's minor (see "Growth" above) */
+#define DP_MINOR	2	/* this codec's minor (see "Growth" above); 2: RESIDENCY */
 #define DP_HDR_SIZE	16
 #define DP_MAX_REQUEST	(64u * 1024)	/* client to daemon payload */
 #define DP_MAX_REPLY	(1024u * 1024)	/* daemon to client payload */
@@ -92,6 +92,7 @@ enum dp_type {
 	DP_DAEMON_STATUS,	/* empty */
 	DP_SAVE,		/* absolute path of the client's file */
 	DP_LOAD,		/* absolute path */
+	DP_RESIDENCY,		/* minor 2: struct dp_residency, dataset, path */
 	DP_REQ_MAX,
 	/* daemon to client */
 	DP_REPLY = 64,		/* struct dp_reply, then the type's body */
@@ -279,6 +280,52 @@ struct dp_task_ext {
 	uint64_t mem_done;	/* done marks x mark_bytes */
 };
 
+/*
+ * RESIDENCY (minor 2, on any connection after HELLO): the files of one of
+ * duetd's datasets that have cached pages, from its live figures, that
+ * the client could open; path (absolute, optional) narrows it to a
+ * subtree. The daemon takes a snapshot at the first request and hands
+ * it out in batches: a request with DP_RESID_NEXT (and no name or path)
+ * asks for the next batch of the connection's snapshot. The reply body
+ * is struct dp_resid_reply, then n entries: each a fixed part of
+ * entry_size bytes (struct dp_resid_entry, or longer from a later
+ * minor), then its path, padded to 8 bytes. more: batches remain.
+ */
+#define DP_RESID_NEXT	0x1u
+/*
+ * With DP_RESID_PATHS the request names no dataset: its path part is a
+ * list of absolute paths, each ending with a NUL, that the client found
+ * in its own walk but may not count itself (cachestat refuses a file a
+ * user neither owns nor may write). The daemon opens each with the
+ * client's rights and counts it with its own; the reply has one entry
+ * per path, in order, error set where the client could not open it.
+ */
+#define DP_RESID_PATHS	0x2u
+#define DP_RESID_MAX_PATHS 256u
+
+struct dp_residency {
+	uint32_t flags;		/* DP_RESID_* */
+	uint16_t name_len;
+	uint16_t path_len;
+	/* the dataset's name, then path, not NUL-terminated */
+};
+
+struct dp_resid_reply {
+	uint32_t n;
+	uint32_t more;
+	uint32_t entry_size;
+	uint32_t reserved;
+};
+
+struct dp_resid_entry {
+	uint64_t ino, gen;
+	uint32_t dev;
+	uint32_t path_len;
+	uint64_t size, cached, dirty, writeback;	/* bytes; pages */
+	int32_t error;
+	uint32_t flags;		/* DUET_RESIDENCY_* entry flags */
+};
+
 /* A message whose header has been checked; payload points into the input. */
 struct dp_msg {
 	struct dp_hdr h;
@@ -311,6 +358,13 @@ struct dp_request {
 		} done;
 		char path[DP_MAX_PATH + 1];	/* FILEID, SAVE, LOAD */
 		struct duet_fileid fileid;	/* PATH */
+		struct {
+			uint32_t flags;
+			char name[DP_MAX_NAME + 1];
+			char path[DP_MAX_PATH + 1];	/* "" for the whole dataset */
+			const char *list;	/* DP_RESID_PATHS: into the message */
+			uint32_t list_len, npaths;
+		} resid;
 	} u;
 };
 
@@ -351,6 +405,16 @@ int dp_fileid_get(const void *body, size_t len, struct duet_fileid *f);
 int dp_items_get(const void *body, size_t len, uint32_t n, struct duet_item *items);
 /* DAEMON_STATUS: its first part, at least struct dp_daemon. */
 int dp_daemon_get(const void *body, size_t len, struct dp_daemon *dd);
+
+/*
+ * Walk a RESIDENCY body: the next entry from *off (start at the offset
+ * after struct dp_resid_reply, which dp_resid_reply_get() reads). Returns
+ * 1 and fills e and path (NUL-terminated, at most DP_MAX_PATH bytes), 0
+ * at the end, -EBADMSG if malformed.
+ */
+int dp_resid_reply_get(const void *body, size_t len, struct dp_resid_reply *rr, size_t *off);
+int dp_next_resid(const void *body, size_t len, size_t *off, const struct dp_resid_reply *rr,
+		  struct dp_resid_entry *e, char *path);
 
 /* The counters into buf (DP_TASK_STATS_SIZE bytes); returns that size. */
 size_t dp_task_stats_put(void *buf, const struct duet_task_status *st);

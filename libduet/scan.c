@@ -225,6 +225,45 @@ out:
 	return r;
 }
 
+int ds_count_fd(int fd, const struct stat *st, struct ds_counts *c)
+{
+	static int no_cachestat = -1;
+	uint64_t ps = ds_page_size();
+	struct ds_scan sc = { 0 };
+	struct cs_stat cs;
+	int r = -ENOSYS;
+
+	if (no_cachestat < 0)
+		no_cachestat = getenv("DUET_TEST_NO_CACHESTAT") != NULL;
+	memset(c, 0, sizeof(*c));
+	if (!no_cachestat)
+		r = cachestat(fd, 0, scan_tail(st), &cs);
+	if (!r) {
+		c->cached = cs.nr_cache;
+		c->dirty = cs.nr_dirty;
+		c->writeback = cs.nr_writeback;
+		return 0;
+	}
+	if (r != -ENOSYS)
+		return r;
+	/*
+	 * mincore() sees the pages that a mapping of the file can reach, and
+	 * tells the truth only to whom cachestat would: the owner, a writer,
+	 * root. To others it says every page is cached; refuse as cachestat.
+	 */
+	if (geteuid() && st->st_uid != geteuid() &&
+	    faccessat(fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS))
+		return -EPERM;
+	c->mincore = true;
+	if (st->st_size <= 0)
+		return 0;
+	r = find_cached_mapped(&sc, fd, ((uint64_t)st->st_size + ps - 1) / ps);
+	if (!r && sc.cached)
+		c->cached = roaring_bitmap_get_cardinality(sc.cached);
+	ds_scan_clear(&sc);
+	return r;
+}
+
 void ds_scan_event(struct ds_scan *sc, int type, uint64_t index, uint64_t count)
 {
 	if (sc->overflow)

@@ -28,6 +28,8 @@
 
 #include <roaring/roaring.h>
 
+struct stat;
+
 /* How long before or after a change its event may be stamped (ns). */
 #define DS_MARGIN_NS 2000000ull
 
@@ -76,6 +78,24 @@ typedef int (*ds_run_fn)(void *ud, uint64_t index, uint64_t count, bool dirty);
 int ds_scan_result(struct ds_scan *sc, ds_run_fn fn, void *ud);
 
 void ds_scan_clear(struct ds_scan *sc);
+
+/* What one file has in the page cache, in pages. */
+struct ds_counts {
+	uint64_t cached;	/* past the end of the file included (cachestat) */
+	uint64_t dirty;
+	uint64_t writeback;
+	bool mincore;		/* no cachestat here: mincore's count of [0, size)
+				 * only; dirty and writeback unknown (0) */
+};
+
+/*
+ * The counts of the open regular file fd (st: its fstat), read with
+ * cachestat over the same pages as a scan (past the end of the file up
+ * to the next PMD boundary). On a kernel without cachestat (or with
+ * DUET_TEST_NO_CACHESTAT set, for the tests), mincore's count of the
+ * file's pages. Nothing is read into the page cache. 0, or -errno.
+ */
+int ds_count_fd(int fd, const struct stat *st, struct ds_counts *c);
 
 /* The system page size in bytes (the unit of page indices). */
 uint64_t ds_page_size(void);

@@ -212,6 +212,65 @@ struct duet_task_status {
  */
 int duet_task_status(struct duet_task *t, struct duet_task_status *st);
 
+/*
+ * Residency: what the page cache holds of each file of a tree, or of one
+ * of duetd's datasets, without a task. See duet_residency(3).
+ */
+#define DUET_RESIDENCY_RECURSIVE	0x1u	/* into subdirectories */
+#define DUET_RESIDENCY_CACHED_ONLY	0x2u	/* only files with cached pages */
+#define DUET_RESIDENCY_XDEV		0x4u	/* stay on each path's file system */
+
+struct duet_residency_opts {
+	size_t sz;			/* sizeof(struct duet_residency_opts) */
+	unsigned int flags;		/* DUET_RESIDENCY_* above */
+	const char *dataset;		/* duetd's dataset of this name (duetd(8)
+					 * --dataset): live figures from the daemon,
+					 * path then optional (a subtree of it) */
+	const char *socket;		/* with dataset: duetd's socket; NULL: the
+					 * DUET_SOCKET variable, else the default */
+};
+
+/* Entry flags. */
+#define DUET_RESIDENCY_MINCORE	0x1u	/* counted by mincore (no cachestat):
+					 * dirty and writeback unknown, pages
+					 * past the end of the file not seen */
+#define DUET_RESIDENCY_LIVE	0x2u	/* a dataset's figures, kept from the
+					 * page events: writeback unknown */
+#define DUET_RESIDENCY_DIR	0x4u	/* a directory that could not be read
+					 * (error says why) */
+
+struct duet_residency {
+	struct duet_fileid id;		/* gen 0 from a walk */
+	const char *path;		/* absolute; valid during the callback */
+	uint64_t size;			/* bytes */
+	uint64_t cached;		/* pages in the page cache */
+	uint64_t dirty;			/* pages dirty */
+	uint64_t writeback;		/* pages under writeback */
+	int32_t error;			/* 0, or -errno: the figures are unknown
+					 * (-EACCES: the caller may not read it) */
+	uint32_t flags;			/* DUET_RESIDENCY_MINCORE ... */
+};
+
+/* Called with each batch of files; a non-zero return stops the query. */
+typedef int (*duet_residency_fn)(void *ud, const struct duet_residency *r, size_t n);
+
+/*
+ * The residency of every regular file at or under path (a file or a
+ * directory; its direct files only without DUET_RESIDENCY_RECURSIVE),
+ * handed to fn in batches. Without a dataset, the calling process walks
+ * the tree with its own rights and counts with cachestat(2): it needs no
+ * daemon and no root, and sees exactly the files it could stat; a file it
+ * cannot open is reported with error set, never with figures. Nothing is
+ * read into the page cache. With opts->dataset, duetd answers from the
+ * dataset's live figures (no walk, only files with cached pages) and
+ * only for files the caller could open. Returns the number of files
+ * reported, fn's non-zero return, or -ENOENT (no such path or dataset),
+ * -EINVAL, -ECONNREFUSED (no duetd), -EOPNOTSUPP (a duetd without
+ * datasets), -errno.
+ */
+int duet_residency(const char *path, const struct duet_residency_opts *opts,
+		   duet_residency_fn fn, void *ud);
+
 /* A sentence for a -errno value returned by this library. */
 const char *duet_strerror(int err);
 
