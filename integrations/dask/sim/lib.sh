@@ -13,8 +13,8 @@
 
 SIM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
-DUETD=${DUETD:-$SIM_ROOT/build/duetd/duetd}
-DUET=${DUET:-$SIM_ROOT/build/cli/duet}
+export DUETD=${DUETD:-$SIM_ROOT/build/duetd/duetd}
+export DUET=${DUET:-$SIM_ROOT/build/cli/duet}
 export PYTHONPATH=$SIM_ROOT/integrations/dask${PYTHONPATH:+:$PYTHONPATH}
 SIM=""
 CG=""
@@ -157,6 +157,7 @@ sim_worker() {
 		--name "n$i" --local-directory "$SIM/w$i" \
 		>>"$SIM/worker$i.log" 2>&1 &
 	WORKER_PID[$i]=$!
+	disown $!	# killed on purpose by tests: no "Killed" line
 	SIM_PIDS="$SIM_PIDS $!"
 }
 
