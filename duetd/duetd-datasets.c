@@ -122,14 +122,21 @@ int dataset_option(const char *arg)
 	return 0;
 }
 
+/* This libroaring's free does not take NULL. */
+static void bm_free(roaring_bitmap_t *b)
+{
+	if (b)
+		roaring_bitmap_free(b);
+}
+
 static void forget_all(struct dataset *ds)
 {
 	struct ds_file *f, *tmp;
 
 	HASH_ITER(hh, ds->files, f, tmp) {
 		HASH_DEL(ds->files, f);
-		roaring_bitmap_free(f->cached);
-		roaring_bitmap_free(f->dirty);
+		bm_free(f->cached);
+		bm_free(f->dirty);
 		free(f);
 	}
 	ds->nfiles = ds->cached = ds->dirty = 0;
@@ -153,7 +160,7 @@ static int apply(struct dataset *ds, const struct duet_item *it)
 		hi = PAGE_LIMIT;
 	HASH_FIND(hh, ds->files, &k, sizeof(k), f);
 	if (!f) {
-		if (it->state == DUET_REMOVED || it->state == DUET_FLUSHED)
+		if (!(it->state & (DUET_ADDED | DUET_DIRTY)))
 			return 0;
 		f = calloc(1, sizeof(*f));
 		if (!f)
@@ -164,40 +171,34 @@ static int apply(struct dataset *ds, const struct duet_item *it)
 	}
 	c0 = card(f->cached);
 	d0 = card(f->dirty);
-	if ((it->state == DUET_ADDED || it->state == DUET_DIRTY) && !f->cached &&
+	if ((it->state & (DUET_ADDED | DUET_DIRTY)) && !f->cached &&
 	    !(f->cached = roaring_bitmap_create()))
 		return -ENOMEM;
-	if (it->state == DUET_DIRTY && !f->dirty && !(f->dirty = roaring_bitmap_create()))
+	if ((it->state & DUET_DIRTY) && !f->dirty && !(f->dirty = roaring_bitmap_create()))
 		return -ENOMEM;
-	switch (it->state) {
-	case DUET_ADDED:
+	/* An item's state may join a change of each kind (ADDED|DIRTY, ...). */
+	if (it->state & (DUET_ADDED | DUET_DIRTY))	/* a dirty page is a cached one */
 		roaring_bitmap_add_range(f->cached, lo, hi);
-		break;
-	case DUET_DIRTY:	/* a dirty page is a cached one */
-		roaring_bitmap_add_range(f->cached, lo, hi);
+	if (it->state & DUET_DIRTY)
 		roaring_bitmap_add_range(f->dirty, lo, hi);
-		break;
-	case DUET_REMOVED:
+	/* Known only per inode on a stock kernel: nothing is dirty now. */
+	if ((it->state & DUET_FLUSHED) && f->dirty && (it->flags & DUET_ITEM_INODE_LEVEL))
+		roaring_bitmap_clear(f->dirty);
+	else if ((it->state & DUET_FLUSHED) && f->dirty)
+		roaring_bitmap_remove_range(f->dirty, lo, hi);
+	if (it->state & DUET_REMOVED) {
 		if (f->cached)
 			roaring_bitmap_remove_range(f->cached, lo, hi);
 		if (f->dirty)
 			roaring_bitmap_remove_range(f->dirty, lo, hi);
-		break;
-	case DUET_FLUSHED:
-		/* Known only per inode on a stock kernel: nothing is dirty now. */
-		if (f->dirty && (it->flags & DUET_ITEM_INODE_LEVEL))
-			roaring_bitmap_clear(f->dirty);
-		else if (f->dirty)
-			roaring_bitmap_remove_range(f->dirty, lo, hi);
-		break;
 	}
 	ds->cached += card(f->cached) - c0;
 	ds->dirty += card(f->dirty) - d0;
 	if (!card(f->cached)) {
 		HASH_DEL(ds->files, f);
 		ds->dirty -= card(f->dirty);
-		roaring_bitmap_free(f->cached);
-		roaring_bitmap_free(f->dirty);
+		bm_free(f->cached);
+		bm_free(f->dirty);
 		free(f);
 		ds->nfiles--;
 	}
@@ -252,12 +253,16 @@ int datasets_start(void)
 			    ds->dir);
 			return 1;
 		}
-		if (stat(ds->dir, &st) || access(ds->dir, R_OK | X_OK)) {
+		if (stat(ds->dir, &st)) {
 			say("--dataset %s=%s: %s", ds->name, ds->dir, strerror(errno));
 			return 1;
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			say("--dataset %s=%s: not a directory", ds->name, ds->dir);
+			return 1;
+		}
+		if (access(ds->dir, R_OK | X_OK)) {
+			say("--dataset %s=%s: %s", ds->name, ds->dir, strerror(errno));
 			return 1;
 		}
 		snprintf(name, sizeof(name), "dataset:%s", ds->name);

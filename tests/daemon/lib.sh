@@ -102,14 +102,19 @@ cleanup() {
 	exit $rc
 }
 
-setup() {	# setup SIZE_MB: work dir W, ext4 (mkfs.ext4 $MKFS_ARGS) at $MNT, socket $SOCK
+setup() {	# setup SIZE_MB: work dir W, $FS (ext4: mkfs.ext4 $MKFS_ARGS) at $MNT, socket $SOCK
 	require
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM HUP
 	W=$(mktemp -d /tmp/duet-daemon.XXXXXX)
 	chmod 1777 "$W"	# clients of test users write their dumps here
 	truncate -s "${1:-256}M" "$W/img"
-	mkfs.ext4 -q -F ${MKFS_ARGS:-} "$W/img" || die "mkfs.ext4"
+	case ${FS:-ext4} in
+	ext4) mkfs.ext4 -q -F ${MKFS_ARGS:-} "$W/img" || die "mkfs.ext4" ;;
+	xfs) mkfs.xfs -q -f "$W/img" || die "mkfs.xfs" ;;
+	btrfs) mkfs.btrfs -q -f "$W/img" >/dev/null || die "mkfs.btrfs" ;;
+	*) die "FS=$FS: ext4, xfs or btrfs" ;;
+	esac
 	LOOP=$(losetup -f --show "$W/img") || die "losetup"
 	MNT=$W/mnt
 	mkdir "$MNT"

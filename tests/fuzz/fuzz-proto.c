@@ -53,6 +53,25 @@ static void requests(const uint8_t *data, size_t size)
 				if (r.u.path[0] != '/' || strlen(r.u.path) > DP_MAX_PATH)
 					abort();
 				break;
+			case DP_RESIDENCY:
+				if (r.u.resid.flags & DP_RESID_PATHS) {
+					const char *q = r.u.resid.list;
+					const char *end = q + r.u.resid.list_len;
+					uint32_t k = 0;
+
+					if (!r.u.resid.list_len || end[-1] ||
+					    r.u.resid.npaths > DP_RESID_MAX_PATHS)
+						abort();
+					for (; q < end; q += strlen(q) + 1, k++)
+						if (q[0] != '/' || strlen(q) > DP_MAX_PATH)
+							abort();
+					if (k != r.u.resid.npaths)
+						abort();
+				} else if (strlen(r.u.resid.name) > DP_MAX_NAME ||
+					   (r.u.resid.path[0] && r.u.resid.path[0] != '/')) {
+					abort();
+				}
+				break;
 			}
 		}
 		off += (size_t)n;
@@ -152,6 +171,18 @@ static void replies(const uint8_t *data, size_t size)
 				if (toff > blen || strlen(name) > ti.name_len || strlen(dir) > ti.dir_len)
 					abort();
 			status_ext(body, blen);
+		}
+		if (m.h.type == DP_REPLY && m.h.len >= sizeof(struct dp_reply)) {
+			const char *body = (const char *)m.payload + sizeof(struct dp_reply);
+			size_t blen = m.h.len - sizeof(struct dp_reply), roff;
+			struct dp_resid_reply rr;
+			struct dp_resid_entry e;
+			char path[DP_MAX_PATH + 1];
+
+			if (!dp_resid_reply_get(body, blen, &rr, &roff))
+				while (dp_next_resid(body, blen, &roff, &rr, &e, path) == 1)
+					if (roff > blen || path[0] != '/' || strlen(path) != e.path_len)
+						abort();
 		}
 		off += (size_t)n;
 	}

@@ -480,6 +480,125 @@ static void test_path(void)
 	CHECK_EQ(request(&w, &r), -EBADMSG);
 }
 
+/* RESIDENCY: a dataset (and a subtree), the next batch, a list of paths. */
+static void test_residency(void)
+{
+	struct dp_request r;
+	struct w w = { .n = 0 };
+
+	whdr(&w, DP_RESIDENCY, 8 + 4 + 6, 5);
+	w32(&w, 0);
+	w16(&w, 4);
+	w16(&w, 6);
+	wstr(&w, "datasrv/xx", 10);
+	CHECK_EQ(request(&w, &r), -EBADMSG);	/* a name with a path that is not absolute */
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8 + 4 + 6, 5);
+	w32(&w, 0);
+	w16(&w, 4);
+	w16(&w, 6);
+	wstr(&w, "data/srv/x", 4);
+	wstr(&w, "/srv/x", 6);
+	CHECK_EQ(request(&w, &r), 0);
+	CHECK(!strcmp(r.u.resid.name, "data") && !strcmp(r.u.resid.path, "/srv/x"));
+	/* No path: the whole dataset. No name: malformed. */
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8 + 4, 5);
+	w32(&w, 0);
+	w16(&w, 4);
+	w16(&w, 0);
+	wstr(&w, "data", 4);
+	CHECK_EQ(request(&w, &r), 0);
+	CHECK(!r.u.resid.path[0]);
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8 + 6, 5);
+	w32(&w, 0);
+	w16(&w, 0);
+	w16(&w, 6);
+	wstr(&w, "/srv/x", 6);
+	CHECK_EQ(request(&w, &r), -EBADMSG);
+	/* NEXT carries nothing; an unknown flag is malformed. */
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8, 5);
+	w32(&w, DP_RESID_NEXT);
+	w32(&w, 0);
+	CHECK_EQ(request(&w, &r), 0);
+	CHECK_EQ(r.u.resid.flags, DP_RESID_NEXT);
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8, 5);
+	w32(&w, 0x80);
+	w32(&w, 0);
+	CHECK_EQ(request(&w, &r), -EBADMSG);
+	/* PATHS: NUL-ended absolute paths, no name. */
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8 + 7, 5);
+	w32(&w, DP_RESID_PATHS);
+	w16(&w, 0);
+	w16(&w, 7);
+	wstr(&w, "/a\0/bc\0", 7);
+	CHECK_EQ(request(&w, &r), 0);
+	CHECK_EQ(r.u.resid.npaths, 2);
+	CHECK_EQ(r.u.resid.list_len, 7);
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8 + 5, 5);
+	w32(&w, DP_RESID_PATHS);
+	w16(&w, 0);
+	w16(&w, 5);
+	wstr(&w, "/a\0bc", 5);	/* not ended, and not absolute */
+	CHECK_EQ(request(&w, &r), -EBADMSG);
+	w.n = 0;
+	whdr(&w, DP_RESIDENCY, 8 + 6, 5);
+	w32(&w, DP_RESID_PATHS | DP_RESID_NEXT);
+	w16(&w, 0);
+	w16(&w, 6);
+	wstr(&w, "/a\0/b\0", 6);
+	CHECK_EQ(request(&w, &r), -EBADMSG);
+}
+
+/* A RESIDENCY reply: entries of a longer fixed part are read. */
+static void test_resid_reply(void)
+{
+	struct dp_resid_reply rr;
+	struct dp_resid_entry e;
+	char path[DP_MAX_PATH + 1];
+	struct w w = { .n = 0 };
+	size_t off;
+
+	w32(&w, 2);	/* n */
+	w32(&w, 0);	/* more */
+	w32(&w, sizeof(e) + 8);	/* a later minor's longer entry */
+	w32(&w, 0);
+	for (int i = 0; i < 2; i++) {
+		w64(&w, 10 + i);	/* ino */
+		w64(&w, 1);
+		w32(&w, 0x700002);
+		w32(&w, 5);	/* path_len */
+		w64(&w, 8192);
+		w64(&w, 2 - i);
+		w64(&w, 1);
+		w64(&w, 0);
+		w32(&w, 0);
+		w32(&w, DUET_RESIDENCY_LIVE);
+		w64(&w, 0xffffffffffffffffull);	/* the field this reader does not know */
+		wstr(&w, i ? "/b/cd\0\0\0" : "/a/bc\0\0\0", 8);
+	}
+	CHECK_EQ(dp_resid_reply_get(w.b, w.n, &rr, &off), 0);
+	CHECK_EQ(rr.n, 2);
+	CHECK_EQ(dp_next_resid(w.b, w.n, &off, &rr, &e, path), 1);
+	CHECK(e.ino == 10 && e.cached == 2 && !strcmp(path, "/a/bc"));
+	CHECK_EQ(dp_next_resid(w.b, w.n, &off, &rr, &e, path), 1);
+	CHECK(e.ino == 11 && e.cached == 1 && e.flags == DUET_RESIDENCY_LIVE &&
+	      !strcmp(path, "/b/cd"));
+	CHECK_EQ(dp_next_resid(w.b, w.n, &off, &rr, &e, path), 0);
+	/* Cut inside the last path: malformed. */
+	off = sizeof(rr);
+	CHECK_EQ(dp_next_resid(w.b, w.n - 1, &off, &rr, &e, path), 1);
+	CHECK_EQ(dp_next_resid(w.b, w.n - 1, &off, &rr, &e, path), -EBADMSG);
+	/* An entry size shorter than this reader's: malformed. */
+	memcpy(w.b + 8, &(uint32_t){ 8 }, 4);
+	CHECK_EQ(dp_resid_reply_get(w.b, w.n, &rr, &off), -EBADMSG);
+}
+
 /* A reply type sent to the daemon is not a request. */
 static void test_reply_as_request(void)
 {
@@ -967,6 +1086,8 @@ int main(void)
 	test_paths();
 	test_path();
 	test_reply_as_request();
+	test_residency();
+	test_resid_reply();
 	test_hello_minor();
 	test_task_stats();
 	test_reply();
