@@ -102,7 +102,7 @@ declare -A LOOP_OF
 sim_node() {
 	local i=$1 img=$SIM/n$1.img loop
 	truncate -s "${2}M" "$img"
-	mkfs.ext4 -q -F "$img" || return 1
+	mkfs.ext4 -q -F ${MKFS_ARGS:-} "$img" || return 1
 	loop=$(losetup --direct-io=on -f --show "$img") || return 1
 	SIM_LOOPS="$loop $SIM_LOOPS"
 	mkdir -p "$SIM/n$i"
