@@ -8,6 +8,7 @@ node. Exit 0 pass, 1 fail.
   check.py placement SIM CG   each task runs on the node caching most of its file
   check.py fallback SIM CG PID0   busy and stopped preferred workers
   check.py residency SIM CG   duet ls and node_residency against cachestat
+  check.py visibility SIM     an unprivileged worker sees only its files
 """
 import json
 import os
@@ -291,6 +292,29 @@ def residency(sim, cg):
 		      v == {"layout": 21 * PAGE} and kernel.cached_pages(lay) == 21, str(v))
 
 
+def visibility(sim):
+	"""The worker runs as an unprivileged user: its node's residency
+	names only the files that user can look up; root sees them all."""
+	d = f"{sim}/n0/data"
+	with Client(scheduler_file=f"{sim}/scheduler.json", timeout=30) as c:
+		c.wait_for_workers(1, timeout=60)
+		uid = list(c.run(os.getuid).values())[0]
+		check("the worker is unprivileged", uid != 0, str(uid))
+		for n in ("open", "secret/hidden"):
+			check(f"kernel: {n} cached", kernel.cached_pages(f"{d}/{n}") == 16)
+		root_view = sorted(f["path"] for f in duet_ls("--dataset", "n0")["files"])
+		check("root's duet ls --dataset lists both",
+		      root_view == [f"{d}/open", f"{d}/secret/hidden"], str(root_view))
+		r = list(c.run(duet_dask.node_residency).values())[0]
+		check("the worker's node_residency: only the file it can see",
+		      r["files"] == {"open": 16 * PAGE}, str(r))
+		placer = duet_dask.Placer(c)
+		where = placer.plan(["open", "secret/hidden"])
+		w = list(c.scheduler_info()["workers"])[0]
+		check("placement: the visible file preferred there, the hidden not",
+		      where == [w, None], str(where))
+
+
 def main(a):
 	if a[0] == "make":	# before duetd starts: the dataset exists
 		make_files(a[1], int(a[2]), a[4:], int(a[3]))
@@ -301,6 +325,8 @@ def main(a):
 		fallback(a[1], a[2], int(a[3]))
 	elif a[0] == "residency":
 		residency(a[1], a[2])
+	elif a[0] == "visibility":
+		visibility(a[1])
 	else:
 		print(__doc__, file=sys.stderr)
 		return 2

@@ -147,12 +147,19 @@ sim_scheduler() {
 }
 
 # sim_worker I [NTHREADS]: node I's worker, started inside its cgroup,
-# with the node's dataset in its environment. WORKER_PID[I].
+# with the node's dataset in its environment. WORKER_PID[I]. With
+# WORKER_UID set, the worker runs as that user (and group), unprivileged.
 sim_worker() {
-	local i=$1
+	local i=$1 as=()
+	mkdir -p "$SIM/w$i"
+	if [ -n "${WORKER_UID:-}" ]; then
+		chown "$WORKER_UID:$WORKER_UID" "$SIM/w$i"
+		as=(setpriv --reuid="$WORKER_UID" --regid="$WORKER_UID" --clear-groups
+			env HOME="$SIM/w$i")
+	fi
 	DUET_DATASET=n$i DUET_DATASET_DIR=$SIM/n$i/data DUET=$DUET \
 		sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG/n$i" \
-		dask-worker --scheduler-file "$SIM/scheduler.json" --host 127.0.0.1 \
+		"${as[@]}" dask-worker --scheduler-file "$SIM/scheduler.json" --host 127.0.0.1 \
 		--nthreads "${2:-1}" --no-nanny --memory-limit 0 --no-dashboard \
 		--name "n$i" --local-directory "$SIM/w$i" \
 		>>"$SIM/worker$i.log" 2>&1 &
