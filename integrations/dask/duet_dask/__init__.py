@@ -4,8 +4,8 @@ node has most of that file in its page cache (see docs/cluster.md).
 
 The one-line change::
 
-	futures = client.map(process, files)            # before
-	futures = duet_dask.map(client, process, files)  # after
+        futures = client.map(process, files)            # before
+        futures = duet_dask.map(client, process, files)  # after
 
 Workers need DUET_DATASET (the dataset's name in the node's duetd) in
 their environment, DUET_SOCKET if duetd is not on its default socket,
@@ -15,4 +15,4 @@ from .placement import Placer, map, placer, submit
 from .residency import DuetError, node_residency, parse_ls
 
 __all__ = ["Placer", "map", "submit", "placer", "node_residency",
-	   "parse_ls", "DuetError"]
+           "parse_ls", "DuetError"]

@@ -24,70 +24,76 @@ SCHEMA_VERSION = 1
 
 
 class DuetError(RuntimeError):
-	"""duet ls failed or said something this module does not understand."""
+    """duet ls failed or said something this module does not understand."""
 
 
 def parse_ls(text, root=None):
-	"""The files of one ``duet ls --json`` document as
-	{key: (cached_bytes, size)}, plus its totals and error count.
-	Files with an "error" are left out: their figures are not to be
-	trusted. Raises DuetError on a document of another version or type."""
-	try:
-		doc = json.loads(text)
-	except ValueError as e:
-		raise DuetError(f"duet ls: not JSON: {e}") from None
-	if not isinstance(doc, dict) or doc.get("type") != "ls":
-		raise DuetError("duet ls: not an ls document")
-	if doc.get("v") != SCHEMA_VERSION:
-		raise DuetError(f"duet ls: schema version {doc.get('v')!r}, "
-				f"this module reads {SCHEMA_VERSION}")
-	files = {}
-	errors = 0
-	for f in doc.get("files", ()):
-		if f.get("error") is not None:
-			errors += 1
-			continue
-		path = f["path"]
-		if root is not None:
-			rel = os.path.relpath(path, root)
-			if rel.startswith(".." + os.sep) or rel == "..":
-				continue	# outside this node's dataset directory
-			path = rel
-		files[path] = (int(f.get("cached_bytes", 0)), int(f.get("size", 0)))
-	return files, doc.get("totals", {}), errors
+    """The files of one ``duet ls --json`` document as
+    {key: (cached_bytes, size)}, plus its totals and error count.
+    Files with an "error" are left out: their figures are not to be
+    trusted. Raises DuetError on a document of another version or type."""
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise DuetError(f"duet ls: not JSON: {e}") from None
+    if not isinstance(doc, dict) or doc.get("type") != "ls":
+        raise DuetError("duet ls: not an ls document")
+    if doc.get("v") != SCHEMA_VERSION:
+        raise DuetError(f"duet ls: schema version {doc.get('v')!r}, "
+                        f"this module reads {SCHEMA_VERSION}")
+    files = {}
+    errors = 0
+    roots = []
+    if root is not None:
+        # duetd may name files under the resolved directory
+        roots = [root] + ([os.path.realpath(root)]
+                          if os.path.realpath(root) != root else [])
+    for f in doc.get("files", ()):
+        if f.get("error") is not None:
+            errors += 1
+            continue
+        path = f["path"]
+        if roots:
+            rel = next((r for r in (os.path.relpath(path, x) for x in roots)
+                        if r != ".." and not r.startswith(".." + os.sep)), None)
+            if rel is None:
+                continue  # outside this node's dataset directory
+            path = rel
+        files[path] = (int(f.get("cached_bytes", 0)), int(f.get("size", 0)))
+    return files, doc.get("totals", {}), errors
 
 
 def ls_command(dataset, duet=None, cached_only=True, paths=()):
-	cmd = [duet or os.environ.get("DUET", "duet"), "ls", "--json"]
-	if cached_only:
-		cmd.append("--cached-only")
-	cmd += ["--dataset", dataset]
-	cmd += list(paths)
-	return cmd
+    cmd = [duet or os.environ.get("DUET", "duet"), "ls", "--json"]
+    if cached_only:
+        cmd.append("--cached-only")
+    cmd += ["--dataset", dataset]
+    cmd += list(paths)
+    return cmd
 
 
 def node_residency(dataset=None, root=None, duet=None, timeout=30.0):
-	"""This node's residency for its dataset: a dict with "node" (host
-	name), "dataset", "root", "files" ({key: cached_bytes}), "errors" and
-	"query_s" (the time duet ls took). Raises DuetError."""
-	dataset = dataset or os.environ.get("DUET_DATASET")
-	if not dataset:
-		raise DuetError("no dataset: set DUET_DATASET in the worker's "
-				"environment (or pass dataset=)")
-	if root is None:
-		root = os.environ.get("DUET_DATASET_DIR") or None
-	cmd = ls_command(dataset, duet)
-	t0 = time.monotonic()
-	try:
-		p = subprocess.run(cmd, stdout=subprocess.PIPE,
-				   stderr=subprocess.PIPE, timeout=timeout)
-	except (OSError, subprocess.TimeoutExpired) as e:
-		raise DuetError(f"{cmd[0]} ls: {e}") from None
-	took = time.monotonic() - t0
-	if p.returncode != 0:
-		msg = p.stderr.decode(errors="replace").strip()
-		raise DuetError(f"{' '.join(cmd)}: exit {p.returncode}: {msg}")
-	files, _, errors = parse_ls(p.stdout, root)
-	return {"node": socket.gethostname(), "dataset": dataset, "root": root,
-		"files": {k: c for k, (c, _) in files.items() if c > 0},
-		"errors": errors, "query_s": took}
+    """This node's residency for its dataset: a dict with "node" (host
+    name), "dataset", "root", "files" ({key: cached_bytes}), "errors" and
+    "query_s" (the time duet ls took). Raises DuetError."""
+    dataset = dataset or os.environ.get("DUET_DATASET")
+    if not dataset:
+        raise DuetError("no dataset: set DUET_DATASET in the worker's "
+                        "environment (or pass dataset=)")
+    if root is None:
+        root = os.environ.get("DUET_DATASET_DIR") or None
+    cmd = ls_command(dataset, duet)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DuetError(f"{cmd[0]} ls: {e}") from None
+    took = time.monotonic() - t0
+    if p.returncode != 0:
+        msg = p.stderr.decode(errors="replace").strip()
+        raise DuetError(f"{' '.join(cmd)}: exit {p.returncode}: {msg}")
+    files, _, errors = parse_ls(p.stdout, root)
+    return {"node": socket.gethostname(), "dataset": dataset, "root": root,
+            "files": {k: c for k, (c, _) in files.items() if c > 0},
+            "errors": errors, "query_s": took}

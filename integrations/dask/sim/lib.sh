@@ -112,6 +112,8 @@ sim_node() {
 	mkdir "$CG/n$i" || return 1
 	SIM_CGS="$CG/n$i $SIM_CGS"
 	LOOP_OF[$i]=${loop#/dev/}
+	[ "$(cat "/sys/block/${loop#/dev/}/loop/dio" 2>/dev/null)" = 1 ] ||
+		echo "note: $loop has no direct I/O (the file system under $SIM refuses it): device reads may be served by the image's page cache" >&2
 }
 
 # sim_duetd N: one duetd with datasets n0..n(N-1); DUET_SOCKET exported.
