@@ -124,16 +124,21 @@ static const struct option record_lo[] = {
 	{ "events", required_argument, NULL, 'e' },
 	{ "buffer-kb", required_argument, NULL, 'b' },
 	{ "backend", required_argument, NULL, 'B' },
+	{ "file-version", required_argument, NULL, 'V' },
+	{ "compression", required_argument, NULL, 'Z' },
 	{ 0 },
 };
 
 /* "+": options end at the first PATH, so that COMMAND's are its own. */
 static const struct cli_opts record_opts = {
 	.usage = "usage: duet record [-o|--output FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
+		 "                   [--file-version 7|6] [--compression zstd|none]\n"
 		 "                   [--backend tracefs] [PATH...] [-- COMMAND [ARGS...]]\n"
 		 "Records page-cache events (and reclaim events) into FILE (default\n"
 		 "trace.dat, read by 'trace-cmd report' and 'duet report') and FILE.duet\n"
 		 "(mounts, backing devices, paths of the files seen under PATH).\n"
+		 "FILE is trace.dat version 7, zstd-compressed, as trace-cmd 3.x writes;\n"
+		 "--file-version 6 writes the uncompressed version 6 older readers take.\n"
 		 "With PATHs, only their file systems are traced. With COMMAND, records\n"
 		 "while it runs and exits with its status; otherwise until Ctrl-C.\n"
 		 "Data are kept in memory while recording and written when it stops.\n",
@@ -213,6 +218,26 @@ static int record_opt(void *ud, const struct cli_arg *a)
 		e = cli_number(a, 0, UINT_MAX, &v);
 		r->lopts.buffer_kb = (unsigned int)v;
 		return e;
+	case 'V':
+		if (strcmp(a->value, "6") && strcmp(a->value, "7")) {
+			fprintf(stderr, "duet record: --file-version is 6 or 7 (got \"%s\")\n",
+				a->value);
+			return CLI_EXIT_USAGE;
+		}
+		r->file_version = (unsigned int)(a->value[0] - '0');
+		break;
+	case 'Z':
+		if (!strcmp(a->value, "zstd")) {
+			r->compression = DC_TD_COMPRESS_ZSTD;
+		} else if (!strcmp(a->value, "none")) {
+			r->compression = DC_TD_COMPRESS_NONE;
+		} else {
+			fprintf(stderr, "duet record: --compression is zstd or none (got \"%s\")\n",
+				a->value);
+			return CLI_EXIT_USAGE;
+		}
+		r->compression_set = true;
+		break;
 	case 'B': {
 		enum dc_backend b;
 
@@ -237,6 +262,22 @@ static int record_opt(void *ud, const struct cli_arg *a)
  * The steps of duet record: each returns 0, or an exit status after
  * saying why.
  */
+
+/*
+ * The file's format: version 7 with zstd unless told otherwise; version 6
+ * has no compression (trace-cmd says the same).
+ */
+static int record_format(struct rec *r)
+{
+	if (r->file_version == 6 && r->compression_set &&
+	    r->compression != DC_TD_COMPRESS_NONE) {
+		fprintf(stderr, "duet record: --compression zstd needs --file-version 7 (version 6 files are not compressed)\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (r->file_version == 6)
+		r->compression = DC_TD_COMPRESS_NONE;
+	return 0;
+}
 
 /* PATHs up to "--", then COMMAND; the PATHs resolved. */
 static int record_operands(struct rec *r, int argc, char **argv)
@@ -631,6 +672,8 @@ int cmd_record(int argc, char **argv)
 	struct rec r = {
 		.lopts = { .sz = sizeof(r.lopts) },
 		.out = "trace.dat",
+		.file_version = 7,
+		.compression = DC_TD_COMPRESS_ZSTD,
 		.extras = default_extras,
 		.ofd = -1,
 		.side_fd = -1,
@@ -643,7 +686,9 @@ int cmd_record(int argc, char **argv)
 		record_free(&r, ret);	/* --events' list, if a later option failed */
 		return ret;
 	}
-	ret = record_operands(&r, argc, argv);
+	ret = record_format(&r);
+	if (!ret)
+		ret = record_operands(&r, argc, argv);
 	if (!ret)
 		ret = record_files(&r, argv[0]);
 	if (!ret)

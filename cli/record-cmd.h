@@ -15,6 +15,7 @@
 #include "devices.h"
 #include "duet-cli.h"
 #include "live.h"
+#include "tracedat.h"
 
 struct spool {
 	int fd;
@@ -42,6 +43,9 @@ struct rec {
 	/* The command around the recording (cmd_record's steps). */
 	struct dc_live_opts lopts;
 	const char *out;	/* -o */
+	unsigned int file_version;	/* --file-version: 6 or 7 */
+	enum dc_td_compression compression;	/* --compression (version 7) */
+	bool compression_set;
 	char *side_path;	/* out + ".duet" */
 	int ofd, side_fd;	/* created before recording, written after it */
 	bool written;		/* both complete: kept */

@@ -424,6 +424,8 @@ int record_write_trace(struct rec *r, int fd, const char *top, const char *const
 		fds[c] = r->sp[c].fd;
 		sizes[c] = r->sp[c].size;
 	}
+	td.version = r->file_version;
+	td.compression = r->compression;
 	td.page_size = (uint32_t)r->sp[0].page_size;
 	td.long_size = sizeof(long);
 	td.header_page = (struct dc_td_blob){ hp, hpl };

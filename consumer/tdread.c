@@ -548,15 +548,55 @@ bad:
 	return -EBADMSG;
 }
 
+/*
+ * v7 sections follow one another from the header to the end of the file
+ * (libtracecmd finds the strings sections by walking them so). A section
+ * that runs past the end means the file was cut, even where the part cut
+ * is one this reader does not need (the strings). The walk stops, without
+ * a verdict, at bytes that are not a section header of a known kind.
+ */
+static bool known_section(uint16_t id)
+{
+	return id == TD_SEC_OPTIONS || id == TD_OPT_BUFFER || (id >= 15 && id <= 22);
+}
+
+static int check_sections(const struct dc_tdread *t, size_t pos, const char **why)
+{
+	for (int n = 0; pos < t->len && n < 4096; n++) {
+		struct cur c = { t->buf + pos, t->len - pos, pos };
+		uint16_t id = 0, flags;
+		uint32_t strid;
+		uint64_t size;
+
+		if (!u16(&c, &id))
+			goto trunc;	/* one byte of a section header */
+		if (!known_section(id))
+			return 0;
+		if (!u16(&c, &flags) || !u32(&c, &strid) || !u64(&c, &size))
+			goto trunc;
+		if (flags > 1)
+			return 0;
+		if (size > c.left)
+			goto trunc;
+		pos = c.pos + (size_t)size;
+	}
+	return 0;
+trunc:
+	*why = "the file ends inside a section (truncated)";
+	return -EBADMSG;
+}
+
 static int parse_v7(struct dc_tdread *t, struct cur *c, const char **why)
 {
 	const char *name, *ver;
 	size_t nn, vn;
 	uint64_t next, fmt_off = 0, cmd_off = 0;
+	size_t first;
 	int r, sections = 0;
 
 	if (!str(c, 64, &name, &nn) || !str(c, 64, &ver, &vn) || !u64(c, &next))
 		goto trunc;
+	first = c->pos;
 	if (!strcmp(name, "zstd")) {
 		t->zstd = true;
 	} else if (strcmp(name, "none")) {
@@ -654,7 +694,7 @@ static int parse_v7(struct dc_tdread *t, struct cur *c, const char **why)
 		if (r)
 			return r;
 	}
-	return 0;
+	return check_sections(t, first, why);
 trunc:
 	*why = "the file ends inside its header (truncated)";
 	return -EBADMSG;

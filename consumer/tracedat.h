@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A trace.dat (version 6) writer, written from the format described in
- * trace-cmd.dat.v6(5): the file trace-cmd report and libtracecmd read.
- * The per-CPU data are raw ring-buffer sub-buffers, stored as read.
+ * A trace.dat writer, written from the formats described in
+ * trace-cmd.dat.v6(5) and trace-cmd.dat.v7(5): the files trace-cmd report
+ * and libtracecmd read. The per-CPU data are raw ring-buffer sub-buffers,
+ * stored as read (version 6, version 7 uncompressed) or in zstd-compressed
+ * chunks of ten pages (version 7, trace-cmd 3.1's default).
  */
 #ifndef DUET_TRACEDAT_H
 #define DUET_TRACEDAT_H
@@ -16,6 +18,11 @@
 #define DC_TD_OPT_UNAME		5
 #define DC_TD_OPT_VERSION	9
 
+enum dc_td_compression {
+	DC_TD_COMPRESS_NONE,
+	DC_TD_COMPRESS_ZSTD,	/* zstd's default level (3), as trace-cmd */
+};
+
 struct dc_td_blob {
 	const void *data;
 	size_t len;
@@ -27,12 +34,24 @@ struct dc_td_system {
 	size_t n;
 };
 
+/*
+ * An option of the caller's (DC_TD_OPT_*). Version 7 writes its own
+ * BUFFER (3), CPUCOUNT (8) and section options (15 to 22): those are
+ * refused.
+ */
 struct dc_td_option {
 	uint16_t id;
 	struct dc_td_blob b;
 };
 
 struct dc_tracedat {
+	/*
+	 * 6 (also when 0): one header of sections in a fixed order. 7:
+	 * sections found through options sections, each compressed with
+	 * compression; version 6 has no compression.
+	 */
+	unsigned int version;
+	enum dc_td_compression compression;
 	uint32_t page_size;		/* bytes per sub-buffer in the data */
 	uint8_t long_size;		/* userspace long: 4 or 8 */
 	struct dc_td_blob header_page;	/* events/header_page */
@@ -56,9 +75,10 @@ struct dc_tracedat {
 };
 
 /*
- * Write the file to fd (at its current offset 0, regular file). Returns
- * 0, -EINVAL for a description the format cannot hold, or -errno of a
- * failed read or write.
+ * Write the file to fd (at its current offset 0, regular file: version 7
+ * fills in section sizes and offsets with pwrite). Returns 0, -EINVAL for
+ * a description the format cannot hold, -ENOMEM, -EIO when zstd fails, or
+ * -errno of a failed read or write.
  */
 int dc_tracedat_write(int fd, const struct dc_tracedat *t);
 

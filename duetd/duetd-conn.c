@@ -260,6 +260,10 @@ void client_free(struct client *c)
 {
 	limits_release(c);
 	if (c->task) {
+		struct duet_task_status st = { .sz = sizeof(st) };
+
+		if (!duet_task_status(c->task, &st))
+			d.retired_resyncs += st.resyncs;
 		epoll_ctl(d.epfd, EPOLL_CTL_DEL, duet_task_fd(c->task), NULL);
 		duet_task_free(c->task);
 		d.ntasks--;

@@ -26,6 +26,8 @@
  * open (duetd-creds.c), as for events.
  */
 #include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -62,8 +64,18 @@ struct ds_file {
 	UT_hash_handle hh;
 };
 
+/* Every regular file of the dataset: for its file count and bytes. */
+struct ds_all {
+	uint64_t ino;
+	uint32_t dev, pad;
+	uint64_t size;
+	UT_hash_handle hh;
+};
+
 struct dataset {
 	char *name, *dir;
+	struct ds_all *all;
+	uint64_t all_files, all_bytes;
 	struct duet_task *t;
 	struct src src;
 	struct ds_file *files;
@@ -99,10 +111,13 @@ int dataset_option(const char *arg)
 		say("bad --dataset %s (NAME=DIR)", arg);
 		return 2;
 	}
-	if (memchr(arg, '/', nl)) {
-		say("bad --dataset %s: a name has no '/'", arg);
-		return 2;
-	}
+	for (size_t i = 0; i < nl; i++)
+		if (!(arg[i] == '_' || arg[i] == '-' || arg[i] == '.' ||
+		      (arg[i] >= '0' && arg[i] <= '9') || (arg[i] >= 'a' && arg[i] <= 'z') ||
+		      (arg[i] >= 'A' && arg[i] <= 'Z'))) {
+			say("bad --dataset %s: a name is letters, digits, '_', '-' and '.'", arg);
+			return 2;
+		}
 	for (ds = datasets; ds; ds = ds->next)
 		if (strlen(ds->name) == nl && !memcmp(ds->name, arg, nl)) {
 			say("--dataset %.*s given twice", (int)nl, arg);
@@ -205,6 +220,64 @@ static int apply(struct dataset *ds, const struct duet_item *it)
 	return 0;
 }
 
+static uint32_t kdev_of(dev_t dv)
+{
+	return (uint32_t)major(dv) << 20 | (uint32_t)minor(dv);
+}
+
+/* The file (dev, ino) is at path with st, or gone (st NULL). */
+static void all_update(struct dataset *ds, uint32_t dev, uint64_t ino, const struct stat *st)
+{
+	struct ds_all k = { .ino = ino, .dev = dev }, *a;
+
+	HASH_FIND(hh, ds->all, &k.ino, sizeof(k.ino) + sizeof(k.dev) + sizeof(k.pad), a);
+	if (!st || !S_ISREG(st->st_mode)) {
+		if (a) {
+			HASH_DEL(ds->all, a);
+			ds->all_files--;
+			ds->all_bytes -= a->size;
+			free(a);
+		}
+		return;
+	}
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return;	/* a figure less, never a crash */
+		a->ino = ino;
+		a->dev = dev;
+		HASH_ADD(hh, ds->all, ino, sizeof(a->ino) + sizeof(a->dev) + sizeof(a->pad), a);
+		ds->all_files++;
+	}
+	ds->all_bytes += (uint64_t)st->st_size - a->size;
+	a->size = (uint64_t)st->st_size;
+}
+
+static struct dataset *walking;
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)path;
+	(void)ftw;
+	if (type == FTW_F && S_ISREG(st->st_mode))
+		all_update(walking, kdev_of(st->st_dev), st->st_ino, st);
+	return 0;
+}
+
+/* After an item of (dev, ino): its size now, or that it has no name any more. */
+static void all_item(struct dataset *ds, const struct duet_item *it)
+{
+	struct duet_fileid f = duet_item_fileid(it);
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (duet_task_path(ds->t, &f, path, sizeof(path)) || lstat(path, &st) ||
+	    st.st_ino != it->ino)
+		all_update(ds, it->dev, it->ino, NULL);
+	else
+		all_update(ds, it->dev, it->ino, &st);
+}
+
 void on_dataset(struct dataset *ds)
 {
 	int n;
@@ -221,6 +294,7 @@ void on_dataset(struct dataset *ds)
 					    ds->name);
 				continue;
 			}
+			all_item(ds, it);
 			if (apply(ds, it)) {
 				/* Out of memory: as good as lost, and said. */
 				forget_all(ds);
@@ -279,17 +353,59 @@ int datasets_start(void)
 			say("epoll: %s", strerror(errno));
 			return 1;
 		}
-		say("dataset %s: %s", ds->name, duet__task_root(ds->t));
+		/* Its files and bytes: one walk now, then kept from the items. */
+		walking = ds;
+		nftw(duet__task_root(ds->t), walk_one, 64, FTW_PHYS);
+		walking = NULL;
+		say("dataset %s: %s, %" PRIu64 " files, %" PRIu64 " bytes", ds->name,
+		    duet__task_root(ds->t), ds->all_files, ds->all_bytes);
 	}
 	return 0;
+}
+
+void datasets_metrics(FILE *f)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} k[] = {
+		{ "duet_dataset_cached_bytes", "gauge",
+		  "Bytes of a dataset's files in the page cache, kept from the events." },
+		{ "duet_dataset_dirty_bytes", "gauge", "Of them dirty." },
+		{ "duet_dataset_cached_files", "gauge", "Files of a dataset with cached pages." },
+		{ "duet_dataset_files", "gauge", "Regular files of a dataset." },
+		{ "duet_dataset_bytes", "gauge", "Their size." },
+		{ "duet_dataset_losses_total", "counter",
+		  "Losses of a dataset's events (its figures were read again)." },
+	};
+	uint64_t ps = ds_page_size();
+
+	if (!datasets)
+		return;
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", k[i].name, k[i].help, k[i].name,
+			k[i].type);
+		for (struct dataset *ds = datasets; ds; ds = ds->next) {
+			uint64_t v = i == 0 ? ds->cached * ps : i == 1 ? ds->dirty * ps :
+				     i == 2 ? ds->nfiles : i == 3 ? ds->all_files :
+				     i == 4 ? ds->all_bytes : ds->lost;
+
+			/* Names are the options' own: a bounded set, no quote needed. */
+			fprintf(f, "%s{dataset=\"%s\"} %" PRIu64 "\n", k[i].name, ds->name, v);
+		}
+	}
 }
 
 void datasets_free(void)
 {
 	while (datasets) {
 		struct dataset *ds = datasets;
+		struct ds_all *a, *tmp;
 
 		datasets = ds->next;
+		HASH_ITER(hh, ds->all, a, tmp) {
+			HASH_DEL(ds->all, a);
+			free(a);
+		}
 		forget_all(ds);
 		duet_task_free(ds->t);
 		free(ds->name);

@@ -125,6 +125,13 @@ static void usage(FILE *f)
 	      "                             buffer) or perf (perf_event_open, its plugin)\n"
 	      "  -D, --dataset NAME=DIR     keep DIR's page cache current from the events,\n"
 	      "                             for `duet ls --dataset NAME` (repeatable)\n"
+	      "      --metrics [ADDR:]PORT  serve GET /metrics (Prometheus text format) on\n"
+	      "                             ADDR (default 127.0.0.1)\n"
+	      "      --metrics-textfile DIR write DIR/duetd.prom every 5 s (node_exporter's\n"
+	      "                             textfile collector)\n"
+	      "  -f, --config FILE          options from FILE, one per line (\"dataset web=/srv\",\n"
+	      "                             \"max-pending 65536\"; '#' comments), before the\n"
+	      "                             command line's\n"
 	      "      --stock                ignore the patched kernel events\n"
 	      "  -v, --verbose              log clients and tasks\n",
 	      f);
@@ -147,6 +154,95 @@ static int num(const char *name, const char *arg, uint64_t min, uint64_t max, ui
 	return 0;
 }
 
+/*
+ * --config FILE: each line "NAME VALUE" (or "NAME=VALUE", or "NAME" for
+ * a flag) is the long option --NAME VALUE; '#' starts a comment. The
+ * file's options come before the command line's, which win where an
+ * option holds one value. Returns the options as an argv (argv[0] kept;
+ * the strings stay allocated for the daemon's life), or NULL after saying
+ * why.
+ */
+static char **load_config(int argc, char **argv, int *nargc)
+{
+	const char *file = NULL;
+	char **av, *line = NULL;
+	size_t cap = 0, n = 1, max = 16;
+	unsigned int lineno = 0;
+	FILE *f;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "-f")) && i + 1 < argc)
+			file = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			file = argv[i] + 9;
+	}
+	av = calloc(max, sizeof(*av));
+	if (!av)
+		return NULL;
+	av[0] = argv[0];
+	*nargc = 1;
+	if (!file)
+		return av;
+	f = fopen(file, "re");
+	if (!f) {
+		say("--config %s: %s", file, strerror(errno));
+		free(av);
+		return NULL;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char *p = line, *name, *val, *hash = strchr(line, '#');
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		p[strcspn(p, "\r\n")] = '\0';
+		if (!*p)
+			continue;
+		name = p;
+		p += strcspn(p, " \t=");
+		val = NULL;
+		if (*p) {
+			*p++ = '\0';
+			while (*p == ' ' || *p == '\t' || *p == '=')
+				p++;
+			val = p;
+			for (char *e = p + strlen(p); e > p && (e[-1] == ' ' || e[-1] == '\t');)
+				*--e = '\0';
+			if (!*val)
+				val = NULL;
+		}
+		if (!strcmp(name, "config")) {
+			say("%s:%u: config files do not nest", file, lineno);
+			goto fail;
+		}
+		if (n + 2 >= max) {
+			char **g = realloc(av, 2 * max * sizeof(*av));
+
+			if (!g)
+				goto fail;
+			av = g;
+			max *= 2;
+		}
+		if (asprintf(&av[n], "--%s", name) < 0 || (val && !(av[n + 1] = strdup(val))))
+			goto fail;
+		n += val ? 2 : 1;
+	}
+	free(line);
+	fclose(f);
+	av[n] = NULL;
+	*nargc = (int)n;
+	return av;
+fail:
+	free(line);
+	fclose(f);
+	free(av);
+	return NULL;
+}
+
 /* The options into d: -1 to go on, else the exit status. */
 static int parse_options(int argc, char **argv)
 {
@@ -164,6 +260,9 @@ static int parse_options(int argc, char **argv)
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "stock", no_argument, NULL, 'S' },
 		{ "dataset", required_argument, NULL, 'D' },
+		{ "metrics", required_argument, NULL, 'M' },
+		{ "metrics-textfile", required_argument, NULL, 'T' },
+		{ "config", required_argument, NULL, 'f' },
 		{ "backend", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -173,7 +272,7 @@ static int parse_options(int argc, char **argv)
 	char *end;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:m:g:p:d:u:c:C:t:i:b:D:vh", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:m:g:p:d:u:c:C:t:i:b:D:f:vh", lo, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			d.socket = optarg;
@@ -240,6 +339,12 @@ static int parse_options(int argc, char **argv)
 			if (dataset_option(optarg))
 				return 2;
 			break;
+		case 'M':
+			metrics_option_listen(optarg);
+			break;
+		case 'T':
+			metrics_option_textfile(optarg);
+			break;
 		case 'B': {
 			enum dc_backend b;
 
@@ -250,6 +355,8 @@ static int parse_options(int argc, char **argv)
 			d.backend = dc_backend_name(b);
 			break;
 		}
+		case 'f':
+			break;	/* read before the command line (load_config) */
 		case 'v':
 			d.verbose = true;
 			break;
@@ -284,6 +391,22 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int r, rc = 0;
 
+	{
+		int cargc;
+		char **cargv = load_config(argc, argv, &cargc);
+
+		if (!cargv)
+			return 2;
+		if (cargc > 1) {
+			r = parse_options(cargc, cargv);
+			if (r >= 0) {
+				if (r)
+					say("(in the --config file)");
+				return r;
+			}
+			optind = 1;
+		}
+	}
 	r = parse_options(argc, argv);
 	if (r >= 0)
 		return r;
@@ -340,7 +463,7 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	if (datasets_start()) {
+	if (datasets_start() || metrics_start()) {
 		rc = 1;
 		goto out;
 	}
@@ -388,6 +511,11 @@ int main(int argc, char **argv)
 			case SRC_DATASET:
 				on_dataset(s->ds);
 				break;
+			case SRC_METRICS_LISTEN:
+			case SRC_METRICS_TIMER:
+			case SRC_METRICS:
+				on_metrics(s, evs[i].events);
+				break;
 			}
 		}
 		free_zombies();
@@ -397,6 +525,7 @@ out:
 		client_free(d.clients);
 	free_zombies();
 	limits_free();
+	metrics_stop();
 	datasets_free();
 	close(d.lfd);
 	unlink(d.socket);

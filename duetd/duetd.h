@@ -3,6 +3,7 @@
  * duetd's parts: duetd.c (options, setup, the event loop), duetd-conn.c
  * (connections: input, one reply at a time, clients, the socket),
  * duetd-datasets.c (--dataset: live residency, RESIDENCY requests),
+ * duetd-metrics.c (--metrics, --metrics-textfile: Prometheus),
  * duetd-requests.c (what each request does), duetd-creds.c (acting as a
  * client, the client's mount namespace), duetd-limits.c (who may connect,
  * the timeouts, the file descriptors) and duetd-status.c (the
@@ -14,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <uthash.h>
@@ -23,7 +25,12 @@
 
 #define MAX_GROUPS 256
 
-enum src_kind { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_SOCK, SRC_TASK, SRC_DATASET };
+enum src_kind {
+	SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_SOCK, SRC_TASK, SRC_DATASET,
+	SRC_METRICS_LISTEN, SRC_METRICS_TIMER, SRC_METRICS,
+};
+
+struct mconn;
 
 struct dataset;
 struct resid_snap;
@@ -32,6 +39,7 @@ struct src {
 	enum src_kind kind;
 	struct client *c;
 	struct dataset *ds;	/* SRC_DATASET */
+	struct mconn *mc;	/* SRC_METRICS */
 };
 
 struct creds {
@@ -107,6 +115,7 @@ struct duetd {
 	unsigned int nretired;
 	uint64_t fd_limit, fd_need;
 	uint64_t accepted, refused_total, refused_user, closed_partial, closed_idle;
+	uint64_t retired_resyncs;	/* of tasks gone, for duet_resyncs_total */
 };
 
 extern struct duetd d;
@@ -165,6 +174,14 @@ void datasets_free(void);
 void on_dataset(struct dataset *ds);
 void do_residency(struct client *c, const struct dp_request *rq);
 void resid_snap_free(struct resid_snap *sn);
+void datasets_metrics(FILE *f);
+
+/* duetd-metrics.c */
+void metrics_option_listen(const char *arg);
+void metrics_option_textfile(const char *arg);
+int metrics_start(void);
+void metrics_stop(void);
+void on_metrics(struct src *s, uint32_t events);
 
 /* duetd-status.c */
 void do_daemon_status(struct client *c, const struct dp_request *rq);

@@ -71,6 +71,10 @@ struct duet__session_stats {
 	uint64_t inodes;
 	uint64_t page_bytes;	/* per pending page (estimate) */
 	uint64_t mark_bytes;	/* per done mark (estimate) */
+	uint64_t ev_n[4];	/* page events by type: ADDED, REMOVED, DIRTY, FLUSHED */
+	uint64_t ev_pages[4];	/* their pages (an inode-level FLUSHED: 0) */
+	uint64_t lost_events;	/* events the ring buffer dropped (as counted there) */
+	uint64_t lost_notices;	/* losses seen (each a LOST and a resync) */
 };
 int duet__session_stats(struct duet_session *s, struct duet__session_stats *st);
 

@@ -272,6 +272,23 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 			local_record_event(s, r);
 		}
 		switch (r->type) {
+		case DC_ADDED:
+		case DC_REMOVED:
+		case DC_DIRTY:
+		case DC_FLUSHED: {
+			int k = r->type == DC_ADDED ? 0 : r->type == DC_REMOVED ? 1 :
+				r->type == DC_DIRTY ? 2 : 3;
+
+			s->ev_n[k]++;
+			s->ev_pages[k] += r->count;
+			break;
+		}
+		case DC_LOST:
+			s->lost_notices++;
+			s->lost_events += r->count;
+			break;
+		}
+		switch (r->type) {
 		case DC_LOST: {
 			uint64_t all = 0;
 

@@ -654,6 +654,12 @@ int duet__session_stats(struct duet_session *ds, struct duet__session_stats *st)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	r = de_engine_stats(s->e, &es);
+	for (int k = 0; k < 4; k++) {
+		st->ev_n[k] = s->ev_n[k];
+		st->ev_pages[k] = s->ev_pages[k];
+	}
+	st->lost_events = s->lost_events;
+	st->lost_notices = s->lost_notices;
 	pthread_mutex_unlock(&s->lock);
 	if (r)
 		return r;

@@ -191,6 +191,10 @@ struct local_session {
 	/* The path index overflowed / finished its repair: told after the event. */
 	bool index_lost, index_repaired;
 	uint64_t names_capped;	/* the index's count, as last logged */
+	/* Page events given to the engine, by type (ADDED, REMOVED, DIRTY,
+	 * FLUSHED), in events and in pages; ring-buffer losses. */
+	uint64_t ev_n[4], ev_pages[4];
+	uint64_t lost_events, lost_notices;
 	time_t capped_logged;
 };
 

@@ -137,7 +137,9 @@ check "duetd --dataset of a file: exit 1, not a directory" grep -q "not a direct
 "$DUETD" -s "$W/bad.sock" --dataset "$D" > "$W/bad3.log" 2>&1
 check "duetd --dataset without NAME=: usage" grep -q "bad --dataset" "$W/bad3.log"
 
-start_duetd --dataset d="$D" --dataset s="$D/sub"
+# The second dataset comes from a config file.
+printf '# datasets\ndataset s=%s  # the subtree\n' "$D/sub" > "$W/duetd.conf"
+start_duetd --dataset d="$D" --config "$W/duetd.conf"
 check "a user through duetd: every file it may open counted, secret unreadable" \
 	ls_matches "$W/u.json" --errors "$D/secret" -- as duetls1 "$DUET" ls -r --json "$D"
 

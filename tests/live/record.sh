@@ -1,9 +1,9 @@
 #!/bin/bash
 # duet record round trip: a scripted workload on a loop ext4 recorded with
-# `duet record -- sh -c ...`, read back by trace-cmd report (no error, no
-# warning), per-file page counts equal to what the workload did, the
-# sidecar's paths, no event of duet itself, the command's exit status, and
-# no tracefs instance left behind.
+# `duet record -- sh -c ...` (the default: trace.dat version 7, zstd), read
+# back by trace-cmd report (no error, no warning), per-file page counts
+# equal to what the workload did, the sidecar's paths, no event of duet
+# itself, the command's exit status, and no tracefs instance left behind.
 # Needs root, tracefs, trace-cmd and jq: exits 77 otherwise.
 set -u
 duet=${1:?usage: record.sh path/to/duet}
@@ -107,7 +107,9 @@ check "truncate's removals carry its comm (cmdlines)" \
 # (Reclaim events of other tasks on this busy VM are not held to it.)
 check "no event of the loop device lacks its comm" \
 	not grep -qE "<\.\.\.>.*(dev $majmin |bdi $majmin:|dev ${majmin/:/,} )" "$base/report"
-trace-cmd report --events "$out" > "$base/events" 2>&1
+# trace-cmd dump, not report: trace-cmd 3.1.6's report --events prints
+# nothing for any version 7 file (its own recordings too).
+trace-cmd dump --events -i "$out" > "$base/events" 2>&1
 for e in mm_vmscan_kswapd_wake mm_vmscan_kswapd_sleep mm_vmscan_direct_reclaim_begin \
 	mm_vmscan_direct_reclaim_end mm_filemap_add_to_page_cache \
 	mm_filemap_delete_from_page_cache; do
@@ -147,7 +149,7 @@ check "--events: trace-cmd reads it without complaint" [ ! -s "$base/r5.err" ]
 check "--events: only the events asked for (8 adds of e)" \
 	[ "$(awk '$4 ~ /:$/ { print $4 }' "$base/r5" | sort -u | tr '\n' ' ')" = "mm_filemap_add_to_page_cache: " ] &&
 	[ "$(grep -c "add_to_page_cache: dev $majmin ino $(printf '%x' "$(stat -c %i "$m/w/e")") " "$base/r5")" = 8 ]
-trace-cmd report --events "$base/t5.dat" 2>/dev/null | grep '^name: ' | sort > "$base/e5"
+trace-cmd dump --events -i "$base/t5.dat" 2>/dev/null | grep '^name: ' | sort > "$base/e5"
 check "--events: the file has the formats of exactly those two events" \
 	[ "$(tr '\n' ' ' < "$base/e5")" = "name: mm_filemap_add_to_page_cache name: mm_vmscan_kswapd_wake " ]
 

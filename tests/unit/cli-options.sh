@@ -39,6 +39,13 @@ usage_error "duet record: --backend=perf cannot record: trace.dat holds the trac
 	record --backend=perf -- true
 usage_error 'duet record: --backend is tracefs or perf (got "bogus")' record --backend=bogus -- true
 
+# The trace.dat versions: 7 (zstd or none) and 6 (never compressed).
+usage_error 'duet record: --file-version is 6 or 7 (got "5")' record --file-version 5 -- true
+usage_error 'duet record: --file-version is 6 or 7 (got "7.0")' record --file-version 7.0 -- true
+usage_error 'duet record: --compression is zstd or none (got "gzip")' record --compression gzip -- true
+usage_error "duet record: --compression zstd needs --file-version 7 (version 6 files are not compressed)" \
+	record --compression zstd --file-version 6 -- true
+
 # The numbers.
 usage_error "duet watch: --buffer-kb: '12x' is not a number" watch --buffer-kb 12x /tmp
 usage_error "duet watch: --buffer-kb: '' is not a number" watch --buffer-kb= /tmp
