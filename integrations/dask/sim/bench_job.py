@@ -3,11 +3,12 @@
 
   bench_job.py make SIM NODES FILES FILE_MB
         every node's dataset copy (the same bytes, its own inodes)
-  bench_job.py run SIM CG NODES FILES LOOPS REPEAT [--json]
+  bench_job.py run SIM CG NODES FILES LOOPS REPEAT [--json] [--skewed]
         per placement (Dask's own, then duet's), REPEAT times: drop every
         node's dataset from the page cache, re-warm the same part on each node
         (node I: files [I*F/N, (I+1)*F/N), read by a `cat` inside node I's
-        cgroup: the earlier work), then a job reading every file once. Figures:
+        cgroup: the earlier work; with --skewed half the files on node 0,
+        the rest split among the others), then a job reading every file once. Figures:
         device reads (sectors read of the node's loop devices, /sys/block/*/stat),
         hit share (per task, the kernel's cached bytes of its file on the
         node that runs it just before the read, by cachestat, over the bytes
@@ -39,6 +40,19 @@ def make(sim, nodes, files, mb):
                 f.write(data)
                 os.fsync(f.fileno())
     os.sync()
+
+
+SKEWED = False
+
+
+def owner(k, nodes, files):
+    """The node whose earlier work caches file k: contiguous equal parts,
+    or (skewed) half the files on node 0 and the rest split equally."""
+    if not SKEWED:
+        return k * nodes // files
+    if k < files // 2:
+        return 0
+    return 1 + (k - files // 2) * (nodes - 1) // (files - files // 2)
 
 
 def read_task(rel):
@@ -90,10 +104,9 @@ def set_state(sim, cg, nodes, files):
                 time.sleep(0.05)
             else:
                 raise RuntimeError(f"{p}: pages stay cached after DONTNEED")
-    per = files // nodes
     for i in range(nodes):
-        part = [f"{sim}/n{i}/data/{name(k)}"
-                for k in range(i * per, (i + 1) * per)]
+        part = [f"{sim}/n{i}/data/{name(k)}" for k in range(files)
+                if owner(k, nodes, files) == i]
         subprocess.run(["cat", *part], stdout=subprocess.DEVNULL, check=True,
                        preexec_fn=join_cgroup(f"{cg}/n{i}"))
     state = []
@@ -120,9 +133,8 @@ def one_run(client, mode, sim, cg, nodes, files, loops):
     dev = loop_read_bytes(loops) - d0
     del futs
     hit = sum(r["cached_before"] for r in res) / sum(r["bytes"] for r in res)
-    # where each file was cached at the start: node k // per
-    per = files // nodes
-    local = sum(1 for r in res if r["node"] == f"n{int(r['file'][5:]) // per}")
+    local = sum(1 for r in res
+                if r["node"] == f"n{owner(int(r['file'][5:]), nodes, files)}")
     out = {"device_read_bytes": dev, "job_s": round(job_s, 3),
            "hit_share": round(hit, 4), "start_cached_bytes": state,
            "tasks_on_caching_node": local, "tasks": len(res)}
@@ -171,6 +183,8 @@ def main(a):
         make(a[1], int(a[2]), int(a[3]), int(a[4]))
         return 0
     if a[0] == "run":
+        global SKEWED
+        SKEWED = "--skewed" in a[7:]
         return run(a[1], a[2], int(a[3]), int(a[4]), a[5].split(","),
                    int(a[6]), "--json" in a[7:])
     print(__doc__, file=sys.stderr)
