@@ -14,7 +14,7 @@ cluster_up() {	# cluster_up NODES NTHREADS PAGES FILE...
 	trap 'exit 1' INT TERM HUP
 	sim_init || exit 1
 	for ((i = 0; i < n; i++)); do sim_node "$i" 64 || exit 1; done
-	"$PYTHON" "$CHECK" make "$SIM" "$n" "$pages" "$@" || exit 1
+	sim_run "$PYTHON" "$CHECK" make "$SIM" "$n" "$pages" "$@" || exit 1
 	sim_duetd "$n" || exit 1
 	sim_scheduler || exit 1
 	for ((i = 0; i < n; i++)); do sim_worker "$i" "$nt"; done

@@ -7,4 +7,4 @@
 # it lived) the task goes to the next by cached bytes. Needs root.
 . "$(dirname "$0")/common.sh"
 cluster_up 3 1 256 f0 f1 f2
-"$PYTHON" "$CHECK" fallback "$SIM" "$CG" "${WORKER_PID[0]}"
+sim_run "$PYTHON" "$CHECK" fallback "$SIM" "$CG" "${WORKER_PID[0]}"

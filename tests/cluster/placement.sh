@@ -7,4 +7,4 @@
 # placement follows. Real scheduler, workers, duetd; needs root.
 . "$(dirname "$0")/common.sh"
 cluster_up 3 2 256 f0 f1 f2 f3 f4 f5
-"$PYTHON" "$CHECK" placement "$SIM" "$CG"
+sim_run "$PYTHON" "$CHECK" placement "$SIM" "$CG"

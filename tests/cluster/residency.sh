@@ -8,4 +8,4 @@
 # more page. Needs root.
 . "$(dirname "$0")/common.sh"
 cluster_up 1 1 200 layout cold
-"$PYTHON" "$CHECK" residency "$SIM" "$CG"
+sim_run "$PYTHON" "$CHECK" residency "$SIM" "$CG"

@@ -21,4 +21,4 @@ sim_duetd 1 || exit 1
 sim_scheduler || exit 1
 WORKER_UID=65534 sim_worker 0 1
 sim_wait_workers 1 || exit 1
-"$PYTHON" "$CHECK" visibility "$SIM"
+sim_run "$PYTHON" "$CHECK" visibility "$SIM"

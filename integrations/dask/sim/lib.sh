@@ -180,6 +180,17 @@ with Client(scheduler_file=sys.argv[1], timeout=30) as c:
 PY
 }
 
+# sim_run COMMAND...: COMMAND in the background, waited for, its status
+# returned. A signal to the script then ends the wait at once, and
+# sim_cleanup stops COMMAND with the rest (bash runs a trap only after a
+# foreground command has finished).
+sim_run() {
+	"$@" &
+	local p=$!
+	SIM_PIDS="$p $SIM_PIDS"
+	wait "$p"
+}
+
 # sim_budget I MB: node I's page-cache budget: its cgroup's limit is what
 # its worker uses now plus MB.
 sim_budget() {
