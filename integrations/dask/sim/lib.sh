@@ -58,10 +58,20 @@ sim_cleanup() {
 			[ -d "$i" ] && rmdir "$i"
 		done
 	done
+	# A daemon's file-system marks are dropped by the kernel a little
+	# after it exits (tens of thousands of them: seconds), and until then
+	# the mount is busy: retry before unmounting lazily.
 	for m in $SIM_MOUNTS; do
-		mountpoint -q "$m" && { umount "$m" || umount -l "$m"; }
+		for _ in $(seq 50); do
+			mountpoint -q "$m" || break
+			umount "$m" 2>/dev/null && break
+			sleep 0.2
+		done
+		mountpoint -q "$m" && umount -l "$m"
 	done
-	for l in $SIM_LOOPS; do losetup -d "$l"; done
+	for l in $SIM_LOOPS; do
+		for _ in $(seq 25); do losetup -d "$l" 2>/dev/null && break; sleep 0.2; done
+	done
 	for c in $SIM_CGS; do
 		# a process left in it (there should be none) goes back up
 		[ -d "$c" ] || continue

@@ -81,6 +81,14 @@ c1 = stat(pid)
 res["ls_dataset_s"] = round(ls_s, 4)
 res["ls_dataset_bytes"] = len(out)
 res["ls_dataset_duetd_cpu_s"] = round((c1 - c0) / 5, 4)
+# the same asked by an unprivileged user: duetd checks what it may see
+c0 = stat(pid)
+nb_s, out = timed(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                   duet, "ls", "--json", "--cached-only", "--dataset", "n0"])
+c1 = stat(pid)
+res["ls_dataset_nobody_s"] = round(nb_s, 4)
+res["ls_dataset_nobody_duetd_cpu_s"] = round((c1 - c0) / 5, 4)
+res["ls_dataset_nobody_files"] = len(json.loads(out)["files"])
 walk_s, out = timed([duet, "ls", "--json", "--cached-only", "-r", d], 3)
 res["ls_walk_s"] = round(walk_s, 4)
 res["duetd_rss_kib"] = rss(pid)
@@ -102,6 +110,8 @@ print(f"duet ls --dataset (cached-only): {ls_s_half:.4f} s" if False else
       f"duet ls --dataset --cached-only: {res['ls_dataset_s']} s for {n // 2} files "
       f"({per(res['ls_dataset_s'], n // 2):.1f} us/file, {res['ls_dataset_bytes'] / (n // 2):.0f} B/file of JSON); "
       f"all {n} cached: {res['ls_dataset_all_cached_s']} s ({per(res['ls_dataset_all_cached_s'], n):.1f} us/file)")
+print(f"the same as nobody: {res['ls_dataset_nobody_s']} s for {res['ls_dataset_nobody_files']} files, "
+      f"duetd CPU {res['ls_dataset_nobody_duetd_cpu_s']} s (root's: {res['ls_dataset_duetd_cpu_s']} s)")
 print(f"duet ls -r DIR (a walk with cachestat): {res['ls_walk_s']} s ({per(res['ls_walk_s'], n):.1f} us/file)")
 print(f"duetd RSS {res['duetd_rss_kib']} KiB with {n // 2} cached files, {res['duetd_rss_all_cached_kib']} KiB with {n}")
 print(f"duetd CPU per event kept live: {res['duetd_cpu_per_event_us']} us")
