@@ -52,6 +52,25 @@ static const char *const default_extras[] = {
 	NULL,
 };
 
+/*
+ * --loads: who put pages there. The readahead calls (sync: on a miss;
+ * async: on reaching a readahead marker; the order and unbounded
+ * variants that do the reading) tell readahead loads from demand loads;
+ * the reads and faults (filemap_get_pages, filemap_fault) give the pages
+ * asked for, so hits and misses per file. Frequent: opt-in, filtered to
+ * the recorded devices like the page events (docs/benchmarks.md has
+ * their cost).
+ */
+static const char *const load_extras[] = {
+	"readahead/page_cache_sync_ra",
+	"readahead/page_cache_async_ra",
+	"readahead/page_cache_ra_order",
+	"readahead/page_cache_ra_unbounded",
+	"filemap/mm_filemap_get_pages",
+	"filemap/mm_filemap_fault",
+	NULL,
+};
+
 static int spool_page(void *ud, int cpu, const void *page, size_t len)
 {
 	struct rec *r = ud;
@@ -126,19 +145,22 @@ static const struct option record_lo[] = {
 	{ "backend", required_argument, NULL, 'B' },
 	{ "file-version", required_argument, NULL, 'V' },
 	{ "compression", required_argument, NULL, 'Z' },
+	{ "loads", no_argument, NULL, 'L' },
 	{ 0 },
 };
 
 /* "+": options end at the first PATH, so that COMMAND's are its own. */
 static const struct cli_opts record_opts = {
 	.usage = "usage: duet record [-o|--output FILE] [--events SYS:EVENT,...] [--buffer-kb KB]\n"
-		 "                   [--file-version 7|6] [--compression zstd|none]\n"
+		 "                   [--file-version 7|6] [--compression zstd|none] [--loads]\n"
 		 "                   [--backend tracefs] [PATH...] [-- COMMAND [ARGS...]]\n"
 		 "Records page-cache events (and reclaim events) into FILE (default\n"
 		 "trace.dat, read by 'trace-cmd report' and 'duet report') and FILE.duet\n"
 		 "(mounts, backing devices, paths of the files seen under PATH).\n"
 		 "FILE is trace.dat version 7, zstd-compressed, as trace-cmd 3.x writes;\n"
 		 "--file-version 6 writes the uncompressed version 6 older readers take.\n"
+		 "--loads also records readahead and read/fault events (frequent): duet\n"
+		 "report then splits loads into readahead and demand, and counts hits.\n"
 		 "With PATHs, only their file systems are traced. With COMMAND, records\n"
 		 "while it runs and exits with its status; otherwise until Ctrl-C.\n"
 		 "Data are kept in memory while recording and written when it stops.\n",
@@ -225,6 +247,9 @@ static int record_opt(void *ud, const struct cli_arg *a)
 			return CLI_EXIT_USAGE;
 		}
 		r->file_version = (unsigned int)(a->value[0] - '0');
+		break;
+	case 'L':
+		r->loads = true;
 		break;
 	case 'Z':
 		if (!strcmp(a->value, "zstd")) {
@@ -435,6 +460,33 @@ static int record_open(struct rec *r, const char *prog)
 
 	if (r->extras == default_extras)
 		record_default_extras(r);
+	if (r->loads) {
+		size_t n = 0, k = 0;
+
+		while (r->extras && r->extras[n])
+			n++;
+		r->all_extras = calloc(n + sizeof(load_extras) / sizeof(load_extras[0]),
+				       sizeof(*r->all_extras));
+		if (!r->all_extras)
+			return CLI_EXIT_FAIL;
+		for (size_t i = 0; i < n; i++)
+			r->all_extras[k++] = r->extras[i];
+		for (const char *const *e = load_extras; *e; e++) {
+			char sys[64], *text;
+			size_t len;
+			const char *sl = strchr(*e, '/');
+
+			snprintf(sys, sizeof(sys), "%.*s", (int)(sl - *e), *e);
+			if (dc_event_format(sys, sl + 1, &text, &len)) {
+				fprintf(stderr, "duet record: --loads: event %s missing on this "
+					"kernel: not recorded\n", *e);
+				continue;
+			}
+			free(text);
+			r->all_extras[k++] = *e;
+		}
+		r->extras = r->all_extras;
+	}
 	/* trace.dat declares one page size: page-sized sub-buffers. */
 	r->lopts.subbuf_kb = (unsigned int)getpagesize() / 1024;
 	r->lopts.devs = r->devs;
@@ -643,6 +695,7 @@ static int record_free(struct rec *r, int ret)
 	for (size_t i = 0; r->user_extras && r->user_extras[i]; i++)
 		free(r->user_extras[i]);
 	free(r->user_extras);
+	free(r->all_extras);
 	free(r->devs);
 	free(r->alldevs);
 	free(r->bdis);

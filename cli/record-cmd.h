@@ -52,6 +52,8 @@ struct rec {
 	const char *const *extras;	/* events enabled besides the page-cache ones */
 	char **user_extras;	/* --events' (freed at the end) */
 	const char *avail[16];	/* the default extras this kernel has */
+	bool loads;		/* --loads: readahead and access events too */
+	const char **all_extras;	/* extras with --loads' (freed at the end) */
 	char **roots;		/* the PATHs resolved */
 	size_t nroots;
 	char **cmd;		/* -- COMMAND; NULL: until a signal */

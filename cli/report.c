@@ -21,6 +21,7 @@
 #include "duet-cli.h"
 #include "sidecar.h"
 #include "tdread.h"
+#include "report-loads.h"
 
 #define HIST_BUCKETS 64
 #define PLOT_FILES 5
@@ -53,6 +54,7 @@ struct rfile {
 	struct fkey k;
 	uint64_t added, removed, dirtied, flushed_pages, flush_events, refaults;
 	uint64_t rm_cause[CAUSE_NR];	/* pages removed, by cause */
+	struct rloads ld;	/* --loads: who put them there */
 	int64_t cached, cached_min;	/* net pages since the start (plot) */
 	const char *path;
 	int plot;		/* 1 + series index, 0: not plotted */
@@ -97,6 +99,8 @@ struct report {
 	struct rfile *files;
 	struct rcause *causes;
 	struct pidst *pids;
+	struct loads *loads;	/* --loads: per task, adds not yet settled */
+	bool has_loads;
 	struct dc_sidecar *side;	/* NULL: none */
 	struct ptable pt;
 	uint64_t hist[HIST_BUCKETS];
@@ -272,6 +276,13 @@ static struct rcause *find_cause(struct report *rp, int cause, const char *comm)
 	return c;
 }
 
+static struct rloads *loads_file(void *ud, uint32_t dev, uint64_t ino)
+{
+	struct rfile *f = file_get(ud, dev, ino);
+
+	return f ? &f->ld : NULL;
+}
+
 static int log2u(uint64_t v)
 {
 	return v ? 63 - __builtin_clzll(v) : 0;
@@ -298,6 +309,11 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 				rp->lost_unknown++;
 			else
 				rp->lost += r->count;
+			continue;
+		}
+		if (r->type == DC_TDR_LOAD) {
+			if (loads_event(&rp->loads, r, loads_file, rp))
+				return -ENOMEM;
 			continue;
 		}
 		if (r->type == DC_TDR_AUX) {
@@ -337,6 +353,8 @@ static int analyse(struct report *rp, const struct dc_recbuf *rb)
 		switch (r->type) {
 		case DC_ADDED:
 			f->added += r->count;
+			if (rp->has_loads && loads_added(&rp->loads, r, loads_file, rp))
+				return -ENOMEM;
 			for (uint64_t k = 0; k < r->count; k++) {
 				struct pslot *s = pt_get(&rp->pt, r->dev, r->ino, r->index + k);
 
@@ -536,6 +554,20 @@ static struct json_object *jfile(const struct report *rp, const struct rfile *f)
 						       json_object_new_uint64(f->rm_cause[i]));
 		json_object_object_add(o, "removed_by", c);
 	}
+	if (rp->has_loads) {
+		struct json_object *l = json_object_new_object();
+
+		json_object_object_add(l, "demand", json_object_new_uint64(f->ld.demand));
+		json_object_object_add(l, "readahead", json_object_new_uint64(f->ld.readahead));
+		json_object_object_add(l, "other", json_object_new_uint64(f->ld.other));
+		json_object_object_add(l, "hits", json_object_new_uint64(f->ld.hits));
+		json_object_object_add(l, "misses", json_object_new_uint64(f->ld.demand));
+		json_object_object_add(l, "readahead_calls_sync",
+				       json_object_new_uint64(f->ld.ra_calls[0]));
+		json_object_object_add(l, "readahead_calls_async",
+				       json_object_new_uint64(f->ld.ra_calls[1]));
+		json_object_object_add(o, "loads", l);
+	}
 	return o;
 }
 
@@ -624,6 +656,54 @@ static void report_json(struct report *rp, const struct report_view *rv, unsigne
 	json_object_put(j);
 }
 
+static uint64_t loaded(const struct rfile *f)
+{
+	return f->ld.demand + f->ld.readahead + f->ld.other + f->ld.hits;
+}
+
+static int cmp_loads(const void *a, const void *b)
+{
+	uint64_t x = loaded(*(struct rfile *const *)a), y = loaded(*(struct rfile *const *)b);
+
+	return x < y ? 1 : x > y ? -1 : cmp_file(a, b);
+}
+
+/* Who put pages there: the top files by pages loaded or asked for. */
+static void loads_text(struct report *rp, struct rfile **v, size_t n, unsigned int top,
+		       FILE *out)
+{
+	uint64_t d = 0, ra = 0, o = 0, h = 0;
+
+	(void)rp;
+	qsort(v, n, sizeof(*v), cmp_loads);
+	fputs("\nLoads (pages): DEMAND (asked for and loaded: misses), READAHEAD (loaded, not "
+	      "asked for),\nOTHER (loaded outside reads and faults: writes, fadvise), HITS "
+	      "(asked for, cached)\n", out);
+	fputs("  DEMAND READAHEAD OTHER HITS HIT% DEV INO PATH\n", out);
+	for (size_t i = 0; i < n; i++) {
+		const struct rfile *f = v[i];
+		char p[8192], pct[16] = "-";
+
+		d += f->ld.demand;
+		ra += f->ld.readahead;
+		o += f->ld.other;
+		h += f->ld.hits;
+		if (i >= top || !loaded(f))
+			continue;
+		path_text(f->path, p, sizeof(p));
+		if (f->ld.hits + f->ld.demand)
+			snprintf(pct, sizeof(pct), "%.0f%%", 100.0 * (double)f->ld.hits /
+				 (double)(f->ld.hits + f->ld.demand));
+		fprintf(out, "  %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %s %u:%u %" PRIu64
+			" %s\n", f->ld.demand, f->ld.readahead, f->ld.other, f->ld.hits,
+			pct, dc_kdev_major(f->k.dev),
+			dc_kdev_minor(f->k.dev), f->k.ino, p);
+	}
+	fprintf(out, "loads: %" PRIu64 " demand, %" PRIu64 " readahead, %" PRIu64 " other; %"
+		PRIu64 " hits, %" PRIu64 " misses\n", d, ra, o, h, d);
+	qsort(v, n, sizeof(*v), cmp_file);
+}
+
 static void report_text(struct report *rp, const struct report_view *rv, unsigned int top,
 			FILE *out)
 {
@@ -689,6 +769,11 @@ static void report_text(struct report *rp, const struct report_view *rv, unsigne
 	else
 		fputs("reclaim: vmscan events not recorded (direct reclaim cannot be told "
 		      "from truncation)\n", out);
+	if (rp->has_loads)
+		loads_text(rp, v, n, top, out);
+	else
+		fputs("loads: not recorded (duet record --loads tells readahead from demand "
+		      "loads, and hits from misses)\n", out);
 }
 
 static void print_report(struct report *rp, bool json, unsigned int top, FILE *out)
@@ -1010,7 +1095,11 @@ static int report_run(struct report *rp, const struct report_args *ra)
 		fprintf(stderr, "duet report: %s: %s\n", rp->file, strerror(-r));
 		goto out;
 	}
+	rp->has_loads = dc_tdread_has_aux(rp->td, DC_AUX_READ) ||
+			dc_tdread_has_aux(rp->td, DC_AUX_FAULT);
 	r = analyse(rp, &rb);
+	if (!r)
+		r = loads_finish(&rp->loads, loads_file, rp);
 	if (r) {
 		fprintf(stderr, "duet report: %s\n", strerror(-r));
 		goto out;

@@ -120,23 +120,42 @@ static int choose_sources(struct dc_live *l)
 	return 0;
 }
 
-/* Enable the extra events; their filter only drops our own pid. */
+static int append_dev_filter(char *buf, size_t len, const char *field,
+			     const uint32_t *devs, size_t n);
+
+/*
+ * Enable the extra events. Their filter drops our own pid, and, for an
+ * event keyed by a device like the page events (a dev_t s_dev field:
+ * readahead's, filemap's access events), the devices not watched.
+ */
 static int enable_extras(struct dc_live *l)
 {
-	char filter[64];
+	char filter[4096], devs[3900];
 
 	if (!l->opts.extra_events)
 		return 0;
-	snprintf(filter, sizeof(filter), "common_pid != %d", l->opts.exclude_pid);
 	for (const char *const *e = l->opts.extra_events; *e; e++) {
-		char sys[128];
+		char sys[128], *text = NULL;
 		const char *slash = strchr(*e, '/');
+		bool keyed = false;
+		size_t tlen;
 
 		if (!slash || (size_t)(slash - *e) >= sizeof(sys))
 			return -EINVAL;
 		memcpy(sys, *e, (size_t)(slash - *e));
 		sys[slash - *e] = '\0';
-		if (l->opts.exclude_pid > 0 &&
+		if (l->opts.ndevs && !dc_event_format(sys, slash + 1, &text, &tlen)) {
+			keyed = memmem(text, tlen, "dev_t s_dev;", 12) != NULL;
+			free(text);
+		}
+		filter[0] = '\0';
+		if (l->opts.exclude_pid > 0)
+			snprintf(filter, sizeof(filter), "common_pid != %d", l->opts.exclude_pid);
+		if (keyed && !append_dev_filter(devs, sizeof(devs), "s_dev", l->opts.devs,
+						l->opts.ndevs))
+			snprintf(filter + strlen(filter), sizeof(filter) - strlen(filter), "%s(%s)",
+				 filter[0] ? " && " : "", devs);
+		if (filter[0] &&
 		    tracefs_event_file_write(l->inst, sys, slash + 1, "filter", filter) < 0)
 			return -ENOENT;
 		if (tracefs_event_enable(l->inst, sys, slash + 1) < 0)

@@ -30,8 +30,23 @@ enum dc_td_aux {
 	DC_AUX_MEMCG_END,	/* vmscan/mm_vmscan_memcg_reclaim_end */
 	DC_AUX_NODE_BEGIN,	/* vmscan/mm_vmscan_node_reclaim_begin */
 	DC_AUX_NODE_END,	/* vmscan/mm_vmscan_node_reclaim_end */
+	/* duet record --loads: DC_TDR_LOAD records (below). */
+	DC_AUX_RA_SYNC,		/* readahead/page_cache_sync_ra: [index, +size) */
+	DC_AUX_RA_ASYNC,	/* readahead/page_cache_async_ra */
+	DC_AUX_RA_ORDER,	/* readahead/page_cache_ra_order */
+	DC_AUX_RA_UNBOUNDED,	/* readahead/page_cache_ra_unbounded: [index, +nr_to_read) */
+	DC_AUX_READ,		/* filemap/mm_filemap_get_pages: the pages a read asked for */
+	DC_AUX_FAULT,		/* filemap/mm_filemap_fault: one page (fired before its loads) */
 	DC_AUX_NR,
 };
+
+/*
+ * Records of the --loads events carry type DC_TDR_LOAD, the kind (one of
+ * DC_AUX_RA_SYNC ... DC_AUX_FAULT) in reserved, and dev, ino, index and
+ * count (pages) as page events do; pid is the task.
+ */
+#define DC_TDR_LOAD	0x41u
+#define DC_AUX_FIRST_LOAD	DC_AUX_RA_SYNC
 
 struct dc_tdread;
 
