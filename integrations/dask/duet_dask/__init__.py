@@ -14,5 +14,6 @@ and DUET_DATASET_DIR where each node has its copy under its own path.
 from .placement import Placer, map, placer, submit
 from .residency import DuetError, node_residency, parse_ls
 
-__all__ = ["Placer", "map", "submit", "placer", "node_residency",
-           "parse_ls", "DuetError"]
+# map and submit are meant as duet_dask.map and duet_dask.submit: left out
+# of __all__ so that a star import does not shadow the builtin map.
+__all__ = ["Placer", "placer", "node_residency", "parse_ls", "DuetError"]
