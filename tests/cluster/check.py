@@ -293,6 +293,11 @@ def residency(sim, cg):
                            {"layout": 21 * PAGE})
         check(f"node_residency follows a read (21 pages, after {took:.2f} s)",
               v == {"layout": 21 * PAGE} and kernel.cached_pages(lay) == 21, str(v))
+        # narrowed to a part of the dataset (what a batch over it asks)
+        r = [list(c.run(duet_dask.node_residency, subtree=k).values())[0]["files"]
+             for k in ("layout", "cold")]
+        check("node_residency narrowed: layout alone, cold empty",
+              r == [{"layout": 21 * PAGE}, {}], str(r))
 
 
 def visibility(sim):

@@ -104,7 +104,7 @@ def placement_tests():
     p._snap = snap({"A": {f"f{i}": 10 for i in range(6)}, "B": {}, "C": {}},
                    nt, {"A": 0, "B": 0, "C": 0})
     p._snap.taken = float("inf")
-    p.refresh = lambda: p._snap
+    p.refresh = lambda subtree=None: p._snap
     where = p.plan([f"f{i}" for i in range(6)])
     check("a batch: A takes its fair share (3), the rest unrestricted",
           where.count("A") == 3 and where.count(None) == 3, str(where))
@@ -113,10 +113,21 @@ def placement_tests():
     p._snap = snap({"A": {f"f{i}": 10 * (i + 1) for i in range(6)},
                     "B": {f"f{i}": 5 for i in range(6)}, "C": {}}, nt,
                    {"A": 0, "B": 0, "C": 0})
-    p.refresh = lambda: p._snap
+    p.refresh = lambda subtree=None: p._snap
     where = p.plan([f"f{i}" for i in range(6)])
     check("a batch: the files A caches most go to A, the others to B",
           where == ["B", "B", "B", "A", "A", "A"], str(where))
+    sub = placement.Placer.subtree
+    check("a batch's subtree: the deepest common directory, or the whole",
+          (sub(["a/b/1", "a/b/2", "a/c/3"]), sub(["a/b/1"]), sub(["x", "y"]),
+           sub(["/d/e/1", "/d/e/2"]), sub(["/d/1", "r"]), sub([])) ==
+          ("a", "a/b", None, "/d/e", None, None))
+    asked = []
+    p = placement.Placer(None)
+    p._snap = snap({"A": {}}, nt, {"A": 0, "B": 0, "C": 0})
+    p.refresh = lambda subtree=None: asked.append(subtree) or p._snap
+    p.plan(["s/0042/a", "s/0042/b"])
+    check("a batch asks for its subtree only", asked == ["s/0042"], str(asked))
     p = placement.Placer(None, root="/data")
     check("keys: a path under root is relative, others as given",
           (p.key("/data/a/b"), p.key("a/b"), p.key("/other/c")) ==

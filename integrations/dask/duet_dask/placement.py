@@ -73,9 +73,10 @@ class Placer:
                 return rel
         return path
 
-    def refresh(self):
-        """Take a new snapshot now and return it."""
-        kw = {}
+    def refresh(self, subtree=None):
+        """Take a new snapshot now and return it; subtree (a key) narrows
+        it to that part of the dataset."""
+        kw = {"subtree": subtree} if subtree else {}
         if self.dataset:
             kw["dataset"] = self.dataset
         if self.duet:
@@ -144,13 +145,25 @@ class Placer:
             self.stats["unrestricted"] += 1
             return None
 
+    @staticmethod
+    def subtree(keys):
+        """The deepest directory holding every key, or None (the whole
+        dataset): a batch over one part of a large dataset asks for that
+        part only."""
+        try:
+            d = os.path.commonpath([os.path.dirname(k) for k in keys])
+        except ValueError:  # none, or absolute and relative mixed
+            return None
+        return d if d and d != os.sep else None
+
     def plan(self, paths, fresh=True):
         """Preferred workers for a batch of paths (one snapshot, taken now
         unless fresh is False): the files most cached somewhere are placed
         first, so a worker's share goes to the files it caches most;
         returns a list parallel to paths."""
-        s = self.refresh() if fresh else self.snapshot()
         paths = [self.key(p) for p in paths]
+        s = self.refresh(subtree=self.subtree(paths)) if fresh \
+            else self.snapshot()
         best = [max((f.get(k, 0) for f in s.files.values()), default=0)
                 for k in paths]
         order = sorted(range(len(paths)), key=lambda i: -best[i])

@@ -72,17 +72,27 @@ def ls_command(dataset, duet=None, cached_only=True, paths=()):
     return cmd
 
 
-def node_residency(dataset=None, root=None, duet=None, timeout=30.0):
+def node_residency(dataset=None, root=None, duet=None, timeout=30.0,
+                   subtree=None):
     """This node's residency for its dataset: a dict with "node" (host
     name), "dataset", "root", "files" ({key: cached_bytes}), "errors" and
-    "query_s" (the time duet ls took). Raises DuetError."""
+    "query_s" (the time duet ls took). subtree (a key: relative to root,
+    or absolute) narrows it to a directory or file of the dataset, so a
+    batch over a part of a large dataset lists only that part. Raises
+    DuetError."""
     dataset = dataset or os.environ.get("DUET_DATASET")
     if not dataset:
         raise DuetError("no dataset: set DUET_DATASET in the worker's "
                         "environment (or pass dataset=)")
     if root is None:
         root = os.environ.get("DUET_DATASET_DIR") or None
-    cmd = ls_command(dataset, duet)
+    paths = ()
+    if subtree:
+        if os.path.isabs(subtree):
+            paths = (subtree,)
+        elif root:
+            paths = (os.path.join(root, subtree),)
+    cmd = ls_command(dataset, duet, paths=paths)
     t0 = time.monotonic()
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE,
