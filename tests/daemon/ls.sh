@@ -90,7 +90,9 @@ r = json.load(open('$W/ref.json'))
 assert r['$D/a']['cached'] == 20, r['$D/a']
 assert r['$D/b']['cached'] == 0, r['$D/b']
 assert r['$D/sub/c']['cached'] == 512, r['$D/sub/c']
-assert r['$D/dirty']['dirty'] == 5, r['$D/dirty']
+# (Its dirty pages may already be written back: the flusher runs when it
+# will. The listings are compared with the kernel's figures of the moment.)
+assert r['$D/dirty']['cached'] == 5, r['$D/dirty']
 " || fail "the workload did not leave the page cache as planned"
 TAIL_PAST=$(py "
 import json
