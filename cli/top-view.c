@@ -12,18 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "duet-cli.h"
+#include "duet/duet.h"
 #include "output.h"
 #include "top.h"
-
-#ifndef __NR_cachestat
-#define __NR_cachestat 451
-#endif
 
 const char *const top_sort_names[TS_NR] = {
 	[TS_TOTAL] = "total", [TS_ADDED] = "added", [TS_REMOVED] = "removed",
@@ -227,21 +223,26 @@ static int cmp_proc(const void *pa, const void *pb)
 	return r ? r : a->pid - b->pid;
 }
 
-/* Pages of the file in the page cache now, by its path (cachestat), or -1. */
+static int take_cached(void *ud, const struct duet_residency *r, size_t n)
+{
+	int64_t *ret = ud;
+
+	if (n && !r[0].error)
+		*ret = (int64_t)r[0].cached;
+	return 0;
+}
+
+/*
+ * Pages of the file in the page cache now, or -1: duet_residency(), so
+ * cachestat with this process's rights, and duetd's count where the
+ * kernel counts only for the owner (a user's view of root's files).
+ */
 static int64_t cached_now(const char *path)
 {
-	struct { uint64_t off, len; } range = { 0, 0 };	/* 0: to the end */
-	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
-	int fd = open(path, O_RDONLY | O_NOATIME | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	struct duet_residency_opts o = { .sz = sizeof(o) };
 	int64_t r = -1;
 
-	if (fd < 0 && errno == EPERM)	/* O_NOATIME: only the owner (or root) */
-		fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (!syscall(__NR_cachestat, fd, &range, &cs, 0))
-		r = (int64_t)cs.cache;
-	close(fd);
+	duet_residency(path, &o, take_cached, &r);
 	return r;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "duet-cli.h"
@@ -155,15 +156,14 @@ static void add_to(struct top_counts *iv, struct top_counts *tot, int col, uint6
  * One page event: type DC_ADDED ... DC_FLUSHED, pid -1 when unknown
  * (duetd). Inode-level flushes (count 0) count once.
  */
-static void count_event(struct top *t, struct top_file *f, unsigned int type, uint64_t index,
-			uint64_t count, int pid)
+static void count_one(struct top *t, struct top_file *f, unsigned int type, uint64_t index,
+		      uint64_t count, int pid)
 {
 	struct top_proc *p = pid >= 0 ? proc_get(t, pid) : NULL;
 	uint64_t n = count ? count : 1, ref;
 	int col = type == DC_ADDED ? TC_ADDED : type == DC_REMOVED ? TC_REMOVED :
 		  type == DC_DIRTY ? TC_DIRTY : TC_FLUSHED;
 
-	t->events++;
 	add_to(&f->iv, &f->tot, col, n);
 	if (p)
 		add_to(&p->iv, &p->tot, col, n);
@@ -189,6 +189,22 @@ static void count_event(struct top *t, struct top_file *f, unsigned int type, ui
 			}
 		}
 	}
+}
+
+/*
+ * An event, or a duetd item, whose state holds every event of its pages
+ * since the last fetch (DUET_ADDED | DUET_DIRTY: written): each counts,
+ * in the order they happen to a page.
+ */
+static void count_event(struct top *t, struct top_file *f, unsigned int types, uint64_t index,
+			uint64_t count, int pid)
+{
+	static const unsigned int order[] = { DC_ADDED, DC_DIRTY, DC_FLUSHED, DC_REMOVED };
+
+	t->events++;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (types & order[i])
+			count_one(t, f, order[i], index, count, pid);
 }
 
 /* A new interval: its counts start from 0. */
@@ -281,6 +297,19 @@ static int live_records(void *ud, const struct dc_record *rec, size_t n)
 	return 0;
 }
 
+/* The event semantics in one short line (duet status says more). */
+static const char *describe(struct dc_source *src)
+{
+	enum dc_dirty_sem ds = dc_source_dirty_sem(src);
+	enum dc_flush_sem fs = dc_source_flush_sem(src);
+
+	if (ds == DC_DIRTY_EXACT && fs == DC_FLUSH_EXACT)
+		return "in-process; all four events exact per folio (patched kernel)";
+	if (ds == DC_DIRTY_BDI && fs == DC_FLUSH_INODE)
+		return "in-process; DIRTIED one page per writeback_dirty_folio, FLUSHES inode-level writebacks (stock kernel)";
+	return "in-process; see duet status for what DIRTIED and FLUSHED count here";
+}
+
 static int live_open(struct top *t, struct top_live *lv, char *const *paths, int n)
 {
 	struct dc_source_opts so = { .sz = sizeof(so) };
@@ -300,7 +329,7 @@ static int live_open(struct top *t, struct top_live *lv, char *const *paths, int
 		cli_say_tracing(t->prog, r, "the filemap page-cache events");
 		return CLI_EXIT_FAIL;
 	}
-	t->describe = dc_source_describe(lv->src);
+	t->describe = describe(lv->src);
 	t->flush_inode = dc_source_flush_sem(lv->src) == DC_FLUSH_INODE;
 	t->src = lv;
 	t->refresh_path = live_refresh;
@@ -326,7 +355,9 @@ struct top_daemon {
 	struct duet_session *s;
 	struct duet_task *tasks[TOP_MAX_TASKS];
 	size_t ntasks;
-	bool resync;	/* a loss: the rescan's pages are not events */
+	uint64_t scan_since;	/* ms: a scan runs (registration, resync); 0: none;
+				 * 1: a loss was just reported, the rescan follows */
+	uint64_t scan_base;	/* the tasks' scan_files when it began */
 };
 
 static void daemon_refresh(struct top *t, struct top_file *f)
@@ -343,15 +374,47 @@ static void daemon_refresh(struct top *t, struct top_file *f)
 	set_path(f, NULL, true);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t scan_files_now(struct top_daemon *d)
+{
+	uint64_t files = 0;
+
+	for (size_t i = 0; i < d->ntasks; i++) {
+		struct duet_task_status st = { .sz = sizeof(st) };
+
+		if (!duet_task_status(d->tasks[i], &st))
+			files += st.scan_files;
+	}
+	return files;
+}
+
+/* A tree with no file gives a scan of none: counting starts after this. */
+#define TOP_SCAN_SETTLE_MS 1000
+
 /*
  * Whether every task's registration scan (or the rescan after a loss) is
  * done. Its pages come as ADDED items but are no events: they are
- * dropped while a scan runs, and the header says so.
+ * dropped while a scan runs, and the header says so. duetd queues the
+ * files a moment after the registration: none queued yet counts as done
+ * only after TOP_SCAN_SETTLE_MS.
  */
 static bool daemon_scanned(struct top *t, struct top_daemon *d)
 {
 	uint64_t files = 0, done = 0;
 
+	if (!d->scan_since)
+		return true;
+	if (d->scan_since == 1) {	/* a loss: the rescan counts from here */
+		d->scan_base = scan_files_now(d);
+		d->scan_since = mono_ms();
+	}
 	for (size_t i = 0; i < d->ntasks; i++) {
 		struct duet_task_status st = { .sz = sizeof(st) };
 
@@ -360,11 +423,12 @@ static bool daemon_scanned(struct top *t, struct top_daemon *d)
 		files += st.scan_files;
 		done += st.scan_done;
 	}
-	if (done >= files) {
+	if (done >= files && (files > d->scan_base || mono_ms() - d->scan_since >= TOP_SCAN_SETTLE_MS)) {
 		t->scanning[0] = '\0';
+		d->scan_since = 0;
 		return true;
 	}
-	snprintf(t->scanning, sizeof(t->scanning), "scanning %" PRIu64 "/%" PRIu64
+	snprintf(t->scanning, sizeof(t->scanning), "duetd scanning %" PRIu64 "/%" PRIu64
 		 " files (not counted)", done, files);
 	return false;
 }
@@ -383,7 +447,9 @@ static void daemon_pump(struct top *t, struct top_daemon *d, size_t ti)
 			bool fresh;
 
 			if (it->flags & DUET_ITEM_LOST) {
+				/* A resync reports the cached pages again: not events. */
 				t->lost++;
+				d->scan_since = 1;
 				count = false;
 				continue;
 			}
@@ -435,6 +501,7 @@ static int daemon_open(struct top *t, struct top_daemon *d, char *const *paths, 
 	t->flush_inode = duet_session_flush_semantics(d->s) == DUET_FLUSH_INODE;
 	t->src = d;
 	t->refresh_path = daemon_refresh;
+	d->scan_since = mono_ms();
 	daemon_scanned(t, d);
 	return 0;
 }
@@ -527,6 +594,7 @@ struct top_run {
 	struct top_live *lv;	/* one of the two */
 	struct top_daemon *d;
 	struct cmdloop loop;
+	sigset_t sigs;		/* blocked, read from the loop's signalfd */
 };
 
 /* Everything the sources have now, counted. */
@@ -561,16 +629,8 @@ static int loop_open(struct top_run *rn)
 	struct top *t = rn->t;
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct itimerspec it;
-	sigset_t ss;
 
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGINT);
-	sigaddset(&ss, SIGTERM);
-	sigaddset(&ss, SIGHUP);
-	sigaddset(&ss, SIGWINCH);
-	sigprocmask(SIG_BLOCK, &ss, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (cmdloop_open(&rn->loop, &ss, rn->lv ? dc_source_fd(rn->lv->src) : -1,
+	if (cmdloop_open(&rn->loop, &rn->sigs, rn->lv ? dc_source_fd(rn->lv->src) : -1,
 			 rn->lv ? dc_index_fd(rn->lv->p.idx) : -1)) {
 		fprintf(stderr, "%s: %s\n", t->prog, strerror(errno));
 		return CLI_EXIT_FAIL;
@@ -673,6 +733,18 @@ int cmd_top(int argc, char **argv)
 	r = cli_options(&top_opts, argc, argv, top_opt, &t);
 	if (r != CLI_GO)
 		return r;
+	/*
+	 * Blocked before the source starts its reader threads, which inherit
+	 * the mask: else a SIGTERM could land on one and kill the process
+	 * with the terminal left raw.
+	 */
+	sigemptyset(&rn.sigs);
+	sigaddset(&rn.sigs, SIGINT);
+	sigaddset(&rn.sigs, SIGTERM);
+	sigaddset(&rn.sigs, SIGHUP);
+	sigaddset(&rn.sigs, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &rn.sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	paths = optind < argc ? argv + optind : dot;
 	n = optind < argc ? argc - optind : 1;
 	if (geteuid() == 0 && !t.daemon) {
