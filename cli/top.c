@@ -433,14 +433,43 @@ static bool daemon_scanned(struct top *t, struct top_daemon *d)
 	return false;
 }
 
+/* Everything the task has pending, dropped: the losses still count. */
+static void daemon_discard(struct top *t, struct top_daemon *d, size_t ti)
+{
+	struct duet_item items[256];
+	int n;
+
+	while ((n = duet_task_fetch(d->tasks[ti], items, 256)) > 0)
+		for (int i = 0; i < n; i++)
+			t->lost += (items[i].flags & DUET_ITEM_LOST) != 0;
+}
+
+/*
+ * While a scan runs, its items are dropped; once it is seen complete,
+ * what is pending then is dropped too (the scan's last items may still
+ * be queued): counting starts after that. Returns whether it counts.
+ */
+static bool daemon_settle(struct top *t, struct top_daemon *d)
+{
+	if (!d->scan_since)
+		return true;
+	for (size_t i = 0; i < d->ntasks; i++)
+		daemon_discard(t, d, i);
+	if (!daemon_scanned(t, d))
+		return false;
+	for (size_t i = 0; i < d->ntasks; i++)
+		daemon_discard(t, d, i);
+	return true;
+}
+
 static void daemon_pump(struct top *t, struct top_daemon *d, size_t ti)
 {
 	struct duet_item items[256];
 	int n;
 
+	if (!daemon_settle(t, d))
+		return;
 	while ((n = duet_task_fetch(d->tasks[ti], items, 256)) > 0) {
-		bool count = daemon_scanned(t, d);
-
 		for (int i = 0; i < n; i++) {
 			const struct duet_item *it = &items[i];
 			struct top_file *f;
@@ -450,11 +479,9 @@ static void daemon_pump(struct top *t, struct top_daemon *d, size_t ti)
 				/* A resync reports the cached pages again: not events. */
 				t->lost++;
 				d->scan_since = 1;
-				count = false;
-				continue;
+				daemon_settle(t, d);
+				return;
 			}
-			if (!count)
-				continue;
 			f = file_get(t, it->dev, it->ino, it->gen, &fresh);
 			if (!f)
 				return;
@@ -613,9 +640,9 @@ static void tick(struct top_run *rn)
 {
 	struct top *t = rn->t;
 
-	pump_all(rn);
 	if (rn->d)
-		daemon_scanned(t, rn->d);
+		daemon_settle(t, rn->d);
+	pump_all(rn);
 	if (!t->paused || t->batch)
 		top_frame(t);
 	t->frames++;

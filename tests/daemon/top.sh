@@ -9,7 +9,8 @@
 # the same counts; 's' changes the sort (rows reorder), '/' filters
 # rows by path; 'p' pauses (a file written meanwhile is not shown until
 # 'p' again); reading the evicted file back shows M refaults; SIGTERM
-# restores the terminal. As an unprivileged user through duetd (batch
+# restores the terminal. In batch mode, per interval: pages counted in
+# the interval they happened in, once. As an unprivileged user through duetd (batch
 # mode): the counts of a readable file, no pids, and a file in a
 # directory the user may not search never appears.
 . "$(dirname "$0")/lib.sh"
@@ -44,6 +45,8 @@ prow_match() { [[ "$(prow "$1")" =~ $2 ]]; }
 no_row() { [ -z "$(row "$1")" ]; }
 screen_has() { screen | grep -qF -- "$1"; }
 first_row() { screen | awk '$1 == "ADDED" { getline; print $NF; exit }'; }
+# last_frame FILE: the last frame of duet top --batch's output
+last_frame() { awk '/^duet top/ { f = "" } { f = f $0 "\n" } END { printf "%s", f }' "$1"; }
 first_is() { [ "$(first_row)" = "$D/$1" ]; }
 
 say "root: duet top --cumulative under tmux"
@@ -59,9 +62,10 @@ import os
 fd = os.open('$D/old', os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)"
 # ADDED REMOVED DIRTIED FLUSHES REFAULTS CACHED ADDED-BY EVICTED-BY CAUSE PATH
+# (FLUSHES: a writeback anyone on the machine starts, e.g. with sync, may come)
 until_ok 5 row_match new "^$N 0 $N " && until_ok 5 row_match old "^0 $M "
 check "written file: $N added and dirtied by dd, all cached" \
-	row_match new "^$N 0 $N 0 0 $N dd/[0-9]+ - - $D/new\$"
+	row_match new "^$N 0 $N [0-9]+ 0 $N dd/[0-9]+ - - $D/new\$"
 check "evicted file: $M removed by python3, truncate/invalidate, none cached" \
 	row_match old "^0 $M 0 0 0 0 - python3/[0-9]+ truncate/invalidate $D/old\$"
 check "sorted by total: the written file first" first_is new
@@ -92,12 +96,12 @@ dd if=/dev/zero of="$D/late" bs=4096 count=3 status=none
 sleep 2.5
 check "paused: a file written meanwhile is not shown" no_row late
 $TM send-keys -t top p
-check "unpaused: it is, with 3 pages added and dirtied" until_ok 3 row_match late "^3 0 3 0 0 3 dd/"
+check "unpaused: it is, with 3 pages added and dirtied" until_ok 3 row_match late "^3 0 3 [0-9]+ 0 3 dd/"
 check "unpaused: PAUSED is gone" bash -c "! $TM capture-pane -p -t top | head -1 | grep -q PAUSED"
 
 cat "$D/old" > /dev/null
 check "read back: the evicted file shows $M added and $M refaults, by cat" until_ok 5 \
-	row_match old "^$M $M 0 0 $M $M cat/[0-9]+ python3/[0-9]+ truncate/invalidate $D/old\$"
+	row_match old "^$M $M 0 [0-9]+ $M $M cat/[0-9]+ python3/[0-9]+ truncate/invalidate $D/old\$"
 
 kill -TERM "$TOPPID"
 check "SIGTERM: duet top exits 0" until_ok 5 screen_has "top-exit=0"
@@ -107,6 +111,22 @@ check "SIGTERM: its tracing instance is gone" \
 	bash -c "! ls -d /sys/kernel/tracing/instances/duet-$TOPPID-* 2>/dev/null"
 screen | grep -q "duet top -" && fail "the view is still on the screen after exit"
 stop_tmux
+
+say "root: duet top --batch, per interval"
+"$DUET" top -b -n 5 "$D" > "$W/batch.out" 2> "$W/batch.err" &
+BPID=$!
+PIDS="$PIDS $BPID"
+until_ok 5 grep -q '^duet top' "$W/batch.out" || die "duet top -b printed no frame"
+dd if=/dev/zero of="$D/iv" bs=4096 count=5 status=none
+wait "$BPID"
+check "batch: exit 0" [ $? = 0 ]
+check "batch: 5 frames" [ "$(grep -c '^duet top' "$W/batch.out")" = 5 ]
+# Per interval: the pages count in the frames they happened in, once.
+sums=$(awk -v p="$D/iv" '$NF == p { a += $1; d += $3 } END { print a + 0, d + 0 }' "$W/batch.out")
+check "batch: 5 pages added and dirtied over the intervals (got $sums)" [ "$sums" = "5 5" ]
+no_iv_row_last() { ! last_frame "$W/batch.out" | grep -q " $D/iv\$"; }
+check "batch: the last interval, without activity, has no row" no_iv_row_last
+check "batch: nothing on stderr" [ ! -s "$W/batch.err" ]
 
 say "a user through duetd: duet top --batch"
 start_duetd
@@ -125,10 +145,12 @@ dd if=/dev/zero of="$D/private/more" bs=4096 count=2 status=none
 wait "$UPID"
 rc=$?
 check "as a user: exit 0" [ $rc = 0 ]
-last=$(awk '/^duet top/ { f = "" } { f = f $0 "\n" } END { printf "%s", f }' "$W/user.out")
+last=$(last_frame "$W/user.out")
 check "as a user: through duetd, said in the header" grep -q "through duetd" <<<"$last"
 check "as a user: the readable file, $N added and dirtied, n/a for pids and cause" \
-	grep -qE "^ +$N +0 +$N +0 +0 +$N n/a +n/a +n/a +$D/pub\$" <<<"$last"
+	grep -qE "^ +$N +0 +$N +[0-9]+ +0 +$N n/a +n/a +n/a +$D/pub\$" <<<"$last"
+check "as a user: the files cached before it started are not counted (the scan)" \
+	bash -c "! grep -qE ' $D/(old|new|late|iv)\$' '$W/user.out'"
 check "as a user: nothing in the directory it may not search" bash -c "! grep -q '$D/private' '$W/user.out'"
 as duettop1 "$DUET" top -b -c -n 1 --interval 0.2 --processes "$D" > "$W/userp.out" 2>&1
 check "as a user: the process view says it is not available" grep -q "No process view through duetd" "$W/userp.out"
