@@ -116,7 +116,7 @@ say "root: duet top --batch, per interval"
 "$DUET" top -b -n 5 "$D" > "$W/batch.out" 2> "$W/batch.err" &
 BPID=$!
 PIDS="$PIDS $BPID"
-until_ok 5 grep -q '^duet top' "$W/batch.out" || die "duet top -b printed no frame"
+until_ok 5 grep -qs '^duet top' "$W/batch.out" || die "duet top -b printed no frame"
 dd if=/dev/zero of="$D/iv" bs=4096 count=5 status=none
 wait "$BPID"
 check "batch: exit 0" [ $? = 0 ]
@@ -124,8 +124,9 @@ check "batch: 5 frames" [ "$(grep -c '^duet top' "$W/batch.out")" = 5 ]
 # Per interval: the pages count in the frames they happened in, once.
 sums=$(awk -v p="$D/iv" '$NF == p { a += $1; d += $3 } END { print a + 0, d + 0 }' "$W/batch.out")
 check "batch: 5 pages added and dirtied over the intervals (got $sums)" [ "$sums" = "5 5" ]
-no_iv_row_last() { ! last_frame "$W/batch.out" | grep -q " $D/iv\$"; }
-check "batch: the last interval, without activity, has no row" no_iv_row_last
+# (this VM's DAMON may evict idle pages meanwhile: removals are not ours)
+no_iv_adds_last() { ! last_frame "$W/batch.out" | awk -v p="$D/iv" '$NF == p && ($1 || $3) { f = 1 } END { exit !f }'; }
+check "batch: the last interval, without the write, has nothing added or dirtied" no_iv_adds_last
 check "batch: nothing on stderr" [ ! -s "$W/batch.err" ]
 
 say "a user through duetd: duet top --batch"
@@ -149,8 +150,12 @@ last=$(last_frame "$W/user.out")
 check "as a user: through duetd, said in the header" grep -q "through duetd" <<<"$last"
 check "as a user: the readable file, $N added and dirtied, n/a for pids and cause" \
 	grep -qE "^ +$N +0 +$N +[0-9]+ +0 +$N n/a +n/a +n/a +$D/pub\$" <<<"$last"
-check "as a user: the files cached before it started are not counted (the scan)" \
-	bash -c "! grep -qE ' $D/(old|new|late|iv)\$' '$W/user.out'"
+# The scan reports them as added; an eviction (DAMON) would be a real event.
+scan_not_counted() {
+	! awk -v d="$D" '$NF ~ "^" d "/(old|new|late|iv)$" && $1 { f = 1 } END { exit !f }' "$W/user.out"
+}
+check "as a user: the files cached before it started are not counted as added (the scan)" \
+	scan_not_counted
 check "as a user: nothing in the directory it may not search" bash -c "! grep -q '$D/private' '$W/user.out'"
 as duettop1 "$DUET" top -b -c -n 1 --interval 0.2 --processes "$D" > "$W/userp.out" 2>&1
 check "as a user: the process view says it is not available" grep -q "No process view through duetd" "$W/userp.out"
