@@ -26,6 +26,7 @@
 #include "output.h"
 #include "source.h"
 #include "top.h"
+#include "top-vmscan.h"
 
 /* The refault table holds at most this many pages removed (24 MiB). */
 #define TOP_PAGES_MAX (1u << 20)
@@ -157,7 +158,7 @@ static void add_to(struct top_counts *iv, struct top_counts *tot, int col, uint6
  * (duetd). Inode-level flushes (count 0) count once.
  */
 static void count_one(struct top *t, struct top_file *f, unsigned int type, uint64_t index,
-		      uint64_t count, int pid)
+		      uint64_t count, int pid, bool in_reclaim)
 {
 	struct top_proc *p = pid >= 0 ? proc_get(t, pid) : NULL;
 	uint64_t n = count ? count : 1, ref;
@@ -177,8 +178,7 @@ static void count_one(struct top *t, struct top_file *f, unsigned int type, uint
 	} else if (type == DC_REMOVED) {
 		count_refaults(t, f->k.dev, f->k.ino, index, count, true);
 		if (pid >= 0) {
-			/* Live vmscan state is not read: direct reclaim shows as its task. */
-			enum cause c = cause_classify(pid, p ? p->comm : out_comm(pid), false);
+			enum cause c = cause_classify(pid, p ? p->comm : out_comm(pid), in_reclaim);
 
 			f->evictor = pid;
 			f->iv.cause[c] += n;
@@ -197,14 +197,14 @@ static void count_one(struct top *t, struct top_file *f, unsigned int type, uint
  * in the order they happen to a page.
  */
 static void count_event(struct top *t, struct top_file *f, unsigned int types, uint64_t index,
-			uint64_t count, int pid)
+			uint64_t count, int pid, bool in_reclaim)
 {
 	static const unsigned int order[] = { DC_ADDED, DC_DIRTY, DC_FLUSHED, DC_REMOVED };
 
 	t->events++;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		if (types & order[i])
-			count_one(t, f, order[i], index, count, pid);
+			count_one(t, f, order[i], index, count, pid, in_reclaim);
 }
 
 /* A new interval: its counts start from 0. */
@@ -242,6 +242,7 @@ static void top_free(struct top *t)
 struct top_live {
 	struct cli_paths p;
 	struct dc_source *src;
+	struct top_vmscan *vm;	/* NULL: no vmscan events (no direct reclaim cause) */
 };
 
 static void set_path(struct top_file *f, const char *path, bool deleted)
@@ -292,22 +293,28 @@ static int live_records(void *ud, const struct dc_record *rec, size_t n)
 			return -ENOMEM;
 		if (fresh)
 			set_path(f, path, fl & DC_PATH_DELETED);
-		count_event(t, f, r->type, r->index, r->count, r->pid);
+		count_event(t, f, r->type, r->index, r->count, r->pid,
+			    r->type == DC_REMOVED && lv->vm &&
+				    top_vmscan_in_reclaim(lv->vm, r->pid, r->ts));
 	}
 	return 0;
 }
 
 /* The event semantics in one short line (duet status says more). */
-static const char *describe(struct dc_source *src)
+static const char *describe(struct dc_source *src, bool vmscan)
 {
 	enum dc_dirty_sem ds = dc_source_dirty_sem(src);
 	enum dc_flush_sem fs = dc_source_flush_sem(src);
+	static char buf[256];
 
-	if (ds == DC_DIRTY_EXACT && fs == DC_FLUSH_EXACT)
-		return "in-process; all four events exact per folio (patched kernel)";
-	if (ds == DC_DIRTY_BDI && fs == DC_FLUSH_INODE)
-		return "in-process; DIRTIED one page per writeback_dirty_folio, FLUSHES inode-level writebacks (stock kernel)";
-	return "in-process; see duet status for what DIRTIED and FLUSHED count here";
+	snprintf(buf, sizeof(buf), "in-process; %s; %s",
+		 ds == DC_DIRTY_EXACT && fs == DC_FLUSH_EXACT ?
+		 "all four events exact per folio (patched kernel)" :
+		 ds == DC_DIRTY_BDI && fs == DC_FLUSH_INODE ?
+		 "DIRTIED one page per writeback_dirty_folio, FLUSHES inode-level writebacks (stock kernel)" :
+		 "see duet status for what DIRTIED and FLUSHED count here",
+		 vmscan ? "vmscan read" : "no vmscan events: direct reclaim not told apart");
+	return buf;
 }
 
 static int live_open(struct top *t, struct top_live *lv, char *const *paths, int n)
@@ -324,12 +331,26 @@ static int live_open(struct top *t, struct top_live *lv, char *const *paths, int
 	so.nbdis = lv->p.nbdis;
 	so.types = DC_EVENTS_ALL;
 	so.exclude_pid = getpid();
+	/* Reclaim state for the direct-reclaim cause, where the kernel has vmscan. */
+	if (!top_vmscan_new((int)sysconf(_SC_NPROCESSORS_CONF), &lv->vm)) {
+		so.extra_events = top_vmscan_events();
+		so.page_fn = top_vmscan_page;
+		so.page_ud = lv->vm;
+	}
 	r = dc_source_open(&so, &lv->src);
+	if (r && lv->vm) {	/* without them, then */
+		top_vmscan_free(lv->vm);
+		lv->vm = NULL;
+		so.extra_events = NULL;
+		so.page_fn = NULL;
+		so.page_ud = NULL;
+		r = dc_source_open(&so, &lv->src);
+	}
 	if (r) {
 		cli_say_tracing(t->prog, r, "the filemap page-cache events");
 		return CLI_EXIT_FAIL;
 	}
-	t->describe = describe(lv->src);
+	t->describe = describe(lv->src, lv->vm != NULL);
 	t->flush_inode = dc_source_flush_sem(lv->src) == DC_FLUSH_INODE;
 	t->src = lv;
 	t->refresh_path = live_refresh;
@@ -344,6 +365,7 @@ static int live_open(struct top *t, struct top_live *lv, char *const *paths, int
 static void live_free(struct top_live *lv)
 {
 	dc_source_free(lv->src);
+	top_vmscan_free(lv->vm);
 	cli_paths_free(&lv->p);
 }
 
@@ -488,7 +510,7 @@ static void daemon_pump(struct top *t, struct top_daemon *d, size_t ti)
 			if (fresh)
 				daemon_refresh(t, f);
 			count_event(t, f, it->state, it->index,
-				    it->flags & DUET_ITEM_INODE_LEVEL ? 0 : it->count, -1);
+				    it->flags & DUET_ITEM_INODE_LEVEL ? 0 : it->count, -1, false);
 		}
 	}
 }
@@ -630,6 +652,9 @@ static void pump_all(struct top_run *rn)
 	if (rn->lv) {
 		if (dc_source_dispatch(rn->lv->src, live_records, rn->t) < 0)
 			rn->t->quit = true;
+		/* Reclaim changes up to what was dispatched: applied, not kept. */
+		if (rn->lv->vm)
+			top_vmscan_in_reclaim(rn->lv->vm, -1, dc_source_complete_to(rn->lv->src));
 		return;
 	}
 	for (size_t i = 0; i < rn->d->ntasks; i++)
@@ -760,6 +785,11 @@ int cmd_top(int argc, char **argv)
 	r = cli_options(&top_opts, argc, argv, top_opt, &t);
 	if (r != CLI_GO)
 		return r;
+	if (!t.batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
+		fprintf(stderr, "%s: standard input and output must be a terminal (or use --batch)\n",
+			t.prog);
+		return CLI_EXIT_FAIL;
+	}
 	/*
 	 * Blocked before the source starts its reader threads, which inherit
 	 * the mask: else a SIGTERM could land on one and kill the process

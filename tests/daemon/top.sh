@@ -10,7 +10,8 @@
 # rows by path; 'p' pauses (a file written meanwhile is not shown until
 # 'p' again); reading the evicted file back shows M refaults; SIGTERM
 # restores the terminal. In batch mode, per interval: pages counted in
-# the interval they happened in, once. As an unprivileged user through duetd (batch
+# the interval they happened in, once; a read in a memory cgroup at its
+# limit shows its removals as direct-reclaim (vmscan). As an unprivileged user through duetd (batch
 # mode): the counts of a readable file, no pids, and a file in a
 # directory the user may not search never appears.
 . "$(dirname "$0")/lib.sh"
@@ -18,8 +19,13 @@ command -v tmux >/dev/null || { echo "SKIP: tmux missing"; exit 77; }
 N=9	# pages written
 M=12	# pages evicted
 TM="tmux -L duet-top-$$"
+CG=""
 stop_tmux() { $TM kill-server 2>/dev/null; }
-CLEANUP_HOOK=stop_tmux
+test_cleanup() {
+	stop_tmux
+	[ -n "$CG" ] && [ -d "$CG" ] && rmdir "$CG"
+}
+CLEANUP_HOOK=test_cleanup
 setup 256
 D=$MNT/data
 mkdir -p "$D/private"
@@ -128,6 +134,38 @@ check "batch: 5 pages added and dirtied over the intervals (got $sums)" [ "$sums
 no_iv_adds_last() { ! last_frame "$W/batch.out" | awk -v p="$D/iv" '$NF == p && ($1 || $3) { f = 1 } END { exit !f }'; }
 check "batch: the last interval, without the write, has nothing added or dirtied" no_iv_adds_last
 check "batch: nothing on stderr" [ ! -s "$W/batch.err" ]
+
+say "root: direct reclaim in a memory cgroup, told apart"
+# A 64 MiB file read by cat in a cgroup limited to 16 MiB: cat reclaims
+# its own pages (vmscan memcg_reclaim_begin/end around the removals).
+if [ -d /sys/fs/cgroup/memory ] && [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
+	CG=/sys/fs/cgroup/memory/duet-top-$$
+	mkdir "$CG" && echo 16M > "$CG/memory.limit_in_bytes" || die "memory cgroup (v1)"
+elif grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+	CG=/sys/fs/cgroup/duet-top-$$
+	mkdir "$CG" && echo 16M > "$CG/memory.max" || die "memory cgroup (v2)"
+fi
+if [ -n "$CG" ]; then
+	head -c 64M /dev/zero > "$D/big"
+	sync
+	/usr/bin/python3 -c "
+import os
+fd = os.open('$D/big', os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)"
+	"$DUET" top -b -c -n 3 "$D/big" > "$W/reclaim.out" 2>&1 &
+	RPID=$!
+	PIDS="$PIDS $RPID"
+	until_ok 5 grep -qs '^duet top' "$W/reclaim.out" || die "duet top -b printed no frame"
+	sh -c "echo \$\$ > $CG/cgroup.procs && exec cat $D/big" > /dev/null
+	wait "$RPID"
+	big=$(last_frame "$W/reclaim.out" | awk -v p="$D/big" '$NF == p { $1 = $1; print; exit }')
+	check "reclaim: 16384 pages added by cat, some removed by cat in direct reclaim (got: $big)" \
+		bash -c "[[ '$big' =~ ^16384\ [1-9][0-9]*\ 0\ [0-9]+\ 0\ [0-9]+\ cat/[0-9]+\ cat/[0-9]+\ direct-reclaim\ $D/big\$ ]]"
+	rmdir "$CG" && CG=""
+	rm -f "$D/big"
+else
+	echo "skip: no memory cgroup to limit (direct reclaim not tested)"
+fi
 
 say "a user through duetd: duet top --batch"
 start_duetd
