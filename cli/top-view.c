@@ -381,7 +381,8 @@ void top_frame(struct top *t)
 
 	if (!t->batch) {
 		term_size(t);
-		fr.max = t->rows;
+		/* A newline on the last row would scroll the header away. */
+		fr.max = t->rows > 1 ? t->rows - 1 : 1;
 		fputs("\033[H", stdout);
 	}
 	localtime_r(&tt, &tm);
