@@ -4,7 +4,7 @@
  * and per process, refreshed every interval. As root the events come
  * from this process's own source (the tracefs instance, or perf), with
  * the pid and comm of each; as any other user through duetd (libduet's
- * daemon mode), which names only files the user may look up and never
+ * daemon mode), which names only files the user may read and never
  * another user's processes: no pids then, so no process view and no
  * causes. The view is top-view.c.
  */

@@ -12,8 +12,8 @@
 # restores the terminal. In batch mode, per interval: pages counted in
 # the interval they happened in, once; a read in a memory cgroup at its
 # limit shows its removals as direct-reclaim (vmscan). As an unprivileged user through duetd (batch
-# mode): the counts of a readable file, no pids, and a file in a
-# directory the user may not search never appears.
+# mode): the counts of a readable file, no pids, and neither a file it
+# may not read nor one in a directory it may not search ever appears.
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "SKIP: tmux missing"; exit 77; }
 N=9	# pages written
@@ -180,6 +180,8 @@ until_ok 10 bash -c "grep -q '^duet top' '$W/user.out' && ! tail -n 5 '$W/user.o
 	{ cat "$W/user.out" "$W/user.err"; die "duet top as a user did not start"; }
 dd if=/dev/zero of="$D/pub" bs=4096 count=$N status=none
 cat "$D/private/secret" > /dev/null
+# A root file the user may not read, beside the one it may.
+(umask 077 && dd if=/dev/zero of="$D/unreadable" bs=4096 count=4 status=none)
 dd if=/dev/zero of="$D/private/more" bs=4096 count=2 status=none
 wait "$UPID"
 rc=$?
@@ -195,6 +197,8 @@ scan_not_counted() {
 check "as a user: the files cached before it started are not counted as added (the scan)" \
 	scan_not_counted
 check "as a user: nothing in the directory it may not search" bash -c "! grep -q '$D/private' '$W/user.out'"
+check "as a user: the file it may not read never appears" bash -c "! grep -q '$D/unreadable' '$W/user.out'"
+check "  ... it is root's, mode 600" [ "$(stat -c %U:%a "$D/unreadable")" = root:600 ]
 as duettop1 "$DUET" top -b -c -n 1 --interval 0.2 --processes "$D" > "$W/userp.out" 2>&1
 check "as a user: the process view says it is not available" grep -q "No process view through duetd" "$W/userp.out"
 [ $fails -gt 0 ] && { echo "--- user output"; cat "$W/user.out" "$W/user.err"; }
