@@ -595,7 +595,7 @@ static const struct cli_opts top_opts = {
 		 "Keys: s next sort key, / filter by a path (comm) substring (Enter keeps\n"
 		 "it, Esc clears it), space or p pause, Tab files/processes, q quit.\n"
 		 "As root the events are read in-process; as another user through duetd,\n"
-		 "which shows only files that user may look up and no pids: then the\n"
+		 "which shows only files that user may read and no pids: then the\n"
 		 "ADDED-BY, EVICTED-BY and CAUSE columns and the process view are n/a.\n",
 	.shortopts = "d:s:cn:b",
 	.longopts = top_lo,
