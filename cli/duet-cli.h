@@ -27,6 +27,7 @@ int cmd_status(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /* ---- options (options.c) ---- */
 

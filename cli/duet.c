@@ -21,6 +21,7 @@ static const struct cli_cmd commands[] = {
 	{ "record", "[PATH...] [-- COMMAND]", "page-cache events into a trace.dat", cmd_record },
 	{ "report", "FILE", "per-file page-cache summary of a recorded trace.dat", cmd_report },
 	{ "ls", "PATH...", "what the page cache holds of each file under PATH", cmd_ls },
+	{ "top", "[PATH...]", "live view of page-cache activity per file and process", cmd_top },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <uthash.h>
 
+#include "causes.h"
 #include "devices.h"
 #include "duet-cli.h"
 #include "sidecar.h"
@@ -26,23 +27,6 @@
 #define HIST_BUCKETS 64
 #define PLOT_FILES 5
 #define PLOT_POINTS 400
-
-enum cause {
-	CAUSE_KSWAPD,
-	CAUSE_DIRECT,
-	CAUSE_DROP,
-	CAUSE_KERNEL,
-	CAUSE_PROCESS,
-	CAUSE_NR,
-};
-
-static const char *const cause_names[CAUSE_NR] = {
-	[CAUSE_KSWAPD] = "kswapd",
-	[CAUSE_DIRECT] = "direct-reclaim",
-	[CAUSE_DROP] = "drop-caches",
-	[CAUSE_KERNEL] = "kernel",
-	[CAUSE_PROCESS] = "truncate/unlink/invalidate",
-};
 
 struct fkey {
 	uint32_t dev;
@@ -216,43 +200,12 @@ static const char *comm_of(struct report *rp, int pid, char *buf, size_t len)
 	return buf;
 }
 
-/*
- * Drop_caches is written by a shell (echo 3 > /proc/sys/vm/drop_caches),
- * tee or sysctl in nearly every script; its removals run in that task.
- * No event names the write itself, so these comms are the rule.
- */
-static const char *drop_comms = "sh,bash,dash,zsh,ash,busybox,tee,sysctl";
-
-static bool drop_writer(const char *comm)
-{
-	size_t n = strlen(comm);
-
-	for (const char *p = drop_comms; *p;) {
-		const char *e = strchrnul(p, ',');
-
-		if ((size_t)(e - p) == n && !memcmp(p, comm, n))
-			return true;
-		p = *e ? e + 1 : e;
-	}
-	return false;
-}
-
 static int classify(struct report *rp, const struct dc_record *r, const char *comm)
 {
 	struct pidst *p;
 
 	HASH_FIND_INT(rp->pids, &r->pid, p);
-	if (p && p->in_direct)
-		return CAUSE_DIRECT;
-	if (!strncmp(comm, "kswapd", 6))
-		return CAUSE_KSWAPD;
-	if (drop_writer(comm))
-		return CAUSE_DROP;
-	/* DAMON's pageout (kdamond) reclaims too, as on this VM. */
-	if (r->pid == 0 || !strncmp(comm, "kworker", 7) || !strncmp(comm, "khugepaged", 10) ||
-	    !strncmp(comm, "kcompactd", 9) || !strncmp(comm, "kdamond", 7))
-		return CAUSE_KERNEL;
-	return CAUSE_PROCESS;
+	return (int)cause_classify(r->pid, comm, p && p->in_direct);
 }
 
 static struct rcause *find_cause(struct report *rp, int cause, const char *comm)
@@ -990,7 +943,7 @@ static int report_opt(void *ud, const struct cli_arg *a)
 
 	switch (a->key) {
 	case 'd':
-		drop_comms = a->value;
+		cause_set_drop_comms(a->value);
 		break;
 	case 'j':
 		ra->json = true;

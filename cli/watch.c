@@ -21,12 +21,12 @@
 #include "devices.h"
 #include "duet-cli.h"
 #include "index.h"
+#include "livepaths.h"
 #include "output.h"
 #include "source.h"
 
 struct watch {
 	struct out_ctx out;
-	struct dc_index *idx;
 	struct dc_source *src;	/* the tracefs instance, or perf (--backend) */
 	bool coalesce, quiet;
 	/* The options. */
@@ -35,14 +35,7 @@ struct watch {
 	double duration;
 	bool stats, use_perf;
 	unsigned int perf_pages;
-	/* The PATHs resolved, and what they cover. */
-	char **roots;
-	size_t nroots;
-	struct dc_mounts mounts;
-	uint32_t *devs;
-	size_t ndevs;
-	struct dc_bdi *bdis;
-	size_t nbdis;
+	struct cli_paths p;	/* the PATHs resolved, what they cover, the index */
 	struct cmdloop loop;	/* its fds are -1 until opened */
 	int dfd;		/* --duration's timer, -1: none */
 	struct out_event pend[4];	/* coalescing runs, one per event type */
@@ -197,7 +190,7 @@ static void handle(struct watch *w, const struct dc_record *r)
 			 w->use_perf ? "perf ring (PERF_RECORD_LOST)" : "ring buffer page");
 		return;
 	}
-	path = dc_index_lookup(w->idx, r->dev, r->ino, &fl);
+	path = dc_index_lookup(w->p.idx, r->dev, r->ino, &fl);
 	if (!path)
 		return;
 	w->matched++;
@@ -270,7 +263,7 @@ static void check_stats(struct watch *w)
 static void summary(struct watch *w, FILE *f, const char *argv0)
 {
 	const struct dc_source_stats *st;
-	const struct dc_index_stats *is = dc_index_stats(w->idx);
+	const struct dc_index_stats *is = dc_index_stats(w->p.idx);
 	struct rusage ru;
 	double cpu_s, ns_ev;
 
@@ -404,44 +397,6 @@ static int watch_opt(void *ud, const struct cli_arg *a)
  * why.
  */
 
-/* The PATHs resolved, the file systems they cover, their backing devices, the index. */
-static int watch_paths(struct watch *w, char *const *paths, int n)
-{
-	int r;
-
-	w->roots = calloc((size_t)n, sizeof(*w->roots));
-	if (!w->roots) {
-		fprintf(stderr, "duet watch: out of memory\n");
-		return CLI_EXIT_FAIL;
-	}
-	for (int i = 0; i < n; i++) {
-		char *rp = realpath(paths[i], NULL);
-
-		if (!rp) {
-			fprintf(stderr, "duet watch: %s: %s\n", paths[i],
-				errno == ENOENT ? "no such file or directory; give an existing path" :
-						  strerror(errno));
-			return CLI_EXIT_FAIL;
-		}
-		w->roots[w->nroots++] = rp;
-	}
-	r = dc_mounts_load(&w->mounts);
-	if (!r)
-		r = dc_devices_for_paths(&w->mounts, w->roots, w->nroots, &w->devs, &w->ndevs);
-	if (!r)
-		r = dc_bdis_for_devices(&w->mounts, w->devs, w->ndevs, &w->bdis, &w->nbdis);
-	if (r) {
-		fprintf(stderr, "duet watch: cannot read the mount table: %s\n", strerror(-r));
-		return CLI_EXIT_FAIL;
-	}
-	r = dc_index_new(w->roots, w->nroots, &w->idx);
-	if (r) {
-		fprintf(stderr, "duet watch: cannot index %s: %s\n", w->roots[0], strerror(-r));
-		return CLI_EXIT_FAIL;
-	}
-	return 0;
-}
-
 /* The error of opening the perf source, in a sentence. */
 static void say_perf(int r)
 {
@@ -461,10 +416,10 @@ static int watch_open(struct watch *w, const char *prog)
 	int r;
 
 	w->sopts.backend = w->use_perf ? DC_BACKEND_PERF : DC_BACKEND_TRACEFS;
-	w->sopts.devs = w->devs;
-	w->sopts.ndevs = w->ndevs;
-	w->sopts.bdis = w->bdis;
-	w->sopts.nbdis = w->nbdis;
+	w->sopts.devs = w->p.devs;
+	w->sopts.ndevs = w->p.ndevs;
+	w->sopts.bdis = w->p.bdis;
+	w->sopts.nbdis = w->p.nbdis;
 	w->sopts.types = w->mask;
 	w->sopts.exclude_pid = getpid();
 	/* perf's rings are --perf-pages long (--buffer-kb is tracefs's). */
@@ -496,11 +451,11 @@ static void watch_announce(struct watch *w)
 {
 	if (!w->quiet && !w->out.json) {
 		fprintf(stderr, "duet watch: %s\n", src_describe(w));
-		if ((w->mask & DC_DIRTY) && src_dirty_sem(w) == DC_DIRTY_BDI && w->nbdis < w->ndevs)
+		if ((w->mask & DC_DIRTY) && src_dirty_sem(w) == DC_DIRTY_BDI && w->p.nbdis < w->p.ndevs)
 			fprintf(stderr, "duet watch: some watched file systems have no known backing device: their DIRTY events cannot be mapped\n");
-		fprintf(stderr, "duet watch: watching %zu file system(s) under", w->ndevs);
-		for (size_t i = 0; i < w->nroots; i++)
-			fprintf(stderr, " %s", w->roots[i]);
+		fprintf(stderr, "duet watch: watching %zu file system(s) under", w->p.ndevs);
+		for (size_t i = 0; i < w->p.nroots; i++)
+			fprintf(stderr, " %s", w->p.roots[i]);
 		fprintf(stderr, " (instance %s); Ctrl-C to stop\n", src_name(w));
 	}
 	if (w->out.json) {
@@ -512,7 +467,7 @@ static void watch_announce(struct watch *w)
 		       src_flush_sem(w) == DC_FLUSH_EXACT ? "exact" :
 		       src_flush_sem(w) == DC_FLUSH_INODE ? "inode" :
 							    "none",
-		       w->ndevs);
+		       w->p.ndevs);
 		fflush(stdout);
 	}
 }
@@ -529,7 +484,7 @@ static int watch_loop_open(struct watch *w)
 	sigaddset(&ss, SIGHUP);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (cmdloop_open(&w->loop, &ss, src_fd(w), dc_index_fd(w->idx))) {
+	if (cmdloop_open(&w->loop, &ss, src_fd(w), dc_index_fd(w->p.idx))) {
 		perror("duet watch");
 		return CLI_EXIT_FAIL;
 	}
@@ -573,11 +528,11 @@ static int watch_run(struct watch *w)
 				if (read(w->loop.tfd, &junk, sizeof(junk)) < 0) {
 				}
 				check_stats(w);
-			} else if (fd == dc_index_fd(w->idx)) {
-				dc_index_update(w->idx);
+			} else if (fd == dc_index_fd(w->p.idx)) {
+				dc_index_update(w->p.idx);
 			}
 		}
-		repairing = dc_index_repair_step(w->idx, 4096) > 0;
+		repairing = dc_index_repair_step(w->p.idx, 4096) > 0;
 		if (pump(w) < 0)
 			break;
 		if (ferror(stdout))
@@ -599,15 +554,9 @@ static int watch_run(struct watch *w)
 static void watch_free(struct watch *w)
 {
 	dc_source_free(w->src);
-	dc_index_free(w->idx);
-	dc_mounts_free(&w->mounts);
+	cli_paths_free(&w->p);
 	out_comm_cache_free();
-	free(w->devs);
-	free(w->bdis);
 	free(w->lost_cpu);
-	for (size_t i = 0; i < w->nroots; i++)
-		free(w->roots[i]);
-	free(w->roots);
 	cmdloop_close(&w->loop);
 	if (w->dfd >= 0)
 		close(w->dfd);
@@ -629,7 +578,7 @@ int cmd_watch(int argc, char **argv)
 		return r;
 	if (optind >= argc)
 		return cli_usage_error(&watch_opts);
-	r = watch_paths(&w, argv + optind, argc - optind);
+	r = cli_paths_open(&w.p, "duet watch", argv + optind, argc - optind);
 	if (!r)
 		r = watch_open(&w, argv[0]);
 	if (!r) {

@@ -66,6 +66,10 @@ usage_error "duet watch: --duration: '.' is not a number of seconds" watch --dur
 usage_error "duet watch: --duration: '0' is out of range (more than 0, at most 1e+09)" \
 	watch --duration 0 /tmp
 usage_error "duet record: --buffer-kb: '1k' is not a number" record --buffer-kb 1k -- true
+usage_error 'duet top: --sort is total, added, removed, dirtied, flushed, refaults, cached or name (got "size")' \
+	top --sort size /tmp
+usage_error "duet top: --interval: '0' is out of range (more than 0, at most 86400)" top --interval 0 /tmp
+usage_error "duet top: --iterations: '0' is out of range (1 to 4294967295)" top -n 0 /tmp
 usage_error "duet report: --top: '0' is out of range (1 to 1000000)" report --top 0 x.dat
 usage_error "duet report: --top: 'ten' is not a number" report --top ten x.dat
 
