@@ -51,10 +51,7 @@ struct dc_tdread {
 	size_t nlayouts;
 	bool has[DC_SRC_NR];
 	int aux_id[DC_AUX_NR];	/* 0: not in the file */
-	struct aux_fields {	/* --loads events: where their fields are */
-		uint16_t ino, dev, index, count, last, end;
-		uint8_t count_size;	/* 0: one page; 4 or 8 */
-	} aux_f[DC_AUX_NR];
+	struct dc_load_fields aux_f[DC_AUX_NR];	/* --loads events' fields */
 	struct td_cpu *cpus;
 	uint32_t ncpus;
 	struct td_cmd *cmds;	/* sorted by pid */
@@ -79,73 +76,16 @@ static const char *const aux_names[DC_AUX_NR] = {
 	[DC_AUX_FAULT] = "mm_filemap_fault",
 };
 
-static const char *aux_system(int a)
+const char *dc_aux_name(int a)
+{
+	return a >= 0 && a < DC_AUX_NR ? aux_names[a] : NULL;
+}
+
+const char *dc_aux_system(int a)
 {
 	return a < DC_AUX_RA_SYNC ? "vmscan" : a < DC_AUX_READ ? "readahead" : "filemap";
 }
 
-/*
- * A field's offset in a format text, if it has exactly that type and
- * size ("field:unsigned long i_ino;\toffset:8;\tsize:8;"): 0 or -1.
- */
-static int field_at(const char *text, size_t len, const char *decl, unsigned int size,
-		    uint16_t *off)
-{
-	char key[96];
-	const char *p, *end = text + len;
-	char *e;
-	unsigned long o, sz;
-
-	if (strlen(decl) + 16 > sizeof(key))
-		return -1;
-	strcpy(key, "field:");
-	strcat(key, decl);
-	strcat(key, ";\toffset:");
-	p = memmem(text, len, key, strlen(key));
-	if (!p)
-		return -1;
-	p += strlen(key);
-	o = strtoul(p, &e, 10);
-	if (e >= end || strncmp(e, ";\tsize:", 7))
-		return -1;
-	sz = strtoul(e + 7, &e, 10);
-	if (e >= end || *e != ';' || sz != size || o < 8 || o > 4096)
-		return -1;
-	*off = (uint16_t)o;
-	return 0;
-}
-
-/* The --loads event a's fields: 0, or -1 (a layout not decoded: left out). */
-static int load_fields(struct aux_fields *f, int a, const char *text, size_t len)
-{
-	memset(f, 0, sizeof(*f));
-	if (field_at(text, len, "unsigned long i_ino", 8, &f->ino) ||
-	    field_at(text, len, "dev_t s_dev", 4, &f->dev) ||
-	    field_at(text, len, "unsigned long index", 8, &f->index))
-		return -1;
-	if (a == DC_AUX_RA_UNBOUNDED) {
-		if (field_at(text, len, "unsigned long nr_to_read", 8, &f->count))
-			return -1;
-		f->count_size = 8;
-	} else if (a == DC_AUX_READ) {
-		if (field_at(text, len, "unsigned long last_index", 8, &f->last))
-			return -1;
-	} else if (a != DC_AUX_FAULT) {
-		if (field_at(text, len, "unsigned int size", 4, &f->count))
-			return -1;
-		f->count_size = 4;
-	}
-	f->end = f->ino + 8;
-	if (f->dev + 4 > f->end)
-		f->end = (uint16_t)(f->dev + 4);
-	if (f->index + 8 > f->end)
-		f->end = (uint16_t)(f->index + 8);
-	if (f->count_size && f->count + f->count_size > f->end)
-		f->end = (uint16_t)(f->count + f->count_size);
-	if (f->last && f->last + 8 > f->end)
-		f->end = (uint16_t)(f->last + 8);
-	return 0;
-}
 
 /* A cursor over the buffer; every read checks what is left. */
 struct cur {
@@ -275,9 +215,9 @@ static int format_one(struct dc_tdread *t, const char *sys, size_t sysn,
 		long id;
 		char *e;
 
-		if (strcmp(name, aux_names[a]) || strcmp(system, aux_system(a)))
+		if (strcmp(name, aux_names[a]) || strcmp(system, dc_aux_system(a)))
 			continue;
-		if (a >= DC_AUX_FIRST_LOAD && load_fields(&t->aux_f[a], a, text, len))
+		if (a >= DC_AUX_FIRST_LOAD && dc_load_fields_parse(&t->aux_f[a], a, text, len))
 			return 0;
 		/* Only common_pid is read: its place must be the usual one. */
 		if (!memmem(text, len, "common_pid;\toffset:4;\tsize:4;", 29) ||
@@ -908,7 +848,7 @@ static int aux_walk(struct dctx *c, const uint8_t *page, size_t len, uint16_t cp
 			continue;
 		memcpy(&id, data, 2);
 		for (int k = 0; k < DC_AUX_NR; k++) {
-			const struct aux_fields *f = &c->t->aux_f[k];
+			const struct dc_load_fields *f = &c->t->aux_f[k];
 
 			if (!c->t->aux_id[k] || c->t->aux_id[k] != id)
 				continue;
@@ -926,28 +866,8 @@ static int aux_walk(struct dctx *c, const uint8_t *page, size_t len, uint16_t cp
 			rec->cpu = cpu;
 			rec->type = DC_TDR_AUX;
 			rec->index = (uint64_t)k;
-			if (k >= DC_AUX_FIRST_LOAD) {
-				uint64_t v = 0;
-				uint32_t v32 = 0;
-
-				rec->type = DC_TDR_LOAD;
-				rec->reserved = (uint32_t)k;
-				memcpy(&rec->ino, data + f->ino, 8);
-				memcpy(&rec->dev, data + f->dev, 4);
-				memcpy(&rec->index, data + f->index, 8);
-				if (f->count_size == 8) {
-					memcpy(&v, data + f->count, 8);
-				} else if (f->count_size == 4) {
-					memcpy(&v32, data + f->count, 4);
-					v = v32;
-				} else if (k == DC_AUX_READ) {
-					memcpy(&v, data + f->last, 8);
-					v = v >= rec->index ? v - rec->index + 1 : 0;
-				} else {
-					v = 1;
-				}
-				rec->count = v;
-			}
+			if (k >= DC_AUX_FIRST_LOAD)
+				dc_load_decode(f, k, data, rec);
 			break;
 		}
 	}

@@ -48,6 +48,29 @@ enum dc_td_aux {
 #define DC_TDR_LOAD	0x41u
 #define DC_AUX_FIRST_LOAD	DC_AUX_RA_SYNC
 
+/* An aux event's name and system ("vmscan", "readahead", "filemap"). */
+const char *dc_aux_name(int kind);
+const char *dc_aux_system(int kind);
+
+/*
+ * loadev.c: the --loads events' fields, from their format text. A field's
+ * offset if it has exactly that declaration and size (0, or -1).
+ */
+int dc_format_field(const char *text, size_t len, const char *decl, unsigned int size,
+		    uint16_t *off);
+
+struct dc_load_fields {
+	uint16_t ino, dev, index, count, last;
+	uint16_t end;		/* an event must hold this many bytes */
+	uint8_t count_size;	/* 0: one page (a fault) or last - index + 1 (a read) */
+};
+
+/* 0, or -1: a layout not decoded (the event is then left out). */
+int dc_load_fields_parse(struct dc_load_fields *f, int kind, const char *text, size_t len);
+/* The event's bytes (at least f->end) into rec (type DC_TDR_LOAD, kind in reserved). */
+void dc_load_decode(const struct dc_load_fields *f, int kind, const void *data,
+		    struct dc_record *rec);
+
 struct dc_tdread;
 
 /*
