@@ -285,6 +285,20 @@ static void who(char *buf, size_t len, int pid)
 		snprintf(buf, len, "%s/%d", out_comm(pid), pid);
 }
 
+/* --loads: the figures shown (the interval's, or since the start). */
+static struct rloads loads_shown(const struct top *t, const struct top_file *f)
+{
+	struct rloads l = f->ld;
+
+	if (t->cumulative) {
+		l.demand += f->ld_tot.demand;
+		l.readahead += f->ld_tot.readahead;
+		l.other += f->ld_tot.other;
+		l.hits += f->ld_tot.hits;
+	}
+	return l;
+}
+
 static void file_rows(struct top *t, struct frame *fr)
 {
 	size_t n = HASH_COUNT(t->files), k = 0;
@@ -293,7 +307,10 @@ static void file_rows(struct top *t, struct frame *fr)
 	if (!v)
 		return;
 	HASH_ITER(hh, t->files, f, tmp) {
-		if (!active(shown(t, &f->iv, &f->tot)))
+		struct rloads l = loads_shown(t, f);
+
+		if (!active(shown(t, &f->iv, &f->tot)) &&
+		    !(t->loads && (l.demand || l.readahead || l.other || l.hits)))
 			continue;
 		if (t->refresh_path)
 			t->refresh_path(t, f);
@@ -309,15 +326,22 @@ static void file_rows(struct top *t, struct frame *fr)
 			v[i]->cached = v[i]->path ? cached_now(v[i]->path) : -1;
 	sort_top = t;
 	qsort(v, k, sizeof(*v), cmp_file);
-	put(fr, "%8s %8s %8s %8s %8s %8s %-18s %-18s %-19s %s", "ADDED", "REMOVED", "DIRTIED",
-	    t->flush_inode ? "FLUSHES" : "FLUSHED", "REFAULTS", "CACHED", "ADDED-BY", "EVICTED-BY",
-	    "CAUSE", "PATH");
+	put(fr, "%8s %8s %8s %8s %8s %8s %s%-18s %-18s %-19s %s", "ADDED", "REMOVED", "DIRTIED",
+	    t->flush_inode ? "FLUSHES" : "FLUSHED", "REFAULTS", "CACHED",
+	    t->loads ? "  DEMAND READAHEAD     HITS " : "", "ADDED-BY", "EVICTED-BY", "CAUSE",
+	    "PATH");
 	for (size_t i = 0; i < k && (!fr->max || fr->line < fr->max); i++) {
 		const struct top_counts *c;
-		char cached[24], a[48], e[48];
+		char cached[24], a[48], e[48], lds[64] = "";
 		const char *cause;
 
 		f = v[i];
+		if (t->loads) {
+			struct rloads l = loads_shown(t, f);
+
+			snprintf(lds, sizeof(lds), "%8" PRIu64 " %9" PRIu64 " %8" PRIu64 " ",
+				 l.demand, l.readahead, l.hits);
+		}
 		c = shown(t, &f->iv, &f->tot);
 		if (f->cached < 0 && f->path)
 			f->cached = cached_now(f->path);
@@ -333,9 +357,9 @@ static void file_rows(struct top *t, struct frame *fr)
 			who(a, sizeof(a), f->adder);
 			who(e, sizeof(e), f->evictor);
 		}
-		put(fr, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8s %-18s %-18s %-19s %s%s",
+		put(fr, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8s %s%-18s %-18s %-19s %s%s",
 		    c->v[TC_ADDED], c->v[TC_REMOVED], c->v[TC_DIRTY], c->v[TC_FLUSHED],
-		    c->v[TC_REFAULT], cached, a, e, cause ? cause : "-",
+		    c->v[TC_REFAULT], cached, lds, a, e, cause ? cause : "-",
 		    f->path ? f->path : "?", f->deleted ? " (deleted)" : "");
 	}
 	free(v);

@@ -27,6 +27,7 @@
 #include "source.h"
 #include "top.h"
 #include "top-vmscan.h"
+#include "top-loads.h"
 
 /* The refault table holds at most this many pages removed (24 MiB). */
 #define TOP_PAGES_MAX (1u << 20)
@@ -213,16 +214,31 @@ static void interval_reset(struct top *t)
 	struct top_file *f, *ft;
 	struct top_proc *p, *pt;
 
-	HASH_ITER(hh, t->files, f, ft)
+	HASH_ITER(hh, t->files, f, ft) {
 		memset(&f->iv, 0, sizeof(f->iv));
+		f->ld_tot.demand += f->ld.demand;
+		f->ld_tot.readahead += f->ld.readahead;
+		f->ld_tot.other += f->ld.other;
+		f->ld_tot.hits += f->ld.hits;
+		memset(&f->ld, 0, sizeof(f->ld));
+	}
 	HASH_ITER(hh, t->procs, p, pt)
 		memset(&p->iv, 0, sizeof(p->iv));
+}
+
+static struct rloads *load_sink(void *ud, uint32_t dev, uint64_t ino)
+{
+	(void)dev;
+	(void)ino;
+	return &((struct top *)ud)->ld_other;
 }
 
 static void top_free(struct top *t)
 {
 	struct top_file *f, *ft;
 	struct top_proc *p, *pt;
+
+	loads_finish(&t->ld_state, load_sink, t);
 
 	HASH_ITER(hh, t->files, f, ft) {
 		HASH_DEL(t->files, f);
@@ -243,7 +259,52 @@ struct top_live {
 	struct cli_paths p;
 	struct dc_source *src;
 	struct top_vmscan *vm;	/* NULL: no vmscan events (no direct reclaim cause) */
+	struct top_loads *ld;	/* --loads */
+	struct top *t;
+	const char *extras[16];
 };
+
+static void set_path(struct top_file *f, const char *path, bool deleted);
+
+/* The file a load is counted for: a row of a file under the PATHs, else a sink. */
+static struct rloads *load_file(void *ud, uint32_t dev, uint64_t ino)
+{
+	struct top *t = ud;
+	struct top_live *lv = t->src;
+	unsigned int fl = 0;
+	const char *path = dc_index_lookup(lv->p.idx, dev, ino, &fl);
+	struct top_file *f;
+	bool fresh;
+
+	if (!path)
+		return &t->ld_other;
+	f = file_get(t, dev, ino, 0, &fresh);
+	if (!f)
+		return NULL;
+	if (fresh)
+		set_path(f, path, fl & DC_PATH_DELETED);
+	return &f->ld;
+}
+
+static int apply_load(void *ud, const struct dc_record *r)
+{
+	struct top *t = ud;
+
+	return loads_event(&t->ld_state, r, load_file, t);
+}
+
+/* Both raw-page readers, where both are on. */
+static int live_page(void *ud, int cpu, const void *page, size_t len)
+{
+	struct top_live *lv = ud;
+	int r = 0;
+
+	if (lv->vm)
+		r = top_vmscan_page(lv->vm, cpu, page, len);
+	if (!r && lv->ld)
+		r = top_loads_page(lv->ld, cpu, page, len);
+	return r;
+}
 
 static void set_path(struct top_file *f, const char *path, bool deleted)
 {
@@ -285,6 +346,11 @@ static int live_records(void *ud, const struct dc_record *rec, size_t n)
 		}
 		if (!(r->type & DC_EVENTS_ALL))
 			continue;
+		/* The loads' events up to this one first: one stream, in order. */
+		if (lv->ld && (top_loads_until(lv->ld, r->ts, apply_load, t) ||
+			       (r->type == DC_ADDED &&
+				loads_added(&t->ld_state, r, load_file, t))))
+			return -ENOMEM;
 		path = dc_index_lookup(lv->p.idx, r->dev, r->ino, &fl);
 		if (!path)
 			continue;
@@ -332,18 +398,44 @@ static int live_open(struct top *t, struct top_live *lv, char *const *paths, int
 	so.types = DC_EVENTS_ALL;
 	so.exclude_pid = getpid();
 	/* Reclaim state for the direct-reclaim cause, where the kernel has vmscan. */
-	if (!top_vmscan_new((int)sysconf(_SC_NPROCESSORS_CONF), &lv->vm)) {
-		so.extra_events = top_vmscan_events();
-		so.page_fn = top_vmscan_page;
-		so.page_ud = lv->vm;
+	lv->t = t;
+	if (t->loads) {
+		const char *missing = NULL;
+
+		r = top_loads_new((int)sysconf(_SC_NPROCESSORS_CONF), &lv->ld, &missing);
+		if (r) {
+			if (r == -ENOENT)
+				fprintf(stderr, "%s: --loads: this kernel has no usable event %s\n",
+					t->prog, missing);
+			else
+				fprintf(stderr, "%s: --loads: %s\n", t->prog, strerror(-r));
+			return CLI_EXIT_FAIL;
+		}
+	}
+	if (!top_vmscan_new((int)sysconf(_SC_NPROCESSORS_CONF), &lv->vm) || lv->ld) {
+		size_t k = 0;
+
+		for (const char *const *e = lv->vm ? top_vmscan_events() : NULL; e && *e; e++)
+			lv->extras[k++] = *e;
+		for (const char *const *e = lv->ld ? top_loads_events() : NULL; e && *e; e++)
+			lv->extras[k++] = *e;
+		lv->extras[k] = NULL;
+		so.extra_events = lv->extras;
+		so.page_fn = live_page;
+		so.page_ud = lv;
 	}
 	r = dc_source_open(&so, &lv->src);
-	if (r && lv->vm) {	/* without them, then */
+	if (r && lv->vm) {	/* without the vmscan events, then */
+		size_t k = 0;
+
 		top_vmscan_free(lv->vm);
 		lv->vm = NULL;
-		so.extra_events = NULL;
-		so.page_fn = NULL;
-		so.page_ud = NULL;
+		for (const char *const *e = lv->ld ? top_loads_events() : NULL; e && *e; e++)
+			lv->extras[k++] = *e;
+		lv->extras[k] = NULL;
+		so.extra_events = k ? lv->extras : NULL;
+		so.page_fn = k ? live_page : NULL;
+		so.page_ud = k ? lv : NULL;
 		r = dc_source_open(&so, &lv->src);
 	}
 	if (r) {
@@ -366,6 +458,7 @@ static void live_free(struct top_live *lv)
 {
 	dc_source_free(lv->src);
 	top_vmscan_free(lv->vm);
+	top_loads_free(lv->ld);
 	cli_paths_free(&lv->p);
 }
 
@@ -572,12 +665,14 @@ static const struct option top_lo[] = {
 	{ "batch", no_argument, NULL, 'b' },
 	{ "processes", no_argument, NULL, 'P' },
 	{ "daemon", no_argument, NULL, 'D' },
+	{ "loads", no_argument, NULL, 'L' },
 	{ 0 },
 };
 
 static const struct cli_opts top_opts = {
 	.usage = "usage: duet top [--interval SECONDS] [--sort KEY] [--cumulative]\n"
 		 "                [-n|--iterations N] [-b|--batch] [--processes] [--daemon]\n"
+		 "                [--loads]\n"
 		 "                [PATH...]\n"
 		 "A live view of the page cache under each PATH (default: the current\n"
 		 "directory), refreshed every interval: per file the pages added, removed,\n"
@@ -592,6 +687,10 @@ static const struct cli_opts top_opts = {
 		 "  -b, --batch             frames as plain text on standard output, no keys\n"
 		 "  --processes             start in the process view\n"
 		 "  --daemon                through duetd even as root\n"
+		 "  --loads                 (root) also who loaded pages: per file DEMAND\n"
+		 "                          (asked for and loaded: misses), READAHEAD (loaded,\n"
+		 "                          not asked for) and HITS (asked for, cached), from\n"
+		 "                          the readahead and read/fault events (frequent)\n"
 		 "Keys: s next sort key, / filter by a path (comm) substring (Enter keeps\n"
 		 "it, Esc clears it), space or p pause, Tab files/processes, q quit.\n"
 		 "As root the events are read in-process; as another user through duetd,\n"
@@ -634,6 +733,9 @@ static int top_opt(void *ud, const struct cli_arg *a)
 	case 'D':
 		t->daemon = true;
 		break;
+	case 'L':
+		t->loads = true;
+		break;
 	}
 	return 0;
 }
@@ -655,6 +757,9 @@ static void pump_all(struct top_run *rn)
 		/* Reclaim changes up to what was dispatched: applied, not kept. */
 		if (rn->lv->vm)
 			top_vmscan_in_reclaim(rn->lv->vm, -1, dc_source_complete_to(rn->lv->src));
+		if (rn->lv->ld &&
+		    top_loads_until(rn->lv->ld, dc_source_complete_to(rn->lv->src), apply_load, rn->t))
+			rn->t->quit = true;
 		return;
 	}
 	for (size_t i = 0; i < rn->d->ntasks; i++)
@@ -804,7 +909,12 @@ int cmd_top(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	paths = optind < argc ? argv + optind : dot;
 	n = optind < argc ? argc - optind : 1;
-	if (geteuid() == 0 && !t.daemon) {
+	if (t.loads && (geteuid() || t.daemon)) {
+		/* duetd tells no user of other users' reads: root only. */
+		fprintf(stderr, "%s: --loads needs root (in-process): duetd does not tell "
+			"who reads what\n", t.prog);
+		r = CLI_EXIT_USAGE;
+	} else if (geteuid() == 0 && !t.daemon) {
 		rn.lv = &lv;
 		r = live_open(&t, &lv, paths, n);
 	} else {

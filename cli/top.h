@@ -11,6 +11,7 @@
 #include <uthash.h>
 
 #include "causes.h"
+#include "report-loads.h"
 
 /* The counted columns. */
 enum { TC_ADDED, TC_REMOVED, TC_DIRTY, TC_FLUSHED, TC_REFAULT, TC_NR };
@@ -49,6 +50,7 @@ struct top_file {
 	struct top_counts iv, tot;	/* this interval, since the start */
 	int adder, evictor;	/* the last pids that added and removed; -1: none */
 	int64_t cached;		/* pages, at the last frame; -1: unknown */
+	struct rloads ld, ld_tot;	/* --loads: this interval, the ones before */
 	UT_hash_handle hh;
 };
 
@@ -77,13 +79,15 @@ struct top {
 	/* The options. */
 	double interval;
 	enum top_sort sort;
-	bool cumulative, batch, processes, daemon;
+	bool cumulative, batch, processes, daemon, loads;
 	uint64_t iterations;	/* 0: until q or a signal */
 	/* The counts. */
 	struct top_file *files;
 	struct top_proc *procs;
 	struct top_pages pages;
 	uint64_t events, lost, frames;
+	struct loads *ld_state;	/* --loads: per task, adds not yet settled */
+	struct rloads ld_other;	/* loads of files not shown (not under the PATHs) */
 	bool via_duetd;		/* no pids: no process view, no causes */
 	bool flush_inode;	/* FLUSHED counts inode-level writebacks */
 	const char *describe;	/* the event source, one line */

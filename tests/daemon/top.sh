@@ -135,6 +135,42 @@ no_iv_adds_last() { ! last_frame "$W/batch.out" | awk -v p="$D/iv" '$NF == p && 
 check "batch: the last interval, without the write, has nothing added or dirtied" no_iv_adds_last
 check "batch: nothing on stderr" [ ! -s "$W/batch.err" ]
 
+say "root: duet top --loads: who loaded the pages"
+# 20 single-page reads of cold pages with readahead off, then again:
+# 20 demand loads (misses), no readahead, 20 hits; a sequential read:
+# its demand plus hits is the 64 pages it asked for.
+head -c 2M /dev/urandom > "$D/ld"
+head -c 2M /dev/urandom > "$D/sq"
+sync
+"$DUET" top -b -c -n 4 --loads "$D" > "$W/loads.out" 2> "$W/loads.err" &
+LPID=$!
+PIDS="$PIDS $LPID"
+until_ok 5 grep -qs '^duet top' "$W/loads.out" || die "duet top --loads printed no frame"
+/usr/bin/python3 -c "
+import os
+for f in ['ld', 'sq']:
+    fd = os.open('$D/' + f, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+fd = os.open('$D/ld', os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+for rep in range(2):
+    for i in range(20):
+        os.pread(fd, 4096, i * 7 * 4096)
+fd = os.open('$D/sq', os.O_RDONLY)
+for i in range(64):
+    os.read(fd, 4096)
+"
+wait "$LPID"
+check "--loads: exit 0" [ $? = 0 ]
+# Columns: ADDED REMOVED DIRTIED FLUSHES REFAULTS CACHED DEMAND READAHEAD HITS ...
+row() { last_frame "$W/loads.out" | awk -v p="$D/$1" '$NF == p { print $7, $8, $9 }'; }
+check "--loads: 20 demand, no readahead, 20 hits for the random reads (got $(row ld))" \
+	[ "$(row ld)" = "20 0 20" ]
+sq_ok() { local d ra h; read -r d ra h <<<"$(row sq)"; [ $((d + h)) = 64 ] && [ "$ra" -gt 0 ]; }
+check "--loads: the sequential read: demand + hits = 64, readahead > 0 (got $(row sq))" sq_ok
+check "--loads: nothing on stderr" [ ! -s "$W/loads.err" ]
+
 say "root: direct reclaim in a memory cgroup, told apart"
 # A 64 MiB file read by cat in a cgroup limited to 16 MiB: cat reclaims
 # its own pages (vmscan memcg_reclaim_begin/end around the removals).
@@ -170,6 +206,8 @@ fi
 say "a user through duetd: duet top --batch"
 start_duetd
 add_user duettop1
+as duettop1 "$DUET" top -b -n 1 --loads "$D" > /dev/null 2> "$W/loads-user.err"
+check "--loads as a user: refused, with why" grep -q "needs root" "$W/loads-user.err"
 head -c $((5 * 4096)) /dev/urandom > "$D/private/secret"
 sync
 as duettop1 "$DUET" top -b -c -n 6 "$D" > "$W/user.out" 2> "$W/user.err" &
