@@ -24,6 +24,7 @@ SIM_LOOPS=""
 SIM_MOUNTS=""
 SIM_CGS=""
 SIM_DUETD=""
+SIM_STAGE=""		# what an unprivileged worker runs, where it can reach it
 declare -A WORKER_PID
 
 sim_require() {
@@ -47,6 +48,7 @@ sim_require() {
 sim_cleanup() {
 	set +e
 	local p m l c
+	[ -n "$SIM_STAGE" ] && rm -rf "$SIM_STAGE"
 	for p in $SIM_PIDS; do kill -TERM "$p" 2>/dev/null; done
 	for p in $SIM_PIDS; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -164,12 +166,24 @@ sim_scheduler() {
 sim_worker() {
 	local i=$1 as=()
 	mkdir -p "$SIM/w$i"
+	local duet=$DUET pypath=$PYTHONPATH
 	if [ -n "${WORKER_UID:-}" ]; then
 		chown "$WORKER_UID:$WORKER_UID" "$SIM/w$i"
+		# The checkout may be out of another user's reach (under /root,
+		# or a mode 0700 directory): the worker gets its own copies of
+		# duet_dask and of duet (with libduet, tests/lib/stage-bins).
+		if [ -z "$SIM_STAGE" ]; then
+			SIM_STAGE=$("$SIM_ROOT/tests/lib/stage-bins" "$(dirname "$(dirname "$DUET")")" \
+				"$DUET") || return 1
+			cp -r "$SIM_ROOT/integrations/dask/duet_dask" "$SIM_STAGE/" &&
+				chmod -R a+rX "$SIM_STAGE" || return 1
+		fi
+		duet=$SIM_STAGE/${DUET#"$(dirname "$(dirname "$DUET")")"/}
+		pypath=$SIM_STAGE
 		as=(setpriv --reuid="$WORKER_UID" --regid="$WORKER_UID" --clear-groups
-			env HOME="$SIM/w$i")
+			env -C / -u LD_LIBRARY_PATH HOME="$SIM/w$i" PYTHONPATH="$pypath")
 	fi
-	DUET_DATASET=n$i DUET_DATASET_DIR=$SIM/n$i/data DUET=$DUET \
+	DUET_DATASET=n$i DUET_DATASET_DIR=$SIM/n$i/data DUET=$duet \
 		sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG/n$i" \
 		"${as[@]}" dask-worker --scheduler-file "$SIM/scheduler.json" --host 127.0.0.1 \
 		--nthreads "${2:-1}" --no-nanny --memory-limit 0 --no-dashboard \
