@@ -96,6 +96,14 @@ struct resid_snap {
 };
 
 static struct dataset *datasets;
+/*
+ * Snapshots being handed out, in all: a connection holds one until its
+ * last batch, so many connections that never come back for the rest
+ * could hold many. Past the budget a new one is refused (-EAGAIN: try
+ * again when others are done); about 6.5 M files' worth.
+ */
+#define SNAP_BUDGET	(256ull << 20)
+static uint64_t snap_bytes;
 static struct item_buf {
 	struct duet_item it[FETCH_BATCH];
 } ibuf;
@@ -417,6 +425,7 @@ void datasets_free(void)
 void resid_snap_free(struct resid_snap *sn)
 {
 	if (sn) {
+		snap_bytes -= sn->n * sizeof(*sn->f);
 		free(sn->f);
 		free(sn);
 	}
@@ -455,6 +464,12 @@ static int snap_take(struct client *c, const struct dp_request *rq)
 		sn->prefix[pl] = '\0';
 		sn->prefix_len = pl;
 	}
+	resid_snap_free(c->snap);	/* a connection holds one at a time */
+	c->snap = NULL;
+	if (snap_bytes + ds->nfiles * sizeof(*sn->f) > SNAP_BUDGET) {
+		free(sn);
+		return -EAGAIN;
+	}
 	if (ds->nfiles && !(sn->f = calloc(ds->nfiles, sizeof(*sn->f)))) {
 		free(sn);
 		return -ENOMEM;
@@ -466,7 +481,7 @@ static int snap_take(struct client *c, const struct dp_request *rq)
 		i++;
 	}
 	sn->n = i;
-	resid_snap_free(c->snap);
+	snap_bytes += sn->n * sizeof(*sn->f);
 	c->snap = sn;
 	return 0;
 }
