@@ -136,6 +136,7 @@ static void session_free(struct duet_session *ds)
 			task_free(&s->tasks[i]->base);
 	local_jobs_free(s);
 	dc_source_free(s->src);
+	local_folios_clear(s);
 	dc_attrwatch_free(s->aw);
 	dc_index_free(s->x);
 	de_engine_free(s->e);
@@ -236,6 +237,8 @@ int local_update_devices(struct local_session *s)
 	/* Inode markers, where the kernel has them (consumer/record.h). */
 	so.types = DC_EVENTS_ALL | DC_INODE_NEW;
 	r = dc_source_open(&so, &s->src);
+	if (!r)
+		s->stock_dirty = dc_source_dirty_sem(s->src) == DC_DIRTY_BDI;
 	if (!r)
 		r = dc_source_start(s->src);
 	if (!r)

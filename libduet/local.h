@@ -147,6 +147,8 @@ enum {
 	PAUSE_REPAIR,		/* the path index is repairing: until it is done */
 };
 
+struct local_folio;
+
 struct local_session {
 	struct duet_session base;
 	struct duet_session_opts opts;
@@ -195,6 +197,15 @@ struct local_session {
 	 * FLUSHED), in events and in pages; ring-buffer losses. */
 	uint64_t ev_n[4], ev_pages[4];
 	uint64_t lost_events, lost_notices;
+	/*
+	 * Stock kernels: writeback_dirty_folio names a folio by its first
+	 * page only. The multi-page folios the ADDED records showed, by
+	 * their first page, so that a DIRTY covers the whole folio
+	 * (local-pump.c, folio_*).
+	 */
+	struct local_folio *folios;
+	uint64_t nfolios;
+	bool stock_dirty;	/* the source's DIRTY is writeback_dirty_folio's */
 	time_t capped_logged;
 };
 
@@ -283,6 +294,8 @@ bool local_unscanned(const struct local_task *t, uint32_t dev, uint64_t ino);
  * they saw are not theirs to be told about any more either.
  */
 void local_lost(struct local_session *s, uint64_t mask);
+/* Forget the folios ADDED showed (local-pump.c). */
+void local_folios_clear(struct local_session *s);
 /* The file's page state was never told to t (it was hidden from it). */
 bool local_task_hidden(const struct local_task *t, uint32_t dev, uint64_t ino);
 void local_hidden_add(struct local_task *t, uint32_t dev, uint64_t ino);
