@@ -160,7 +160,8 @@ static void show_task(const struct dp_task_info *ti, const struct dp_task_ext *t
  */
 static int show_daemon(const char *prog, const char *sock, bool json)
 {
-	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_STATUS_EXT };
+	struct dp_hello hello = { .version = DP_VERSION,
+				  .flags = DP_HELLO_FLAGS(DP_MINOR, DP_HELLO_STATUS_EXT) };
 	struct dp_welcome w = { 0 };
 	struct dp_daemon_ext x;
 	struct dp_daemon dd;
