@@ -229,6 +229,11 @@ static int record_opt(void *ud, const struct cli_arg *a)
 	case 'e': {
 		bool stock = false;
 
+		/* Given again: the last one counts, and the one before is freed. */
+		for (size_t i = 0; r->user_extras && r->user_extras[i]; i++)
+			free(r->user_extras[i]);
+		free(r->user_extras);
+		r->user_extras = NULL;
 		if (parse_event_list(a->value, &r->lopts.types, &stock, &r->user_extras))
 			return CLI_EXIT_USAGE;
 		r->lopts.types_explicit = true;
