@@ -1001,20 +1001,26 @@ static int report_open(struct report *rp)
 static int report_sidecar(struct report *rp)
 {
 	const char *why = NULL;
-	char side[4096];
+	char *side = NULL;
 	bool side_bdis;
 	int r;
 
-	snprintf(side, sizeof(side), "%s.duet", rp->file);
+	/* Any length: a path too long for a buffer is not cut to another file's. */
+	if (asprintf(&side, "%s.duet", rp->file) < 0) {
+		fprintf(stderr, "duet report: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
 	if (!access(side, F_OK)) {
 		r = dc_sidecar_read(side, &rp->side, &why);
 		if (r) {
 			fprintf(stderr, "duet report: %s: %s\n", side, r == -ENOMEM ?
 				"out of memory" : why);
+			free(side);
 			return CLI_EXIT_FAIL;
 		}
 		rp->bdis = dc_sidecar_bdis(rp->side, &rp->nbdis);
 	}
+	free(side);
 	side_bdis = rp->nbdis > 0;
 	/* A sidecar without backing devices: map them as without one. */
 	if (!rp->nbdis && dc_tdread_has(rp->td, DC_SRC_WB_DIRTY) &&
