@@ -237,8 +237,14 @@ int cl_call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, c
 	return call(fd, seqp, type, a, alen, b, blen, rbuf, rcap, blen_out, ready);
 }
 
-/* A connection that has said HELLO. */
-static int conn_open(const char *sock, int *ret)
+static void logf_(struct cl_session *cs, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A connection that has said HELLO. A daemon that refuses says why: the
+ * sentence goes to the session's log (the library never prints).
+ */
+static int conn_open(struct cl_session *cs, int *ret)
 {
 	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_FLAGS(DP_MINOR, 0) };
 	struct dp_welcome w;
@@ -247,7 +253,7 @@ static int conn_open(const char *sock, int *ret)
 	uint32_t seq = 0;
 	int fd, r;
 
-	r = cl_connect(sock, &fd);
+	r = cl_connect(cs->sock, &fd);
 	if (r)
 		return r;
 	r = call(fd, &seq, DP_HELLO, &hello, sizeof(hello), NULL, 0, &rbuf, &rcap, &blen, NULL);
@@ -259,6 +265,8 @@ static int conn_open(const char *sock, int *ret)
 		r = -EPROTO;
 	if (r >= 0 && w.version != DP_VERSION)
 		r = -EPROTONOSUPPORT;
+	if (r < 0 && r != -EPROTO && blen && rbuf)
+		logf_(cs, 3, "duetd: %.*s", (int)(blen > 200 ? 200 : blen), (const char *)rbuf);
 	free(rbuf);
 	if (r < 0) {
 		close(fd);
@@ -297,7 +305,7 @@ int duet__client_session_new(const struct duet_session_opts *opts, const char *s
 	cs->log = opts->log;
 	cs->log_ud = opts->log_ud;
 	/* Refuse at once if there is no daemon, or one of another version. */
-	r = conn_open(cs->sock, &cs->ctl);
+	r = conn_open(cs, &cs->ctl);
 	if (r) {
 		free(cs);
 		return r;
@@ -331,7 +339,7 @@ static int flush_semantics(struct duet_session *s)
 
 	pthread_mutex_lock(&cs->lock);
 	for (int tries = 0; tries < 2; tries++) {
-		if (cs->ctl < 0 && conn_open(cs->sock, &cs->ctl))
+		if (cs->ctl < 0 && conn_open(cs, &cs->ctl))
 			break;
 		r = call(cs->ctl, &cs->seq, DP_DAEMON_STATUS, NULL, 0, NULL, 0, &rbuf, &rcap,
 			 &blen, NULL);
@@ -363,7 +371,7 @@ static int register_task(struct cl_task *t, bool hold, int *fdp)
 	size_t blen = 0;
 	int fd, r;
 
-	r = conn_open(t->cs->sock, &fd);
+	r = conn_open(t->cs, &fd);
 	if (r)
 		return r;
 	t->seq = 0;

@@ -24,7 +24,7 @@
 #include "proto.h"
 #include "duet/duet.h"
 
-enum kind { NEWER, OLDER, SHORT, MAJOR };
+enum kind { NEWER, OLDER, SHORT, MAJOR, REFUSE };
 
 #define MAX_CONNS 8
 #define EXTRA 16	/* bytes a newer daemon appends to each fixed-form body */
@@ -125,6 +125,11 @@ static int serve(struct fake *f, int fd)
 		f->hello_minor = DP_HELLO_MINOR(r->u.hello.flags);
 		if (f->kind == MAJOR) {
 			send_reply(fd, 2, DP_ERROR, r->seq, -EPROTONOSUPPORT, "major 2", 7, 0);
+			goto gone;
+		}
+		if (f->kind == REFUSE) {
+			send_reply(fd, DP_VERSION, DP_ERROR, r->seq, -EUSERS,
+				   "too many connections of uid 0 (4)", 34, 0);
 			goto gone;
 		}
 		/* Minor 0's welcome ended before features. */

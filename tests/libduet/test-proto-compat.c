@@ -133,6 +133,34 @@ static void run_major(void)
 	CHECK_EQ(fk.hellos, 1);
 }
 
+static char logged[512];
+
+static void keep_log(void *ud, int level, const char *msg)
+{
+	(void)ud;
+	(void)level;
+	snprintf(logged + strlen(logged), sizeof(logged) - strlen(logged), "%s\n", msg);
+}
+
+/* A daemon that refuses says why: the sentence reaches the session's log. */
+static void run_refused(void)
+{
+	struct duet_session_opts so = {
+		.sz = sizeof(so), .flags = DUET_SESSION_DAEMON, .socket = sock, .log = keep_log,
+	};
+	struct duet_session *s = NULL;
+	struct fake fk;
+
+	if (fake_start(&fk, REFUSE)) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ(duet_session_new(&so, &s), -EUSERS);
+	CHECK(!s);
+	CHECK(strstr(logged, "duetd: too many connections of uid 0 (4)") != NULL);
+	fake_stop(&fk);
+}
+
 /* duet_session_free() frees the tasks left: their connections close. */
 static void run_session_frees_tasks(void)
 {
@@ -173,6 +201,7 @@ int main(void)
 	run_compatible(OLDER);
 	run_short();
 	run_major();
+	run_refused();
 	run_session_frees_tasks();
 	unlink(file);
 	rmdir(dir);
