@@ -130,7 +130,7 @@ static bool pseudo_mount(struct dc_index *x, const char *path)
 	return false;
 }
 
-static bool pseudo_magic(int fd)
+bool dc_pseudo_fs(int fd)
 {
 	static const long magic[] = {
 		PROC_SUPER_MAGIC, SYSFS_MAGIC, DEVPTS_SUPER_MAGIC, CGROUP_SUPER_MAGIC,
@@ -248,7 +248,7 @@ static void take_entry(struct dc_index *x, struct pname *dp, int dfd, dev_t st_d
 	if (fd < 0)
 		return;		/* gone, or a symlink now: not followed */
 	/* What was opened is what counts (it may have been swapped since). */
-	if (fstat(fd, &dst) || (dst.st_dev != st_dev && !root && pseudo_magic(fd))) {
+	if (fstat(fd, &dst) || (dst.st_dev != st_dev && !root && dc_pseudo_fs(fd))) {
 		close(fd);
 		return;
 	}
@@ -704,7 +704,7 @@ static void arrive(struct dc_index *x, const char *dir)
 	fd = open_beneath(x, dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) || (!is_root && pseudo_magic(fd))) {
+	if (fstat(fd, &st) || (!is_root && dc_pseudo_fs(fd))) {
 		close(fd);
 		return;
 	}

@@ -10,6 +10,8 @@
 #ifndef DUET_INDEX_H
 #define DUET_INDEX_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -165,5 +167,12 @@ int dc_index_set_held(struct dc_index *x, uint32_t kdev, uint64_t ino, uint64_t 
 void dc_index_clear_held(struct dc_index *x, uint64_t bits);
 /* The last name of an inode that has none under the roots, or NULL. */
 const char *dc_index_gone(const struct dc_index *x, uint32_t kdev, uint64_t ino);
+
+/*
+ * Whether the open fd lies on one of the kernel's pseudo file systems
+ * (proc, sysfs, tracefs, cgroup and their kind), which have no page cache
+ * of their own: the index and duet_residency()'s walk never go into them.
+ */
+bool dc_pseudo_fs(int fd);
 
 #endif

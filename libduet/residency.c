@@ -8,8 +8,8 @@
  * where allowed) and counts with cachestat (scan.c's ds_count_fd): no
  * page is read in. It does not follow symbolic links below the paths
  * given; it crosses into other file systems unless DUET_RESIDENCY_XDEV,
- * but never into the kernel's pseudo file systems (proc, sysfs, tracefs
- * and their kind), whose files have no page cache. A directory it cannot
+ * but never into the kernel's pseudo file systems (dc_pseudo_fs(), the
+ * path index's own test), whose files have no page cache. A directory it cannot
  * read is reported as an entry with DUET_RESIDENCY_DIR and its error.
  */
 #include <dirent.h>
@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "index.h"
 #include "internal.h"
 #include "proto.h"
 #include "scan.h"
@@ -210,38 +210,6 @@ static uint32_t kdev(dev_t dv)
 	return (uint32_t)major(dv) << 20 | (uint32_t)minor(dv);
 }
 
-/* File systems without a page cache of their own: never walked into. */
-static bool pseudo_fs(int fd)
-{
-	static const long magic[] = {
-		0x9fa0,		/* proc */
-		0x62656572,	/* sysfs */
-		0x64626720,	/* debugfs */
-		0x74726163,	/* tracefs */
-		0x63677270,	/* cgroup2 */
-		0x27e0eb,	/* cgroup */
-		0x1cd1,		/* devpts */
-		0x73636673,	/* securityfs */
-		(long)0xcafe4a11, /* bpf */
-		0x62656570,	/* configfs */
-		0x6165676c,	/* pstore */
-		(long)0xde5e81e4, /* efivarfs */
-		(long)0xf97cff8c, /* selinuxfs */
-		0x65735543,	/* fusectl */
-		0x42494e4d,	/* binfmt_misc */
-		0x19800202,	/* mqueue */
-		0x6e736673,	/* nsfs */
-	};
-	struct statfs sf;
-
-	if (fstatfs(fd, &sf))
-		return false;
-	for (size_t i = 0; i < sizeof(magic) / sizeof(magic[0]); i++)
-		if ((long)sf.f_type == magic[i])
-			return true;
-	return false;
-}
-
 /* The regular file name in dirfd (path: its absolute name). */
 static int one_file(struct batch *b, int dirfd, const char *name, const char *path)
 {
@@ -296,7 +264,7 @@ static int walk_dir(struct batch *b, int fd, char *buf, size_t len, bool top)
 	DIR *dir;
 	int r = 0;
 
-	if (!top && pseudo_fs(fd)) {
+	if (!top && dc_pseudo_fs(fd)) {
 		close(fd);
 		return 0;
 	}
