@@ -31,6 +31,7 @@
 #include "source.h"
 #include "record-cmd.h"
 #include "sidecar.h"
+#include "tdread.h"
 
 /*
  * What duet record enables besides the page-cache sources of duet watch:
@@ -49,25 +50,6 @@ static const char *const default_extras[] = {
 	"vmscan/mm_vmscan_node_reclaim_begin",
 	"vmscan/mm_vmscan_node_reclaim_end",
 	"vmscan/mm_vmscan_reclaim_pages",
-	NULL,
-};
-
-/*
- * --loads: who put pages there. The readahead calls (sync: on a miss;
- * async: on reaching a readahead marker; the order and unbounded
- * variants that do the reading) tell readahead loads from demand loads;
- * the reads and faults (filemap_get_pages, filemap_fault) give the pages
- * asked for, so hits and misses per file. Frequent: opt-in, filtered to
- * the recorded devices like the page events (docs/benchmarks.md has
- * their cost).
- */
-static const char *const load_extras[] = {
-	"readahead/page_cache_sync_ra",
-	"readahead/page_cache_async_ra",
-	"readahead/page_cache_ra_order",
-	"readahead/page_cache_ra_unbounded",
-	"filemap/mm_filemap_get_pages",
-	"filemap/mm_filemap_fault",
 	NULL,
 };
 
@@ -465,18 +447,28 @@ static int record_open(struct rec *r, const char *prog)
 
 	if (r->extras == default_extras)
 		record_default_extras(r);
+	/*
+	 * --loads (dc_load_events()): who put pages there. The readahead
+	 * calls (sync: on a miss; async: on reaching a readahead marker; the
+	 * order and unbounded variants that do the reading) tell readahead
+	 * loads from demand loads; the reads and faults (filemap_get_pages,
+	 * filemap_fault) give the pages asked for, so hits and misses per
+	 * file. Frequent: opt-in, filtered to the recorded devices like the
+	 * page events (docs/benchmarks.md has their cost).
+	 */
+
 	if (r->loads) {
 		size_t n = 0, k = 0;
 
 		while (r->extras && r->extras[n])
 			n++;
-		r->all_extras = calloc(n + sizeof(load_extras) / sizeof(load_extras[0]),
+		r->all_extras = calloc(n + DC_AUX_NR - DC_AUX_FIRST_LOAD + 1,
 				       sizeof(*r->all_extras));
 		if (!r->all_extras)
 			return CLI_EXIT_FAIL;
 		for (size_t i = 0; i < n; i++)
 			r->all_extras[k++] = r->extras[i];
-		for (const char *const *e = load_extras; *e; e++) {
+		for (const char *const *e = dc_load_events(); *e; e++) {
 			char sys[64], *text;
 			size_t len;
 			const char *sl = strchr(*e, '/');

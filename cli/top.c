@@ -26,6 +26,7 @@
 #include "output.h"
 #include "source.h"
 #include "top.h"
+#include "top-raw.h"
 #include "top-vmscan.h"
 #include "top-loads.h"
 
@@ -258,10 +259,9 @@ static void top_free(struct top *t)
 struct top_live {
 	struct cli_paths p;
 	struct dc_source *src;
+	struct top_raw *raw;	/* the events read from the raw pages */
 	struct top_vmscan *vm;	/* NULL: no vmscan events (no direct reclaim cause) */
 	struct top_loads *ld;	/* --loads */
-	struct top *t;
-	const char *extras[16];
 };
 
 static void set_path(struct top_file *f, const char *path, bool deleted);
@@ -286,24 +286,15 @@ static struct rloads *load_file(void *ud, uint32_t dev, uint64_t ino)
 	return &f->ld;
 }
 
-static int apply_load(void *ud, const struct dc_record *r)
+/* One of the raw pages' records, in time order: reclaim state, or a load. */
+static int raw_apply(void *ud, const struct dc_record *r)
 {
 	struct top *t = ud;
+	struct top_live *lv = t->src;
 
-	return loads_event(&t->ld_state, r, load_file, t);
-}
-
-/* Both raw-page readers, where both are on. */
-static int live_page(void *ud, int cpu, const void *page, size_t len)
-{
-	struct top_live *lv = ud;
-	int r = 0;
-
-	if (lv->vm)
-		r = top_vmscan_page(lv->vm, cpu, page, len);
-	if (!r && lv->ld)
-		r = top_loads_page(lv->ld, cpu, page, len);
-	return r;
+	if (lv->vm && top_vmscan_apply(lv->vm, r))
+		return 0;
+	return lv->ld ? loads_event(&t->ld_state, r, load_file, t) : 0;
 }
 
 static void set_path(struct top_file *f, const char *path, bool deleted)
@@ -346,10 +337,10 @@ static int live_records(void *ud, const struct dc_record *rec, size_t n)
 		}
 		if (!(r->type & DC_EVENTS_ALL))
 			continue;
-		/* The loads' events up to this one first: one stream, in order. */
-		if (lv->ld && (top_loads_until(lv->ld, r->ts, apply_load, t) ||
-			       (r->type == DC_ADDED &&
-				loads_added(&t->ld_state, r, load_file, t))))
+		/* The raw pages' events up to this one first: one stream, in order. */
+		if (top_raw_count(lv->raw) && top_raw_until(lv->raw, r->ts, raw_apply, t))
+			return -ENOMEM;
+		if (lv->ld && r->type == DC_ADDED && loads_added(&t->ld_state, r, load_file, t))
 			return -ENOMEM;
 		path = dc_index_lookup(lv->p.idx, r->dev, r->ino, &fl);
 		if (!path)
@@ -361,7 +352,7 @@ static int live_records(void *ud, const struct dc_record *rec, size_t n)
 			set_path(f, path, fl & DC_PATH_DELETED);
 		count_event(t, f, r->type, r->index, r->count, r->pid,
 			    r->type == DC_REMOVED && lv->vm &&
-				    top_vmscan_in_reclaim(lv->vm, r->pid, r->ts));
+				    top_vmscan_in_reclaim(lv->vm, r->pid));
 	}
 	return 0;
 }
@@ -387,6 +378,7 @@ static int live_open(struct top *t, struct top_live *lv, char *const *paths, int
 {
 	struct dc_source_opts so = { .sz = sizeof(so) };
 	int r = cli_paths_open(&lv->p, t->prog, paths, n);
+	size_t nloads;
 
 	if (r)
 		return r;
@@ -398,11 +390,12 @@ static int live_open(struct top *t, struct top_live *lv, char *const *paths, int
 	so.types = DC_EVENTS_ALL;
 	so.exclude_pid = getpid();
 	/* Reclaim state for the direct-reclaim cause, where the kernel has vmscan. */
-	lv->t = t;
+	if (top_raw_new((int)sysconf(_SC_NPROCESSORS_CONF), &lv->raw))
+		return CLI_EXIT_FAIL;
 	if (t->loads) {
 		const char *missing = NULL;
 
-		r = top_loads_new((int)sysconf(_SC_NPROCESSORS_CONF), &lv->ld, &missing);
+		r = top_loads_new(lv->raw, &lv->ld, &missing);
 		if (r) {
 			if (r == -ENOENT)
 				fprintf(stderr, "%s: --loads: this kernel has no usable event %s\n",
@@ -412,30 +405,22 @@ static int live_open(struct top *t, struct top_live *lv, char *const *paths, int
 			return CLI_EXIT_FAIL;
 		}
 	}
-	if (!top_vmscan_new((int)sysconf(_SC_NPROCESSORS_CONF), &lv->vm) || lv->ld) {
-		size_t k = 0;
-
-		for (const char *const *e = lv->vm ? top_vmscan_events() : NULL; e && *e; e++)
-			lv->extras[k++] = *e;
-		for (const char *const *e = lv->ld ? top_loads_events() : NULL; e && *e; e++)
-			lv->extras[k++] = *e;
-		lv->extras[k] = NULL;
-		so.extra_events = lv->extras;
-		so.page_fn = live_page;
-		so.page_ud = lv;
+	nloads = top_raw_count(lv->raw);
+	/* Reclaim state for the direct-reclaim cause, where the kernel has vmscan. */
+	top_vmscan_new(lv->raw, &lv->vm);
+	if (top_raw_count(lv->raw)) {
+		so.extra_events = top_raw_events(lv->raw);
+		so.page_fn = top_raw_page;
+		so.page_ud = lv->raw;
 	}
 	r = dc_source_open(&so, &lv->src);
 	if (r && lv->vm) {	/* without the vmscan events, then */
-		size_t k = 0;
-
 		top_vmscan_free(lv->vm);
 		lv->vm = NULL;
-		for (const char *const *e = lv->ld ? top_loads_events() : NULL; e && *e; e++)
-			lv->extras[k++] = *e;
-		lv->extras[k] = NULL;
-		so.extra_events = k ? lv->extras : NULL;
-		so.page_fn = k ? live_page : NULL;
-		so.page_ud = k ? lv : NULL;
+		top_raw_truncate(lv->raw, nloads);
+		so.extra_events = nloads ? top_raw_events(lv->raw) : NULL;
+		so.page_fn = nloads ? top_raw_page : NULL;
+		so.page_ud = nloads ? lv->raw : NULL;
 		r = dc_source_open(&so, &lv->src);
 	}
 	if (r) {
@@ -459,6 +444,7 @@ static void live_free(struct top_live *lv)
 	dc_source_free(lv->src);
 	top_vmscan_free(lv->vm);
 	top_loads_free(lv->ld);
+	top_raw_free(lv->raw);
 	cli_paths_free(&lv->p);
 }
 
@@ -755,10 +741,8 @@ static void pump_all(struct top_run *rn)
 		if (dc_source_dispatch(rn->lv->src, live_records, rn->t) < 0)
 			rn->t->quit = true;
 		/* Reclaim changes up to what was dispatched: applied, not kept. */
-		if (rn->lv->vm)
-			top_vmscan_in_reclaim(rn->lv->vm, -1, dc_source_complete_to(rn->lv->src));
-		if (rn->lv->ld &&
-		    top_loads_until(rn->lv->ld, dc_source_complete_to(rn->lv->src), apply_load, rn->t))
+		if (top_raw_count(rn->lv->raw) &&
+		    top_raw_until(rn->lv->raw, dc_source_complete_to(rn->lv->src), raw_apply, rn->t))
 			rn->t->quit = true;
 		return;
 	}

@@ -11,6 +11,21 @@
 
 #include "tdread.h"
 
+static const char *const load_events[] = {
+	"readahead/page_cache_sync_ra",
+	"readahead/page_cache_async_ra",
+	"readahead/page_cache_ra_order",
+	"readahead/page_cache_ra_unbounded",
+	"filemap/mm_filemap_get_pages",
+	"filemap/mm_filemap_fault",
+	NULL,
+};
+
+const char *const *dc_load_events(void)
+{
+	return load_events;
+}
+
 int dc_format_field(const char *text, size_t len, const char *decl, unsigned int size,
 		    uint16_t *off)
 {

@@ -53,7 +53,13 @@ const char *dc_aux_name(int kind);
 const char *dc_aux_system(int kind);
 
 /*
- * loadev.c: the --loads events' fields, from their format text. A field's
+ * loadev.c: the --loads events as "system/name", in the order of their
+ * kinds (DC_AUX_FIRST_LOAD on), NULL-terminated.
+ */
+const char *const *dc_load_events(void);
+
+/*
+ * The --loads events' fields, from their format text. A field's
  * offset if it has exactly that declaration and size (0, or -1).
  */
 int dc_format_field(const char *text, size_t len, const char *decl, unsigned int size,
