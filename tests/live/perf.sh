@@ -6,36 +6,13 @@
 # Needs root, tracefs, jq and a duet built with libperf: exits 77 otherwise.
 set -u
 duet=${1:?usage: perf.sh path/to/duet}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: jq missing (scripts/setup installs it)"; exit 77; }
-grep -q tracefs /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
-	{ echo "SKIP: no tracefs"; exit 77; }
-
-fails=0
-check() { # check DESCRIPTION COMMAND...
-	local what=$1; shift
-	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
-base=$(mktemp -d /tmp/duet-perf.XXXXXX)
-img=/var/tmp/duet-perf-$$.img
-loop=""
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	mountpoint -q "$base/m" && umount "$base/m"
-	[ -n "$loop" ] && losetup -d "$loop"
-	rm -f "$img"
-	rm -rf "$base"
-	true
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+live_require jq
+live_ext4 perf 256
 mkdir "$base/empty"
 if "$duet" watch --backend=perf --duration 0.1 "$base/empty" 2>&1 >/dev/null | grep -q "without libperf"; then
 	echo "SKIP: duet built without libperf (scripts/setup builds it)"; exit 77
 fi
-truncate -s 256M "$img" && mkfs.ext4 -q -F "$img" && loop=$(losetup -f --show "$img") &&
-	mkdir "$base/m" && mount "$loop" "$base/m" || { echo "SKIP: no loop ext4"; exit 77; }
-m=$base/m
 mkdir "$m/w"
 
 started() { # started FILE...: wait until each prints its start line

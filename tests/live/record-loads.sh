@@ -15,35 +15,12 @@
 # Without --loads the report says the loads were not recorded. The
 # events are filtered to the recorded devices.
 # Needs root, tracefs and jq: exits 77 otherwise.
-set -u
 duet=${1:?usage: record-loads.sh path/to/duet}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
-grep -q tracefs /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
-	{ echo "SKIP: no tracefs"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+live_require jq trace-cmd
 [ -d /sys/kernel/tracing/events/readahead ] ||
 	{ echo "SKIP: this kernel has no readahead events"; exit 77; }
-
-fails=0
-check() { # check DESCRIPTION COMMAND...
-	local what=$1; shift
-	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); return 1; fi
-}
-base=$(mktemp -d /tmp/duet-record-loads.XXXXXX)
-img=/var/tmp/duet-record-loads-$$.img
-loop=""
-cleanup() {
-	mountpoint -q "$base/m" && umount "$base/m"
-	[ -n "$loop" ] && losetup -d "$loop"
-	rm -f "$img"
-	rm -rf "$base"
-	true
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-truncate -s 128M "$img" && mkfs.ext4 -q -F "$img" && loop=$(losetup -f --show "$img") &&
-	mkdir "$base/m" && mount "$loop" "$base/m" || { echo "SKIP: no loop ext4"; exit 77; }
-m=$base/m
+live_ext4 record-loads 128
 for f in r s m; do head -c 4M /dev/urandom > "$m/$f"; done
 sync
 cat > "$base/w.py" <<EOP

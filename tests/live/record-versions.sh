@@ -14,36 +14,10 @@
 # than the version 6 one (both sizes are printed). The zstd file cut short
 # is refused by duet report with a sentence.
 # Needs root, tracefs, trace-cmd and jq: exits 77 otherwise.
-set -u
 duet=${1:?usage: record-versions.sh path/to/duet}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-for c in trace-cmd jq; do
-	command -v $c >/dev/null || { echo "SKIP: $c missing (scripts/setup installs it)"; exit 77; }
-done
-grep -q tracefs /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
-	{ echo "SKIP: no tracefs"; exit 77; }
-
-fails=0
-check() { # check DESCRIPTION COMMAND...
-	local what=$1; shift
-	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); return 1; fi
-}
-
-base=$(mktemp -d /tmp/duet-record-versions.XXXXXX)
-img=/var/tmp/duet-record-versions-$$.img
-loop=""
-cleanup() {
-	mountpoint -q "$base/m" && umount "$base/m"
-	[ -n "$loop" ] && losetup -d "$loop"
-	rm -f "$img"
-	rm -rf "$base"
-	true
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-truncate -s 128M "$img" && mkfs.ext4 -q -F "$img" && loop=$(losetup -f --show "$img") &&
-	mkdir "$base/m" && mount "$loop" "$base/m" || { echo "SKIP: no loop ext4"; exit 77; }
-m=$base/m
+. "$(dirname "$0")/lib.sh"
+live_require trace-cmd jq
+live_ext4 record-versions 128
 mkdir "$m/w"
 majmin=$(mountpoint -d "$m")
 # Its own copy of truncate: its comm names the removals.

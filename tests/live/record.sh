@@ -7,35 +7,11 @@
 # Needs root, tracefs, trace-cmd and jq: exits 77 otherwise.
 set -u
 duet=${1:?usage: record.sh path/to/duet}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: jq missing (scripts/setup installs it)"; exit 77; }
-command -v trace-cmd >/dev/null || { echo "SKIP: trace-cmd missing (scripts/setup installs it)"; exit 77; }
-command -v fincore >/dev/null || { echo "SKIP: fincore missing"; exit 77; }
-grep -q tracefs /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
-	{ echo "SKIP: no tracefs"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+live_require jq trace-cmd fincore
 T=/sys/kernel/tracing/instances
 not() { ! "$@"; }
-
-fails=0
-check() { # check DESCRIPTION COMMAND...
-	local what=$1; shift
-	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
-
-base=$(mktemp -d /tmp/duet-record.XXXXXX)
-img=/var/tmp/duet-record-$$.img
-loop=""
-cleanup() {
-	mountpoint -q "$base/m" && umount "$base/m"
-	[ -n "$loop" ] && losetup -d "$loop"
-	rm -f "$img"
-	rm -rf "$base"
-	true
-}
-trap cleanup EXIT
-truncate -s 128M "$img" && mkfs.ext4 -q -F "$img" && loop=$(losetup -f --show "$img") &&
-	mkdir "$base/m" && mount "$loop" "$base/m" || { echo "SKIP: no loop ext4"; exit 77; }
-m=$base/m
+live_ext4 record 128
 mkdir "$m/w" "$m/x" "$m/out"
 # The output goes to the traced file system on purpose: nothing of it may
 # appear in the trace (it is written after tracing stopped).

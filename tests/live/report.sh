@@ -10,43 +10,19 @@
 set -u
 duet=${1:?usage: report.sh path/to/duet path/to/duet-perf-summary.py}
 pyscript=${2:?usage: report.sh path/to/duet path/to/duet-perf-summary.py}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-for c in trace-cmd perf jq python3; do
-	command -v $c >/dev/null || { echo "SKIP: $c missing (scripts/setup installs it)"; exit 77; }
-done
-grep -q tracefs /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
-	{ echo "SKIP: no tracefs"; exit 77; }
-
-fails=0
-check() { # check DESCRIPTION COMMAND...
-	local what=$1; shift
-	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); return 1; fi
-}
-
-# Recordings and scratch files live off the traced file system.
-base=$(mktemp -d /tmp/duet-report.XXXXXX)
-img=/var/tmp/duet-report-$$.img
-loop=""
-pids=""
+. "$(dirname "$0")/lib.sh"
+live_require trace-cmd perf jq python3
 # trace-cmd record leaves the top-level buffer's tracing_on at 0: restore it.
 T=/sys/kernel/tracing
 old_on=$(cat $T/tracing_on)
 old_kb=$(cat $T/buffer_size_kb)
-cleanup() {
-	for p in $pids; do kill -INT "$p" 2>/dev/null; done
-	for p in $pids; do wait "$p" 2>/dev/null; done
-	mountpoint -q "$base/m" && umount "$base/m"
-	[ -n "$loop" ] && losetup -d "$loop"
-	rm -f "$img"
-	rm -rf "$base"
+restore_tracing() {
 	echo "$old_on" > $T/tracing_on
 	echo "$old_kb" > $T/buffer_size_kb
-	true
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-truncate -s 128M "$img" && mkfs.ext4 -q -F "$img" && loop=$(losetup -f --show "$img") &&
-	mkdir "$base/m" && mount "$loop" "$base/m" || { echo "SKIP: no loop ext4"; exit 77; }
+LIVE_CLEANUP_HOOK=restore_tracing
+# Recordings and scratch files live off the traced file system.
+live_ext4 report 128
 m=$base/m
 dev=$(mountpoint -d "$m")
 maj=${dev%:*}
