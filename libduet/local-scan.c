@@ -32,7 +32,7 @@
 
 void local_queue_scan(struct local_task *t, const char *path, uint32_t dev, uint64_t ino)
 {
-	struct unscanned *u, key = { 0 };
+	struct unscanned *u;
 	struct scan_file *f;
 	bool oom = false;
 
@@ -49,13 +49,11 @@ void local_queue_scan(struct local_task *t, const char *path, uint32_t dev, uint
 	f->path = strdup(path);
 	if (!f->path)
 		return;
-	key.k.dev = dev;
-	key.k.ino = ino;
-	HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+	LOCAL_IFIND(t->unscanned, dev, ino, u);
 	if (!u) {
 		u = calloc(1, sizeof(*u));
 		if (u) {
-			u->k = key.k;
+			u->k = local_ikey(dev, ino);
 			HASH_ADD(hh, t->unscanned, k, sizeof(u->k), u);
 		}
 		if (!u || oom) {
@@ -81,24 +79,20 @@ void local_queue_scan(struct local_task *t, const char *path, uint32_t dev, uint
 
 bool local_unscanned(const struct local_task *t, uint32_t dev, uint64_t ino)
 {
-	struct unscanned *u, key = { 0 };
+	struct unscanned *u;
 
 	if (!t->unscanned)
 		return false;
-	key.k.dev = dev;
-	key.k.ino = ino;
-	HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+	LOCAL_IFIND(t->unscanned, dev, ino, u);
 	return u;
 }
 
 /* The file's scan is done: its events reach the task from now on. */
 static void scanned(struct local_task *t, uint32_t dev, uint64_t ino)
 {
-	struct unscanned *u, key = { 0 };
+	struct unscanned *u;
 
-	key.k.dev = dev;
-	key.k.ino = ino;
-	HASH_FIND(hh, t->unscanned, &key.k, sizeof(key.k), u);
+	LOCAL_IFIND(t->unscanned, dev, ino, u);
 	if (!u)
 		return;
 	HASH_DEL(t->unscanned, u);
@@ -163,13 +157,10 @@ static void job_unregister(struct local_session *s, struct scan_job *j)
 /* An event of a file being scanned goes into its jobs' windows. */
 void local_record_event(struct local_session *s, const struct dc_record *r)
 {
-	struct scan_job *j, key;
+	struct scan_job *j;
 	int type;
 
-	key.k.dev = r->dev;
-	key.k.ino = r->ino;
-	key.k.pad = 0;
-	HASH_FIND(hh, s->jobs, &key.k, sizeof(key.k), j);
+	LOCAL_IFIND(s->jobs, r->dev, r->ino, j);
 	if (!j)
 		return;
 	switch (r->type) {
@@ -364,8 +355,7 @@ bool local_run_scans(struct local_session *s)
 				t->scan_pos--;
 				break;
 			}
-			j->k.dev = sf->dev;
-			j->k.ino = sf->ino;
+			j->k = local_ikey(sf->dev, sf->ino);
 			j->slot = t->slot;
 			j->tid = t->id;
 			j->epoch = t->scan_epoch;

@@ -46,13 +46,11 @@
 
 static struct hidden *hidden_find(const struct local_task *t, uint32_t dev, uint64_t ino)
 {
-	struct hidden *h, key = { 0 };
+	struct hidden *h;
 
 	if (!t->hidden)
 		return NULL;
-	key.k.dev = dev;
-	key.k.ino = ino;
-	HASH_FIND(hh, t->hidden, &key.k, sizeof(key.k), h);
+	LOCAL_IFIND(t->hidden, dev, ino, h);
 	return h;
 }
 
@@ -70,8 +68,7 @@ void local_hidden_add(struct local_task *t, uint32_t dev, uint64_t ino)
 		return;
 	h = calloc(1, sizeof(*h));
 	if (h) {
-		h->k.dev = dev;
-		h->k.ino = ino;
+		h->k = local_ikey(dev, ino);
 		HASH_ADD(hh, t->hidden, k, sizeof(h->k), h);
 	}
 	if (!h || oom) {
@@ -143,13 +140,11 @@ bool local_vis_relevant(struct local_session *s, struct local_task *t, uint32_t 
 
 static struct seen_before *before_find(struct local_session *s, uint32_t dev, uint64_t ino)
 {
-	struct seen_before *b, key = { 0 };
+	struct seen_before *b;
 
 	if (!s->before)
 		return NULL;
-	key.k.dev = dev;
-	key.k.ino = ino;
-	HASH_FIND(hh, s->before, &key.k, sizeof(key.k), b);
+	LOCAL_IFIND(s->before, dev, ino, b);
 	return b;
 }
 
@@ -200,8 +195,7 @@ void local_note_change(struct local_session *s, uint32_t dev, uint64_t ino, int 
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return;		/* then every task that sees it is scanned */
-	b->k.dev = dev;
-	b->k.ino = ino;
+	b->k = local_ikey(dev, ino);
 	b->mask = saw_before(s, dev, ino, why, dc_index_changing_name(s->x));
 	HASH_ADD(hh, s->before, k, sizeof(b->k), b);
 	if (oom)

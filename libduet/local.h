@@ -66,17 +66,38 @@ struct scan_file {
 };
 
 /*
+ * A file's (dev, ino) as the key of the sets below (the task's unscanned
+ * and hidden files, the session's names seen before a batch, its scan
+ * jobs), and the lookup they share.
+ */
+struct local_ikey {
+	uint64_t ino;
+	uint32_t dev;
+	uint32_t pad;
+};
+
+static inline struct local_ikey local_ikey(uint32_t dev, uint64_t ino)
+{
+	struct local_ikey k = { .ino = ino, .dev = dev };
+
+	return k;
+}
+
+/* out: head's entry for (dev, ino), or NULL. */
+#define LOCAL_IFIND(head, dev, ino, out)                                  \
+	do {                                                              \
+		struct local_ikey k_ = local_ikey((dev), (ino));          \
+		HASH_FIND(hh, (head), &k_, sizeof(k_), (out));            \
+	} while (0)
+
+/*
  * A file queued for a task's scan. Until it is scanned, events of that
  * file do not reach the task: the scan reports the file's state at that
  * moment, and an earlier event would tell the task about a change to a
  * page it never heard of (a REMOVED with no ADDED before it).
  */
 struct unscanned {
-	struct {
-		uint64_t ino;
-		uint32_t dev;
-		uint32_t pad;
-	} k;
+	struct local_ikey k;
 	UT_hash_handle hh;
 };
 
@@ -88,11 +109,7 @@ struct unscanned {
  * becomes visible), events of the file do not reach it (local-vis.c).
  */
 struct hidden {
-	struct {
-		uint64_t ino;
-		uint32_t dev;
-		uint32_t pad;
-	} k;
+	struct local_ikey k;
 	UT_hash_handle hh;
 };
 
@@ -102,11 +119,7 @@ struct hidden {
  * and those a scan was queued for meanwhile (local-vis.c).
  */
 struct seen_before {
-	struct {
-		uint64_t ino;
-		uint32_t dev;
-		uint32_t pad;
-	} k;
+	struct local_ikey k;
 	uint64_t mask, queued;
 	UT_hash_handle hh;
 };
@@ -217,11 +230,7 @@ struct local_session {
  * in the task's unscanned set).
  */
 struct scan_job {
-	struct {
-		uint64_t ino;
-		uint32_t dev;
-		uint32_t pad;
-	} k;
+	struct local_ikey k;
 	UT_hash_handle hh;		/* in s->jobs when first of its file */
 	struct scan_job *same;		/* the file's other jobs */
 	struct scan_job *next;		/* s->ready */
