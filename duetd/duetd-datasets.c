@@ -276,9 +276,17 @@ static int walk_one(const char *path, const struct stat *st, int type, struct FT
 static void all_item(struct dataset *ds, const struct duet_item *it)
 {
 	struct duet_fileid f = duet_item_fileid(it);
+	struct ds_all k = { .ino = it->ino, .dev = it->dev }, *a;
 	char path[PATH_MAX];
 	struct stat st;
 
+	/*
+	 * A read (ADDED alone) of a file known changes neither its size nor
+	 * its name: only writes, removals and new files are looked at again.
+	 */
+	HASH_FIND(hh, ds->all, &k.ino, sizeof(k.ino) + sizeof(k.dev) + sizeof(k.pad), a);
+	if (a && it->state == DUET_ADDED)
+		return;
 	if (duet_task_path(ds->t, &f, path, sizeof(path)) || lstat(path, &st) ||
 	    st.st_ino != it->ino)
 		all_update(ds, it->dev, it->ino, NULL);
