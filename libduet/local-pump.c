@@ -591,7 +591,13 @@ void *local_pump_main(void *arg)
 			break;
 		pthread_mutex_lock(&s->lock);
 		if (pfd[3].revents & (POLLPRI | POLLERR)) {
-			/* Mounts changed: what is under the directories changed. */
+			/*
+			 * Mounts changed: what is under the directories changed.
+			 * The stream first, then the names (local.c, task_new_ext):
+			 * a new mount's device is read before its files are
+			 * walked, and once more for the mounts that went away.
+			 */
+			local_update_devices(s);
 			if (dc_index_remount(s->x) > 0) {
 				local_update_devices(s);
 				watch_attrs_all(s);

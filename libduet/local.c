@@ -141,6 +141,7 @@ static void session_free(struct duet_session *ds)
 	dc_index_free(s->x);
 	de_engine_free(s->e);
 	dc_mounts_free(&s->mounts);
+	free(s->devs);
 	free(s->bdis);
 	free(s->inval);
 	local_before_clear(s);
@@ -220,7 +221,9 @@ int local_update_devices(struct local_session *s)
 	if (r)
 		goto out;
 	if (s->src) {
-		r = dc_source_set_devices(s->src, devs, ndevs);
+		/* The same set: the filters stay as they are. */
+		if (ndevs != s->ndevs || (ndevs && memcmp(devs, s->devs, ndevs * sizeof(*devs))))
+			r = dc_source_set_devices(s->src, devs, ndevs);
 		if (!r)
 			r = mark_devices(s, devs, ndevs);
 		goto out;
@@ -248,6 +251,12 @@ int local_update_devices(struct local_session *s)
 		s->src = NULL;
 	}
 out:
+	if (!r) {
+		free(s->devs);
+		s->devs = devs;
+		s->ndevs = ndevs;
+		devs = NULL;
+	}
 	free(devs);
 	return r;
 }
@@ -323,11 +332,24 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 	s->tasks[slot] = t;
 	if (x)
 		de_task_set_max_done(s->e, slot, x->max_done_marks);
+	/*
+	 * The stream first, then the names. The index takes a file it is
+	 * told was created on a device whose stream marks new inodes as a
+	 * new incarnation, whose events begin at its marker: created after
+	 * the directory is watched, the file's marker must be in the stream,
+	 * or its events would wait for it forever (given to nobody).
+	 */
+	r = local_update_devices(s);
 	/* The root the caller opened is walked from its fd, never by path. */
-	r = x && x->have_root_fd ? dc_index_add_root_at(s->x, x->root_fd, root) :
-	    dc_index_add_root(s->x, root);
-	if (!r)
-		r = local_update_devices(s);
+	if (!r) {
+		r = x && x->have_root_fd ? dc_index_add_root_at(s->x, x->root_fd, root) :
+		    dc_index_add_root(s->x, root);
+		if (r) {
+			s->tasks[slot] = NULL;
+			/* Its device may be no other task's: not read for nobody. */
+			local_update_devices(s);
+		}
+	}
 	if (r) {
 		s->tasks[slot] = NULL;
 		de_task_remove(s->e, slot);

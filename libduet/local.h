@@ -182,6 +182,8 @@ struct local_session {
 	struct dc_source *src;		/* NULL until the first task */
 	enum dc_backend backend;	/* from the session's options */
 	struct dc_mounts mounts;
+	uint32_t *devs;			/* the source's devices, as last set */
+	size_t ndevs;
 	struct dc_bdi *bdis;
 	size_t nbdis;
 	struct local_task *tasks[DE_MAX_TASKS];
