@@ -105,6 +105,9 @@ struct dc_cpu_stats {
 	uint64_t dropped;		/* per_cpu/cpuN/stats "dropped events" */
 	uint64_t backpressure_waits;	/* reader waited for the consumer */
 	uint64_t page_fn_errors;	/* pages page_fn could not take */
+	uint64_t wakeups;		/* times the reader woke (poll returned) */
+	uint64_t late;			/* events older than a watermark already
+					 * published: handed on with a LOST */
 };
 
 struct dc_source_stats {
@@ -148,6 +151,19 @@ uint64_t dc_live_complete_to(const struct dc_live *l);
  * opts.bdis table that serve them). Safe while running.
  */
 int dc_live_set_devices(struct dc_live *l, const uint32_t *devs, size_t ndevs);
+/*
+ * Someone waits for items: records reach dc_live_fetch within about us
+ * microseconds of their event (readers wake at the first event and take
+ * marks when the consumer needs them). 0: nobody waits; readers batch
+ * (buffer_percent, and every latency_ms). Safe while running.
+ */
+int dc_live_set_latency(struct dc_live *l, unsigned int us);
+/*
+ * The consumer needs dc_live_complete_to() to pass ts (a scan placed in
+ * the stream there): readers whose mark is behind take a new one as soon
+ * as it can pass ts, even if their CPU has nothing to read.
+ */
+void dc_live_want_mark(struct dc_live *l, uint64_t ts);
 /* Stop tracing and drain the readers; records stay fetchable. */
 int dc_live_stop(struct dc_live *l);
 /* True once stopped and every record was fetched. */

@@ -6,6 +6,13 @@
  * them. Each CPU hands its records to the consumer through its own queue:
  * no lock is shared between CPUs. The consumer merges the queues in
  * timestamp order up to the lowest "complete up to" mark of all CPUs.
+ *
+ * While someone waits for items (dc_live_set_latency()), the readers
+ * wake at the first event (buffer_percent 0), gather for a quarter of the
+ * bound and read the CPU's buffer to its end; and a record that waits
+ * for the mark of a CPU with nothing to read (its reader asleep) sets
+ * that reader's timer, which wakes it to take a new mark. Nothing runs
+ * while nothing happens: no reader polls on a timer of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <tracefs/tracefs.h>
@@ -30,6 +38,8 @@
 #define PRESIZE_RECORDS 16384
 /* Events reserved just before a drain may commit just after it. */
 #define WATERMARK_MARGIN_NS 2000000ull
+/* The margin while a latency bound is in force: a quarter of it, at least this. */
+#define DEMAND_MARGIN_MIN_NS 250000ull
 
 /*
  * Records travel from a reader to the consumer in buffers that are handed
@@ -70,6 +80,8 @@ struct cpu_reader {
 	struct rbuf *recycle;
 	uint64_t c_watermark;
 	bool c_done;
+	int tfd;		/* the consumer's wake-up call for a new mark */
+	uint64_t armed;		/* consumer: when tfd is set to fire (0: not) */
 };
 
 struct dc_live {
@@ -92,7 +104,17 @@ struct dc_live {
 	char describe[1024];
 	struct dc_source_stats stats;
 	uint64_t complete_to;	/* every record with ts <= it has been fetched */
+	uint64_t lat_ns;	/* atomic: the bound while someone waits; 0: batch */
+	bool bp0;		/* buffer_percent is 0 (wake at the first event) */
 };
+
+static uint64_t demand_margin(uint64_t lat)
+{
+	uint64_t m = lat / 4;
+
+	return m < DEMAND_MARGIN_MIN_NS ? DEMAND_MARGIN_MIN_NS :
+	       m > WATERMARK_MARGIN_NS ? WATERMARK_MARGIN_NS : m;
+}
 
 static uint64_t now_mono(void)
 {
@@ -336,7 +358,10 @@ static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 
 	c->l = l;
 	c->fd = -1;
+	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	pthread_mutex_init(&c->lock, NULL);
+	if (c->tfd < 0)
+		return -errno;
 	pthread_cond_init(&c->space, NULL);
 	dopts.long_size = sizeof(long);
 	r = dc_decoder_new(&dopts, &c->dec);
@@ -371,6 +396,8 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done);
  * growing them (page faults) and delaying the consumer.
  */
 #define PUBLISH_RECORDS 8192
+/* Records a hand-over copies into the queue's last buffer rather than queue their own. */
+#define APPEND_RECORDS 1024
 
 /* A page the writer was still filling: we have caught up with it. */
 static bool page_partial(const struct cpu_reader *c, int n)
@@ -383,6 +410,34 @@ static bool page_partial(const struct cpu_reader *c, int n)
 }
 
 /*
+ * Records from before a mark this reader already published: the consumer
+ * may have handed out later records of other CPUs. They are counted and
+ * preceded by a LOST record (a resync repairs the order), never silent.
+ */
+static void late(struct cpu_reader *c, size_t first)
+{
+	struct dc_recbuf *b = &c->cur->b;
+	uint64_t n = 0;
+	struct dc_record *rec;
+
+	while (first + n < b->n && b->rec[first + n].ts < c->watermark)
+		n++;
+	c->st.late += n;
+	if (dc_recbuf_reserve(b, 1))
+		return;	/* counted all the same */
+	memmove(&b->rec[first + 1], &b->rec[first], (b->n - first) * sizeof(*rec));
+	b->n++;
+	rec = &b->rec[first];
+	memset(rec, 0, sizeof(*rec));
+	rec->ts = b->rec[first + 1].ts;
+	rec->cpu = (uint16_t)c->cpu;
+	rec->type = DC_LOST;
+	rec->flags = DC_REC_LOST_LATE;
+	rec->count = n;
+	rec->pid = -1;
+}
+
+/*
  * Read pages and decode them. Without flush, stop at the first partial
  * page: re-reading the page the writer is filling returns a few events
  * per read() and costs a lock and a copy each time. With flush (latency
@@ -392,6 +447,7 @@ static bool page_partial(const struct cpu_reader *c, int n)
 static int drain(struct cpu_reader *c, bool flush)
 {
 	int pages = 0;
+	size_t before;
 
 	for (;;) {
 		int n = tracefs_cpu_read(c->tcpu, c->page, true);
@@ -409,9 +465,13 @@ static int drain(struct cpu_reader *c, bool flush)
 		if (c->l->opts.page_fn &&
 		    c->l->opts.page_fn(c->l->opts.page_ud, c->cpu, c->page, (size_t)n) < 0)
 			c->st.page_fn_errors++;
+		before = c->cur->b.n;
 		if (dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu,
 				   &c->cur->b) < 0)
 			continue;	/* counted by the decoder; page skipped */
+		/* A CPU's records are in time order: the first new one is the oldest. */
+		if (c->cur->b.n > before && c->cur->b.rec[before].ts < c->watermark)
+			late(c, before);
 		if (c->cur->b.n >= PUBLISH_RECORDS)
 			publish(c, 0, false);	/* records only; the mark waits */
 		if (!flush && page_partial(c, n))
@@ -427,6 +487,19 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done)
 	bool wake = false;
 
 	pthread_mutex_lock(&c->lock);
+	/*
+	 * A few records while the consumer has not collected the last
+	 * buffer (frequent hand-overs while someone waits): they join it, so
+	 * that buffers (each sized for PRESIZE_RECORDS) do not pile up.
+	 */
+	if (c->cur->b.n && c->q_tail && c->cur->b.n <= APPEND_RECORDS &&
+	    c->q_tail->b.n + c->cur->b.n <= c->q_tail->b.cap) {
+		memcpy(c->q_tail->b.rec + c->q_tail->b.n, c->cur->b.rec,
+		       c->cur->b.n * sizeof(*c->cur->b.rec));
+		c->q_tail->b.n += c->cur->b.n;
+		c->queued += c->cur->b.n;
+		c->cur->b.n = 0;
+	}
 	/* Backpressure: the kernel keeps overwriting (and counting) meanwhile. */
 	/*
 	 * Only what the consumer has not collected counts: records it holds
@@ -496,28 +569,55 @@ static void *reader_main(void *arg)
 	uint64_t last_flush = now_mono();
 
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = c->fd, .events = POLLIN },
 			{ .fd = l->stopfd, .events = POLLIN },
+			{ .fd = c->tfd, .events = POLLIN },
 		};
-		uint64_t mark;
-		bool stop, flush;
+		uint64_t mark, lat, junk;
+		bool stop, flush, called;
 		int n;
 
-		n = poll(pfd, 2, (int)l->opts.latency_ms);
+		/*
+		 * While someone waits, the first event wakes the reader, and
+		 * the consumer's call asks for a mark: no timeout is needed.
+		 */
+		lat = __atomic_load_n(&l->lat_ns, __ATOMIC_RELAXED);
+		n = poll(pfd, 3, lat ? -1 : (int)l->opts.latency_ms);
+		c->st.wakeups++;
 		stop = pfd[1].revents & POLLIN;
+		called = pfd[2].revents & POLLIN;
+		if (called && read(c->tfd, &junk, sizeof(junk)) < 0) {
+		}
+		lat = __atomic_load_n(&l->lat_ns, __ATOMIC_RELAXED);
+		if (lat && !stop && !called && (pfd[0].revents & POLLIN)) {
+			/* Someone waits: gather for a quarter of the bound. */
+			struct timespec gather = { 0, (long)(lat / 4) };
+			struct pollfd sp[2] = {
+				{ .fd = l->stopfd, .events = POLLIN },
+				{ .fd = c->tfd, .events = POLLIN },
+			};
+
+			if (ppoll(sp, 2, &gather, NULL) > 0) {
+				stop = sp[0].revents & POLLIN;
+				if ((sp[1].revents & POLLIN) && read(c->tfd, &junk, sizeof(junk)) < 0) {
+				}
+			}
+		}
 		/* Taken before draining: everything older is read below. */
 		mark = now_mono();
 		/*
 		 * Under sustained load poll() never times out; the latency
 		 * bound (and the merge watermark) still needs a full drain
-		 * every latency_ms.
+		 * every latency_ms. While someone waits, every wake-up is one.
 		 */
-		flush = stop || n == 0 || mark - last_flush >= latency;
+		flush = stop || n == 0 || called || lat || mark - last_flush >= latency;
 		drain(c, flush);
 		if (flush) {
+			uint64_t margin = lat ? demand_margin(lat) : WATERMARK_MARGIN_NS;
+
 			last_flush = mark;
-			mark = mark > WATERMARK_MARGIN_NS ? mark - WATERMARK_MARGIN_NS : 0;
+			mark = mark > margin ? mark - margin : 0;
 		} else {
 			mark = 0;
 		}
@@ -531,6 +631,51 @@ static void *reader_main(void *arg)
 			break;
 	}
 	return NULL;
+}
+
+/*
+ * Wake reader c at (CLOCK_MONOTONIC) at, unless it is called earlier
+ * already (and has not rung by now). Consumer only.
+ */
+static void call_reader(struct cpu_reader *c, uint64_t at, uint64_t now)
+{
+	struct itimerspec its = { .it_value = { (time_t)(at / 1000000000ull),
+						(long)(at % 1000000000ull) } };
+
+	if (c->armed && c->armed <= now)
+		c->armed = 0;	/* it has rung */
+	if (c->armed && c->armed <= at)
+		return;
+	if (!timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL))
+		c->armed = at;
+}
+
+int dc_live_set_latency(struct dc_live *l, unsigned int us)
+{
+	uint64_t ns = (uint64_t)us * 1000ull;
+	bool bp0 = ns != 0;
+	int r = 0;
+
+	if (ns == __atomic_load_n(&l->lat_ns, __ATOMIC_RELAXED))
+		return 0;
+	if (bp0 != l->bp0 && l->inst) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "%u", bp0 ? 0 : l->opts.buffer_percent);
+		r = inst_write(l, "buffer_percent", num);
+		if (r)
+			return r;
+		l->bp0 = bp0;
+	}
+	__atomic_store_n(&l->lat_ns, ns, __ATOMIC_RELAXED);
+	/* Readers asleep in poll() with the old wake-up: poll again. */
+	for (int i = 0; l->started && i < l->ncpus; i++) {
+		uint64_t now = now_mono();
+
+		l->cpus[i].armed = 0;
+		call_reader(&l->cpus[i], now, now);
+	}
+	return 0;
 }
 
 int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
@@ -723,12 +868,33 @@ static void collect(struct dc_live *l)
 
 		pthread_mutex_lock(&c->lock);
 		if (c->q_head) {
-			if (c->p_tail)
-				c->p_tail->next = c->q_head;
-			else
-				c->p_head = c->q_head;
-			c->p_tail = c->q_tail;
-			c->q_head = c->q_tail = NULL;
+			/*
+			 * Small hand-overs (while someone waits, one per wake-up)
+			 * join the last pending buffer and theirs goes back at
+			 * once: the buffers in flight, each of which keeps the
+			 * memory its fullest use touched, stay few.
+			 */
+			while (c->q_head) {
+				struct rbuf *r = c->q_head;
+
+				c->q_head = r->next;
+				r->next = NULL;
+				if (c->p_tail && r->b.n <= APPEND_RECORDS &&
+				    c->p_tail->b.n + r->b.n <= c->p_tail->b.cap) {
+					memcpy(c->p_tail->b.rec + c->p_tail->b.n, r->b.rec,
+					       r->b.n * sizeof(*r->b.rec));
+					c->p_tail->b.n += r->b.n;
+					r->b.n = 0;
+					r->next = c->spare;
+					c->spare = r;
+				} else if (c->p_tail) {
+					c->p_tail->next = r;
+					c->p_tail = r;
+				} else {
+					c->p_head = c->p_tail = r;
+				}
+			}
+			c->q_tail = NULL;
 			c->queued = 0;
 			pthread_cond_broadcast(&c->space);
 		}
@@ -767,6 +933,53 @@ static void recycle(struct cpu_reader *c)
 		c->spare = r;
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Someone waits and records wait for marks: wake each reader whose mark
+ * is behind the oldest of them once that record is older than the
+ * margin, so that a CPU with nothing to read does not hold the others'
+ * records back until its poll() times out.
+ */
+static void call_for_marks(struct dc_live *l)
+{
+	uint64_t lat = __atomic_load_n(&l->lat_ns, __ATOMIC_RELAXED);
+	uint64_t oldest = UINT64_MAX, now;
+
+	if (!lat)
+		return;
+	for (int i = 0; i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+		const struct dc_record *h = c->p_head ? &c->p_head->b.rec[c->p_head->head] : NULL;
+
+		if (h && c->p_head->head < c->p_head->b.n && h->ts < oldest)
+			oldest = h->ts;
+	}
+	if (oldest == UINT64_MAX)
+		return;
+	now = now_mono();
+	for (int i = 0; i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+
+		if (!c->c_done && c->c_watermark <= oldest)
+			call_reader(c, oldest + demand_margin(lat) + 1, now);
+	}
+}
+
+void dc_live_want_mark(struct dc_live *l, uint64_t ts)
+{
+	uint64_t lat = __atomic_load_n(&l->lat_ns, __ATOMIC_RELAXED);
+	uint64_t margin = lat ? demand_margin(lat) : WATERMARK_MARGIN_NS, now;
+
+	if (!l->started || l->complete_to >= ts)
+		return;
+	now = now_mono();
+	for (int i = 0; i < l->ncpus; i++) {
+		struct cpu_reader *c = &l->cpus[i];
+
+		if (!c->c_done && c->c_watermark < ts)
+			call_reader(c, ts + margin + 1, now);
+	}
 }
 
 int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud)
@@ -825,6 +1038,7 @@ int dc_live_fetch_cb(struct dc_live *l, dc_records_fn fn, void *ud)
 		recycle(&l->cpus[i]);
 	if (r < 0)
 		return r;
+	call_for_marks(l);
 	/* Consumer only, like the merge itself: no lock. */
 	if (limit > l->complete_to)
 		l->complete_to = limit;
@@ -900,6 +1114,8 @@ int dc_live_stats(struct dc_live *l, const struct dc_source_stats **ret)
 		t->dropped += s->dropped;
 		t->backpressure_waits += s->backpressure_waits;
 		t->page_fn_errors += s->page_fn_errors;
+		t->wakeups += s->wakeups;
+		t->late += s->late;
 	}
 	*ret = &l->stats;
 	return 0;
@@ -919,6 +1135,8 @@ void dc_live_free(struct dc_live *l)
 			tracefs_cpu_free_fd(c->tcpu);
 		if (c->fd >= 0)
 			close(c->fd);
+		if (c->tfd > 0)
+			close(c->tfd);
 		dc_decoder_free(c->dec);
 		free(c->page);
 		rbuf_free_list(c->cur);

@@ -26,6 +26,8 @@
 #define DC_REC_INODE_LEVEL	0x01u	/* covers the whole inode, count == 0 */
 #define DC_REC_DEV_AMBIGUOUS	0x02u	/* bdi shared by several devices */
 #define DC_REC_LOST_UNKNOWN	0x04u	/* DC_LOST: count unknown (at least 1) */
+#define DC_REC_LOST_LATE	0x08u	/* DC_LOST: count events came after their
+					 * CPU's watermark (out of order) */
 
 /*
  * One event. dev uses the kernel encoding (major << 20 | minor), as the

@@ -69,6 +69,16 @@ static int t_set_devices(void *l, const uint32_t *d, size_t n)
 	return dc_live_set_devices(l, d, n);
 }
 
+static int t_set_latency(void *l, unsigned int us)
+{
+	return dc_live_set_latency(l, us);
+}
+
+static void t_want_mark(void *l, uint64_t ts)
+{
+	dc_live_want_mark(l, ts);
+}
+
 static int t_stop(void *l)
 {
 	return dc_live_stop(l);
@@ -115,6 +125,8 @@ static const struct dc_source_ops tracefs_ops = {
 	.dispatch = t_dispatch,
 	.complete_to = t_complete_to,
 	.set_devices = t_set_devices,
+	.set_latency = t_set_latency,
+	.want_mark = t_want_mark,
 	.stop = t_stop,
 	.finished = t_finished,
 	.stats = t_stats,
@@ -279,6 +291,17 @@ uint64_t dc_source_complete_to(const struct dc_source *s)
 int dc_source_set_devices(struct dc_source *s, const uint32_t *devs, size_t ndevs)
 {
 	return s->ops->set_devices(s->impl, devs, ndevs);
+}
+
+int dc_source_set_latency(struct dc_source *s, unsigned int us)
+{
+	return s->ops->set_latency ? s->ops->set_latency(s->impl, us) : -EOPNOTSUPP;
+}
+
+void dc_source_want_mark(struct dc_source *s, uint64_t ts)
+{
+	if (s->ops->want_mark)
+		s->ops->want_mark(s->impl, ts);
 }
 
 int dc_source_stop(struct dc_source *s)

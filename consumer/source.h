@@ -69,6 +69,10 @@ struct dc_source_ops {
 	enum dc_dirty_sem (*dirty_sem)(const void *impl);
 	bool (*uses)(const void *impl, int src);	/* a DC_SRC_* is enabled */
 	void (*free)(void *impl);
+	/* Someone waits: the bound in microseconds, 0 for none (may be NULL). */
+	int (*set_latency)(void *impl, unsigned int us);
+	/* complete_to must pass ts soon (may be NULL: it will by itself). */
+	void (*want_mark)(void *impl, uint64_t ts);
 };
 
 /* A backend: its name (as in --backend=NAME) and how to open it. */
@@ -117,6 +121,14 @@ int dc_source_dispatch(struct dc_source *s, dc_records_fn fn, void *ud);
 uint64_t dc_source_complete_to(const struct dc_source *s);
 /* Keep only these devices from now on. */
 int dc_source_set_devices(struct dc_source *s, const uint32_t *devs, size_t ndevs);
+/*
+ * Someone waits for items: deliver records within about us microseconds
+ * of their event; 0: nobody waits, batch. -EOPNOTSUPP where the backend
+ * batches always (perf).
+ */
+int dc_source_set_latency(struct dc_source *s, unsigned int us);
+/* The consumer waits for dc_source_complete_to() to pass ts: soon, please. */
+void dc_source_want_mark(struct dc_source *s, uint64_t ts);
 /* Stop reading; dispatch then gives the rest until finished() is true. */
 int dc_source_stop(struct dc_source *s);
 bool dc_source_finished(const struct dc_source *s);
