@@ -331,7 +331,9 @@ void on_dataset(struct dataset *ds)
 int datasets_start(void)
 {
 	for (struct dataset *ds = datasets; ds; ds = ds->next) {
-		struct duet_task_opts to = { .sz = sizeof(to), .mask = DUET_EXISTS | DUET_MODIFIED };
+		/* Its figures need no latency bound: it never asks for one. */
+		struct duet_task_opts to = { .sz = sizeof(to), .mask = DUET_EXISTS | DUET_MODIFIED,
+					     .latency_ms = 1000 };
 		struct duet__task_ext x = { .max_pending = d.max_pending };
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ds->src };
 		char name[DP_MAX_NAME + 16];

@@ -168,6 +168,16 @@ static ssize_t render(char **buf)
 	head(f, "duet_losses_total", "counter",
 	     "Losses seen: each gave every task LOST and a resync.");
 	fprintf(f, "duet_losses_total %" PRIu64 "\n", ss.lost_notices);
+	head(f, "duet_events_late_total", "counter",
+	     "Events that reached a CPU's buffer after its reader's mark (each handed on "
+	     "with a LOST).");
+	fprintf(f, "duet_events_late_total %" PRIu64 "\n", ss.late);
+	head(f, "duet_reader_wakeups_total", "counter",
+	     "Times the ring-buffer readers woke (all CPUs).");
+	fprintf(f, "duet_reader_wakeups_total %" PRIu64 "\n", ss.wakeups);
+	head(f, "duet_latency_bound_seconds", "gauge",
+	     "The latency bound in force while a task waits; 0 while the readers batch.");
+	fprintf(f, "duet_latency_bound_seconds %.6f\n", (double)ss.latency_us / 1e6);
 	head(f, "duet_clients", "gauge", "Connections open.");
 	fprintf(f, "duet_clients %u\n", d.nclients);
 	head(f, "duet_tasks", "gauge", "Client tasks registered (datasets apart).");

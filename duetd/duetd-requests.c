@@ -63,6 +63,7 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 	x.have_root_fd = true;
 	to.name = rq->u.task_new.name;
 	to.mask = rq->u.task_new.mask;
+	to.latency_ms = rq->u.task_new.latency_ms;
 	to.path = path;
 	if (c->cr.uid) {
 		x.visible = client_visible;

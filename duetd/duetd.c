@@ -121,6 +121,9 @@ static void usage(FILE *f)
 	      "  -i, --idle-timeout S       a connection without a task that sends no request\n"
 	      "                             for S seconds is closed (default 60)\n"
 	      "  -b, --buffer-kb KB         per-CPU ring buffer size\n"
+	      "      --latency-ms MS        while a client waits for items, each comes\n"
+	      "                             within about MS of its event (default 2; a\n"
+	      "                             client's task may ask for its own)\n"
 	      "      --backend NAME         the event source: tracefs (default, the ring\n"
 	      "                             buffer) or perf (perf_event_open, its plugin)\n"
 	      "  -D, --dataset NAME=DIR     keep DIR's page cache current from the events,\n"
@@ -258,6 +261,7 @@ static int parse_options(int argc, char **argv)
 		{ "request-timeout", required_argument, NULL, 't' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
+		{ "latency-ms", required_argument, NULL, 'L' },
 		{ "stock", no_argument, NULL, 'S' },
 		{ "dataset", required_argument, NULL, 'D' },
 		{ "metrics", required_argument, NULL, 'M' },
@@ -331,6 +335,11 @@ static int parse_options(int argc, char **argv)
 			if (num("buffer-kb", optarg, 0, UINT32_MAX, &v))
 				return 2;
 			d.buffer_kb = (unsigned int)v;
+			break;
+		case 'L':
+			if (num("latency-ms", optarg, 1, 100000, &v))
+				return 2;
+			d.latency_ms = (unsigned int)v;
 			break;
 		case 'S':
 			d.stock = true;
@@ -437,6 +446,7 @@ int main(int argc, char **argv)
 		say("removed %d tracing instances of processes that are gone", r);
 	so.log = session_log;
 	so.buffer_kb = d.buffer_kb;
+	so.latency_ms = d.latency_ms;
 	so.flags = DUET_SESSION_LOCAL | (d.stock ? DUET_SESSION_STOCK : 0);
 	so.backend = d.backend;
 	r = duet_session_new(&so, &d.s);

@@ -98,6 +98,7 @@ struct duetd {
 	unsigned int max_clients, max_per_user, max_tasks_per_user;
 	unsigned int request_timeout_s, idle_timeout_s;
 	unsigned int buffer_kb;
+	unsigned int latency_ms;	/* --latency-ms; 0: libduet's default */
 	const char *backend;	/* --backend: "tracefs" or "perf" */
 	bool stock, verbose;
 	/* State. */

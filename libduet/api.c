@@ -60,18 +60,21 @@ static const size_t session_ends[] = {
 	END(duet_session_opts, sz), END(duet_session_opts, log), END(duet_session_opts, log_ud),
 	END(duet_session_opts, buffer_kb), END(duet_session_opts, flags),
 	END(duet_session_opts, subbuf_kb), END(duet_session_opts, socket),
-	END(duet_session_opts, backend),
+	END(duet_session_opts, backend), END(duet_session_opts, latency_ms),
 };
 
 static const size_t task_ends[] = {
 	END(duet_task_opts, sz), END(duet_task_opts, name), END(duet_task_opts, mask),
-	END(duet_task_opts, path),
+	END(duet_task_opts, path), END(duet_task_opts, latency_ms),
 };
 
-/* Every field is listed: the last one ends the struct. */
-_Static_assert(END(duet_session_opts, backend) == sizeof(struct duet_session_opts),
+/* Every field is listed: the last one ends the struct, but for its padding. */
+#define ALIGNED_END(type, field) \
+	((END(type, field) + _Alignof(struct type) - 1) / _Alignof(struct type) * \
+	 _Alignof(struct type))
+_Static_assert(ALIGNED_END(duet_session_opts, latency_ms) == sizeof(struct duet_session_opts),
 	       "session_ends lists every field of struct duet_session_opts");
-_Static_assert(END(duet_task_opts, path) == sizeof(struct duet_task_opts),
+_Static_assert(ALIGNED_END(duet_task_opts, latency_ms) == sizeof(struct duet_task_opts),
 	       "task_ends lists every field of struct duet_task_opts");
 
 /* The first struct duet_session_opts ended with flags. */

@@ -42,6 +42,7 @@ struct cl_session {
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	duet_log_fn log;
 	void *log_ud;
+	unsigned int latency_ms;	/* the session's, its tasks' default */
 	pthread_mutex_t lock;	/* the control connection and the task list */
 	int ctl;		/* control connection, -1 when down */
 	uint32_t seq;
@@ -60,6 +61,7 @@ struct cl_task {
 	uint32_t id;
 	char *name, *path;
 	uint32_t mask;
+	unsigned int latency_ms;
 	struct marklog marks;	/* replayed after a daemon restart */
 	uint64_t reconnects, lost_local;
 	void *rbuf;		/* replies */
@@ -304,6 +306,7 @@ int duet__client_session_new(const struct duet_session_opts *opts, const char *s
 	pthread_mutex_init(&cs->lock, NULL);
 	cs->log = opts->log;
 	cs->log_ud = opts->log_ud;
+	cs->latency_ms = opts->latency_ms;
 	/* Refuse at once if there is no daemon, or one of another version. */
 	r = conn_open(cs, &cs->ctl);
 	if (r) {
@@ -366,6 +369,7 @@ static int register_task(struct cl_task *t, bool hold, int *fdp)
 		.flags = hold ? DP_TASK_HOLD : 0,
 		.name_len = (uint16_t)strlen(t->name),
 		.path_len = (uint16_t)strlen(t->path),
+		.latency_ms = t->latency_ms,
 	};
 	char *names;
 	size_t blen = 0;
@@ -410,6 +414,7 @@ static int task_new(struct duet_session *s, const struct duet_task_opts *opts,
 	t->cs = cl_session(s);
 	t->fd = -1;
 	t->mask = opts->mask;
+	t->latency_ms = opts->latency_ms ? opts->latency_ms : t->cs->latency_ms;
 	/* The daemon's cwd is not ours: it gets an absolute, resolved path. */
 	t->path = realpath(opts->path, NULL);
 	if (!t->path) {

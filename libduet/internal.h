@@ -75,6 +75,9 @@ struct duet__session_stats {
 	uint64_t ev_pages[4];	/* their pages (an inode-level FLUSHED: 0) */
 	uint64_t lost_events;	/* events the ring buffer dropped (as counted there) */
 	uint64_t lost_notices;	/* losses seen (each a LOST and a resync) */
+	uint64_t wakeups;	/* the event source's reader wake-ups */
+	uint64_t late;		/* events after their CPU's mark (each with a LOST) */
+	uint64_t latency_us;	/* the bound in force; 0: the readers batch */
 };
 int duet__session_stats(struct duet_session *s, struct duet__session_stats *st);
 

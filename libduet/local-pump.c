@@ -6,6 +6,7 @@
  * between batches, and wakes the tasks that have items. The engine's
  * relevance callback and the index's change callback are here too.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -253,6 +254,48 @@ void local_sync_changes(struct local_session *s)
 		apply_invalidations(s);
 }
 
+/* ---- latency: demand from the tasks that wait ---- */
+
+/* A task's bound at or past the readers' batching period asks for nothing. */
+#define BATCH_MS 100u
+/* Readers go back to batching once no task has waited for this long. */
+#define LAT_IDLE_NS 1000000000ull
+
+void local_update_latency(struct local_session *s)
+{
+	unsigned int want = 0;
+
+	if (!s->src)
+		return;
+	for (int i = 0; i < DE_MAX_TASKS; i++) {
+		struct local_task *t = s->tasks[i];
+		unsigned int ms;
+
+		if (!t || t->paused || t->lost_pending || de_pending(s->e, t->slot))
+			continue;
+		ms = t->latency_ms ? t->latency_ms : s->opts.latency_ms;
+		if (!ms)
+			ms = DUET_LATENCY_MS;
+		if (ms < BATCH_MS && (!want || ms * 1000u < want))
+			want = ms * 1000u;
+	}
+	if (!want && s->lat_us) {
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		if (!s->lat_idle_since)
+			s->lat_idle_since = now;
+		if (now - s->lat_idle_since < LAT_IDLE_NS)
+			return;
+	}
+	if (want)
+		s->lat_idle_since = 0;
+	if (want != s->lat_us && dc_source_set_latency(s->src, want) != -EOPNOTSUPP)
+		s->lat_us = want;
+}
+
 /* ---- the folios ADDED showed (stock DIRTY names only their first page) ---- */
 
 struct local_folio {
@@ -416,8 +459,12 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 				if (!t->signalled && write(t->efd, &one, sizeof(one)) == sizeof(one))
 					t->signalled = true;
 			}
-			local_logf(s, 4, "duet: %" PRIu64 " events lost on cpu %u; resyncing",
-			      r->count, r->cpu);
+			if (r->flags & DC_REC_LOST_LATE)
+				local_logf(s, 4, "duet: %" PRIu64 " events on cpu %u came after its "
+				      "mark (out of order); resyncing", r->count, r->cpu);
+			else
+				local_logf(s, 4, "duet: %" PRIu64 " events lost on cpu %u; resyncing",
+				      r->count, r->cpu);
 			break;
 		}
 		case DC_FLUSHED:
@@ -622,8 +669,12 @@ void *local_pump_main(void *arg)
 			local_apply_ready(s, dc_source_complete_to(s->src) + 1);
 		s->fetch_fresh = false;
 		more = local_run_scans(s) || repairing;
+		/* Scans read wait for the stream to pass them: ask for the marks. */
+		if (s->src && s->ready_tail)
+			dc_source_want_mark(s->src, s->ready_tail->hi);
 		check_bounds(s);
 		signal_tasks(s);
+		local_update_latency(s);
 		pthread_mutex_unlock(&s->lock);
 		/*
 		 * More to do (scans, a repair): the lock is taken again at

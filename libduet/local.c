@@ -309,6 +309,7 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 	t->s = s;
 	t->root = root;
 	t->mask = opts->mask;
+	t->latency_ms = opts->latency_ms;
 	if (x) {
 		t->visible = x->visible;
 		t->vis_ud = x->ud;
@@ -370,6 +371,7 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 	de_invalidate_all(s->e);
 	if (!t->paused)
 		local_schedule_full_scan(t);
+	local_update_latency(s);
 	pthread_mutex_unlock(&s->lock);
 	*ret = &t->base;
 	return 0;
@@ -444,6 +446,9 @@ static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
 		}
 		t->signalled = false;
 	}
+	/* Drained, it waits for the next items: within its bound. */
+	if (r >= 0 && !s->lat_us)
+		local_update_latency(s);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -685,6 +690,15 @@ int duet__session_stats(struct duet_session *ds, struct duet__session_stats *st)
 	}
 	st->lost_events = s->lost_events;
 	st->lost_notices = s->lost_notices;
+	st->latency_us = s->lat_us;
+	if (s->src) {
+		const struct dc_source_stats *ss;
+
+		if (!dc_source_stats(s->src, &ss)) {
+			st->wakeups = ss->total.wakeups;
+			st->late = ss->total.late;
+		}
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (r)
 		return r;

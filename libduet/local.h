@@ -151,6 +151,7 @@ struct local_task {
 	bool hidden_oom;	/* one could not be remembered: resync at the next change */
 	uint64_t max_pending;
 	int paused;		/* PAUSE_*: fed nothing, not scanned */
+	unsigned int latency_ms;	/* its bound while it waits; 0: the session's */
 };
 
 enum {
@@ -181,6 +182,12 @@ struct local_session {
 	bool fetch_fresh;	/* the next record run starts a fetch */
 	struct dc_source *src;		/* NULL until the first task */
 	enum dc_backend backend;	/* from the session's options */
+	/*
+	 * The latency bound in force (microseconds; 0: readers batch), and
+	 * since when no task has waited (local_update_latency()).
+	 */
+	unsigned int lat_us;
+	uint64_t lat_idle_since;
 	struct dc_mounts mounts;
 	uint32_t *devs;			/* the source's devices, as last set */
 	size_t ndevs;
@@ -305,6 +312,12 @@ bool local_unscanned(const struct local_task *t, uint32_t dev, uint64_t ino);
  * they saw are not theirs to be told about any more either.
  */
 void local_lost(struct local_session *s, uint64_t mask);
+/*
+ * The readers' latency bound from the tasks that wait for items (none
+ * pending): the least of their bounds; batching once none has waited for
+ * a second (local-pump.c).
+ */
+void local_update_latency(struct local_session *s);
 /* Forget the folios ADDED showed (local-pump.c). */
 void local_folios_clear(struct local_session *s);
 /* The file's page state was never told to t (it was hidden from it). */

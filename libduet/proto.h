@@ -60,7 +60,8 @@
 
 #define DP_MAGIC	0x54455544u	/* "DUET" */
 #define DP_VERSION	1	/* major: in every header and in HELLO */
-#define DP_MINOR	2	/* this codec's minor (see "Growth" above); 2: RESIDENCY */
+#define DP_MINOR	3	/* this codec's minor (see "Growth" above); 2: RESIDENCY;
+				 * 3: TASK_NEW's latency_ms */
 #define DP_HDR_SIZE	16
 #define DP_MAX_REQUEST	(64u * 1024)	/* client to daemon payload */
 #define DP_MAX_REPLY	(1024u * 1024)	/* daemon to client payload */
@@ -139,7 +140,8 @@ struct dp_task_new {
 	uint32_t flags;		/* DP_TASK_* */
 	uint16_t name_len;
 	uint16_t path_len;
-	uint32_t reserved;
+	uint32_t latency_ms;	/* minor 3: the task's latency_ms (0: the
+				 * daemon's); daemons before ignore it */
 	/* name, then path (absolute), not NUL-terminated */
 };
 
@@ -347,7 +349,7 @@ struct dp_request {
 	union {
 		struct dp_hello hello;
 		struct {
-			uint32_t mask, flags;
+			uint32_t mask, flags, latency_ms;
 			char name[DP_MAX_NAME + 1];
 			char path[DP_MAX_PATH + 1];
 		} task_new;

@@ -24,18 +24,21 @@ python3 "$DPROTO" "$SOCK" versions "$MNT/d" "$W/v.out" >"$W/v.log" 2>&1 ||
 	die "dproto versions: $(cat "$W/v.log")"
 cat "$W/v.out"
 EPROTONOSUPPORT=$(python3 -c 'import errno; print(errno.EPROTONOSUPPORT)')
-# welcome 32 bytes, minor 2, only STATUS_EXT honoured; TASK_NEW's 8,
+# The daemon's minor: the codec's (libduet/proto.h).
+M=$(sed -n 's/^#define DP_MINOR[[:space:]]*\([0-9]*\).*/\1/p' "$LIBDIR/../../libduet/proto.h")
+[ -n "$M" ] || die "no DP_MINOR in libduet/proto.h"
+# welcome 32 bytes, minor $M, only STATUS_EXT honoured; TASK_NEW's 8,
 # TASK_STATUS's 80, FETCH of 0 items empty; DAEMON_STATUS's extended
 # parts only for the clients that asked and were honoured.
 check "a client of minor 0 is served the first forms" \
-	grep -q "^minor 0: welcome 32 minor 2 features 0 task_new 0 8 status 0 80 fetch 0 0 daemon_status 0 " "$W/v.out"
+	grep -q "^minor 0: welcome 32 minor $M features 0 task_new 0 8 status 0 80 fetch 0 0 daemon_status 0 " "$W/v.out"
 ds() { sed -n "s/^minor $1: .* daemon_status 0 \([0-9]*\)$/\1/p" "$W/v.out"; }
 check "a client of minor 0 gets DAEMON_STATUS without the extended parts" \
 	[ "$(ds 0)" -lt "$(ds 1)" ]
 check "a client of minor 1 is served" \
-	grep -q "^minor 1: welcome 32 minor 2 features 1 task_new 0 8 status 0 80 fetch 0 0 daemon_status 0 " "$W/v.out"
+	grep -q "^minor 1: welcome 32 minor $M features 1 task_new 0 8 status 0 80 fetch 0 0 daemon_status 0 " "$W/v.out"
 check "a client of minor 9 with unknown flags is served, the flags ignored" \
-	grep -q "^minor 9: welcome 32 minor 2 features 1 task_new 0 8 status 0 80 fetch 0 0 daemon_status 0 " "$W/v.out"
+	grep -q "^minor 9: welcome 32 minor $M features 1 task_new 0 8 status 0 80 fetch 0 0 daemon_status 0 " "$W/v.out"
 check "a client of major 2 is refused, and told why" \
 	grep -q "^major 2: error -$EPROTONOSUPPORT duetd speaks protocol version 1, the client 2" "$W/v.out"
 check "duetd is still running" kill -0 "$DPID"

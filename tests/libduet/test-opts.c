@@ -138,10 +138,19 @@ static void test_task_opts(void)
 	big.o.path = NULL;
 	CHECK_EQ(duet__task_opts_get(&big.o, &out), -EINVAL);
 	big.o.path = "/p";
-	for (size_t sz = 0; sz < sizeof(big.o); sz++) {
+	for (size_t sz = 0; sz < offsetofend(struct duet_task_opts, path); sz++) {
 		big.o.sz = sz;
 		CHECK_EQ(duet__task_opts_get(&big.o, &out), -EINVAL);
 	}
+	/* The first header's size: latency_ms takes its default. */
+	big.o.latency_ms = 7;
+	big.o.sz = offsetofend(struct duet_task_opts, path);
+	CHECK_EQ(duet__task_opts_get(&big.o, &out), 0);
+	CHECK_EQ(out.latency_ms, 0u);
+	big.o.sz = sizeof(big.o);
+	CHECK_EQ(duet__task_opts_get(&big.o, &out), 0);
+	CHECK_EQ(out.latency_ms, 7u);
+	big.o.latency_ms = 0;
 
 	/* A newer header's, as for sessions. */
 	big.o.sz = sizeof(big);

@@ -93,7 +93,14 @@ struct duet_session_opts {
 	const char *backend;		/* in-process mode's event source: "tracefs"
 					 * (NULL) or "perf" (perf_event_open, through
 					 * its plugin); daemon mode: duetd's own */
+	unsigned int latency_ms;	/* while a task waits for items (it has
+					 * none pending), the time from a page event
+					 * to its item stays about this short; 0:
+					 * DUET_LATENCY_MS. See duet_session_new(3) */
 };
+
+/* The default latency bound while a task waits (milliseconds). */
+#define DUET_LATENCY_MS 2u
 
 #define DUET_SESSION_STOCK	0x1u	/* ignore patched kernel events */
 #define DUET_SESSION_DAEMON	0x2u	/* use duetd even as root */
@@ -123,6 +130,9 @@ struct duet_task_opts {
 	const char *name;		/* for status output */
 	uint32_t mask;			/* DUET_ADDED ... DUET_MODIFIED */
 	const char *path;		/* directory (or file) to watch */
+	unsigned int latency_ms;	/* this task's bound while it waits; 0: the
+					 * session's; 100 or more: none (events
+					 * come in batches, at least every 100 ms) */
 };
 
 /*
