@@ -19,9 +19,13 @@
  *
  * A table, then (--json) one JSON object: {"inprocess", "duetd",
  * "inprocess_low", "duetd_low"} each {"p50_ms", "p99_ms", "max_ms",
- * "rate", "pages"}, and "idle_cpu_percent" {"inprocess", "duetd"}.
+ * "rate", "pages"} (the in-process ones also "wakeups", the readers'
+ * wake-ups per second, and "late", events handed on after their CPU's
+ * mark), "idle_cpu_percent" {"inprocess", "duetd"}, "idle_wakeups_per_s"
+ * (in-process) and "latency_ms" (the bound asked for; 0: the default).
  *
  * usage: bench-latency DUETD [--json] [-s SECONDS (default 2)] [-i IDLE (default 10)]
+ *                            [-L LATENCY_MS (the session's and duetd's bound)]
  * Needs root (loop devices, tracefs, the daemon).
  */
 #include <errno.h>
@@ -44,6 +48,7 @@
 #include <duet/duet.h>
 
 #include "fsimg.h"
+#include "internal.h"	/* duet__session_stats: the readers' wake-ups */
 
 #define FILE_PAGES 1024u
 #define MAX_FILES 4096u
@@ -140,7 +145,20 @@ static int cmp_u64(const void *a, const void *b)
 struct result {
 	double p50, p99, max, rate;
 	uint64_t pages;
+	double wakeups;		/* per second (in-process) */
+	uint64_t late;
 };
+
+static unsigned int latency_ms;	/* -L: 0, the default */
+
+/* The in-process session's counters (zeros through duetd). */
+static struct duet__session_stats sstats(struct duet_session *s)
+{
+	struct duet__session_stats st = { 0 };
+
+	duet__session_stats(s, &st);
+	return st;
+}
 
 /* One run: a task on dir, the writer, latencies of every page's item. */
 static struct result run(struct duet_session *s)
@@ -152,6 +170,7 @@ static struct result run(struct duet_session *s)
 	uint64_t *lat = malloc(cap * sizeof(*lat)), t0, t1;
 	struct duet_task *t;
 	struct result res = { 0 };
+	struct duet__session_stats s0, s1;
 	pthread_t th;
 
 	if (!lat || duet_task_new(s, &to, &t))
@@ -162,6 +181,7 @@ static struct result run(struct duet_session *s)
 	}
 	atomic_store(&nfiles, 0);
 	atomic_store(&writing, true);
+	s0 = sstats(s);
 	t0 = ns_now();
 	if (pthread_create(&th, NULL, writer, NULL))
 		fail("thread");
@@ -201,6 +221,9 @@ static struct result run(struct duet_session *s)
 		}
 	}
 	pthread_join(th, NULL);
+	s1 = sstats(s);
+	res.wakeups = (double)(s1.wakeups - s0.wakeups) / ((double)(ns_now() - t0) / 1e9);
+	res.late = s1.late - s0.late;
 	duet_task_free(t);
 	if (n) {
 		qsort(lat, n, sizeof(*lat), cmp_u64);
@@ -225,7 +248,11 @@ static void start_daemon(const char *duetd)
 	if (daemon_pid < 0)
 		fail("fork");
 	if (!daemon_pid) {
-		execl(duetd, "duetd", "-s", sock, "-p", "4000000", (char *)NULL);
+		char lat[32];
+
+		snprintf(lat, sizeof(lat), "%u", latency_ms ? latency_ms : DUET_LATENCY_MS);
+		execl(duetd, "duetd", "-s", sock, "-p", "4000000", "--latency-ms", lat,
+		      (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 100; i++) {
@@ -262,8 +289,11 @@ static double proc_cpu(pid_t pid)
 }
 
 /* The consumer's CPU share with a task registered and nothing happening. */
+static double idle_wakeups;	/* in-process, per second */
+
 static double idle_cpu(struct duet_session *s, pid_t pid, double idle)
 {
+	struct duet__session_stats s0, s1;
 	struct duet_task_opts to = { .sz = sizeof(to), .name = "idle", .mask = DUET_ADDED,
 				     .path = dir };
 	struct duet_task *t;
@@ -272,24 +302,33 @@ static double idle_cpu(struct duet_session *s, pid_t pid, double idle)
 	if (duet_task_new(s, &to, &t))
 		fail("idle task");
 	usleep(500000);
+	s0 = sstats(s);
 	c0 = proc_cpu(pid);
 	usleep((useconds_t)(idle * 1e6));
 	c1 = proc_cpu(pid);
+	s1 = sstats(s);
+	if (pid == getpid())
+		idle_wakeups = (double)(s1.wakeups - s0.wakeups) / idle;
 	duet_task_free(t);
 	return 100.0 * (c1 - c0) / idle;
 }
 
-static void show(const char *name, const struct result *r)
+static void show(const char *name, const struct result *r, bool local)
 {
-	printf("%-16s %10.0f %10" PRIu64 " %9.3f %9.3f %9.3f\n", name, r->rate, r->pages, r->p50,
+	printf("%-16s %10.0f %10" PRIu64 " %9.3f %9.3f %9.3f", name, r->rate, r->pages, r->p50,
 	       r->p99, r->max);
+	if (local)
+		printf(" %10.0f %6" PRIu64, r->wakeups, r->late);
+	putchar('\n');
 }
 
-static void jres(const char *name, const struct result *r, bool comma)
+static void jres(const char *name, const struct result *r, bool local)
 {
 	printf("\"%s\":{\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"rate\":%.0f,"
-	       "\"pages\":%" PRIu64 "}%s", name, r->p50, r->p99, r->max, r->rate, r->pages,
-	       comma ? "," : "");
+	       "\"pages\":%" PRIu64, name, r->p50, r->p99, r->max, r->rate, r->pages);
+	if (local)
+		printf(",\"wakeups\":%.0f,\"late\":%" PRIu64, r->wakeups, r->late);
+	printf("},");
 }
 
 int main(int argc, char **argv)
@@ -316,9 +355,12 @@ int main(int argc, char **argv)
 			seconds = atof(argv[++o]);
 		else if (!strcmp(argv[o], "-i") && o + 1 < argc)
 			idle = atof(argv[++o]);
+		else if (!strcmp(argv[o], "-L") && o + 1 < argc)
+			latency_ms = (unsigned int)atoi(argv[++o]);
 		else
 			return 2;
 	}
+	lo.latency_ms = latency_ms;	/* through duetd: its --latency-ms */
 	if (seconds <= 0 || idle <= 0)
 		return 2;
 	files = calloc(MAX_FILES, sizeof(*files));
@@ -348,20 +390,24 @@ int main(int argc, char **argv)
 	kill(daemon_pid, SIGTERM);
 	waitpid(daemon_pid, NULL, 0);
 	fsimg_destroy(&img);
-	printf("%-16s %10s %10s %9s %9s %9s\n", "run", "pages/s", "pages", "p50_ms", "p99_ms",
-	       "max_ms");
-	show("inprocess", &hi_l);
-	show("inprocess_low", &lo_l);
-	show("duetd", &hi_d);
-	show("duetd_low", &lo_d);
-	printf("idle CPU over %.0f s: in-process %.2f%%, duetd %.2f%%\n", idle, idle_l, idle_d);
+	printf("latency bound asked for: %u ms\n", latency_ms ? latency_ms : DUET_LATENCY_MS);
+	printf("%-16s %10s %10s %9s %9s %9s %10s %6s\n", "run", "pages/s", "pages", "p50_ms",
+	       "p99_ms", "max_ms", "wakeups/s", "late");
+	show("inprocess", &hi_l, true);
+	show("inprocess_low", &lo_l, true);
+	show("duetd", &hi_d, false);
+	show("duetd_low", &lo_d, false);
+	printf("idle over %.0f s: CPU in-process %.2f%%, duetd %.2f%%; in-process reader "
+	       "wake-ups %.1f/s\n", idle, idle_l, idle_d, idle_wakeups);
 	if (json) {
 		putchar('{');
 		jres("inprocess", &hi_l, true);
 		jres("inprocess_low", &lo_l, true);
-		jres("duetd", &hi_d, true);
-		jres("duetd_low", &lo_d, true);
-		printf("\"idle_cpu_percent\":{\"inprocess\":%.3f,\"duetd\":%.3f}}\n", idle_l, idle_d);
+		jres("duetd", &hi_d, false);
+		jres("duetd_low", &lo_d, false);
+		printf("\"idle_cpu_percent\":{\"inprocess\":%.3f,\"duetd\":%.3f},"
+		       "\"idle_wakeups_per_s\":%.1f,\"latency_ms\":%u}\n", idle_l, idle_d,
+		       idle_wakeups, latency_ms);
 	}
 	return 0;
 }
