@@ -141,6 +141,13 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric without labels: its HELP and TYPE lines and its value. */
+static void one(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+	head(f, name, type, help);
+	fprintf(f, "%s %" PRIu64 "\n", name, v);
+}
+
 /* The whole exposition into *buf (malloc'd): its length, or -ENOMEM. */
 static ssize_t render(char **buf)
 {
@@ -162,19 +169,15 @@ static ssize_t render(char **buf)
 	for (int k = 0; k < 4; k++)
 		fprintf(f, "duet_event_pages_total{type=\"%s\"} %" PRIu64 "\n", types[k],
 			ss.ev_pages[k]);
-	head(f, "duet_lost_events_total", "counter",
-	     "Events the ring buffer dropped before duetd read them.");
-	fprintf(f, "duet_lost_events_total %" PRIu64 "\n", ss.lost_events);
-	head(f, "duet_losses_total", "counter",
-	     "Losses seen: each gave every task LOST and a resync.");
-	fprintf(f, "duet_losses_total %" PRIu64 "\n", ss.lost_notices);
-	head(f, "duet_events_late_total", "counter",
-	     "Events that reached a CPU's buffer after its reader's mark (each handed on "
-	     "with a LOST).");
-	fprintf(f, "duet_events_late_total %" PRIu64 "\n", ss.late);
-	head(f, "duet_reader_wakeups_total", "counter",
-	     "Times the ring-buffer readers woke (all CPUs).");
-	fprintf(f, "duet_reader_wakeups_total %" PRIu64 "\n", ss.wakeups);
+	one(f, "duet_lost_events_total", "counter",
+	    "Events the ring buffer dropped before duetd read them.", ss.lost_events);
+	one(f, "duet_losses_total", "counter",
+	    "Losses seen: each gave every task LOST and a resync.", ss.lost_notices);
+	one(f, "duet_events_late_total", "counter",
+	    "Events that reached a CPU's buffer after its reader's mark (each handed on "
+	    "with a LOST).", ss.late);
+	one(f, "duet_reader_wakeups_total", "counter",
+	    "Times the ring-buffer readers woke (all CPUs).", ss.wakeups);
 	head(f, "duet_latency_bound_seconds", "gauge",
 	     "The latency bound in force while a task waits; 0 while the readers batch.");
 	fprintf(f, "duet_latency_bound_seconds %.6f\n", (double)ss.latency_us / 1e6);
@@ -194,12 +197,10 @@ static ssize_t render(char **buf)
 		label(f, c->name);
 		fprintf(f, "\",id=\"%u\"} %" PRIu64 "\n", c->id, st.pending);
 	}
-	head(f, "duet_pending_pages", "gauge", "Pages pending for all client tasks.");
-	fprintf(f, "duet_pending_pages %" PRIu64 "\n", pending);
-	head(f, "duet_resyncs_total", "counter", "Rescans of client tasks after a loss.");
-	fprintf(f, "duet_resyncs_total %" PRIu64 "\n", resyncs);
-	head(f, "duet_engine_bytes", "gauge", "Memory the shared engine holds (estimate).");
-	fprintf(f, "duet_engine_bytes %" PRIu64 "\n", ss.engine_bytes);
+	one(f, "duet_pending_pages", "gauge", "Pages pending for all client tasks.", pending);
+	one(f, "duet_resyncs_total", "counter", "Rescans of client tasks after a loss.", resyncs);
+	one(f, "duet_engine_bytes", "gauge", "Memory the shared engine holds (estimate).",
+	    ss.engine_bytes);
 	if (!getrusage(RUSAGE_SELF, &ru)) {
 		head(f, "duet_cpu_seconds_total", "counter", "CPU time of duetd, all threads.");
 		fprintf(f, "duet_cpu_seconds_total %.6f\n",
