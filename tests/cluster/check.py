@@ -134,10 +134,12 @@ def placement(sim, cg):
             hits = sum(r["cached_before"] for r in res)
             best = sum(max(int(pages * lay[i].get(n, 0)) for i in lay) * PAGE
                        for n in names)
-            # within 1%: this VM's DAMON pageout may take a few pages
-            # between the warm-up and the reads (docs FACTS)
+            # within 3%: this VM's DAMON pageout takes pages between the
+            # warm-up and the reads (docs FACTS): 2-4 pages in 2 of 12
+            # runs, later 17 and 29 of 1382 (1.2%, 2.1%) in 2 of 8. Where
+            # each task ran is checked exactly above.
             check(f"layout {j}: bytes cached where tasks ran = the best there "
-                  f"is ({hits} of {best})", best * 0.99 <= hits <= best,
+                  f"is ({hits} of {best})", best * 0.97 <= hits <= best,
                   f"({hits} vs {best})")
 
 
