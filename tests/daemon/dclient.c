@@ -37,6 +37,7 @@
  *   -m MASK       event mask, numeric (default EXISTS|MODIFIED = 0x30)
  *   -o OUT        dump file (prefix with several DIRs); required
  *   -q MS         quiet time of a drain (default 1000)
+ *   -L MS         the tasks' latency_ms (default 0: the session's)
  *   -w FILE       watch list: lines "DEV INO"; items for them are counted
  *   -k FILE       mark FILE done (whole file) in task 0 after registering;
  *                 the dump says whether check_done still holds (done=) and
@@ -101,6 +102,7 @@ static struct {
 	int ntasks;
 	const char *out;
 	int quiet_ms;
+	unsigned int latency_ms;	/* -L: the tasks' latency_ms */
 	uint32_t mask;
 	struct fkey *watch;
 	size_t nwatch;
@@ -473,7 +475,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "lDs:b:m:o:q:w:k:r:X:S:")) != -1) {
+	while ((opt = getopt(argc, argv, "lDs:b:m:o:q:w:k:r:X:S:L:")) != -1) {
 		switch (opt) {
 		case 'l':
 			so.flags |= DUET_SESSION_LOCAL;
@@ -495,6 +497,9 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			c.quiet_ms = atoi(optarg);
+			break;
+		case 'L':
+			c.latency_ms = (unsigned int)atoi(optarg);
 			break;
 		case 'w':
 			read_watch(optarg);
@@ -537,7 +542,8 @@ int main(int argc, char **argv)
 		fail("session", r);
 	for (int i = optind; i < argc; i++) {
 		struct ctask *t = &c.tasks[c.ntasks];
-		struct duet_task_opts to = { .sz = sizeof(to), .mask = c.mask, .path = argv[i] };
+		struct duet_task_opts to = { .sz = sizeof(to), .mask = c.mask, .path = argv[i],
+					     .latency_ms = c.latency_ms };
 
 		snprintf(t->name, sizeof(t->name), "dclient-%d-%d", (int)getpid(), c.ntasks);
 		to.name = t->name;
