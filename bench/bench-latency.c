@@ -313,6 +313,18 @@ static double idle_cpu(struct duet_session *s, pid_t pid, double idle)
 	return 100.0 * (c1 - c0) / idle;
 }
 
+/* A session's runs: full speed, 10k/s, then idle (pid: the consumer's process); frees s. */
+static void runs(struct duet_session *s, pid_t pid, double idle, struct result *hi,
+		 struct result *lo, double *idle_pct)
+{
+	pace = 0;
+	*hi = run(s);
+	pace = 10000;
+	*lo = run(s);
+	*idle_pct = idle_cpu(s, pid, idle);
+	duet_session_free(s);
+}
+
 static void show(const char *name, const struct result *r, bool local)
 {
 	printf("%-16s %10.0f %10" PRIu64 " %9.3f %9.3f %9.3f", name, r->rate, r->pages, r->p50,
@@ -371,22 +383,12 @@ int main(int argc, char **argv)
 		fail("loop ext4");
 	if (duet_session_new(&lo, &s))
 		fail("in-process session");
-	pace = 0;
-	hi_l = run(s);
-	pace = 10000;
-	lo_l = run(s);
-	idle_l = idle_cpu(s, getpid(), idle);
-	duet_session_free(s);
+	runs(s, getpid(), idle, &hi_l, &lo_l, &idle_l);
 	start_daemon(duetd);
 	dopt.socket = sock;
 	if (duet_session_new(&dopt, &s))
 		fail("duetd session");
-	pace = 0;
-	hi_d = run(s);
-	pace = 10000;
-	lo_d = run(s);
-	idle_d = idle_cpu(s, daemon_pid, idle);
-	duet_session_free(s);
+	runs(s, daemon_pid, idle, &hi_d, &lo_d, &idle_d);
 	kill(daemon_pid, SIGTERM);
 	waitpid(daemon_pid, NULL, 0);
 	fsimg_destroy(&img);

@@ -399,6 +399,22 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done);
 /* Records a hand-over copies into the queue's last buffer rather than queue their own. */
 #define APPEND_RECORDS 1024
 
+/*
+ * A small batch joins the end of buffer into (if it fits) instead of
+ * travelling in a buffer of its own: the buffers in flight stay few, and
+ * each keeps the memory its fullest use touched. True if it joined (from
+ * is empty then).
+ */
+static bool join_small(struct rbuf *into, struct dc_recbuf *from)
+{
+	if (!into || !from->n || from->n > APPEND_RECORDS || into->b.n + from->n > into->b.cap)
+		return false;
+	memcpy(into->b.rec + into->b.n, from->rec, from->n * sizeof(*from->rec));
+	into->b.n += from->n;
+	from->n = 0;
+	return true;
+}
+
 /* A page the writer was still filling: we have caught up with it. */
 static bool page_partial(const struct cpu_reader *c, int n)
 {
@@ -485,6 +501,7 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done)
 	const struct dc_decode_stats *ds = dc_decoder_stats(c->dec);
 	struct rbuf *fresh = NULL;
 	bool wake = false;
+	size_t n;
 
 	pthread_mutex_lock(&c->lock);
 	/*
@@ -492,14 +509,9 @@ static void publish(struct cpu_reader *c, uint64_t mark, bool done)
 	 * buffer (frequent hand-overs while someone waits): they join it, so
 	 * that buffers (each sized for PRESIZE_RECORDS) do not pile up.
 	 */
-	if (c->cur->b.n && c->q_tail && c->cur->b.n <= APPEND_RECORDS &&
-	    c->q_tail->b.n + c->cur->b.n <= c->q_tail->b.cap) {
-		memcpy(c->q_tail->b.rec + c->q_tail->b.n, c->cur->b.rec,
-		       c->cur->b.n * sizeof(*c->cur->b.rec));
-		c->q_tail->b.n += c->cur->b.n;
-		c->queued += c->cur->b.n;
-		c->cur->b.n = 0;
-	}
+	n = c->cur->b.n;
+	if (join_small(c->q_tail, &c->cur->b))
+		c->queued += n;
 	/* Backpressure: the kernel keeps overwriting (and counting) meanwhile. */
 	/*
 	 * Only what the consumer has not collected counts: records it holds
@@ -879,12 +891,7 @@ static void collect(struct dc_live *l)
 
 				c->q_head = r->next;
 				r->next = NULL;
-				if (c->p_tail && r->b.n <= APPEND_RECORDS &&
-				    c->p_tail->b.n + r->b.n <= c->p_tail->b.cap) {
-					memcpy(c->p_tail->b.rec + c->p_tail->b.n, r->b.rec,
-					       r->b.n * sizeof(*r->b.rec));
-					c->p_tail->b.n += r->b.n;
-					r->b.n = 0;
+				if (join_small(c->p_tail, &r->b)) {
 					r->next = c->spare;
 					c->spare = r;
 				} else if (c->p_tail) {
