@@ -380,7 +380,13 @@ static unsigned int state_before(const struct de_inode *inode, uint32_t p, uint3
 		return S_CACHED |
 		       (inode->dirty && roaring_bitmap_contains(inode->dirty, p) ? S_DIRTY : 0);
 	case DUET_DIRTY:
-		return S_CACHED;
+		/*
+		 * Dirty again before its flush was told: on a stock kernel a
+		 * folio dirtied during its write-back (no event cleaned it;
+		 * the inode-level FLUSHED comes at the end). Nothing changed.
+		 */
+		return S_CACHED |
+		       (inode->dirty && roaring_bitmap_contains(inode->dirty, p) ? S_DIRTY : 0);
 	default:
 		return S_CACHED | S_DIRTY;
 	}

@@ -327,6 +327,32 @@ static void test_inode_flushed(void)
 	de_engine_free(e);
 }
 
+/*
+ * Dirtied again during its write-back (stock kernel: no event cleaned it
+ * in between; the inode-level FLUSHED comes at the end): the state task
+ * knows the page dirty, nothing is new; the event tasks see the event.
+ */
+static void test_redirty(void)
+{
+	struct de_engine *e = engine_new();
+	int mod = de_task_add(e, DUET_MODIFIED);
+	int fl = de_task_add(e, DUET_FLUSHED);
+	int dfl = de_task_add(e, DUET_DIRTY | DUET_FLUSHED);
+
+	CHECK_EQ(de_event(e, DEV, 9, 0, 8, DUET_ADDED), 0);
+	CHECK_EQ(de_event(e, DEV, 9, 5, 1, DUET_DIRTY), 0);
+	EXPECT(e, mod, { 9, 5, 1, DUET_DIRTY, 0 });
+	EXPECT(e, dfl, { 9, 5, 1, DUET_DIRTY, 0 });
+	CHECK_EQ(de_event(e, DEV, 9, 5, 1, DUET_DIRTY), 0);
+	EXPECT_NONE(e, mod);
+	EXPECT(e, dfl, { 9, 5, 1, DUET_DIRTY, 0 });
+	CHECK_EQ(de_event_inode_flushed(e, DEV, 9), 0);
+	EXPECT(e, mod, { 9, 5, 1, DUET_FLUSHED, DUET_ITEM_INODE_LEVEL });
+	EXPECT(e, fl, { 9, 5, 1, DUET_FLUSHED, DUET_ITEM_INODE_LEVEL });
+	EXPECT(e, dfl, { 9, 5, 1, DUET_FLUSHED, DUET_ITEM_INODE_LEVEL });
+	de_engine_free(e);
+}
+
 static void test_scan_lost(void)
 {
 	struct de_engine *e = engine_new();
@@ -728,6 +754,7 @@ int main(void)
 	test_done_blocks();
 	test_done_foreach();
 	test_inode_flushed();
+	test_redirty();
 	test_scan_lost();
 	test_scan_ahead();
 	test_revoke();
