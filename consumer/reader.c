@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ struct cpu_reader {
 	uint64_t queued;	/* records in the queue (not yet collected) */
 	uint64_t watermark;	/* every event with ts below it is queued */
 	bool done;		/* final drain finished */
+	bool pinned;		/* reader: runs on its own CPU (exact marks) */
 	struct dc_cpu_stats st;
 
 	/* Consumer side only. */
@@ -579,6 +581,18 @@ static void *reader_main(void *arg)
 	struct dc_live *l = c->l;
 	uint64_t latency = (uint64_t)l->opts.latency_ms * 1000000ull;
 	uint64_t last_flush = now_mono();
+	cpu_set_t set;
+
+	/*
+	 * A reader on its own CPU takes exact marks: an event is written
+	 * with preemption off, so when the reader runs there, every event
+	 * stamped on that CPU before now is committed and read by the drain
+	 * below. Elsewhere (a cpuset that forbids it) a mark keeps a margin
+	 * for writes in flight, and an event that takes longer is late.
+	 */
+	CPU_ZERO(&set);
+	CPU_SET(c->cpu, &set);
+	c->pinned = !sched_setaffinity(0, sizeof(set), &set);
 
 	for (;;) {
 		struct pollfd pfd[3] = {
@@ -587,7 +601,7 @@ static void *reader_main(void *arg)
 			{ .fd = c->tfd, .events = POLLIN },
 		};
 		uint64_t mark, lat, junk;
-		bool stop, flush, called;
+		bool stop, flush, called, exact;
 		int n;
 
 		/*
@@ -618,6 +632,7 @@ static void *reader_main(void *arg)
 		}
 		/* Taken before draining: everything older is read below. */
 		mark = now_mono();
+		exact = c->pinned && sched_getcpu() == c->cpu;
 		/*
 		 * Under sustained load poll() never times out; the latency
 		 * bound (and the merge watermark) still needs a full drain
@@ -626,7 +641,7 @@ static void *reader_main(void *arg)
 		flush = stop || n == 0 || called || lat || mark - last_flush >= latency;
 		drain(c, flush);
 		if (flush) {
-			uint64_t margin = lat ? demand_margin(lat) : WATERMARK_MARGIN_NS;
+			uint64_t margin = exact ? 0 : lat ? demand_margin(lat) : WATERMARK_MARGIN_NS;
 
 			last_flush = mark;
 			mark = mark > margin ? mark - margin : 0;
