@@ -134,6 +134,30 @@ void local_polite_task_gone(struct local_session *s, struct local_task *t)
 	}
 }
 
+void local_polite_drain(struct local_session *s, struct local_task *t)
+{
+	uint64_t now = mono_ns(), end = now + 500000000ull;
+	bool caught_up = false;
+
+	/*
+	 * Not for duetd's clients' tasks: its main thread must not wait,
+	 * and their last events are still processed (see the limits).
+	 */
+	if (!t->polite || t->owner_pid != (int32_t)getpid())
+		return;
+	while (!caught_up && mono_ns() < end) {
+		pthread_mutex_lock(&s->lock);
+		if (!s->src || dc_source_complete_to(s->src) >= now) {
+			caught_up = true;
+		} else {
+			dc_source_want_mark(s->src, now);
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (!caught_up)
+			usleep(2000);
+	}
+}
+
 /* The process of thread tid, from /proc/TID/status; 0 if it is gone. */
 static int32_t read_tgid(int32_t tid)
 {

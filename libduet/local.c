@@ -402,6 +402,7 @@ static void task_free(struct duet_task *dt)
 	struct local_task *t = local_task(dt);
 	struct local_session *s = t->s;
 
+	local_polite_drain(s, t);
 	pthread_mutex_lock(&s->lock);
 	local_polite_task_gone(s, t);
 	de_task_remove(s->e, t->slot);

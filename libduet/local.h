@@ -393,6 +393,12 @@ void local_jobs_free(struct local_session *s);
 void local_polite_task_added(struct local_session *s, struct local_task *t);
 void local_polite_task_gone(struct local_session *s, struct local_task *t);
 /*
+ * Before a polite task of this process goes (called without the lock):
+ * let the pump process the events up to now, at most 500 ms, so that the
+ * pages its last reads brought in are dropped too.
+ */
+void local_polite_drain(struct local_session *s, struct local_task *t);
+/*
  * A record, in stream order (count: the pages it stands for, a stock
  * DIRTY's folio included): ADDED by a polite task's process marks its
  * pages as the tools', by anyone else unmarks them, as do DIRTY and
