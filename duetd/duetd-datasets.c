@@ -334,7 +334,8 @@ int datasets_start(void)
 		/* Its figures need no latency bound: it never asks for one. */
 		struct duet_task_opts to = { .sz = sizeof(to), .mask = DUET_EXISTS | DUET_MODIFIED,
 					     .latency_ms = 1000 };
-		struct duet__task_ext x = { .max_pending = d.max_pending };
+		/* It never marks done: no polite drop waits for it. */
+		struct duet__task_ext x = { .max_pending = d.max_pending, .observer = true };
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ds->src };
 		char name[DP_MAX_NAME + 16];
 		struct stat st;

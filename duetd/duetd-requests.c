@@ -70,6 +70,15 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 		x.ud = c;
 	}
 	x.hold = rq->u.task_new.flags & DP_TASK_HOLD;
+	/*
+	 * Polite for the process that connected: its page-ins are the ones
+	 * this task's drops may take back (the kernel's events name it by
+	 * the same pid: duetd is in the first pid namespace).
+	 */
+	if (rq->u.task_new.flags & DP_TASK_POLITE) {
+		to.flags = DUET_TASK_POLITE;
+		x.owner_pid = (int32_t)c->cr.pid;
+	}
 	r = duet__task_new_ext(d.s, &to, &x, &c->task);
 	close(x.root_fd);
 	if (r) {
@@ -90,8 +99,9 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 	id.flush = (uint32_t)duet_session_flush_semantics(d.s);
 	reply(c, rq->seq, 0, &id, sizeof(id));
 	if (d.verbose)
-		say("task %u \"%s\" of uid %u pid %d on %s mask %#x", c->id, c->name,
-		    (unsigned)c->cr.uid, (int)c->cr.pid, path, c->mask);
+		say("task %u \"%s\" of uid %u pid %d on %s mask %#x%s", c->id, c->name,
+		    (unsigned)c->cr.uid, (int)c->cr.pid, path, c->mask,
+		    to.flags & DUET_TASK_POLITE ? " polite" : "");
 }
 
 static void do_fetch(struct client *c, const struct dp_request *rq)

@@ -65,7 +65,7 @@ static const size_t session_ends[] = {
 
 static const size_t task_ends[] = {
 	END(duet_task_opts, sz), END(duet_task_opts, name), END(duet_task_opts, mask),
-	END(duet_task_opts, path), END(duet_task_opts, latency_ms),
+	END(duet_task_opts, path), END(duet_task_opts, latency_ms), END(duet_task_opts, flags),
 };
 
 /* Every field is listed: the last one ends the struct, but for its padding. */
@@ -74,7 +74,7 @@ static const size_t task_ends[] = {
 	 _Alignof(struct type))
 _Static_assert(ALIGNED_END(duet_session_opts, latency_ms) == sizeof(struct duet_session_opts),
 	       "session_ends lists every field of struct duet_session_opts");
-_Static_assert(ALIGNED_END(duet_task_opts, latency_ms) == sizeof(struct duet_task_opts),
+_Static_assert(ALIGNED_END(duet_task_opts, flags) == sizeof(struct duet_task_opts),
 	       "task_ends lists every field of struct duet_task_opts");
 
 /* The first struct duet_session_opts ended with flags. */
@@ -106,6 +106,9 @@ int duet__task_opts_get(const struct duet_task_opts *opts, struct duet_task_opts
 	if (r)
 		return r;
 	out->sz = sizeof(*out);
+	/* A flag this library does not know is refused, never ignored. */
+	if (out->flags & ~DUET_TASK_POLITE)
+		return -EINVAL;
 	return out->path ? 0 : -EINVAL;
 }
 

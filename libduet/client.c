@@ -62,6 +62,7 @@ struct cl_task {
 	char *name, *path;
 	uint32_t mask;
 	unsigned int latency_ms;
+	bool polite;		/* DUET_TASK_POLITE: DP_TASK_POLITE (minor 4) */
 	struct marklog marks;	/* replayed after a daemon restart */
 	uint64_t reconnects, lost_local;
 	void *rbuf;		/* replies */
@@ -246,7 +247,7 @@ static void logf_(struct cl_session *cs, int level, const char *fmt, ...)
  * A connection that has said HELLO. A daemon that refuses says why: the
  * sentence goes to the session's log (the library never prints).
  */
-static int conn_open(struct cl_session *cs, int *ret)
+static int conn_open_minor(struct cl_session *cs, int *ret, uint32_t *minor)
 {
 	struct dp_hello hello = { .version = DP_VERSION, .flags = DP_HELLO_FLAGS(DP_MINOR, 0) };
 	struct dp_welcome w;
@@ -275,7 +276,14 @@ static int conn_open(struct cl_session *cs, int *ret)
 		return r;
 	}
 	*ret = fd;
+	if (minor)
+		*minor = w.minor;
 	return 0;
+}
+
+static int conn_open(struct cl_session *cs, int *ret)
+{
+	return conn_open_minor(cs, ret, NULL);
 }
 
 static const struct duet_backend client_ops;
@@ -366,18 +374,29 @@ static int register_task(struct cl_task *t, bool hold, int *fdp)
 	struct dp_task_id id;
 	struct dp_task_new tn = {
 		.mask = t->mask,
-		.flags = hold ? DP_TASK_HOLD : 0,
+		.flags = (hold ? DP_TASK_HOLD : 0) | (t->polite ? DP_TASK_POLITE : 0),
 		.name_len = (uint16_t)strlen(t->name),
 		.path_len = (uint16_t)strlen(t->path),
 		.latency_ms = t->latency_ms,
 	};
 	char *names;
 	size_t blen = 0;
+	uint32_t minor = 0;
 	int fd, r;
 
-	r = conn_open(t->cs, &fd);
+	r = conn_open_minor(t->cs, &fd, &minor);
 	if (r)
 		return r;
+	/*
+	 * Requests are exact (proto.h): an older daemon would refuse the
+	 * flag, and a task registered without it would not be polite.
+	 */
+	if (t->polite && minor < 4) {
+		logf_(t->cs, 3, "duetd: protocol minor %u predates cache-polite tasks "
+		      "(DUET_TASK_POLITE, minor 4)", (unsigned)minor);
+		close(fd);
+		return -EOPNOTSUPP;
+	}
 	t->seq = 0;
 	names = malloc((size_t)tn.name_len + tn.path_len);
 	if (!names) {
@@ -414,6 +433,7 @@ static int task_new(struct duet_session *s, const struct duet_task_opts *opts,
 	t->cs = cl_session(s);
 	t->fd = -1;
 	t->mask = opts->mask;
+	t->polite = opts->flags & DUET_TASK_POLITE;
 	t->latency_ms = opts->latency_ms ? opts->latency_ms : t->cs->latency_ms;
 	/* The daemon's cwd is not ours: it gets an absolute, resolved path. */
 	t->path = realpath(opts->path, NULL);

@@ -47,6 +47,19 @@ struct duet__task_ext {
 	 * process, which can bound itself, while duetd's cost every client.
 	 */
 	uint64_t max_done_marks;
+	/*
+	 * A polite task's (DUET_TASK_POLITE) process: the pages it brings
+	 * in are the ones the task's drops may take back (0: this process,
+	 * as for an in-process session). duetd passes the client's pid
+	 * (SO_PEERCRED), as the kernel's events name it (duetd shares the
+	 * kernel's first pid namespace).
+	 */
+	int32_t owner_pid;
+	/*
+	 * A task that never marks done (duetd's datasets): not one of those
+	 * whose done marks a polite drop waits for.
+	 */
+	bool observer;
 };
 
 int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts,

@@ -433,6 +433,7 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 		case DC_LOST: {
 			uint64_t all = 0;
 
+			local_polite_event(s, r, 0);
 			for (int k = 0; k < DE_MAX_TASKS; k++)
 				if (s->tasks[k])
 					all |= 1ull << k;
@@ -477,17 +478,23 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 			if (s->stock_dirty)
 				folio_added(s, r);
 			de_event(s->e, r->dev, r->ino, r->index, r->count, r->type);
+			local_polite_event(s, r, r->count);
 			break;
 		case DC_REMOVED:
 			if (s->stock_dirty)
 				folio_removed(s, r->dev, r->ino, r->index, r->count);
 			de_event(s->e, r->dev, r->ino, r->index, r->count, r->type);
+			local_polite_event(s, r, r->count);
 			break;
-		case DC_DIRTY:
-			de_event(s->e, r->dev, r->ino, r->index,
-				 s->stock_dirty ? folio_dirty_count(s, r) : r->count, r->type);
+		case DC_DIRTY: {
+			uint64_t count = s->stock_dirty ? folio_dirty_count(s, r) : r->count;
+
+			de_event(s->e, r->dev, r->ino, r->index, count, r->type);
+			local_polite_event(s, r, count);
 			break;
+		}
 		case DC_INODE_NEW:
+			local_polite_event(s, r, 0);
 			/* Events from here on are the new file's: ask again. */
 			dc_index_inode_new(s->x, r->dev, r->ino);
 			de_file_invalidate(s->e, r->dev, r->ino);
@@ -623,6 +630,8 @@ void *local_pump_main(void *arg)
 {
 	struct local_session *s = arg;
 	bool more = false, repairing;
+	struct polite_drop *drops;
+	size_t ndrops;
 
 	for (;;) {
 		struct pollfd pfd[5] = {
@@ -675,7 +684,10 @@ void *local_pump_main(void *arg)
 		check_bounds(s);
 		signal_tasks(s);
 		local_update_latency(s);
+		drops = local_polite_take(s, &ndrops);
 		pthread_mutex_unlock(&s->lock);
+		/* The polite drops the batch decided, outside the lock. */
+		local_polite_run(drops, ndrops);
 		/*
 		 * More to do (scans, a repair): the lock is taken again at
 		 * once, before an API caller woken by the unlock gets to run

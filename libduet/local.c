@@ -135,6 +135,7 @@ static void session_free(struct duet_session *ds)
 		if (s->tasks[i])
 			task_free(&s->tasks[i]->base);
 	local_jobs_free(s);
+	local_polite_free(s);
 	dc_source_free(s->src);
 	local_folios_clear(s);
 	dc_attrwatch_free(s->aw);
@@ -315,7 +316,10 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 		t->vis_ud = x->ud;
 		t->max_pending = x->max_pending;
 		t->paused = x->hold ? PAUSE_HOLD : PAUSE_NONE;
+		t->owner_pid = x->owner_pid;
+		t->observer = x->observer;
 	}
+	t->polite = opts->flags & DUET_TASK_POLITE;
 	t->name = strdup(opts->name ? opts->name : "task");
 	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!t->name || t->efd < 0) {
@@ -367,6 +371,7 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 		}
 		local_watch_attrs(s, t);
 	}
+	local_polite_task_added(s, t);
 	/* Relevance decided before this task existed did not include it. */
 	de_invalidate_all(s->e);
 	if (!t->paused)
@@ -397,7 +402,9 @@ static void task_free(struct duet_task *dt)
 	struct local_task *t = local_task(dt);
 	struct local_session *s = t->s;
 
+	local_polite_drain(s, t);
 	pthread_mutex_lock(&s->lock);
+	local_polite_task_gone(s, t);
 	de_task_remove(s->e, t->slot);
 	/* A later task in this slot never saw the deleted files this one did. */
 	dc_index_clear_held(s->x, 1ull << t->slot);
@@ -525,6 +532,8 @@ int local_task_done(struct duet_task *dt, enum duet__done_op op, const struct du
 {
 	struct local_task *t = local_task(dt);
 	struct de_file df = { .dev = f->dev, .ino = f->ino, .gen = f->gen };
+	struct polite_drop *drops = NULL;
+	size_t ndrops = 0;
 	int r;
 
 	if (op == DUET__DONE_CHECK && !count)
@@ -536,7 +545,13 @@ int local_task_done(struct duet_task *dt, enum duet__done_op op, const struct du
 		r = de_done_reset(t->s->e, t->slot, &df, index, count);
 	else
 		r = de_done_check(t->s->e, t->slot, &df, index, count);
+	/* Pages the tools brought in that this mark completes go now. */
+	if (op == DUET__DONE_SET && !r) {
+		local_polite_done(t->s, &df, index, count);
+		drops = local_polite_take(t->s, &ndrops);
+	}
 	pthread_mutex_unlock(&t->s->lock);
+	local_polite_run(drops, ndrops);
 	return r;
 }
 

@@ -152,6 +152,11 @@ struct local_task {
 	uint64_t max_pending;
 	int paused;		/* PAUSE_*: fed nothing, not scanned */
 	unsigned int latency_ms;	/* its bound while it waits; 0: the session's */
+	/* Cache-polite (local-polite.c) */
+	bool polite;		/* DUET_TASK_POLITE */
+	bool observer;		/* never marks done (duetd's datasets): not waited for */
+	int32_t owner_pid;	/* the process whose page-ins are its to drop */
+	uint64_t polite_since;	/* registration, in the stream's clock (ns) */
 };
 
 enum {
@@ -162,6 +167,9 @@ enum {
 };
 
 struct local_folio;
+struct polite_file;
+struct polite_tid;
+struct polite_drop;
 
 struct local_session {
 	struct duet_session base;
@@ -229,6 +237,19 @@ struct local_session {
 	uint64_t nfolios;
 	bool stock_dirty;	/* the source's DIRTY is writeback_dirty_folio's */
 	time_t capped_logged;
+	/*
+	 * Cache-polite tasks (local-polite.c): the pages the polite tasks'
+	 * processes brought in, by file; thread ids seen in the events and
+	 * the process each belongs to; the drops decided, done outside the
+	 * lock (local_polite_run()).
+	 */
+	struct polite_file *polite;
+	struct polite_tid *polite_tids;
+	uint64_t npolite_tids;
+	int npolite;			/* polite tasks */
+	struct polite_drop *drops;
+	size_t ndrops, drops_cap;
+	uint64_t polite_dropped;	/* pages handed to fadvise */
 };
 
 /*
@@ -365,6 +386,36 @@ void local_record_event(struct local_session *s, const struct dc_record *r);
 void local_apply_ready(struct local_session *s, uint64_t upto);
 /* Free the jobs not applied (the session is going away). */
 void local_jobs_free(struct local_session *s);
+
+/* ---- local-polite.c ---- */
+
+/* A task came (after its fields are set) or goes (before it is freed). */
+void local_polite_task_added(struct local_session *s, struct local_task *t);
+void local_polite_task_gone(struct local_session *s, struct local_task *t);
+/*
+ * Before a polite task of this process goes (called without the lock):
+ * let the pump process the events up to now, at most 500 ms, so that the
+ * pages its last reads brought in are dropped too.
+ */
+void local_polite_drain(struct local_session *s, struct local_task *t);
+/*
+ * A record, in stream order (count: the pages it stands for, a stock
+ * DIRTY's folio included): ADDED by a polite task's process marks its
+ * pages as the tools', by anyone else unmarks them, as do DIRTY and
+ * REMOVED; INODE_NEW and LOST forget. An ADDED of the tools' pages that
+ * are done already queues their drop.
+ */
+void local_polite_event(struct local_session *s, const struct dc_record *r, uint64_t count);
+/* Task t marked pages done (count 0: the whole file): queue what can go now. */
+void local_polite_done(struct local_session *s, const struct de_file *f, uint64_t index,
+		       uint64_t count);
+/*
+ * The drops queued so far, handed over under the lock; done (fadvise)
+ * after it is released by local_polite_run(), which frees them.
+ */
+struct polite_drop *local_polite_take(struct local_session *s, size_t *n);
+void local_polite_run(struct polite_drop *d, size_t n);
+void local_polite_free(struct local_session *s);
 
 /* ---- local-save.c ---- */
 

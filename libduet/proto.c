@@ -90,7 +90,7 @@ int dp_parse_request(const struct dp_msg *m, struct dp_request *r)
 		r->u.task_new.mask = tn.mask;
 		r->u.task_new.flags = tn.flags;
 		r->u.task_new.latency_ms = tn.latency_ms;
-		if (tn.flags & ~DP_TASK_HOLD)
+		if (tn.flags & ~DP_TASK_FLAGS)
 			return -EBADMSG;
 		if (get_str(p + sizeof(tn), tn.name_len, DP_MAX_NAME, r->u.task_new.name))
 			return -EBADMSG;

@@ -60,8 +60,8 @@
 
 #define DP_MAGIC	0x54455544u	/* "DUET" */
 #define DP_VERSION	1	/* major: in every header and in HELLO */
-#define DP_MINOR	3	/* this codec's minor (see "Growth" above); 2: RESIDENCY;
-				 * 3: TASK_NEW's latency_ms */
+#define DP_MINOR	4	/* this codec's minor (see "Growth" above); 2: RESIDENCY;
+				 * 3: TASK_NEW's latency_ms; 4: DP_TASK_POLITE */
 #define DP_HDR_SIZE	16
 #define DP_MAX_REQUEST	(64u * 1024)	/* client to daemon payload */
 #define DP_MAX_REPLY	(1024u * 1024)	/* daemon to client payload */
@@ -134,6 +134,15 @@ struct dp_welcome {
 #define DP_WELCOME_MIN	offsetof(struct dp_welcome, features)
 
 #define DP_TASK_HOLD	0x1u	/* do not scan until DP_TASK_START (done marks replayed first) */
+/*
+ * Minor 4: the task is cache-polite (DUET_TASK_POLITE), for the process
+ * that connected. A daemon of an earlier minor refuses the flag as
+ * malformed (it checks TASK_NEW's flags), so a client never sends it to
+ * one: duet_task_new() fails with -EOPNOTSUPP instead, and no task is
+ * registered that would not be what was asked.
+ */
+#define DP_TASK_POLITE	0x2u
+#define DP_TASK_FLAGS	(DP_TASK_HOLD | DP_TASK_POLITE)
 
 struct dp_task_new {
 	uint32_t mask;

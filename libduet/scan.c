@@ -184,6 +184,20 @@ int ds_cached_any(const char *path, uint64_t ino)
 	return r ? r : cs.nr_cache > 0;
 }
 
+int ds_drop_pages(const char *path, uint64_t ino, uint64_t index, uint64_t count)
+{
+	uint64_t ps = ds_page_size();
+	struct stat st;
+	int fd = open_file(path, ino, &st), r;
+
+	if (fd < 0)
+		return fd;
+	/* posix_fadvise returns the error; it does not set errno. */
+	r = -posix_fadvise(fd, (off_t)(index * ps), (off_t)(count * ps), POSIX_FADV_DONTNEED);
+	close(fd);
+	return r;
+}
+
 int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino)
 {
 	uint64_t ps = ds_page_size(), pages, tail;

@@ -65,6 +65,13 @@ int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino);
  * the end of the file included: 1, 0, -ENOENT as above, -errno.
  */
 int ds_cached_any(const char *path, uint64_t ino);
+/*
+ * Drop pages [index, index + count) of path from the page cache
+ * (POSIX_FADV_DONTNEED), if it is still the regular file ino; opened as
+ * for a scan. Dirty, mapped or locked pages stay (the kernel's rule). 0 or
+ * -errno.
+ */
+int ds_drop_pages(const char *path, uint64_t ino, uint64_t index, uint64_t count);
 
 /* Record one event of the file in the window (in stream order). */
 void ds_scan_event(struct ds_scan *sc, int type, uint64_t index, uint64_t count);

@@ -342,7 +342,8 @@ void tl_duet_start(struct tl_ctx *c, bool want_modified)
 {
 	struct duet_session_opts so = { .sz = sizeof(so) };
 	struct duet_task_opts to = { .sz = sizeof(to), .name = c->prog,
-				     .mask = DUET_EXISTS, .path = c->root };
+				     .mask = DUET_EXISTS, .path = c->root,
+				     .flags = c->no_polite ? 0 : DUET_TASK_POLITE };
 	int r;
 
 	if (c->no_duet)
@@ -350,6 +351,17 @@ void tl_duet_start(struct tl_ctx *c, bool want_modified)
 	r = duet_session_new(&so, &c->s);
 	if (!r)
 		r = duet_task_new(c->s, &to, &c->ex);
+	if (r == -EOPNOTSUPP && to.flags) {
+		/* A duetd before cache-polite tasks: the rest works without. */
+		fprintf(stderr,
+			"%s: warning: duetd is too old for cache-polite tasks (protocol minor 4): "
+			"the pages read stay in the page cache (update duetd, or --no-polite)\n",
+			c->prog);
+		to.flags = 0;
+		r = duet_task_new(c->s, &to, &c->ex);
+	}
+	/* The MODIFIED task holds no page back, polite or not (duet_task_new(3)). */
+	to.flags = 0;
 	if (!r && want_modified) {
 		to.mask = DUET_MODIFIED;
 		r = duet_task_new(c->s, &to, &c->mod);

@@ -62,6 +62,12 @@ struct tl_ctx {
 	const char *root;	/* as given, without trailing slashes */
 	char *root_abs;		/* realpath(root): duet_task_path() answers under it */
 	bool quiet, no_duet, tty;
+	/*
+	 * --no-polite: leave the pages read in the cache. By default the
+	 * EXISTS task is cache-polite (DUET_TASK_POLITE): what the tool
+	 * brought in and every task marked done is dropped again.
+	 */
+	bool no_polite;
 	struct tl_entry **e;	/* in walk order */
 	int n, cap;
 	int errors;		/* problems reported; exit status 1 at the end */

@@ -412,7 +412,7 @@ static void dir_metadata(struct tl_ctx *c)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: duet-backup [--no-duet] [-q] SRC DST\n"
+	fprintf(f, "usage: duet-backup [--no-duet] [--no-polite] [-q] SRC DST\n"
 		   "Copy the tree SRC to DST, files whose pages are cached first.\n");
 }
 
@@ -420,11 +420,12 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "no-duet", no_argument, NULL, 'n' },
+		{ "no-polite", no_argument, NULL, 'P' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	bool quiet = false, no_duet = false;
+	bool quiet = false, no_duet = false, no_polite = false;
 	struct tl_ctx c;
 	struct stat st;
 	int o;
@@ -433,6 +434,9 @@ int main(int argc, char **argv)
 		switch (o) {
 		case 'n':
 			no_duet = true;
+			break;
+		case 'P':
+			no_polite = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -454,6 +458,7 @@ int main(int argc, char **argv)
 		return 2;
 	is_root = geteuid() == 0;
 	tl_init(&c, "duet-backup", argv[optind], quiet, no_duet);
+	c.no_polite = no_polite;
 	ctx = &c;
 	c.what = "copied";
 	dst_root = argv[optind + 1];

@@ -229,14 +229,14 @@ static int cmp_group(const void *a, const void *b)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: duet-dedup [--no-duet] [-q] [--reflink] PATH\n"
+	fprintf(f, "usage: duet-dedup [--no-duet] [--no-polite] [-q] [--reflink] PATH\n"
 		   "Report groups of identical files under PATH; --reflink makes them share extents.\n");
 }
 
 /* What a run holds from the options to the report. */
 struct dedup {
 	struct tl_ctx c;
-	bool quiet, no_duet, do_reflink;
+	bool quiet, no_duet, no_polite, do_reflink;
 	bool unsupported;	/* a file system refused FICLONE: no more tries */
 	struct dd_file **files;	/* one per inode, non-empty regular files */
 	struct dd_file **cand;	/* those sharing a size with another: hashed */
@@ -256,6 +256,7 @@ static int dd_options(struct dedup *d, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "no-duet", no_argument, NULL, 'n' },
+		{ "no-polite", no_argument, NULL, 'P' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "reflink", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -267,6 +268,9 @@ static int dd_options(struct dedup *d, int argc, char **argv)
 		switch (o) {
 		case 'n':
 			d->no_duet = true;
+			break;
+		case 'P':
+			d->no_polite = true;
 			break;
 		case 'q':
 			d->quiet = true;
@@ -296,6 +300,7 @@ static int dd_list(struct dedup *d, const char *root)
 	struct tl_ctx *c = &d->c;
 
 	tl_init(c, "duet-dedup", root, d->quiet, d->no_duet);
+	c->no_polite = d->no_polite;
 	c->what = "hashed";
 	if (tl_list(c))
 		return 2;

@@ -301,14 +301,14 @@ static char *manifest_rel(struct tl_ctx *c, const char *file)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: duet-scrub [--no-duet] [-q] [--create] --manifest FILE PATH\n"
+	fprintf(f, "usage: duet-scrub [--no-duet] [--no-polite] [-q] [--create] --manifest FILE PATH\n"
 		   "Write (--create) or verify checksums of every regular file under PATH.\n");
 }
 
 /* What a run holds from the options to the report. */
 struct scrub {
 	struct tl_ctx c;
-	bool quiet, no_duet;
+	bool quiet, no_duet, no_polite;
 	const char *manifest;
 	struct rec *recs;	/* verify: the manifest's, sorted by path */
 	size_t nrecs;
@@ -326,6 +326,7 @@ static int sc_options(struct scrub *s, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "no-duet", no_argument, NULL, 'n' },
+		{ "no-polite", no_argument, NULL, 'P' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "create", no_argument, NULL, 'c' },
 		{ "manifest", required_argument, NULL, 'm' },
@@ -338,6 +339,9 @@ static int sc_options(struct scrub *s, int argc, char **argv)
 		switch (o) {
 		case 'n':
 			s->no_duet = true;
+			break;
+		case 'P':
+			s->no_polite = true;
 			break;
 		case 'q':
 			s->quiet = true;
@@ -371,6 +375,7 @@ static int sc_list(struct scrub *s, const char *root)
 	if (!create_mode && read_manifest(s->manifest, &s->recs, &s->nrecs))
 		return 2;
 	tl_init(c, "duet-scrub", root, s->quiet, s->no_duet);
+	c->no_polite = s->no_polite;
 	c->what = create_mode ? "hashed" : "verified";
 	if (tl_list(c))
 		return 2;

@@ -7,7 +7,8 @@
 # scenario that mounts more lists the mount points in EXTRA_MOUNTS
 # (unmounted first, in that order) and may set CLEANUP_HOOK (a function
 # run before anything else is cleaned up, e.g. to restore a sysctl).
-# Environment (meson): DUETD DUET DCLIENT DRESIDENT DMARKS DREPLAY BUILD_ROOT STAGE_BINS.
+# Environment (meson): DUETD DUET DCLIENT DRESIDENT DMARKS DREPLAY DPOLITE BUILD_ROOT
+# STAGE_BINS.
 # The programs test users run (dclient, duet) are staged into a directory
 # every user can reach (tests/lib/stage-bins): the build tree may not be.
 
@@ -123,12 +124,13 @@ setup() {	# setup SIZE_MB: work dir W, $FS (ext4: mkfs.ext4 $MKFS_ARGS) at $MNT,
 	SOCK=$W/duetd.sock
 	export DUET_SOCKET=$SOCK
 	STAGE=$("$STAGE_BINS" "$BUILD_ROOT" "$DCLIENT" "$DUET" ${DMARKS:+"$DMARKS"} \
-		${DREPLAY:+"$DREPLAY"}) ||
+		${DREPLAY:+"$DREPLAY"} ${DPOLITE:+"$DPOLITE"}) ||
 		die "stage-bins"
 	DCLIENT=$STAGE/${DCLIENT#"$BUILD_ROOT"/}
 	DUET=$STAGE/${DUET#"$BUILD_ROOT"/}
 	[ -n "${DMARKS:-}" ] && DMARKS=$STAGE/${DMARKS#"$BUILD_ROOT"/}
 	[ -n "${DREPLAY:-}" ] && DREPLAY=$STAGE/${DREPLAY#"$BUILD_ROOT"/}
+	[ -n "${DPOLITE:-}" ] && DPOLITE=$STAGE/${DPOLITE#"$BUILD_ROOT"/}
 	# The raw protocol client (dproto.py), where test users can read it.
 	DPROTO=$STAGE/dproto.py
 	cp "$LIBDIR/dproto.py" "$DPROTO" && chmod 0644 "$DPROTO" || die "staging dproto.py"

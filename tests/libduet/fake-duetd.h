@@ -39,7 +39,8 @@ struct fake {
 	uint32_t hello_minor, hello_version;
 	char task_path[DP_MAX_PATH + 1];
 	char task_name[DP_MAX_NAME + 1];
-	uint32_t task_mask;
+	uint32_t task_mask, task_flags;
+	unsigned int task_news;
 };
 
 static const struct duet_item items_sent[2] = {
@@ -149,6 +150,8 @@ static int serve(struct fake *f, int fd)
 		snprintf(f->task_path, sizeof(f->task_path), "%s", r->u.task_new.path);
 		snprintf(f->task_name, sizeof(f->task_name), "%s", r->u.task_new.name);
 		f->task_mask = r->u.task_new.mask;
+		f->task_flags = r->u.task_new.flags;
+		f->task_news++;
 		send_reply(fd, DP_VERSION, DP_REPLY, r->seq, 0, &id, sizeof(id), extra);
 		break;
 	}

@@ -152,6 +152,23 @@ static void test_task_opts(void)
 	CHECK_EQ(out.latency_ms, 7u);
 	big.o.latency_ms = 0;
 
+	/*
+	 * flags: the header before it ended with latency_ms (sizeof 40, the
+	 * padding after latency_ms then the caller's): a struct of that size
+	 * never has flags read, whatever its padding holds. A flag this
+	 * library does not know is refused.
+	 */
+	big.o.flags = DUET_TASK_POLITE;
+	big.o.sz = offsetofend(struct duet_task_opts, latency_ms) + 4;
+	CHECK_EQ(duet__task_opts_get(&big.o, &out), 0);
+	CHECK_EQ(out.flags, 0u);
+	big.o.sz = sizeof(big.o);
+	CHECK_EQ(duet__task_opts_get(&big.o, &out), 0);
+	CHECK_EQ(out.flags, DUET_TASK_POLITE);
+	big.o.flags = 0x2;
+	CHECK_EQ(duet__task_opts_get(&big.o, &out), -EINVAL);
+	big.o.flags = 0;
+
 	/* A newer header's, as for sessions. */
 	big.o.sz = sizeof(big);
 	CHECK_EQ(duet__task_opts_get(&big.o, &out), 0);

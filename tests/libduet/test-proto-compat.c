@@ -14,6 +14,10 @@
  * duet_task_status() gives the task's name with either daemon (the
  * client's own copy: TASK_STATUS does not carry it), and callers of an
  * older, smaller struct get only the fields they know.
+ * A cache-polite task (DUET_TASK_POLITE) goes to a newer daemon with
+ * DP_TASK_POLITE; an older one is never sent the flag (it would refuse
+ * it as malformed) and duet_task_new() says -EOPNOTSUPP rather than
+ * register a task that is not polite.
  * And duet_session_free() of a daemon-mode session hangs up the tasks
  * still registered on it, as duet_session_free(3) says it frees them.
  * The fake daemon also checks what the client sends: HELLO carries its
@@ -186,6 +190,31 @@ static void run_session_frees_tasks(void)
 	fake_stop(&fk);
 }
 
+/* DUET_TASK_POLITE: sent to minor 9, refused for minor 0 before TASK_NEW. */
+static void run_polite(enum kind kind)
+{
+	struct duet_task_opts to = { .sz = sizeof(to), .name = "polite", .mask = DUET_EXISTS,
+				     .path = dir, .flags = DUET_TASK_POLITE };
+	struct duet_session *s = NULL;
+	struct duet_task *t = NULL;
+	struct fake fk;
+
+	if (fake_start(&fk, kind)) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ(open_session(&s), 0);
+	if (s)
+		CHECK_EQ(duet_task_new(s, &to, &t), kind == NEWER ? 0 : -EOPNOTSUPP);
+	duet_task_free(t);
+	duet_session_free(s);
+	fake_stop(&fk);
+	CHECK_EQ(fk.task_news, kind == NEWER ? 1u : 0u);
+	if (kind == NEWER)
+		CHECK_EQ(fk.task_flags, DP_TASK_POLITE);
+	CHECK_EQ(fk.malformed, 0);
+}
+
 int main(void)
 {
 	char file[sizeof(dir) + 8];
@@ -199,6 +228,8 @@ int main(void)
 		fclose(fp);
 	run_compatible(NEWER);
 	run_compatible(OLDER);
+	run_polite(NEWER);
+	run_polite(OLDER);
 	run_short();
 	run_major();
 	run_refused();

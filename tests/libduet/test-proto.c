@@ -254,8 +254,11 @@ static void test_task_new(void)
 	task_new_msg(&w, DUET_ADDED, 0, "x", 1, "data", 4);
 	CHECK_EQ(request(&w, &r), -EBADMSG);
 
-	/* Flags it does not know. */
-	task_new_msg(&w, DUET_ADDED, 0x2, "x", 1, "/d", 2);
+	/* Minor 4's DP_TASK_POLITE, and flags it does not know. */
+	task_new_msg(&w, DUET_ADDED, DP_TASK_POLITE | DP_TASK_HOLD, "x", 1, "/d", 2);
+	CHECK_EQ(request(&w, &r), 0);
+	CHECK_EQ(r.u.task_new.flags, DP_TASK_POLITE | DP_TASK_HOLD);
+	task_new_msg(&w, DUET_ADDED, 0x4, "x", 1, "/d", 2);
 	CHECK_EQ(request(&w, &r), -EBADMSG);
 
 	/* A NUL inside a string. */

@@ -133,13 +133,34 @@ struct duet_task_opts {
 	unsigned int latency_ms;	/* this task's bound while it waits; 0: the
 					 * session's; 100 or more: none (events
 					 * come in batches, at least every 100 ms) */
+	uint64_t flags;			/* DUET_TASK_* below; 0: none. 64 bits so
+					 * that the struct grows: an older caller's
+					 * padding after latency_ms is never read */
 };
+
+/*
+ * Cache-polite: the pages this task's process brings into the page cache
+ * under its directory are dropped again (POSIX_FADV_DONTNEED) once every
+ * task whose directory covers the file and that watches cached pages
+ * (EXISTS, ADDED or REMOVED) has marked them done. Pages cached before
+ * the task registered, and pages another process read in or anyone
+ * dirtied since, are never dropped. In-process, "this task's process" is
+ * the session's process, and the tasks are the session's; through duetd,
+ * the process that registered the task, and the tasks of every client.
+ * A read hit (a page another process reads while cached) makes no page
+ * event: duet cannot see it, and such a page is dropped all the same.
+ * Through a duetd too old for it, duet_task_new() fails with
+ * -EOPNOTSUPP. See duet_task_new(3).
+ */
+#define DUET_TASK_POLITE	0x1ull
 
 /*
  * Register a task. Pages already cached under path are reported as if
  * they had just been added (and dirtied, where dirty): the scan runs in
  * the background, see duet_task_status(). Returns 0, -EINVAL (bad mask:
- * EXISTS with ADDED or REMOVED, MODIFIED with DIRTY or FLUSHED, none),
+ * EXISTS with ADDED or REMOVED, MODIFIED with DIRTY or FLUSHED, none; a
+ * flag this library does not know), -EOPNOTSUPP (DUET_TASK_POLITE
+ * through a duetd that predates it),
  * -ENOENT (path missing), -ENOSPC (64 tasks already), -errno.
  */
 int duet_task_new(struct duet_session *s, const struct duet_task_opts *opts,

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Cache-polite tasks (DUET_TASK_POLITE), in-process: the pages this
+ * process brings in and every task watching cached pages marked done are
+ * dropped again; pages cached before, pages another process read in,
+ * pages another process dirtied stay; a file a second task has not
+ * finished stays until it has; a task watching only DIRTY holds nothing back;
+ * without a polite task nothing is dropped. Residency is read with
+ * cachestat page by page, and every expected set is exact.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "libduet-test.h"
+
+#define NP 16	/* pages per file */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The cached pages of path, as a bit string "1111000..." of NP pages. */
+static void res_str(const char *path, char *out)
+{
+	uint8_t bits[MAXP];
+
+	resident(path, bits);
+	for (int i = 0; i < NP; i++)
+		out[i] = bits[i] ? '1' : '0';
+	out[NP] = '\0';
+}
+
+/* Wait up to ms for path's residency to be want; the residency at the end. */
+static void wait_res(const char *path, const char *want, int ms, char *got)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+
+	do {
+		res_str(path, got);
+		if (!strcmp(got, want))
+			return;
+		usleep(10000);
+	} while (now_ms() < end);
+}
+
+/* Fetch t's items into g until npages distinct pages of ino in state st came. */
+static int wait_pages(struct duet_task *t, struct got *g, uint64_t ino, uint32_t st, int npages)
+{
+	uint64_t end = now_ms() + 5000;
+	uint8_t bits[MAXP];
+
+	g->n = 0;
+	do {
+		int n = duet_task_fetch(t, g->it + g->n, 4096 - g->n), k = 0;
+
+		if (n < 0)
+			die("fetch: %s", duet_strerror(n));
+		g->n += (size_t)n;
+		pages(g, ino, st, bits);
+		for (int i = 0; i < MAXP; i++)
+			k += bits[i];
+		if (k >= npages)
+			return k;
+		usleep(5000);
+	} while (now_ms() < end);
+	return -1;
+}
+
+/* Another process reads pages [first, first + n) of path, one by one, no readahead. */
+static void other_reads(const char *path, int first, int n)
+{
+	pid_t p = fork();
+
+	if (p < 0)
+		die("fork: %s", strerror(errno));
+	if (!p) {
+		char buf[4096];
+		int fd = open(path, O_RDONLY);
+
+		if (fd < 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM))
+			_exit(1);
+		for (int i = first; i < first + n; i++)
+			if (pread(fd, buf, sizeof(buf), (off_t)i * 4096) != (ssize_t)sizeof(buf))
+				_exit(1);
+		_exit(0);
+	}
+	if (waitpid(p, NULL, 0) != p)
+		die("waitpid");
+}
+
+/* Another process writes page pg of path and writes it back. */
+static void other_dirties(const char *path, int pg)
+{
+	pid_t p = fork();
+
+	if (p < 0)
+		die("fork: %s", strerror(errno));
+	if (!p) {
+		char buf[4096];
+		int fd = open(path, O_WRONLY);
+
+		memset(buf, 'z', sizeof(buf));
+		if (fd < 0 || pwrite(fd, buf, sizeof(buf), (off_t)pg * 4096) != (ssize_t)sizeof(buf) ||
+		    fdatasync(fd))
+			_exit(1);
+		_exit(0);
+	}
+	if (waitpid(p, NULL, 0) != p)
+		die("waitpid");
+}
+
+static struct duet_task *task(struct duet_session *s, const char *name, uint32_t mask,
+			      const char *path, uint64_t flags)
+{
+	struct duet_task_opts o = { .sz = sizeof(o), .name = name, .mask = mask, .path = path,
+				    .flags = flags };
+	struct duet_task *t;
+	int r = duet_task_new(s, &o, &t);
+
+	if (r)
+		die("task %s: %s", name, duet_strerror(r));
+	return t;
+}
+
+static void done(struct duet_task *t, const char *path)
+{
+	struct duet_fileid f;
+	int r = duet_task_fileid(t, path, &f);
+
+	if (!r)
+		r = duet_task_set_done(t, &f, 0, 0);
+	if (r)
+		die("done %s: %s", path, duet_strerror(r));
+}
+
+int main(int argc, char **argv)
+{
+	static struct got g;
+	struct duet_session *s;
+	struct duet_task *ta, *tb, *tm, *tn;
+	struct duet_task_opts bad;
+	char p[6][300], got[NP + 1];
+	uint64_t ino[6];
+	struct lt t;
+
+	lt_setup(&t, "polite", argc, argv);
+	for (int i = 0; i < 6; i++) {
+		snprintf(p[i], sizeof(p[i]), "%s/%c", t.root, 'a' + i);
+		ino[i] = make_file(p[i], NP, 1);
+		drop(p[i]);
+	}
+	/* a: cached before the tasks came. */
+	readall(p[0]);
+
+	s = lt_session_or_skip(NULL);
+	/* A flag this library does not know is refused. */
+	bad = (struct duet_task_opts){ .sz = sizeof(bad), .mask = DUET_EXISTS, .path = t.root,
+				       .flags = 0x2 };
+	CHECK_EQ(duet_task_new(s, &bad, &tn), -EINVAL);
+	ta = task(s, "a", DUET_EXISTS, t.root, DUET_TASK_POLITE);
+	tb = task(s, "b", DUET_EXISTS, t.root, DUET_TASK_POLITE);
+	/* Dirtiness only: never marks done, and does not hold pages back. */
+	tm = task(s, "m", DUET_DIRTY, t.root, 0);
+	wait_scan(ta);
+	wait_scan(tb);
+	wait_scan(tm);
+
+	/* b: read by this process, done for both: dropped (at the ADDED or at the mark). */
+	readall(p[1]);
+	done(ta, p[1]);
+	done(tb, p[1]);
+	wait_res(p[1], "0000000000000000", 5000, got);
+	CHECK_STR(got, "0000000000000000");
+	printf("ok pages brought in and done by all: dropped\n");
+
+	/* c: another process read pages 0-7 in first; this one the rest. */
+	other_reads(p[2], 0, 8);
+	readall(p[2]);
+	done(ta, p[2]);
+	done(tb, p[2]);
+	wait_res(p[2], "1111111100000000", 5000, got);
+	CHECK_STR(got, "1111111100000000");
+	printf("ok pages another process read in: kept\n");
+
+	/* d: read by this process, page 3 dirtied by another before the marks. */
+	readall(p[3]);
+	other_dirties(p[3], 3);
+	CHECK(wait_pages(tm, &g, ino[3], DUET_DIRTY, 1) == 1, "the DIRTY of d's page 3 came");
+	done(ta, p[3]);
+	done(tb, p[3]);
+	wait_res(p[3], "0001000000000000", 5000, got);
+	CHECK_STR(got, "0001000000000000");
+	printf("ok a page another process dirtied: kept\n");
+
+	/* e: done for one task; the other has its ADDED items and no mark: kept. */
+	readall(p[4]);
+	done(ta, p[4]);
+	CHECK_EQ(wait_pages(tb, &g, ino[4], DUET_ADDED, NP), NP);
+	usleep(200000);
+	res_str(p[4], got);
+	CHECK_STR(got, "1111111111111111");
+	/* Its ADDED events are processed: its mark drops them at once. */
+	done(tb, p[4]);
+	res_str(p[4], got);
+	CHECK_STR(got, "0000000000000000");
+	printf("ok a file a second task had not finished: kept until it had\n");
+
+	/* a: cached before the tasks came, done for both: kept. */
+	done(ta, p[0]);
+	done(tb, p[0]);
+	usleep(300000);
+	res_str(p[0], got);
+	CHECK_STR(got, "1111111111111111");
+	printf("ok pages cached before: kept\n");
+
+	/* Without a polite task: the sequence that dropped e drops nothing. */
+	duet_task_free(ta);
+	duet_task_free(tb);
+	tn = task(s, "n", DUET_EXISTS, t.root, 0);
+	wait_scan(tn);
+	collect(tn, &g, 0);
+	readall(p[5]);
+	CHECK_EQ(wait_pages(tn, &g, ino[5], DUET_ADDED, NP), NP);
+	done(tn, p[5]);
+	usleep(300000);
+	res_str(p[5], got);
+	CHECK_STR(got, "1111111111111111");
+	printf("ok polite off: nothing dropped\n");
+
+	duet_task_free(tn);
+	duet_task_free(tm);
+	lt_session_free(s);
+	return lt_finish(&t);
+}
