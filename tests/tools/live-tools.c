@@ -847,14 +847,14 @@ static void test_scrub(void)
 	CHECK(!strcmp(got1, got2), "scrub --create: manifests differ with duet");
 	CHECK(!strcmp(r1.out, r2.out), "scrub --create: outputs differ");
 	/*
-	 * Polite (the default) keeps zz-cached.bin, cached before it ran.
-	 * That every page it read is dropped is not checked here: a few
-	 * pages of a file or two stay in about one run in three (see the
-	 * branch's notes); tests/libduet/test-polite.c and
-	 * tests/daemon/polite.sh check the drops exactly.
+	 * Polite (the default): zz-cached.bin, cached before it ran, stays;
+	 * every page the scrub read in is dropped again.
 	 */
 	CHECK(tree_cached(src, "") - tree_cached(src, "zz-cached.bin") >= 1,
 	      "scrub: zz-cached.bin was dropped");
+	CHECK(tree_cached(src, "zz-cached.bin") == 0,
+	      "scrub: %llu pages it read are still cached",
+	      (unsigned long long)tree_cached(src, "zz-cached.bin"));
 	run_free(&r2);
 	/* --no-polite: the same manifest and output, and the pages stay. */
 	{
