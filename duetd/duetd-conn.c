@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "duetd.h"
+#include "internal.h"
 
 /* ---- output: one reply at a time, plus READY ---- */
 
@@ -255,6 +256,55 @@ int client_new(int fd, const struct creds *cr, struct duser *u)
 	return 0;
 }
 
+struct retiring {
+	struct duet_task *task;
+	uint64_t gone_ns;	/* when its client went */
+	uint32_t id;
+	struct retiring *next;
+};
+
+/*
+ * A polite task's client went: the pages its last reads brought in may
+ * still be in the ring buffer, and they are its to drop only while its
+ * task (and its done marks) exist. It stays until the events up to now
+ * are processed.
+ */
+static bool retire(struct client *c)
+{
+	struct retiring *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return false;
+	r->task = c->task;
+	r->gone_ns = now_ns();
+	r->id = c->id;
+	r->next = d.retiring;
+	d.retiring = r;
+	return true;
+}
+
+void retire_tick(bool force)
+{
+	uint64_t now = now_ns();
+
+	for (struct retiring **p = &d.retiring; *p;) {
+		struct retiring *r = *p;
+
+		if (!force && now - r->gone_ns < RETIRE_MAX_NS &&
+		    duet__task_caught_up(r->task, r->gone_ns) != 1) {
+			p = &r->next;
+			continue;
+		}
+		*p = r->next;
+		duet_task_free(r->task);
+		d.ntasks--;
+		if (d.verbose)
+			say("task %u freed (polite: its events up to its client's end processed)",
+			    r->id);
+		free(r);
+	}
+}
+
 /* The client went away (or was thrown out): its task is freed. */
 void client_free(struct client *c)
 {
@@ -265,10 +315,13 @@ void client_free(struct client *c)
 		if (!duet_task_status(c->task, &st))
 			d.retired_resyncs += st.resyncs;
 		epoll_ctl(d.epfd, EPOLL_CTL_DEL, duet_task_fd(c->task), NULL);
-		duet_task_free(c->task);
-		d.ntasks--;
-		if (d.verbose)
-			say("task %u \"%s\" freed", c->id, c->name);
+		if (!c->polite || !retire(c)) {
+			duet_task_free(c->task);
+			d.ntasks--;
+			if (d.verbose)
+				say("task %u \"%s\" freed", c->id, c->name);
+		}
+		c->task = NULL;
 	}
 	epoll_ctl(d.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);

@@ -89,6 +89,7 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 	/* Status shows the root as resolved, not the path asked for. */
 	c->dir = strdup(duet__task_root(c->task));
 	c->mask = to.mask;
+	c->polite = to.flags & DUET_TASK_POLITE;
 	snprintf(c->name, sizeof(c->name), "%s", to.name);
 	c->id = d.next_id++;
 	d.ntasks++;

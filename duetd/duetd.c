@@ -488,7 +488,7 @@ int main(int argc, char **argv)
 	    (unsigned long long)d.fd_need, (unsigned long long)d.fd_limit);
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(d.epfd, evs, 64, -1);
+		int n = epoll_wait(d.epfd, evs, 64, d.retiring ? 2 : -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -529,10 +529,13 @@ int main(int argc, char **argv)
 			}
 		}
 		free_zombies();
+		if (d.retiring)
+			retire_tick(false);
 	}
 out:
 	while (d.clients)
 		client_free(d.clients);
+	retire_tick(true);
 	free_zombies();
 	limits_free();
 	metrics_stop();

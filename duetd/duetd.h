@@ -79,6 +79,7 @@ struct client {
 	uint64_t partial_ns;	/* since when `in` holds an incomplete request (0: not) */
 	uint64_t active_ns;	/* accepted, or its last complete request */
 	struct duet_task *task;
+	bool polite;		/* the task is DUET_TASK_POLITE */
 	uint32_t id, mask;
 	char name[DP_MAX_NAME + 1];
 	char *dir;
@@ -107,6 +108,7 @@ struct duetd {
 	struct duet_session *s;
 	struct client *clients;
 	struct client *zombies;	/* gone; freed after the current batch of events */
+	struct retiring *retiring;	/* polite tasks of clients gone (duetd-conn.c) */
 	unsigned int nclients, ntasks;
 	uint32_t next_id;
 	uint64_t start_ns;
@@ -138,6 +140,14 @@ int client_new(int fd, const struct creds *cr, struct duser *u);
 void client_free(struct client *c);
 /* Clients freed during a batch of events are released after it. */
 void free_zombies(void);
+/*
+ * Polite tasks of clients gone stay until the events stamped before the
+ * client went are processed (their pages are the client's to drop), at
+ * most RETIRE_MAX_NS. retire_tick() frees those that may go (all, with
+ * force); the main loop calls it every 2 ms while d.retiring is set.
+ */
+#define RETIRE_MAX_NS 500000000ull
+void retire_tick(bool force);
 void on_sock(struct client *c, uint32_t events);
 void on_task(struct client *c);
 /* The listening socket at d.socket: its fd, or -errno. */

@@ -67,6 +67,12 @@ int duet__task_new_ext(struct duet_session *s, const struct duet_task_opts *opts
 int duet__task_start(struct duet_task *t);
 /* The task's root as resolved at registration (absolute, no symlinks). */
 const char *duet__task_root(const struct duet_task *t);
+/*
+ * 1 once the task's session has processed every event stamped before ts
+ * (CLOCK_MONOTONIC ns, the stream's clock), else 0, and the readers are
+ * asked for the marks that pass it. In-process sessions only.
+ */
+int duet__task_caught_up(struct duet_task *t, uint64_t ts);
 /* 1 while the task is over its bound (waiting for its client). */
 int duet__task_paused(struct duet_task *t);
 

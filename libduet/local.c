@@ -658,6 +658,23 @@ const char *duet__task_root(const struct duet_task *dt)
 	return t ? t->root : NULL;
 }
 
+int duet__task_caught_up(struct duet_task *dt, uint64_t ts)
+{
+	struct local_task *t = local_task_of(dt);
+	struct local_session *s;
+	int r;
+
+	if (!t)
+		return -EINVAL;
+	s = t->s;
+	pthread_mutex_lock(&s->lock);
+	r = !s->src || dc_source_complete_to(s->src) >= ts;
+	if (!r)
+		dc_source_want_mark(s->src, ts);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 int duet__task_paused(struct duet_task *dt)
 {
 	struct local_task *t = local_task_of(dt);

@@ -13,16 +13,18 @@
 #  - d, page 3 dirtied (and written back) by another process before the
 #    marks: page 3 kept, the rest dropped;
 #  - a, cached before the clients came: kept;
+#  - g, read and done by a polite client G, alone, that exits at once
+#    after its mark (its events are processed after it went): dropped;
 #  - f, read and done by a client whose task is not polite (and the only
 #    one left): kept.
 . "$LIBDIR/lib.sh"
 setup 64
 mkdir -m 0755 "$MNT/d"
-for f in a b c d e f; do
+for f in a b c d e f g; do
 	dd if=/dev/urandom of="$MNT/d/$f" bs=4k count=16 status=none
 done
 sync
-for f in a b c d e f; do
+for f in a b c d e f g; do
 	python3 -c 'import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$MNT/d/$f"
@@ -123,9 +125,16 @@ sleep 0.5
 r=$(res "$MNT/d/a")
 check "a, cached before: kept (resident: '$r')" [ "$r" = 0-15 ]
 
-# Polite off: A and B go; C, not polite, reads f and marks it done.
+# A and B go. G, polite and alone, reads g, marks it done and exits at
+# once: the events of its reads reach duetd after it went.
 exec 3>&- 5>&-
 exec 4<&- 6<&-
+printf 'read %s\ndone %s\n' "$MNT/d/g" "$MNT/d/g" |
+	"$DPOLITE" -s "$SOCK" -p "$MNT/d" >"$W/g.out" 2>>"$W/g.err"
+check "client G read g, marked it done and exited" [ "$(tr '\n' ' ' <"$W/g.out")" = "ready ok ok " ]
+r=$(wait_res "$MNT/d/g" "")
+check "g, brought in and done by G, which exited at once: dropped (resident: '$r')" [ -z "$r" ]
+# Polite off: C, not polite, reads f and marks it done.
 start_client c root "$MNT/d"
 exec 7>"$W/c.in" 8<"$W/c.out"
 read -r -t 20 -u 8 rc || rc="(none)"
