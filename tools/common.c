@@ -488,8 +488,22 @@ void tl_poll(struct tl_ctx *c)
 		poll_task(c, c->mod, true);
 }
 
+/* The tool's callback, with e busy meanwhile. */
+static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
+{
+	e->flags |= TL_BUSY;
+	c->depth++;
+	c->fn(c, e, why);
+	c->depth--;
+	e->flags &= ~TL_BUSY;
+}
+
 void tl_drain(struct tl_ctx *c, tl_fn fn)
 {
+	struct tl_qent *aside = NULL;
+	int naside = 0;
+
+	c->fn = fn;
 	tl_poll(c);
 	while (c->nq) {
 		struct tl_qent q = c->q[--c->nq];
@@ -497,11 +511,37 @@ void tl_drain(struct tl_ctx *c, tl_fn fn)
 		/* queued twice, or processed since it was queued */
 		if (q.why == TL_CACHED && (q.e->flags & TL_DONE))
 			continue;
+		/*
+		 * The long file being read around us: it is being processed.
+		 * A DIRTY item for it waits for the outer drain (the file was
+		 * written to meanwhile); an ADDED one means nothing new.
+		 */
+		if (q.e->flags & TL_BUSY) {
+			if (q.why == TL_DIRTY) {
+				void *p = realloc(aside, (size_t)(naside + 1) * sizeof(*aside));
+
+				if (!p)
+					abort();
+				aside = p;
+				aside[naside++] = q;
+			}
+			continue;
+		}
 		if (q.why == TL_CACHED || !(q.e->flags & TL_DONE))
 			c->cached_first++;
-		fn(c, q.e, q.why);
+		visit(c, q.e, q.why);
 		tl_poll(c);
 	}
+	for (int i = 0; i < naside; i++)
+		queue(c, aside[i].e, aside[i].why);
+	free(aside);
+}
+
+void tl_between(struct tl_ctx *c)
+{
+	tl_poll(c);
+	if (c->depth == 1 && c->nq && c->fn)
+		tl_drain(c, c->fn);
 }
 
 void tl_done(struct tl_ctx *c, struct tl_entry *e)
@@ -550,8 +590,9 @@ void tl_run(struct tl_ctx *c, tl_fn fn)
 			ride(c, fn);
 		else
 			tl_drain(c, fn);
+		c->fn = fn;
 		if ((e->flags & TL_WANT) && !(e->flags & TL_DONE))
-			fn(c, e, TL_WALK);
+			visit(c, e, TL_WALK);
 	}
 	tl_drain(c, fn);
 }
@@ -601,6 +642,7 @@ int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct 
 		 uint8_t hash[16])
 {
 	static char *buf;
+	uint64_t got = 0;
 	XXH3_state_t *x;
 	XXH128_canonical_t can;
 	char *p = tl_path(c, rel);
@@ -624,7 +666,6 @@ int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct 
 	x = XXH3_createState();
 	if (!x)
 		abort();
-	c->bytes_read_file = 0;
 	XXH3_128bits_reset(x);
 	while ((n = read(fd, buf, 1u << 20)) != 0) {
 		if (n < 0) {
@@ -633,14 +674,14 @@ int tl_hash_file(struct tl_ctx *c, const char *rel, struct stat *before, struct 
 			r = -errno;
 			break;
 		}
+		/* buf is consumed here: tl_between() may hash another file. */
 		XXH3_128bits_update(x, buf, (size_t)n);
-		if (!c->bytes_read_file)
+		if (!got)
 			tl_test_reading(c);
-		if ((c->bytes_read_file + (uint64_t)n) / TL_POLL_CHUNK !=
-		    c->bytes_read_file / TL_POLL_CHUNK)
-			tl_poll(c);
-		c->bytes_read_file += (uint64_t)n;
 		c->bytes_read += (uint64_t)n;
+		if ((got + (uint64_t)n) / TL_POLL_CHUNK != got / TL_POLL_CHUNK)
+			tl_between(c);
+		got += (uint64_t)n;
 	}
 	if (!r) {
 		XXH128_canonicalFromHash(&can, XXH3_128bits_digest(x));

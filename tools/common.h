@@ -7,9 +7,12 @@
  * strcmp in each directory, depth first). Then tl_run() visits the wanted
  * entries in the tool's natural order (c->walk if the tool set it, else
  * the listing's). Every file an item names (ADDED: pages of it are cached
- * now; DIRTY: it was written to) is queued: by tl_poll(), which the tools
- * call between chunks of a long read too, and before each walk entry.
- * Queued files are processed before the next walk entry, the most
+ * now; DIRTY: it was written to) is queued, before each walk entry and
+ * between chunks of a long read (tl_between()). Between chunks, the files
+ * queued are processed at once, before the rest of the long file: what
+ * another tool brought in is read while it is still cached (one level
+ * deep: not again from inside such a file). Otherwise queued files are
+ * processed before the next walk entry, the most
  * recently queued first (the least likely to have left the cache), and
  * while items keep coming (the last one less than ride_ms ago) the walk
  * waits for more instead of reading on its own: another tool is reading
@@ -32,6 +35,7 @@
 #define TL_WANT		0x1u	/* the tool wants to process this entry */
 #define TL_DONE		0x2u	/* processed (or failed): the walk skips it */
 #define TL_FAILED	0x4u	/* processing failed (reported) */
+#define TL_BUSY		0x8u	/* being processed (a long file, between its chunks) */
 
 struct tl_entry {
 	char *rel;		/* path under the root; "" is the root itself */
@@ -90,7 +94,8 @@ struct tl_ctx {
 	int processed;
 	uint64_t bytes;
 	uint64_t bytes_read;	/* by tl_hash_file */
-	uint64_t bytes_read_file;	/* of the file being read */
+	tl_fn fn;		/* the tool's callback (tl_run, tl_drain) */
+	int depth;		/* files being processed, one inside another */
 	uint64_t last_progress_ns;
 	const char *what;	/* "copied", "hashed" */
 	int total;		/* wanted entries */
@@ -117,8 +122,16 @@ void tl_run(struct tl_ctx *c, tl_fn fn);
  * first (called by tl_run before each walk entry). */
 void tl_drain(struct tl_ctx *c, tl_fn fn);
 /* Fetch pending items and queue the files they name, without processing
- * them; for calls between chunks of a long read (at most every ms). */
+ * them. */
 void tl_poll(struct tl_ctx *c);
+/*
+ * Between chunks of a long read (every TL_POLL_CHUNK bytes): fetch items
+ * and process the files they queue now, unless this file is itself one
+ * processed from between another's chunks. The caller's buffers must be
+ * consumed (written, hashed) before the call: the tool's callback runs
+ * inside it.
+ */
+void tl_between(struct tl_ctx *c);
 #define TL_POLL_CHUNK	(2u << 20)	/* poll at least every this many bytes read */
 /* Mark processed: the walk skips it; duet stops queueing its events. */
 void tl_done(struct tl_ctx *c, struct tl_entry *e);

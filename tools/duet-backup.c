@@ -116,12 +116,12 @@ static int copy_range(int in, int out, off_t off, off_t end, bool *rd)
 			first_chunk = false;
 			tl_test_reading(ctx);
 		}
-		/* queue what the others bring in meanwhile (no processing) */
-		if ((uint64_t)(off + n) / TL_POLL_CHUNK != (uint64_t)off / TL_POLL_CHUNK)
-			tl_poll(ctx);
 		r = write_all(out, buf, (size_t)n, off);
 		if (r)
 			return r;
+		/* buf is written: copy what the others bring in meanwhile */
+		if ((uint64_t)(off + n) / TL_POLL_CHUNK != (uint64_t)off / TL_POLL_CHUNK)
+			tl_between(ctx);
 		off += n;
 	}
 	return 0;

@@ -39,7 +39,6 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 	struct stat before, after;
 	int r = 0, tries;
 
-	tl_done(c, e);
 	for (tries = 0; tries < MAX_TRIES; tries++) {
 		r = tl_hash_file(c, e->rel, &before, &after, f->hash);
 		if (r || tl_same_version(&before, &after))
@@ -55,6 +54,11 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 		f->st = before;
 		f->ok = true;
 	}
+	/*
+	 * Done once read, not before: a cache-polite task's pages are dropped
+	 * once done, and readahead runs ahead of the hashing.
+	 */
+	tl_done(c, e);
 	tl_progress(c, r ? 0 : (uint64_t)before.st_size);
 }
 

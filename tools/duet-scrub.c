@@ -56,7 +56,6 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 	uint8_t h[16];
 	int r = 0;
 
-	tl_done(c, e);
 	for (int tries = 0; tries < MAX_TRIES; tries++) {
 		r = tl_hash_file(c, e->rel, &before, &after, h);
 		if (r)
@@ -84,6 +83,8 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 		f->err = -EAGAIN;
 		tl_err(c, e->rel, "changed during each of %d reads; not in the manifest", MAX_TRIES);
 	}
+	/* Done once read (see duet-dedup.c: a polite task drops done pages). */
+	tl_done(c, e);
 	tl_progress(c, (uint64_t)before.st_size);
 }
 

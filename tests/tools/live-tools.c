@@ -173,6 +173,9 @@ static const char *staged(const char *exe)
  * tool is stopped. as_nobody: through setpriv as uid/gid 65534, running
  * the staged copy of the tool (see stage_tools()).
  */
+/* With a stop in a file (stop < 0): also stop after this many files. */
+static int also_stop_after;
+
 static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(void *), void *ud,
 			   bool as_nobody)
 {
@@ -220,6 +223,10 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 			setenv("DUET_TOOLS_TEST_STOP_AFTER", s, 1);
 		else if (stop < 0)
 			setenv("DUET_TOOLS_TEST_STOP_IN_FILE", s, 1);
+		if (stop < 0 && also_stop_after) {
+			snprintf(s, sizeof(s), "%d", also_stop_after);
+			setenv("DUET_TOOLS_TEST_STOP_AFTER", s, 1);
+		}
 		if (!freopen(o, "w", stdout) || !freopen(e, "w", stderr))
 			_exit(126);
 		execvp(av[0], (char **)av);
@@ -240,8 +247,9 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	r.out = slurp(o);
 	r.err = slurp(e);
-	CHECK(!stop || !on_stop || stops == 1, "%s: stopped %d times, expected once", argv[0],
-	      stops);
+	CHECK(!stop || !on_stop || stops == (stop < 0 && also_stop_after ? 2 : 1),
+	      "%s: stopped %d times, expected %d", argv[0], stops,
+	      stop < 0 && also_stop_after ? 2 : 1);
 	return r;
 }
 
@@ -1334,6 +1342,67 @@ static void remove_base(void)
 		fprintf(stderr, "cannot remove %s\n", base);
 }
 
+struct between {
+	const char *src, *dst;
+	int stops;
+};
+
+static void between_on_stop(void *ud)
+{
+	struct between *b = ud;
+	struct stat st;
+	char *p;
+
+	if (++b->stops == 1) {
+		/* Inside a-big: another process brings s3 into the cache. */
+		read_file(p = pj(b->src, "s3"));
+		free(p);
+		return;
+	}
+	/* After the first file done: s3, copied between a-big's chunks. */
+	p = pj(b->dst, "s3");
+	CHECK(!stat(p, &st) && st.st_size == 65536,
+	      "between: s3 is not the first file copied (cached while a-big was read)");
+	free(p);
+	p = pj(b->dst, "a-big");
+	CHECK(stat(p, &st) && errno == ENOENT, "between: a-big was copied before s3");
+	free(p);
+}
+
+/*
+ * Cached files are processed between the chunks of a long file: backup
+ * (name order) stops inside a-big (32 MiB), another process reads s3,
+ * and the first file copied is s3, before a-big is finished.
+ */
+static void test_between(void)
+{
+	char *src = pj(base, "fs/between"), *dst = pj(base, "fs/between-dst");
+	struct between b = { src, dst, 0 };
+	const char *av[] = { backup_exe, "-q", src, dst, NULL };
+	struct run r;
+
+	if (mkdir(src, 0755))
+		die("mkdir %s: %s", src, strerror(errno));
+	put(src, "a-big", 0, 32u << 20, 7);
+	for (int i = 1; i <= 4; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "s%d", i);
+		put(src, name, 0, 65536, (uint32_t)(20 + i));
+	}
+	evict_tree(src);
+	also_stop_after = 1;
+	r = run_tool(av, -1, between_on_stop, &b, false);
+	also_stop_after = 0;
+	check_duet_used(&r, "between");
+	CHECK(r.status == 0, "between: exit %d: %s", r.status, r.err);
+	CHECK(b.stops == 2, "between: stopped %d times", b.stops);
+	CHECK(tree_equal(src, dst, true), "between: the copy differs");
+	run_free(&r);
+	free(src);
+	free(dst);
+}
+
 int main(int argc, char **argv)
 {
 	static struct fsimg fs, small;	/* the cleanup at exit points at them */
@@ -1383,6 +1452,7 @@ int main(int argc, char **argv)
 		test_reflink();
 	} else if (!strcmp(argv[1], "order")) {
 		test_order();
+		test_between();
 	} else {
 		die("unknown test %s", argv[1]);
 	}
