@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Page decoding on top of libtraceevent's kbuffer. kbuffer trusts the
- * page it is given, so this file checks the header against the length
- * and walks the event lengths once before handing it the page: kbuffer
- * would follow a corrupt length backwards or in place (forever), and
- * after the walk it never reads outside what was checked. No copy is
- * made; the page is read in place.
+ * Page decoding. By default in one pass of our own over the sub-buffer
+ * (walk()): each entry's header and length are checked as it is reached,
+ * the time stamp follows the deltas, and each data event is decoded in
+ * place; a page found inconsistent anywhere appends nothing.
+ *
+ * With DC_DECODE_KBUFFER, on top of libtraceevent's kbuffer, the
+ * reference. kbuffer trusts the page it is given, so this file checks
+ * the header against the length and walks the event lengths once before
+ * handing it the page: kbuffer would follow a corrupt length backwards
+ * or in place (forever), and after the walk it never reads outside what
+ * was checked. No copy is made; the page is read in place.
  */
 #include <endian.h>
 #include <errno.h>
@@ -61,11 +66,17 @@ int dc_decoder_new(const struct dc_decoder_opts *opts, struct dc_decoder **ret)
 		return -ENOMEM;
 	d->long_size = opts->long_size;
 	d->types = opts->types ? opts->types : ~0u;
-	d->kb = kbuffer_alloc(opts->long_size == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
-			      __BYTE_ORDER == __LITTLE_ENDIAN ? KBUFFER_ENDIAN_LITTLE :
-							       KBUFFER_ENDIAN_BIG);
-	if (!d->kb)
-		goto nomem;
+	if (opts->flags & ~DC_DECODE_KBUFFER) {
+		free(d);
+		return -EINVAL;
+	}
+	if (opts->flags & DC_DECODE_KBUFFER) {
+		d->kb = kbuffer_alloc(opts->long_size == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
+				      __BYTE_ORDER == __LITTLE_ENDIAN ? KBUFFER_ENDIAN_LITTLE :
+								       KBUFFER_ENDIAN_BIG);
+		if (!d->kb)
+			goto nomem;
+	}
 	for (i = 0; i < opts->nlayouts; i++)
 		if (opts->layouts[i].id > d->max_id)
 			d->max_id = opts->layouts[i].id;
@@ -269,8 +280,11 @@ size_t dc_page_data_size(const void *page, size_t len, int long_size)
 	return (size_t)(page_commit(page, long_size) & COMMIT_SIZE_MASK);
 }
 
-/* Check the header and copy the page so kbuffer never reads outside it. */
-static int load(struct dc_decoder *d, const void *page, size_t len)
+/*
+ * Check the header against len and read the loss it records (d->missed):
+ * the size of the event data, or -EBADMSG.
+ */
+static ssize_t header(struct dc_decoder *d, const void *page, size_t len)
 {
 	size_t hdr = dc_page_header_size(d->long_size), size;
 	uint64_t commit;
@@ -282,8 +296,6 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 	if (size > len - hdr)
 		return -EBADMSG;
 	if ((commit & COMMIT_MISSED_STORED) && size + (size_t)d->long_size > len - hdr)
-		return -EBADMSG;
-	if (check_events((const uint8_t *)page + hdr, size))
 		return -EBADMSG;
 	/*
 	 * Read the loss from the header ourselves: kbuffer_missed_events()
@@ -312,6 +324,19 @@ static int load(struct dc_decoder *d, const void *page, size_t len)
 			}
 		}
 	}
+	return (ssize_t)size;
+}
+
+/* Check the page so kbuffer never reads outside it, and load it. */
+static int load(struct dc_decoder *d, const void *page, size_t len)
+{
+	ssize_t size = header(d, page, len);
+
+	if (size < 0)
+		return (int)size;
+	if (check_events((const uint8_t *)page + dc_page_header_size(d->long_size),
+			 (size_t)size))
+		return -EBADMSG;
 	/*
 	 * check_events() walked every entry header and length: kbuffer's
 	 * walk stays inside [hdr, hdr + size) and the stored count, so it can
@@ -408,6 +433,112 @@ int dc_decode_event(struct dc_decoder *d, const void *data, size_t len, uint64_t
 	return (int)(out->n - n0);
 }
 
+/* The LOST record a page flagged with missed events starts with. */
+static void lost_record(struct dc_decoder *d, struct dc_record *rec, uint64_t ts, uint16_t cpu)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->ts = ts;
+	rec->cpu = cpu;
+	rec->type = DC_LOST;
+	rec->pid = -1;
+	if (d->missed < 0) {
+		rec->flags = DC_REC_LOST_UNKNOWN;
+		rec->count = 1;
+		d->st.lost_unknown++;
+	} else {
+		rec->count = (uint64_t)d->missed;
+		d->st.lost += (uint64_t)d->missed;
+	}
+}
+
+/*
+ * One pass over the entries (kernel/trace/ring_buffer.c's encoding, read
+ * as kbuffer reads it: every delta, a padding's too, moves the time on;
+ * an absolute time stamp sets it), decoding data events as they come.
+ * Whatever is wrong in the page, it appends nothing and counts only the
+ * bad page.
+ */
+static int walk(struct dc_decoder *d, const uint8_t *page, size_t len, uint16_t cpu,
+		struct dc_recbuf *out)
+{
+	struct dc_decode_stats saved = d->st;
+	const uint8_t *data = page + dc_page_header_size(d->long_size);
+	ssize_t size = header(d, page, len);
+	size_t off = 0, n0 = out->n, lost_at = SIZE_MAX;
+	bool first = true;
+	uint64_t ts;
+
+	if (size < 0)
+		goto bad;
+	memcpy(&ts, page, 8);
+	if (d->missed) {
+		/* Its time is the first event's, or the page's end's. */
+		if (dc_recbuf_reserve(out, 1))
+			return -ENOMEM;
+		lost_at = out->n++;
+	}
+	while (off < (size_t)size) {
+		size_t left = (size_t)size - off, n;
+		const uint8_t *ev;
+		uint32_t h, a;
+
+		if (left < 4)
+			goto bad;
+		memcpy(&h, data + off, 4);
+		if ((h & 31) >= 1 && (h & 31) <= 28) {
+			n = 4 + (size_t)(h & 31) * 4;
+			if (n > left)
+				goto bad;
+			ev = data + off + 4;
+		} else {
+			if (left < 8)
+				goto bad;
+			memcpy(&a, data + off + 4, 4);
+			switch (h & 31) {
+			case 0:		/* array[0]: data length + 4 */
+				if (a < 4 || (n = 8 + (((size_t)a - 4 + 3) & ~(size_t)3)) > left)
+					goto bad;
+				ev = data + off + 8;
+				break;
+			case 29:	/* padding: array[0] is its length after the header */
+				if ((n = 4 + (size_t)a) > left)
+					goto bad;
+				ts += h >> 5;
+				off += n;
+				continue;
+			case 30:	/* time extend */
+				ts += ((uint64_t)a << 27) + (h >> 5);
+				off += 8;
+				continue;
+			default:	/* absolute time stamp */
+				ts = ((uint64_t)a << 27) + (h >> 5);
+				off += 8;
+				continue;
+			}
+		}
+		ts += h >> 5;
+		if (first && lost_at != SIZE_MAX)
+			lost_record(d, &out->rec[lost_at], ts, cpu);
+		first = false;
+		if (decode_one(d, ev, n - (size_t)(ev - (data + off)), ts, cpu, out)) {
+			d->st = saved;
+			out->n = n0;
+			return -ENOMEM;
+		}
+		off += n;
+	}
+	if (first && lost_at != SIZE_MAX)
+		lost_record(d, &out->rec[lost_at], ts, cpu);
+	d->st.pages++;
+	d->st.records += out->n - n0;
+	return (int)(out->n - n0);
+bad:
+	d->st = saved;
+	d->st.bad_pages++;
+	out->n = n0;
+	return -EBADMSG;
+}
+
 int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		   uint16_t cpu, struct dc_recbuf *out)
 {
@@ -418,6 +549,8 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 	int64_t missed;
 	int r;
 
+	if (!d->kb)
+		return walk(d, page, len, cpu, out);
 	r = load(d, page, len);
 	if (r) {
 		if (r == -EBADMSG)
@@ -434,19 +567,7 @@ int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		if (dc_recbuf_reserve(out, 1))
 			return -ENOMEM;
 		rec = &out->rec[out->n++];
-		memset(rec, 0, sizeof(*rec));
-		rec->ts = data ? ts : kbuffer_timestamp(d->kb);
-		rec->cpu = cpu;
-		rec->type = DC_LOST;
-		rec->pid = -1;
-		if (missed < 0) {
-			rec->flags = DC_REC_LOST_UNKNOWN;
-			rec->count = 1;
-			d->st.lost_unknown++;
-		} else {
-			rec->count = (uint64_t)missed;
-			d->st.lost += (uint64_t)missed;
-		}
+		lost_record(d, rec, data ? ts : kbuffer_timestamp(d->kb), cpu);
 	}
 	for (; data; data = kbuffer_next_event(d->kb, &ts)) {
 		unsigned int esz = (unsigned int)kbuffer_event_size(d->kb);

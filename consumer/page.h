@@ -29,7 +29,16 @@ struct dc_decoder_opts {
 	const struct dc_bdi *bdis;	/* for writeback_dirty_folio */
 	size_t nbdis;
 	unsigned int types;	/* DC_ADDED | ...: records to emit; 0: all */
+	unsigned int flags;	/* DC_DECODE_* */
 };
+
+/*
+ * Decode with libtraceevent's kbuffer, the reference. Without it the
+ * decoder walks the sub-buffer itself in one pass (its own reading of
+ * the ring buffer's encoding, the same records and counts: the unit and
+ * fuzz tests hold the two to it), with no call per event.
+ */
+#define DC_DECODE_KBUFFER 0x1u
 
 /* Growable output array. */
 struct dc_recbuf {

@@ -17,24 +17,27 @@ static const struct dc_bdi bdis[] = {
 	{ .name = "btrfs-2", .devs = { 0x2d, 0x2e }, .ndevs = 2 },
 };
 
-static struct dc_decoder *dec[2];
-static struct dc_recbuf out;
+/* [long size 8, 4] x [our own walk, kbuffer]: the two must agree. */
+static struct dc_decoder *dec[2][2];
+static struct dc_recbuf out[2];
 
 static void setup(void)
 {
-	for (int i = 0; i < 2; i++) {
-		struct dc_decoder_opts o = {
-			.sz = sizeof(o),
-			.long_size = i ? 4 : 8,
-			.layouts = pb_layouts_618,
-			.nlayouts = sizeof(pb_layouts_618) / sizeof(pb_layouts_618[0]),
-			.bdis = bdis,
-			.nbdis = 2,
-		};
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < 2; k++) {
+			struct dc_decoder_opts o = {
+				.sz = sizeof(o),
+				.long_size = i ? 4 : 8,
+				.layouts = pb_layouts_618,
+				.nlayouts = sizeof(pb_layouts_618) / sizeof(pb_layouts_618[0]),
+				.bdis = bdis,
+				.nbdis = 2,
+				.flags = k ? DC_DECODE_KBUFFER : 0,
+			};
 
-		if (dc_decoder_new(&o, &dec[i]))
-			abort();
-	}
+			if (dc_decoder_new(&o, &dec[i][k]))
+				abort();
+		}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -45,31 +48,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!page)
 		return 0;
 	memcpy(page, data, size);
-	if (!dec[0])
+	if (!dec[0][0])
 		setup();
 	for (int i = 0; i < 2; i++) {
-		const struct dc_decode_stats *st = dc_decoder_stats(dec[i]);
-		uint64_t records = st->records;
-		int r;
+		int r[2];
 
-		out.n = 0;
-		r = dc_decode_page(dec[i], page, size, 1, &out);
-		if (r < 0) {
-			if ((r != -EBADMSG && r != -ENOMEM) || out.n)
+		for (int k = 0; k < 2; k++) {
+			const struct dc_decode_stats *st = dc_decoder_stats(dec[i][k]);
+			uint64_t records = st->records;
+
+			out[k].n = 0;
+			r[k] = dc_decode_page(dec[i][k], page, size, 1, &out[k]);
+			if (r[k] < 0) {
+				if ((r[k] != -EBADMSG && r[k] != -ENOMEM) || out[k].n)
+					abort();
+				continue;
+			}
+			if ((size_t)r[k] != out[k].n || st->records - records != out[k].n)
 				abort();
-			continue;
+			for (size_t n = 0; n < out[k].n; n++) {
+				const struct dc_record *rec = &out[k].rec[n];
+
+				if (rec->cpu != 1 || rec->reserved)
+					abort();
+				if (rec->type == DC_LOST ? n != 0 :
+				    (rec->type & ~DC_EVENTS_ALL) || !rec->type)
+					abort();
+			}
 		}
-		if ((size_t)r != out.n || st->records - records != out.n)
+		/* The same answer, the same records, the same counts. */
+		if (r[0] != r[1] || out[0].n != out[1].n ||
+		    (out[0].n && memcmp(out[0].rec, out[1].rec, out[0].n * sizeof(*out[0].rec))) ||
+		    memcmp(dc_decoder_stats(dec[i][0]), dc_decoder_stats(dec[i][1]),
+			   sizeof(struct dc_decode_stats)))
 			abort();
-		for (size_t k = 0; k < out.n; k++) {
-			const struct dc_record *rec = &out.rec[k];
-
-			if (rec->cpu != 1 || rec->reserved)
-				abort();
-			if (rec->type == DC_LOST ? k != 0 :
-			    (rec->type & ~DC_EVENTS_ALL) || !rec->type)
-				abort();
-		}
 	}
 	free(page);
 	return 0;

@@ -13,6 +13,9 @@
 #define DEV1 0x700001u		/* 7:1 */
 #define NL (sizeof(pb_layouts_618) / sizeof(pb_layouts_618[0]))
 
+/* DC_DECODE_KBUFFER or 0: every test runs with both decoders. */
+static unsigned int dflags;
+
 static struct dc_decoder *mk(int long_size, unsigned int types, const struct dc_bdi *bdis,
 			     size_t nbdis)
 {
@@ -24,6 +27,7 @@ static struct dc_decoder *mk(int long_size, unsigned int types, const struct dc_
 		.bdis = bdis,
 		.nbdis = nbdis,
 		.types = types,
+		.flags = dflags,
 	};
 	struct dc_decoder *d = NULL;
 
@@ -560,7 +564,7 @@ static void test_long4(void)
 		.index = { 16, 4 }, .dev = { 20, 4 }, .order = { 24, 1 },
 	};
 	struct dc_decoder_opts o = {
-		.sz = sizeof(o), .long_size = 4, .layouts = &l4, .nlayouts = 1,
+		.sz = sizeof(o), .long_size = 4, .layouts = &l4, .nlayouts = 1, .flags = dflags,
 	};
 	struct dc_recbuf out = { 0 };
 	struct dc_decoder *d = NULL;
@@ -617,6 +621,11 @@ static void test_opts(void)
 	bad.id = 600;
 	bad.src = DC_SRC_NR;
 	CHECK_EQ(dc_decoder_new(&o, &d), -EINVAL);
+	bad = pb_layouts_618[0];
+	o.layouts = pb_layouts_618;
+	o.nlayouts = NL;
+	o.flags = 0x80;		/* a flag it does not know */
+	CHECK_EQ(dc_decoder_new(&o, &d), -EINVAL);
 	CHECK(d == (struct dc_decoder *)&o);	/* untouched on failure */
 	CHECK_EQ(dc_decoder_new(NULL, &d), -EINVAL);
 	dc_decoder_free(NULL);
@@ -624,19 +633,22 @@ static void test_opts(void)
 
 int main(int argc, char **argv)
 {
-	test_basic_order9();
-	test_padding();
-	test_time_extend();
-	test_abs_time_stamp();
-	test_long_event();
-	test_missed();
-	test_wb_dirty();
-	test_sb_clear();
-	test_unknown_and_short();
-	test_bad_headers();
-	test_bad_events();
-	test_types_filter();
-	test_long4();
+	for (int k = 0; k < 2; k++) {
+		dflags = k ? DC_DECODE_KBUFFER : 0;
+		test_basic_order9();
+		test_padding();
+		test_time_extend();
+		test_abs_time_stamp();
+		test_long_event();
+		test_missed();
+		test_wb_dirty();
+		test_sb_clear();
+		test_unknown_and_short();
+		test_bad_headers();
+		test_bad_events();
+		test_types_filter();
+		test_long4();
+	}
 	test_opts();
 	return check_exit("test-page-built");
 }

@@ -87,64 +87,72 @@ int main(int argc, char **argv)
 	o.bdis = bdis;
 	o.nbdis = load_bdis(pagedir, bdis, 8);
 	CHECK_EQ(o.nbdis, 1);
-	CHECK_EQ(dc_decoder_new(&o, &d), 0);
-	expected = check_slurp(pagedir, "expected.txt", NULL);
-	if (!d || !expected)
-		return TEST_ERROR;
-	exp_line = strtok_r(expected, "\n", &save);
+	/* Both decoders: our own walk, then kbuffer (the reference). */
+	for (int k = 0; k < 2; k++) {
+		o.flags = k ? DC_DECODE_KBUFFER : 0;
+		want_lost = 0;
+		lines = 0;
+		save = NULL;
+		CHECK_EQ(dc_decoder_new(&o, &d), 0);
+		expected = check_slurp(pagedir, "expected.txt", NULL);
+		if (!d || !expected)
+			return TEST_ERROR;
+		exp_line = strtok_r(expected, "\n", &save);
 
-	n = scandir(pagedir, &ents, is_page, alphasort);
-	CHECK_EQ(n, 5);
-	for (int i = 0; i < n; i++) {
-		const char *name = ents[i]->d_name, *c = strstr(name, "cpu");
-		size_t len;
-		char *page = check_slurp(pagedir, name, &len);
-		uint16_t cpu = c ? (uint16_t)atoi(c + 3) : 0;
-		int r;
+		n = scandir(pagedir, &ents, is_page, alphasort);
+		CHECK_EQ(n, 5);
+		for (int i = 0; i < n; i++) {
+			const char *name = ents[i]->d_name, *c = strstr(name, "cpu");
+			size_t len;
+			char *page = check_slurp(pagedir, name, &len);
+			uint16_t cpu = c ? (uint16_t)atoi(c + 3) : 0;
+			int r;
 
-		if (!page)
-			continue;
-		CHECK_EQ(len, 4096);
-		out.n = 0;
-		r = dc_decode_page(d, page, len, cpu, &out);
-		CHECK(r > 0);
-		CHECK_EQ((size_t)r, out.n);
-		for (size_t k = 0; k < out.n; k++) {
-			const struct dc_record *rec = &out.rec[k];
-			char got[512];
+			if (!page)
+				continue;
+			CHECK_EQ(len, 4096);
+			out.n = 0;
+			r = dc_decode_page(d, page, len, cpu, &out);
+			CHECK(r > 0);
+			CHECK_EQ((size_t)r, out.n);
+			for (size_t k = 0; k < out.n; k++) {
+				const struct dc_record *rec = &out.rec[k];
+				char got[512];
 
-			snprintf(got, sizeof(got), "%s %s %" PRIu64 " %d %u %" PRIu64 " %" PRIu64
-				 " %" PRIu64 " %u", name, dc_type_name(rec->type), rec->ts,
-				 rec->pid, rec->dev, rec->ino, rec->index, rec->count,
-				 rec->flags);
-			CHECK_STR(exp_line ? exp_line : "(end of expected.txt)", got);
-			CHECK_EQ(rec->cpu, cpu);
-			CHECK_EQ(rec->reserved, 0);
-			if (rec->type == DC_LOST)
-				want_lost += rec->count;
-			if (exp_line) {
-				lines++;
-				exp_line = strtok_r(NULL, "\n", &save);
+				snprintf(got, sizeof(got), "%s %s %" PRIu64 " %d %u %" PRIu64 " %" PRIu64
+					 " %" PRIu64 " %u", name, dc_type_name(rec->type), rec->ts,
+					 rec->pid, rec->dev, rec->ino, rec->index, rec->count,
+					 rec->flags);
+				CHECK_STR(exp_line ? exp_line : "(end of expected.txt)", got);
+				CHECK_EQ(rec->cpu, cpu);
+				CHECK_EQ(rec->reserved, 0);
+				if (rec->type == DC_LOST)
+					want_lost += rec->count;
+				if (exp_line) {
+					lines++;
+					exp_line = strtok_r(NULL, "\n", &save);
+				}
 			}
+			free(page);
+			free(ents[i]);
 		}
-		free(page);
-		free(ents[i]);
+		free(ents);
+		/* Every expected record was produced. */
+		CHECK(exp_line == NULL);
+		CHECK_EQ(lines, 194);
+		CHECK_EQ(dc_decoder_stats(d)->pages, 5);
+		CHECK_EQ(dc_decoder_stats(d)->records, 194);
+		CHECK_EQ(dc_decoder_stats(d)->unknown, 0);
+		CHECK_EQ(dc_decoder_stats(d)->short_events, 0);
+		CHECK_EQ(dc_decoder_stats(d)->unmapped, 0);
+		CHECK_EQ(dc_decoder_stats(d)->lost_unknown, 0);
+		/* The overrun page's count matched per_cpu/cpu0/stats "overrun". */
+		CHECK_EQ(dc_decoder_stats(d)->lost, want_lost);
+		CHECK_EQ(want_lost, 1932);
+		free(expected);
+		dc_decoder_free(d);
+		d = NULL;
 	}
-	free(ents);
-	/* Every expected record was produced. */
-	CHECK(exp_line == NULL);
-	CHECK_EQ(lines, 194);
-	CHECK_EQ(dc_decoder_stats(d)->pages, 5);
-	CHECK_EQ(dc_decoder_stats(d)->records, 194);
-	CHECK_EQ(dc_decoder_stats(d)->unknown, 0);
-	CHECK_EQ(dc_decoder_stats(d)->short_events, 0);
-	CHECK_EQ(dc_decoder_stats(d)->unmapped, 0);
-	CHECK_EQ(dc_decoder_stats(d)->lost_unknown, 0);
-	/* The overrun page's count matched per_cpu/cpu0/stats "overrun". */
-	CHECK_EQ(dc_decoder_stats(d)->lost, want_lost);
-	CHECK_EQ(want_lost, 1932);
-	free(expected);
 	dc_recbuf_free(&out);
-	dc_decoder_free(d);
 	return check_exit("test-page-recorded");
 }
