@@ -21,7 +21,9 @@
  *    mostly sequential. An entry holds the page's current state, the mask
  *    of tasks it is pending for and one byte per such task (baseline
  *    state, events since fetch, inode-level flag): inline by rank for up
- *    to 8 tasks, else a separate 64-byte array indexed by slot.
+ *    to 8 tasks; for more, one byte shared by all of them while their
+ *    bytes are equal (the usual case: many tasks told the same events),
+ *    else a separate 64-byte array indexed by slot.
  *  - tasks: a list of the inodes that may hold pending pages for the
  *    task, sorted on demand by (dev, ino) at fetch. A fetch walks each
  *    listed inode's pending set in index order and looks at the entries
@@ -73,6 +75,12 @@
  * the stream again and clears the flag.
  */
 #define E_SCANNED	0x2u
+/*
+ * Every task of the entry has the same byte, t.inl[0] (more than
+ * INLINE_TASKS of them, or fewer since). A change that would make them
+ * differ first spreads it into an external array (entry_split()).
+ */
+#define E_UNI		0x4u
 #define INLINE_TASKS	8
 
 #define EV_BITS		(DUET_ADDED | DUET_REMOVED | DUET_DIRTY | DUET_FLUSHED)
@@ -193,6 +201,8 @@ static inline uint8_t *entry_td(struct de_entry *en, int t)
 {
 	if (en->flags & E_EXT)
 		return &en->t.ext[t];
+	if (en->flags & E_UNI)
+		return &en->t.inl[0];
 	return &en->t.inl[rank(en->tasks, t)];
 }
 

@@ -19,12 +19,56 @@
 
 /* ---- per-task bytes of an entry ---- */
 
-/* Whether adding tasks "add" needs an external array first. */
-static inline bool entry_needs_ext(const struct de_entry *en, uint64_t tasks, uint64_t add)
+/*
+ * Whether the tasks of add, with bytes td[], and those of en (NULL: a new
+ * entry) would all have one byte, *b.
+ */
+static bool entry_uniform(const struct de_entry *en, uint64_t add, const uint8_t *td,
+			  uint8_t *b)
 {
+	uint64_t m;
+	uint8_t v = td[__builtin_ctzll(add)];
+
+	for (m = add; m; m &= m - 1)
+		if (td[__builtin_ctzll(m)] != v)
+			return false;
+	if (en && en->tasks) {
+		if (en->flags & E_EXT)
+			return false;
+		if (en->flags & E_UNI)
+			return en->t.inl[0] == v ? (*b = v, true) : false;
+		for (unsigned int j = 0; j < (unsigned int)__builtin_popcountll(en->tasks); j++)
+			if (en->t.inl[j] != v)
+				return false;
+	}
+	*b = v;
+	return true;
+}
+
+/* Whether adding tasks "add" (bytes td[]) needs an external array first. */
+static inline bool entry_needs_ext(const struct de_entry *en, uint64_t add, const uint8_t *td)
+{
+	uint64_t tasks = en ? en->tasks : 0;
+	uint8_t b;
+
 	if (en && (en->flags & E_EXT))
 		return false;
-	return __builtin_popcountll(tasks | add) > INLINE_TASKS;
+	if (!(en && (en->flags & E_UNI)) && __builtin_popcountll(tasks | add) <= INLINE_TASKS)
+		return false;
+	return !entry_uniform(en, add, td, &b);
+}
+
+/* The entry's bytes spread into ext (allocated by the caller): E_EXT. */
+static void entry_split(struct de_engine *e, struct de_entry *en, uint8_t *ext)
+{
+	unsigned int j = 0;
+	uint64_t m;
+
+	for (m = en->tasks; m; m &= m - 1)
+		ext[__builtin_ctzll(m)] = en->flags & E_UNI ? en->t.inl[0] : en->t.inl[j++];
+	en->t.ext = ext;
+	en->flags = (uint8_t)((en->flags & ~E_UNI) | E_EXT);
+	e->next++;
 }
 
 /*
@@ -35,20 +79,19 @@ static void entry_add_tasks(struct de_engine *e, struct de_entry *en, uint64_t a
 			    const uint8_t *td, uint8_t *ext)
 {
 	uint64_t all = en->tasks | add, m;
-	uint8_t tmp[INLINE_TASKS];
-	unsigned int j = 0;
+	uint8_t tmp[INLINE_TASKS], b;
 	int t;
 
-	if (ext) {
-		for (m = en->tasks; m; m &= m - 1) {
-			t = __builtin_ctzll(m);
-			ext[t] = en->t.inl[j++];
-		}
-		en->t.ext = ext;
-		en->flags |= E_EXT;
-		e->next++;
+	if (ext)
+		entry_split(e, en, ext);
+	else if (!(en->flags & (E_EXT | E_UNI)) &&
+		 __builtin_popcountll(all) > INLINE_TASKS && entry_uniform(en, add, td, &b)) {
+		en->t.inl[0] = b;
+		en->flags |= E_UNI;
 	}
-	if (en->flags & E_EXT) {
+	if (en->flags & E_UNI) {
+		/* entry_needs_ext() said they all have this byte. */
+	} else if (en->flags & E_EXT) {
 		for (m = add; m; m &= m - 1) {
 			t = __builtin_ctzll(m);
 			en->t.ext[t] = td[t];
@@ -74,7 +117,7 @@ static bool entry_drop_task(struct de_engine *e, struct de_entry *en, int t)
 	uint64_t bit = UINT64_C(1) << t;
 	unsigned int r;
 
-	if (!(en->flags & E_EXT)) {
+	if (!(en->flags & (E_EXT | E_UNI))) {
 		r = rank(en->tasks, t);
 		memmove(&en->t.inl[r], &en->t.inl[r + 1], INLINE_TASKS - r - 1);
 	}
@@ -440,7 +483,7 @@ static int page_queue(struct de_engine *e, struct de_inode *inode, uint32_t p,
 		if (r < 0)
 			return r;
 	}
-	if (entry_needs_ext(en, en ? en->tasks : 0, add)) {
+	if (entry_needs_ext(en, add, td)) {
 		ext = calloc(DE_MAX_TASKS, 1);
 		if (!ext)
 			return -ENOMEM;
@@ -462,6 +505,60 @@ static int page_queue(struct de_engine *e, struct de_inode *inode, uint32_t p,
 	return 0;
 }
 
+/*
+ * The byte a task holding the page has after event ev (see page_event()):
+ * the event's bits it watches, and the inode-level flag.
+ */
+static inline uint8_t td_after(uint8_t b, uint32_t mask, uint32_t ev, bool il, unsigned int pt,
+			       unsigned int now)
+{
+	b |= (uint8_t)((ev & mask) << TD_EV_SHIFT);
+	/*
+	 * State tasks: the flag follows the last change of the dirty bit, so
+	 * it does not depend on when fetches happened. Event tasks: any
+	 * inode-level FLUSHED.
+	 */
+	if (il)
+		b |= TD_IL;
+	else if ((mask & DUET_MODIFIED) && ((pt ^ now) & S_DIRTY))
+		b &= (uint8_t)~TD_IL;
+	return b;
+}
+
+/*
+ * A shared byte (E_UNI) that the event would make differ between the
+ * entry's tasks is spread into an external array first; -ENOMEM leaves
+ * everything as it was.
+ */
+static int uni_prepare(struct de_engine *e, struct de_inode *inode, struct de_entry *en,
+		       uint32_t p, uint32_t ev, bool il, uint64_t want, unsigned int prior,
+		       unsigned int now, uint64_t sd)
+{
+	uint8_t first = 0, *ext;
+	bool have = false;
+
+	for (uint64_t m = en->tasks; m; m &= m - 1) {
+		int t = __builtin_ctzll(m);
+		uint8_t b = en->t.inl[0];
+
+		if ((want >> t & 1) &&
+		    !((inode->done_all | inode->done_mask) >> t & 1 && page_done(inode, t, p)))
+			b = td_after(b, e->tasks[t].mask, ev, il,
+				     sd >> t & 1 ? prior | S_DIRTY : prior, now);
+		if (have && b != first)
+			goto split;
+		first = b;
+		have = true;
+	}
+	return 0;
+split:
+	ext = calloc(DE_MAX_TASKS, 1);
+	if (!ext)
+		return -ENOMEM;
+	entry_split(e, en, ext);
+	return 0;
+}
+
 /* One page event for the tasks in want (relevant and active). */
 static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, uint32_t ev,
 		      bool il, uint64_t want)
@@ -480,6 +577,12 @@ static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, u
 	now = state_apply(prior, ev);
 	sd = inode->sdirty && (want & inode->sdirty_tasks) && (prior & S_CACHED) &&
 	     roaring_bitmap_contains(inode->sdirty, p) ? inode->sdirty_tasks : 0;
+	if (en && (en->flags & E_UNI)) {
+		int r = uni_prepare(e, inode, en, p, ev, il, want, prior, now, sd);
+
+		if (r < 0)
+			return r;
+	}
 	for (m = want; m; m &= m - 1) {
 		struct de_task *task;
 		/* The tasks whose scans found the page dirty knew it was. */
@@ -491,18 +594,10 @@ static int page_event(struct de_engine *e, struct de_inode *inode, uint32_t p, u
 			continue;
 		task->st.events++;
 		if (en && (en->tasks >> t & 1)) {
+			/* Shared (E_UNI): uni_prepare() found every task's result equal. */
 			uint8_t *b = entry_td(en, t);
 
-			*b |= (ev & task->mask) << TD_EV_SHIFT;
-			/*
-			 * State tasks: the flag follows the last change of the
-			 * dirty bit, so it does not depend on when fetches
-			 * happened. Event tasks: any inode-level FLUSHED.
-			 */
-			if (il)
-				*b |= TD_IL;
-			else if ((task->mask & DUET_MODIFIED) && ((pt ^ now) & S_DIRTY))
-				*b &= ~TD_IL;
+			*b = td_after(*b, task->mask, ev, il, pt, now);
 			continue;
 		}
 		if (!starts(task->mask, pt, now, ev))
@@ -772,6 +867,16 @@ int de_scan_pages(struct de_engine *e, int slot, const struct de_file *f, uint64
 		if (en && (en->tasks >> slot & 1)) {
 			uint8_t *b = entry_td(en, slot);
 
+			/* A shared byte that would differ for this task is split first. */
+			if ((en->flags & E_UNI) && (en->tasks & ~(UINT64_C(1) << slot)) &&
+			    (uint8_t)((*b & ~TD_BASE) | td[slot]) != *b) {
+				uint8_t *ext = calloc(DE_MAX_TASKS, 1);
+
+				if (!ext)
+					return -ENOMEM;
+				entry_split(e, en, ext);
+				b = entry_td(en, slot);
+			}
 			*b = (*b & ~TD_BASE) | td[slot];
 			if (en->flags & E_SCANNED)
 				en->state = now;

@@ -344,6 +344,7 @@ static void run(uint64_t seed)
 	struct de_engine *e;
 	unsigned int t, i, p, op;
 	uint32_t m;
+	bool same;
 
 	rng = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
 	memset(cur, 0, sizeof(cur));
@@ -358,6 +359,11 @@ static void run(uint64_t seed)
 		return;
 	}
 	ntask = 1 + rndn(rndn(4) ? 4 : MAXT);
+	/*
+	 * One run in three gives every task one mask: many tasks told the
+	 * same events share one byte per page (E_UNI) until they differ.
+	 */
+	same = !rndn(3);
 	for (t = 0; t < ntask; t++) {
 		do
 			m = rndn(64);
@@ -365,6 +371,8 @@ static void run(uint64_t seed)
 		/* Favour the pairs applications use. */
 		if (!rndn(4))
 			m = DUET_EXISTS | DUET_MODIFIED;
+		if (same && t)
+			m = tmask[0];
 		tmask[t] = m;
 		if (de_task_add(e, m) != (int)t)
 			FAIL("task_add\n");
