@@ -475,6 +475,12 @@ static void poll_task(struct tl_ctx *c, struct duet_task *t, bool mod)
 			prev = e;
 			if (!mod && (e->flags & TL_DONE))
 				continue;
+			/*
+			 * The file being read now (its own reads' pages): nothing
+			 * to queue, and no reason for the walk to wait for more.
+			 */
+			if (!mod && (e->flags & TL_BUSY))
+				continue;
 			queue(c, e, mod ? TL_DIRTY : TL_CACHED);
 		}
 	}
