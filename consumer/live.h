@@ -189,6 +189,11 @@ int dc_tracefs_ensure(const char **dir);
 int dc_instance_name_self(char *buf, size_t len);
 /* Remove duet instances whose owner process is gone; returns how many. */
 int dc_instances_reap(void);
+/*
+ * duet instances of other live processes (another in-process session,
+ * duetd): how many, 0 when tracefs cannot be read.
+ */
+int dc_instances_others(void);
 /* Read an event's format file text from tracefs. */
 int dc_event_format(const char *system, const char *name, char **text, size_t *len);
 int dc_parse_cpu_stats(const char *text, uint64_t *overrun, uint64_t *dropped);

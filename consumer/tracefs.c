@@ -117,6 +117,34 @@ int dc_instances_reap(void)
 	return removed;
 }
 
+int dc_instances_others(void)
+{
+	const char *top;
+	char path[4096];
+	struct dirent *de;
+	int others = 0;
+	DIR *d;
+
+	if (dc_tracefs_ensure(&top))
+		return 0;
+	snprintf(path, sizeof(path), "%s/instances", top);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		unsigned long long want, have;
+		int pid, n = 0;
+
+		if (sscanf(de->d_name, DC_INSTANCE_PREFIX "%d-%llu%n", &pid, &want, &n) != 2 ||
+		    de->d_name[n] != '\0' || pid <= 0 || pid == (int)getpid())
+			continue;
+		if (!proc_starttime(pid, &have) && have == want)
+			others++;
+	}
+	closedir(d);
+	return others;
+}
+
 int dc_event_format(const char *system, const char *name, char **text, size_t *len)
 {
 	int n = 0;

@@ -21,6 +21,16 @@
  * when the ADDED event arrives (events come after the fact, often after
  * the tool already marked the range done).
  *
+ * Other duet consumers. A session knows its own tasks only; another
+ * in-process session (a second tool run as root) or a duetd may be about
+ * to read, on the strength of an item, the very pages this one is done
+ * with. While the tracing instance of another live duet process exists,
+ * nothing is dropped: the pages stay marked, and once no other is left
+ * (checked at most every OTHERS_NS) every file is checked again. Measured
+ * (scripts/bench-piggyback, three tools in three in-process sessions):
+ * dropping without this read 1.49x the data set against 1.09x without
+ * the polite mode.
+ *
  * What duet cannot see: a read hit (another process reading a page while
  * it is cached) makes no event, so a page the tools brought in that
  * someone else read meanwhile is dropped all the same. A page dirtied
@@ -43,12 +53,15 @@
 
 #include <roaring/roaring.h>
 
+#include "live.h"
 #include "local.h"
 
 /* Masks that care whether a page is cached. */
 #define CACHE_MASKS (DUET_EXISTS | DUET_ADDED | DUET_REMOVED)
 /* Thread ids remembered; past it the table starts again. */
 #define TID_MAX 4096
+/* How often the other duet consumers are looked for. */
+#define OTHERS_NS 200000000ull
 
 struct polite_file {
 	struct local_ikey k;
@@ -71,6 +84,8 @@ struct polite_drop {
 static bool polite_oom;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(obj) (polite_oom = true)
+
+static void sweep(struct local_session *s, bool fresh);
 
 static uint64_t mono_ns(void)
 {
@@ -137,7 +152,9 @@ void local_polite_task_gone(struct local_session *s, struct local_task *t)
 void local_polite_drain(struct local_session *s, struct local_task *t)
 {
 	uint64_t now = mono_ns(), end = now + 500000000ull;
+	struct polite_drop *drops;
 	bool caught_up = false;
+	size_t n;
 
 	/*
 	 * Not for duetd's clients' tasks: its main thread must not wait,
@@ -156,6 +173,12 @@ void local_polite_drain(struct local_session *s, struct local_task *t)
 		if (!caught_up)
 			usleep(2000);
 	}
+	/* Held back for another consumer that has gone since: now or never. */
+	pthread_mutex_lock(&s->lock);
+	sweep(s, true);
+	drops = local_polite_take(s, &n);
+	pthread_mutex_unlock(&s->lock);
+	local_polite_run(drops, n);
 }
 
 /* The process of thread tid, from /proc/TID/status; 0 if it is gone. */
@@ -328,6 +351,33 @@ static int add_run(uint64_t (**runs)[2], size_t *n, size_t *cap, uint64_t a, uin
 	return 0;
 }
 
+/* Whether another duet process runs (looked for at most every OTHERS_NS). */
+static bool others_present(struct local_session *s, bool fresh)
+{
+	uint64_t now = mono_ns();
+
+	if (fresh || !s->others_ns || now - s->others_ns >= OTHERS_NS) {
+		s->others_ns = now;
+		s->others = dc_instances_others() > 0;
+	}
+	return s->others;
+}
+
+static void check_file(struct local_session *s, struct polite_file *pf, uint64_t lo,
+		       uint64_t hi);
+
+/* Drops held back for other consumers, once none is left: every file again. */
+static void sweep(struct local_session *s, bool fresh)
+{
+	struct polite_file *pf, *tmp;
+
+	if (!s->polite_held || others_present(s, fresh))
+		return;
+	s->polite_held = false;
+	HASH_ITER(hh, s->polite, pf, tmp)
+		check_file(s, pf, 0, UINT32_MAX + 1ull);
+}
+
 /*
  * The tools' pages of pf in [lo, hi) that every task caring about the
  * file's cached pages has done: queued for dropping, and unmarked (if
@@ -348,6 +398,11 @@ static void check_file(struct local_session *s, struct polite_file *pf, uint64_t
 		hi = UINT32_MAX + 1ull;
 	if (lo >= hi || !roaring_bitmap_range_cardinality(pf->pages, lo, hi))
 		return;
+	/* Another duet consumer may want them: later (see the top). */
+	if (others_present(s, false)) {
+		s->polite_held = true;
+		return;
+	}
 	/* Pending directory changes first, as the relevance decision does. */
 	dc_index_lookup(s->x, dev, ino, NULL);
 	for (int i = 0; i < DE_MAX_TASKS; i++) {
@@ -449,7 +504,10 @@ void local_polite_done(struct local_session *s, const struct de_file *f, uint64_
 
 struct polite_drop *local_polite_take(struct local_session *s, size_t *n)
 {
-	struct polite_drop *d = s->drops;
+	struct polite_drop *d;
+
+	sweep(s, false);
+	d = s->drops;
 
 	*n = s->ndrops;
 	s->drops = NULL;

@@ -250,6 +250,9 @@ struct local_session {
 	struct polite_drop *drops;
 	size_t ndrops, drops_cap;
 	uint64_t polite_dropped;	/* pages handed to fadvise */
+	uint64_t others_ns;		/* when other duet consumers were looked for */
+	bool others;			/* ... and whether one ran */
+	bool polite_held;		/* drops held back for them: check again */
 };
 
 /*

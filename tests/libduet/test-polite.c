@@ -5,12 +5,16 @@
  * dropped again; pages cached before, pages another process read in,
  * pages another process dirtied stay; a file a second task has not
  * finished stays until it has; a task watching only DIRTY holds nothing back;
- * without a polite task nothing is dropped. Residency is read with
+ * while another duet process runs (its tracing instance exists) nothing is
+ * dropped, and once it has gone the pages go; without a polite task
+ * nothing is dropped. Residency is read with
  * cachestat page by page, and every expected set is exact.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -116,6 +120,29 @@ static void other_dirties(const char *path, int pg)
 		die("waitpid");
 }
 
+/* A live process's start time (/proc/PID/stat field 22), as duet names instances. */
+static unsigned long long starttime(pid_t pid)
+{
+	char path[64], buf[1024], *q;
+	unsigned long long v = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	q = strrchr(buf, ')');
+	for (int field = 2; q && field < 22; field++)
+		q = strchr(q + 1, ' ');
+	if (!q || sscanf(q + 1, "%llu", &v) != 1)
+		die("%s: no start time", path);
+	return v;
+}
+
 static struct duet_task *task(struct duet_session *s, const char *name, uint32_t mask,
 			      const char *path, uint64_t flags)
 {
@@ -146,12 +173,13 @@ int main(int argc, char **argv)
 	struct duet_session *s;
 	struct duet_task *ta, *tb, *tm, *tn;
 	struct duet_task_opts bad;
-	char p[6][300], got[NP + 1];
-	uint64_t ino[6];
+	char p[7][300], got[NP + 1], inst[300];
+	uint64_t ino[7];
+	pid_t other;
 	struct lt t;
 
 	lt_setup(&t, "polite", argc, argv);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		snprintf(p[i], sizeof(p[i]), "%s/%c", t.root, 'a' + i);
 		ino[i] = make_file(p[i], NP, 1);
 		drop(p[i]);
@@ -211,6 +239,38 @@ int main(int argc, char **argv)
 	res_str(p[4], got);
 	CHECK_STR(got, "0000000000000000");
 	printf("ok a file a second task had not finished: kept until it had\n");
+
+	/*
+	 * g: another duet process runs (a live process's tracing instance):
+	 * it may be about to read what this one is done with. Kept; once it
+	 * has gone, the next look (a mark) drops them.
+	 */
+	other = fork();
+	if (other < 0)
+		die("fork: %s", strerror(errno));
+	if (!other) {
+		pause();
+		_exit(0);
+	}
+	snprintf(inst, sizeof(inst), "/sys/kernel/tracing/instances/duet-%d-%llu", (int)other,
+		 starttime(other));
+	if (mkdir(inst, 0755))
+		die("mkdir %s: %s", inst, strerror(errno));
+	usleep(250000);		/* past the session's last look for others */
+	readall(p[6]);
+	done(ta, p[6]);
+	done(tb, p[6]);
+	usleep(300000);
+	res_str(p[6], got);
+	rmdir(inst);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	CHECK_STR(got, "1111111111111111");
+	usleep(250000);
+	done(ta, p[6]);
+	wait_res(p[6], "0000000000000000", 5000, got);
+	CHECK_STR(got, "0000000000000000");
+	printf("ok while another duet process ran: kept; after it: dropped\n");
 
 	/* a: cached before the tasks came, done for both: kept. */
 	done(ta, p[0]);

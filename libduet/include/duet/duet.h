@@ -149,6 +149,8 @@ struct duet_task_opts {
  * the process that registered the task, and the tasks of every client.
  * A read hit (a page another process reads while cached) makes no page
  * event: duet cannot see it, and such a page is dropped all the same.
+ * While another duet process runs (another session, duetd), nothing is
+ * dropped until it has gone: it may want those pages.
  * Through a duetd too old for it, duet_task_new() fails with
  * -EOPNOTSUPP. See duet_task_new(3).
  */
