@@ -553,6 +553,11 @@ void tl_between(struct tl_ctx *c)
 void tl_done(struct tl_ctx *c, struct tl_entry *e)
 {
 	e->flags |= TL_DONE;
+	tl_mark_done(c, e);
+}
+
+void tl_mark_done(struct tl_ctx *c, struct tl_entry *e)
+{
 	if (!c->ex || !S_ISREG(e->st.st_mode))
 		return;
 	if (!e->fid_known) {

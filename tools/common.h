@@ -135,6 +135,12 @@ void tl_between(struct tl_ctx *c);
 #define TL_POLL_CHUNK	(2u << 20)	/* poll at least every this many bytes read */
 /* Mark processed: the walk skips it; duet stops queueing its events. */
 void tl_done(struct tl_ctx *c, struct tl_entry *e);
+/*
+ * The duet half of tl_done() alone, for a tool that sets TL_DONE itself
+ * and will read the file again later: its done mark (and a polite task's
+ * drop of the pages) waits until then.
+ */
+void tl_mark_done(struct tl_ctx *c, struct tl_entry *e);
 /* Count a processed file for progress and the test hook. */
 void tl_progress(struct tl_ctx *c, uint64_t bytes);
 void tl_progress_end(struct tl_ctx *c);

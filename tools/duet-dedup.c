@@ -24,13 +24,79 @@ struct dd_file {
 	struct stat st;		/* as hashed */
 	uint8_t hash[16];
 	bool ok;		/* hashed, unchanged meanwhile */
+	bool marked;		/* its duet done mark is set */
 	int group;		/* after the byte compare: index of its group's first file */
+	int gfirst;		/* its size group: first index in the walk (cand) */
+};
+
+struct group;
+
+/* What a run holds from the options to the report. */
+struct dedup {
+	struct tl_ctx c;
+	bool quiet, no_duet, no_polite, do_reflink;
+	bool unsupported;	/* a file system refused FICLONE: no more tries */
+	struct dd_file **files;	/* one per inode, non-empty regular files */
+	struct dd_file **cand;	/* those sharing a size with another: hashed */
+	int nf, nc;
+	int *left;		/* by size group (gfirst): files not yet hashed */
+	struct group *groups;
+	int ng;
+	uint64_t dup_files, dup_bytes, reflinked;
 };
 
 static bool same_file_version(const struct stat *a, const struct stat *b)
 {
 	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && tl_same_version(a, b) &&
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+	const struct dd_file *x = *(struct dd_file *const *)a, *y = *(struct dd_file *const *)b;
+
+	return memcmp(x->hash, y->hash, 16);
+}
+
+static void mark(struct tl_ctx *c, struct dd_file *f)
+{
+	if (!f->marked) {
+		f->marked = true;
+		tl_mark_done(c, f->e);
+	}
+}
+
+/*
+ * f is hashed. Its done mark waits for its size group: once the group is
+ * all hashed, a file that no other shares a hash with is marked done (it
+ * is not read again); the others are compared byte for byte first, and
+ * a cache-polite task must not drop their pages before (main() marks
+ * them after dd_groups()).
+ */
+static void group_hashed(struct dedup *d, struct dd_file *f)
+{
+	struct dd_file **g, **cand = d->cand;
+	int a = f->gfirst, b = a, n = 0;
+
+	if (--d->left[a])
+		return;
+	while (b < d->nc && cand[b]->gfirst == a)
+		b++;
+	g = malloc((size_t)(b - a) * sizeof(*g));
+	if (!g)
+		return;	/* marked at the end */
+	for (int k = a; k < b; k++) {
+		if (cand[k]->ok)
+			g[n++] = cand[k];
+		else
+			mark(&d->c, cand[k]);
+	}
+	qsort(g, (size_t)n, sizeof(*g), cmp_hash);
+	for (int k = 0; k < n; k++)
+		if ((k == 0 || memcmp(g[k - 1]->hash, g[k]->hash, 16)) &&
+		    (k + 1 == n || memcmp(g[k + 1]->hash, g[k]->hash, 16)))
+			mark(&d->c, g[k]);
+	free(g);
 }
 
 static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
@@ -56,9 +122,12 @@ static void visit(struct tl_ctx *c, struct tl_entry *e, int why)
 	}
 	/*
 	 * Done once read, not before: a cache-polite task's pages are dropped
-	 * once done, and readahead runs ahead of the hashing.
+	 * once done, and readahead runs ahead of the hashing. The duet mark
+	 * waits for the size group (group_hashed()). c is the first member
+	 * of struct dedup.
 	 */
-	tl_done(c, e);
+	e->flags |= TL_DONE;
+	group_hashed((struct dedup *)c, f);
 	tl_progress(c, r ? 0 : (uint64_t)before.st_size);
 }
 
@@ -237,18 +306,6 @@ static void usage(FILE *f)
 		   "Report groups of identical files under PATH; --reflink makes them share extents.\n");
 }
 
-/* What a run holds from the options to the report. */
-struct dedup {
-	struct tl_ctx c;
-	bool quiet, no_duet, no_polite, do_reflink;
-	bool unsupported;	/* a file system refused FICLONE: no more tries */
-	struct dd_file **files;	/* one per inode, non-empty regular files */
-	struct dd_file **cand;	/* those sharing a size with another: hashed */
-	int nf, nc;
-	struct group *groups;
-	int ng;
-	uint64_t dup_files, dup_bytes, reflinked;
-};
 
 /*
  * The steps of duet-dedup: each returns 0, or an exit status after saying
@@ -359,8 +416,15 @@ static int dd_candidates(struct dedup *d)
 	if (!c->walk)
 		return 2;
 	qsort(d->cand, (size_t)d->nc, sizeof(*d->cand), cmp_size_desc);
-	for (int i = 0; i < d->nc; i++)
+	d->left = calloc((size_t)d->nc + 1, sizeof(*d->left));
+	if (!d->left)
+		return 2;
+	for (int i = 0; i < d->nc; i++) {
 		c->walk[i] = d->cand[i]->e;
+		d->cand[i]->gfirst = i && d->cand[i - 1]->e->st.st_size == d->cand[i]->e->st.st_size ?
+				     d->cand[i - 1]->gfirst : i;
+		d->left[d->cand[i]->gfirst]++;
+	}
 	c->nwalk = d->nc;
 	return 0;
 }
@@ -517,6 +581,7 @@ static void dd_free(struct dedup *d)
 		free(d->files[i]);
 	free(d->files);
 	free(d->cand);
+	free(d->left);
 	tl_free(&d->c);
 }
 
@@ -540,6 +605,9 @@ int main(int argc, char **argv)
 	r = dd_groups(&d);
 	if (r)
 		return r;
+	/* Compared: the done marks that waited for it. */
+	for (int i = 0; i < d.nc; i++)
+		mark(&d.c, d.cand[i]);
 	dd_report(&d);
 	r = d.c.errors ? 1 : 0;
 	fflush(stdout);
