@@ -178,6 +178,13 @@ static ssize_t render(char **buf)
 	    "with a LOST).", ss.late);
 	one(f, "duet_reader_wakeups_total", "counter",
 	    "Times the ring-buffer readers woke (all CPUs).", ss.wakeups);
+	one(f, "duet_polite_dropped_pages_total", "counter",
+	    "Pages the cache-polite tasks' clients brought in and all tasks marked done, "
+	    "dropped again.", ss.polite_dropped);
+	head(f, "duet_polite_held", "gauge",
+	     "1 while polite drops wait for another duet process (an in-process session) "
+	     "to go.");
+	fprintf(f, "duet_polite_held %d\n", ss.polite_held ? 1 : 0);
 	head(f, "duet_latency_bound_seconds", "gauge",
 	     "The latency bound in force while a task waits; 0 while the readers batch.");
 	fprintf(f, "duet_latency_bound_seconds %.6f\n", (double)ss.latency_us / 1e6);

@@ -97,6 +97,9 @@ struct duet__session_stats {
 	uint64_t wakeups;	/* the event source's reader wake-ups */
 	uint64_t late;		/* events after their CPU's mark (each with a LOST) */
 	uint64_t latency_us;	/* the bound in force; 0: the readers batch */
+	uint64_t polite_tasks;	/* cache-polite tasks */
+	uint64_t polite_dropped;	/* pages they dropped (handed to fadvise) */
+	bool polite_held;	/* drops wait for another duet process to go */
 };
 int duet__session_stats(struct duet_session *s, struct duet__session_stats *st);
 

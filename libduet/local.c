@@ -723,6 +723,9 @@ int duet__session_stats(struct duet_session *ds, struct duet__session_stats *st)
 	st->lost_events = s->lost_events;
 	st->lost_notices = s->lost_notices;
 	st->latency_us = s->lat_us;
+	st->polite_tasks = (uint64_t)s->npolite;
+	st->polite_dropped = s->polite_dropped;
+	st->polite_held = s->polite_held;
 	if (s->src) {
 		const struct dc_source_stats *ss;
 

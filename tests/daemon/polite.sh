@@ -67,7 +67,8 @@ cmd() {
 	echo "$reply"
 }
 
-start_duetd -v --dataset "dd=$MNT/d"
+mkdir "$W/prom"
+start_duetd -v --dataset "dd=$MNT/d" --metrics-textfile "$W/prom"
 start_client a root -p "$MNT/d"
 exec 3>"$W/a.in" 4<"$W/a.out"
 start_client b $B -p "$MNT/d"
@@ -150,3 +151,8 @@ exec 7>&- 8<&-
 grep -i polite "$W/duetd.log" | head -5
 kill $DPID
 wait $DPID
+# The textfile written at exit: b 16, e 16, c 8, d 15, g 16 pages dropped.
+n=$(awk '$1 == "duet_polite_dropped_pages_total" { print $2 }' "$W/prom/duetd.prom")
+check "duet_polite_dropped_pages_total counts the 71 pages dropped (got '$n')" [ "$n" = 71 ]
+h=$(awk '$1 == "duet_polite_held" { print $2 }' "$W/prom/duetd.prom")
+check "duet_polite_held: 0, no other duet process ran (got '$h')" [ "$h" = 0 ]
