@@ -82,12 +82,17 @@ int dc_tracefs_ensure(const char **dir)
 	return 0;
 }
 
-int dc_instances_reap(void)
+/*
+ * Calls fn for each duet instance (DC_INSTANCE_PREFIX PID-STARTTIME),
+ * telling whether its owner process is alive; returns the number of
+ * calls that returned true.
+ */
+static int each_instance(bool (*fn)(const char *name, int pid, bool alive))
 {
 	const char *top;
 	char path[4096];
 	struct dirent *de;
-	int removed = 0;
+	int n = 0;
 	DIR *d;
 
 	if (dc_tracefs_ensure(&top))
@@ -98,51 +103,48 @@ int dc_instances_reap(void)
 		return 0;
 	while ((de = readdir(d))) {
 		unsigned long long want, have;
-		struct tracefs_instance *inst;
-		int pid, n = 0;
+		int pid, end = 0;
 
-		if (sscanf(de->d_name, DC_INSTANCE_PREFIX "%d-%llu%n", &pid, &want, &n) != 2 ||
-		    de->d_name[n] != '\0' || pid <= 0)
+		if (sscanf(de->d_name, DC_INSTANCE_PREFIX "%d-%llu%n", &pid, &want, &end) != 2 ||
+		    de->d_name[end] != '\0' || pid <= 0)
 			continue;
-		if (!proc_starttime(pid, &have) && have == want)
-			continue;	/* owner alive */
-		inst = tracefs_instance_alloc(NULL, de->d_name);
-		if (!inst)
-			continue;
-		if (!tracefs_instance_destroy(inst))
-			removed++;
-		tracefs_instance_free(inst);
+		if (fn(de->d_name, pid, !proc_starttime(pid, &have) && have == want))
+			n++;
 	}
 	closedir(d);
+	return n;
+}
+
+static bool reap_one(const char *name, int pid, bool alive)
+{
+	struct tracefs_instance *inst;
+	bool removed;
+
+	(void)pid;
+	if (alive)
+		return false;
+	inst = tracefs_instance_alloc(NULL, name);
+	if (!inst)
+		return false;
+	removed = !tracefs_instance_destroy(inst);
+	tracefs_instance_free(inst);
 	return removed;
+}
+
+int dc_instances_reap(void)
+{
+	return each_instance(reap_one);
+}
+
+static bool other_alive(const char *name, int pid, bool alive)
+{
+	(void)name;
+	return alive && pid != (int)getpid();
 }
 
 int dc_instances_others(void)
 {
-	const char *top;
-	char path[4096];
-	struct dirent *de;
-	int others = 0;
-	DIR *d;
-
-	if (dc_tracefs_ensure(&top))
-		return 0;
-	snprintf(path, sizeof(path), "%s/instances", top);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		unsigned long long want, have;
-		int pid, n = 0;
-
-		if (sscanf(de->d_name, DC_INSTANCE_PREFIX "%d-%llu%n", &pid, &want, &n) != 2 ||
-		    de->d_name[n] != '\0' || pid <= 0 || pid == (int)getpid())
-			continue;
-		if (!proc_starttime(pid, &have) && have == want)
-			others++;
-	}
-	closedir(d);
-	return others;
+	return each_instance(other_alive);
 }
 
 int dc_event_format(const char *system, const char *name, char **text, size_t *len)
