@@ -24,6 +24,8 @@
 #define COMMIT_MISSED_EVENTS (1ULL << 31)
 #define COMMIT_MISSED_STORED (1ULL << 30)
 #define COMMIT_SIZE_MASK ((1ULL << 27) - 1)
+/* The bits of a time an absolute time stamp does not hold (it keeps 59). */
+#define TS_MSB (0xf8ULL << 56)
 
 struct dc_decoder {
 	struct kbuffer *kb;
@@ -454,7 +456,7 @@ static void lost_record(struct dc_decoder *d, struct dc_record *rec, uint64_t ts
 /*
  * One pass over the entries (kernel/trace/ring_buffer.c's encoding, read
  * as kbuffer reads it: every delta, a padding's too, moves the time on;
- * an absolute time stamp sets it), decoding data events as they come.
+ * an absolute time stamp sets its low 59 bits), decoding data events as they come.
  * Whatever is wrong in the page, it appends nothing and counts only the
  * bad page.
  */
@@ -510,8 +512,8 @@ static int walk(struct dc_decoder *d, const uint8_t *page, size_t len, uint16_t 
 				ts += ((uint64_t)a << 27) + (h >> 5);
 				off += 8;
 				continue;
-			default:	/* absolute time stamp */
-				ts = ((uint64_t)a << 27) + (h >> 5);
+			default:	/* absolute time stamp: 59 bits, the rest is the time's */
+				ts = ((((uint64_t)a << 27) + (h >> 5)) | (ts & TS_MSB));
 				off += 8;
 				continue;
 			}
