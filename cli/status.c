@@ -132,10 +132,13 @@ static void show_task(const struct dp_task_info *ti, const struct dp_task_ext *t
 		       ull(ti->st.items), ti->paused ? "true" : "false", ull(ti->st.scan_files),
 		       ull(ti->st.scan_done));
 		if (te)
-			printf(",\"scan_complete\":%s,\"done_marks\":%llu,\"memory\":{\"input\":%llu,"
-			       "\"output\":%llu,\"pending\":%llu,\"done\":%llu,\"total\":%llu}",
-			       complete ? "true" : "false", ull(te->done_marks), ull(te->mem_in),
-			       ull(te->mem_out), ull(te->mem_pending), ull(te->mem_done), ull(mem));
+			printf(",\"scan_complete\":%s,\"polite\":%s,\"done_marks\":%llu,"
+			       "\"memory\":{\"input\":%llu,\"output\":%llu,\"pending\":%llu,"
+			       "\"done\":%llu,\"total\":%llu}",
+			       complete ? "true" : "false",
+			       te->flags & DP_TASK_IS_POLITE ? "true" : "false", ull(te->done_marks),
+			       ull(te->mem_in), ull(te->mem_out), ull(te->mem_pending),
+			       ull(te->mem_done), ull(mem));
 		printf("}");
 		return;
 	}
@@ -147,9 +150,10 @@ static void show_task(const struct dp_task_info *ti, const struct dp_task_ext *t
 	else
 		snprintf(scan, sizeof(scan), "%llu/%llu", ull(ti->st.scan_done),
 			 ull(ti->st.scan_files));
-	printf("  %4u  %-16s %6u %7u  %-24s %9llu %5llu %7llu %11s %8llu %9llu  %s%s\n", ti->id,
+	printf("  %4u  %-16s %6u %7u  %-24s %9llu %5llu %7llu %11s %8llu %9llu  %s%s%s\n", ti->id,
 	       name, ti->uid, ti->pid, mask, ull(ti->st.pending), ull(ti->st.lost),
 	       ull(ti->st.resyncs), scan, ull(te ? te->done_marks : 0), ull(mem / 1024), dir,
+	       te && (te->flags & DP_TASK_IS_POLITE) ? "  (polite)" : "",
 	       ti->paused ? "  (over its bound: waits for its client)" : "");
 }
 

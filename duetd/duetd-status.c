@@ -116,7 +116,8 @@ static void put_task(struct client *c, const struct client *t, bool ext,
 	put_padded(c, t->dir, ti.dir_len);
 	if (!ext)
 		return;
-	te.flags = xs.scan_complete ? DP_TASK_SCAN_COMPLETE : 0;
+	te.flags = (xs.scan_complete ? DP_TASK_SCAN_COMPLETE : 0) |
+		   (t->polite ? DP_TASK_IS_POLITE : 0);
 	te.done_marks = xs.done_marks;
 	te.mem_in = CLIENT_IN_BYTES;
 	te.mem_out = t->outcap;

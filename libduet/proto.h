@@ -279,6 +279,7 @@ struct dp_user {
 };
 
 #define DP_TASK_SCAN_COMPLETE	0x1u	/* every file queued for its scan is scanned */
+#define DP_TASK_IS_POLITE	0x2u	/* registered with DP_TASK_POLITE (minor 4) */
 
 struct dp_task_ext {
 	uint32_t size;		/* bytes of this part as sent */

@@ -77,6 +77,8 @@ read -r -t 20 -u 4 ra || ra="(none)"
 read -r -t 20 -u 6 rb || rb="(none)"
 check "client A registered a polite task" [ "$ra" = ready ]
 check "client B (user $B) registered a polite task" [ "$rb" = ready ]
+np=$("$DUET" status --socket "$SOCK" --json | grep -o '"polite":true' | wc -l)
+check "duet status shows the two tasks polite (got $np)" [ "$np" = 2 ]
 cat "$W"/*.err 2>/dev/null
 
 # b: read by A, done by both.
