@@ -281,14 +281,16 @@ static void summary(struct watch *w, FILE *f, const char *argv0)
 			",\"dropped\":%" PRIu64 ",\"cpu_seconds\":%.6f,\"user_seconds\":%.6f,\"sys_seconds\":%.6f,\"cpu_ns_per_event\":%.1f"
 			",\"files_indexed\":%" PRIu64 ",\"names_not_indexed\":%" PRIu64
 			",\"index_overflows\":%" PRIu64
-			",\"voluntary_switches\":%ld,\"involuntary_switches\":%ld}\n",
+			",\"voluntary_switches\":%ld,\"involuntary_switches\":%ld"
+			",\"reader_wakeups\":%" PRIu64 "}\n",
 			DUET_JSON_SCHEMA, st->total.events, w->records, w->matched, w->printed,
 			st->total.pages, w->lost_reported, st->total.lost_in_pages,
 			st->total.lost_unknown_pages, st->total.bad_pages, st->total.overrun,
 			st->total.dropped, cpu_s,
 			(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
 			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ns_ev, is->files,
-			is->names_capped, is->overflows, ru.ru_nvcsw, ru.ru_nivcsw);
+			is->names_capped, is->overflows, ru.ru_nvcsw, ru.ru_nivcsw,
+			st->total.wakeups);
 		fflush(w->out.f);
 		return;
 	}

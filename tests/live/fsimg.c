@@ -33,6 +33,10 @@ void fsimg_destroy(struct fsimg *f)
 			umount2(f->mnt, MNT_DETACH);
 		f->mounted = 0;
 	}
+	if (f->made_mnt) {
+		rmdir(f->mnt);
+		f->made_mnt = 0;
+	}
 	if (f->loop[0]) {
 		snprintf(cmd, sizeof(cmd), "losetup -d %s 2>/dev/null", f->loop);
 		run(cmd);
@@ -165,7 +169,7 @@ int fsimg_make(struct fsimg *f, const char *fstype, unsigned int size_mb, const 
 	f->loop[strcspn(f->loop, "\n")] = '\0';
 	if (!f->loop[0])
 		goto fail;
-	mkdir(mnt, 0755);
+	f->made_mnt = !mkdir(mnt, 0755);
 	if (mount(f->loop, mnt, fstype, 0, NULL))
 		goto fail;
 	f->mounted = 1;

@@ -15,6 +15,7 @@ struct fsimg {
 	char mnt[256];
 	uint32_t kdev;		/* kernel encoding, as in events */
 	int mounted;
+	int made_mnt;		/* mnt was created here: removed again */
 };
 
 /* Make a file system of fstype (ext4, xfs, btrfs) of size_mb, mounted at mnt
