@@ -7,13 +7,22 @@
  * finished stays until it has; a task watching only DIRTY holds nothing back;
  * while another duet process runs (its tracing instance exists) nothing is
  * dropped, and once it has gone the pages go; without a polite task
- * nothing is dropped. Residency is read with
+ * nothing is dropped.
+ *
+ * This VM's DAMON pageout scheme evicts idle page cache now and then
+ * (FACTS.md), a page or two of a region at a time. A "kept" check
+ * accepts at most two pages missing, none extra, of a file of which it
+ * keeps at least 8 pages, and only when DAMON applied its scheme during
+ * the case (its nr_applied grew): a wrong drop takes every page the
+ * tools brought in, which this never excuses. Residency is read with
  * cachestat page by page, and every expected set is exact.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -143,6 +152,75 @@ static unsigned long long starttime(pid_t pid)
 	return v;
 }
 
+/* DAMON scheme 0's nr_applied (0 without DAMON). */
+static unsigned long long damon_applied(void)
+{
+	const char *k = "/sys/kernel/mm/damon/admin/kdamonds/0";
+	char path[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/state", k);
+	f = fopen(path, "we");
+	if (!f)
+		return 0;
+	fputs("update_schemes_stats", f);
+	if (fclose(f))
+		return 0;
+	snprintf(path, sizeof(path), "%s/contexts/0/schemes/0/stats/nr_applied", k);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+/* A kept file's residency got against want (see the top); d0: damon_applied() before. */
+static bool kept(const char *got, const char *want, unsigned long long d0)
+{
+	int missing = 0, extra = 0, wanted = 0;
+
+	if (!strcmp(got, want))
+		return true;
+	for (int i = 0; i < NP; i++) {
+		wanted += want[i] == '1';
+		missing += want[i] == '1' && got[i] == '0';
+		extra += want[i] == '0' && got[i] == '1';
+	}
+	if (extra || missing > 2 || wanted < 8 || damon_applied() <= d0)
+		return false;
+	printf("# DAMON paged out %d page(s) of a kept file meanwhile (%s for %s)\n", missing,
+	       got, want);
+	return true;
+}
+
+/*
+ * Another live duet process (its tracing instance duet-PID-START): a
+ * polite session then holds its drops by design, and the drop checks
+ * cannot be made.
+ */
+static bool other_duet(void)
+{
+	DIR *d = opendir("/sys/kernel/tracing/instances");
+	struct dirent *de;
+	bool found = false;
+	int pid;
+
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d)))
+		if (sscanf(de->d_name, "duet-%d-", &pid) == 1 && pid != (int)getpid() &&
+		    !kill(pid, 0))
+			found = true;
+	closedir(d);
+	return found;
+}
+
+#define CHECK_KEPT(got, want, d0)						\
+	CHECK(kept(got, want, d0), "kept: \"%s\", expected \"%s\"", got, want)
+
 static struct duet_task *task(struct duet_session *s, const char *name, uint32_t mask,
 			      const char *path, uint64_t flags)
 {
@@ -173,8 +251,9 @@ int main(int argc, char **argv)
 	struct duet_session *s;
 	struct duet_task *ta, *tb, *tm, *tn;
 	struct duet_task_opts bad;
-	char p[7][300], got[NP + 1], inst[300];
+	char p[7][300], got[NP + 1], before[NP + 1], inst[300];
 	uint64_t ino[7];
+	unsigned long long d0;
 	pid_t other;
 	struct lt t;
 
@@ -188,6 +267,12 @@ int main(int argc, char **argv)
 	readall(p[0]);
 
 	s = lt_session_or_skip(NULL);
+	if (other_duet()) {
+		printf("SKIP: another duet process runs; polite drops wait for it (by design)\n");
+		lt_session_free(s);
+		lt_finish(&t);
+		return TEST_SKIP;
+	}
 	/* A flag this library does not know is refused. */
 	bad = (struct duet_task_opts){ .sz = sizeof(bad), .mask = DUET_EXISTS, .path = t.root,
 				       .flags = 0x2 };
@@ -209,12 +294,13 @@ int main(int argc, char **argv)
 	printf("ok pages brought in and done by all: dropped\n");
 
 	/* c: another process read pages 0-7 in first; this one the rest. */
+	d0 = damon_applied();
 	other_reads(p[2], 0, 8);
 	readall(p[2]);
 	done(ta, p[2]);
 	done(tb, p[2]);
 	wait_res(p[2], "1111111100000000", 5000, got);
-	CHECK_STR(got, "1111111100000000");
+	CHECK_KEPT(got, "1111111100000000", d0);
 	printf("ok pages another process read in: kept\n");
 
 	/* d: read by this process, page 3 dirtied by another before the marks. */
@@ -228,12 +314,13 @@ int main(int argc, char **argv)
 	printf("ok a page another process dirtied: kept\n");
 
 	/* e: done for one task; the other has its ADDED items and no mark: kept. */
+	d0 = damon_applied();
 	readall(p[4]);
 	done(ta, p[4]);
 	CHECK_EQ(wait_pages(tb, &g, ino[4], DUET_ADDED, NP), NP);
 	usleep(200000);
 	res_str(p[4], got);
-	CHECK_STR(got, "1111111111111111");
+	CHECK_KEPT(got, "1111111111111111", d0);
 	/* Its ADDED events are processed: its mark drops them at once. */
 	done(tb, p[4]);
 	res_str(p[4], got);
@@ -257,6 +344,7 @@ int main(int argc, char **argv)
 	if (mkdir(inst, 0755))
 		die("mkdir %s: %s", inst, strerror(errno));
 	usleep(250000);		/* past the session's last look for others */
+	d0 = damon_applied();
 	readall(p[6]);
 	done(ta, p[6]);
 	done(tb, p[6]);
@@ -265,7 +353,7 @@ int main(int argc, char **argv)
 	rmdir(inst);
 	kill(other, SIGKILL);
 	waitpid(other, NULL, 0);
-	CHECK_STR(got, "1111111111111111");
+	CHECK_KEPT(got, "1111111111111111", d0);
 	usleep(250000);
 	done(ta, p[6]);
 	wait_res(p[6], "0000000000000000", 5000, got);
@@ -273,11 +361,14 @@ int main(int argc, char **argv)
 	printf("ok while another duet process ran: kept; after it: dropped\n");
 
 	/* a: cached before the tasks came, done for both: kept. */
+	d0 = damon_applied();
+	res_str(p[0], before);	/* DAMON may have taken some of these idle pages */
+	CHECK(strchr(before, '1') != NULL, "a: no page left cached to check (%s)", before);
 	done(ta, p[0]);
 	done(tb, p[0]);
 	usleep(300000);
 	res_str(p[0], got);
-	CHECK_STR(got, "1111111111111111");
+	CHECK_KEPT(got, before, d0);
 	printf("ok pages cached before: kept\n");
 
 	/* Without a polite task: the sequence that dropped e drops nothing. */
@@ -286,12 +377,13 @@ int main(int argc, char **argv)
 	tn = task(s, "n", DUET_EXISTS, t.root, 0);
 	wait_scan(tn);
 	collect(tn, &g, 0);
+	d0 = damon_applied();
 	readall(p[5]);
 	CHECK_EQ(wait_pages(tn, &g, ino[5], DUET_ADDED, NP), NP);
 	done(tn, p[5]);
 	usleep(300000);
 	res_str(p[5], got);
-	CHECK_STR(got, "1111111111111111");
+	CHECK_KEPT(got, "1111111111111111", d0);
 	printf("ok polite off: nothing dropped\n");
 
 	duet_task_free(tn);
