@@ -85,7 +85,7 @@ static bool polite_oom;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(obj) (polite_oom = true)
 
-static void sweep(struct local_session *s, bool fresh);
+static void sweep(struct local_session *s);
 
 static uint64_t mono_ns(void)
 {
@@ -175,7 +175,7 @@ void local_polite_drain(struct local_session *s, struct local_task *t)
 	}
 	/* Held back for another consumer that has gone since: now or never. */
 	pthread_mutex_lock(&s->lock);
-	sweep(s, true);
+	s->others_ns = 0;	/* look again now: take() sweeps */
 	drops = local_polite_take(s, &n);
 	pthread_mutex_unlock(&s->lock);
 	local_polite_run(drops, n);
@@ -352,11 +352,11 @@ static int add_run(uint64_t (**runs)[2], size_t *n, size_t *cap, uint64_t a, uin
 }
 
 /* Whether another duet process runs (looked for at most every OTHERS_NS). */
-static bool others_present(struct local_session *s, bool fresh)
+static bool others_present(struct local_session *s)
 {
 	uint64_t now = mono_ns();
 
-	if (fresh || !s->others_ns || now - s->others_ns >= OTHERS_NS) {
+	if (!s->others_ns || now - s->others_ns >= OTHERS_NS) {
 		s->others_ns = now;
 		s->others = dc_instances_others() > 0;
 	}
@@ -367,11 +367,11 @@ static void check_file(struct local_session *s, struct polite_file *pf, uint64_t
 		       uint64_t hi);
 
 /* Drops held back for other consumers, once none is left: every file again. */
-static void sweep(struct local_session *s, bool fresh)
+static void sweep(struct local_session *s)
 {
 	struct polite_file *pf, *tmp;
 
-	if (!s->polite_held || others_present(s, fresh))
+	if (!s->polite_held || others_present(s))
 		return;
 	s->polite_held = false;
 	HASH_ITER(hh, s->polite, pf, tmp)
@@ -399,7 +399,7 @@ static void check_file(struct local_session *s, struct polite_file *pf, uint64_t
 	if (lo >= hi || !roaring_bitmap_range_cardinality(pf->pages, lo, hi))
 		return;
 	/* Another duet consumer may want them: later (see the top). */
-	if (others_present(s, false)) {
+	if (others_present(s)) {
 		s->polite_held = true;
 		return;
 	}
@@ -506,7 +506,7 @@ struct polite_drop *local_polite_take(struct local_session *s, size_t *n)
 {
 	struct polite_drop *d;
 
-	sweep(s, false);
+	sweep(s);
 	d = s->drops;
 
 	*n = s->ndrops;
