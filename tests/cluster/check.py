@@ -92,6 +92,19 @@ def lay_out(sim, cg, nodes, names, pages, layout):
             warm(cg, i, f"{sim}/n{i}/data/{n}", 0, int(pages * frac))
 
 
+def damon_applied():
+    """Bytes DAMON's pageout scheme 0 was applied to so far (0 without
+    DAMON): this VM evicts idle page cache so (docs FACTS)."""
+    k = "/sys/kernel/mm/damon/admin/kdamonds/0"
+    try:
+        with open(f"{k}/state", "w") as f:
+            f.write("update_schemes_stats")
+        with open(f"{k}/contexts/0/schemes/0/stats/sz_applied") as f:
+            return int(f.read())
+    except OSError:
+        return 0
+
+
 def expected(layout, names):
     out = {}
     for n in names:
@@ -119,6 +132,7 @@ def placement(sim, cg):
     with Client(scheduler_file=f"{sim}/scheduler.json", timeout=30) as c:
         c.wait_for_workers(3, timeout=60)
         for j, lay in enumerate(layouts):
+            d0 = damon_applied()
             lay_out(sim, cg, 3, names, pages, lay)
             time.sleep(1.0)
             placer = duet_dask.Placer(c)
@@ -134,13 +148,18 @@ def placement(sim, cg):
             hits = sum(r["cached_before"] for r in res)
             best = sum(max(int(pages * lay[i].get(n, 0)) for i in lay) * PAGE
                        for n in names)
-            # within 3%: this VM's DAMON pageout takes pages between the
-            # warm-up and the reads (docs FACTS): 2-4 pages in 2 of 12
-            # runs, later 17 and 29 of 1382 (1.2%, 2.1%) in 2 of 8. Where
-            # each task ran is checked exactly above.
+            # Exact, unless DAMON's pageout ran between the warm-up and
+            # the reads (docs FACTS: it took 2-64 pages in some runs);
+            # then short by no more than it was applied to, and by at
+            # most 5%. Where each task ran is checked exactly above.
+            damon = damon_applied() - d0
+            short = best - hits
             check(f"layout {j}: bytes cached where tasks ran = the best there "
-                  f"is ({hits} of {best})", best * 0.97 <= hits <= best,
-                  f"({hits} vs {best})")
+                  f"is ({hits} of {best})",
+                  short == 0 or (0 < short <= min(damon, best // 20)),
+                  f"({hits} vs {best}; DAMON applied to {damon} bytes)")
+            if short:
+                print(f"# DAMON paged out {short} bytes meanwhile")
 
 
 def wait_workers(c, n):

@@ -29,12 +29,14 @@
 struct file {
 	char path[300];
 	uint64_t ino;
+	int phase;	/* made before the session (0), during the registration (1), after (2) */
 	uint8_t view[MAXP];
 };
 
 static struct file files[FILES];
 static atomic_int nfiles;
 static atomic_bool stop;
+static atomic_int phase;
 static const char *root;
 static int round_no;
 
@@ -46,7 +48,9 @@ static void *creator(void *arg)
 		struct file *f = &files[i];
 
 		snprintf(f->path, sizeof(f->path), "%s/r%d-%d", root, round_no, i);
+		f->phase = atomic_load(&phase);
 		f->ino = make_file(f->path, 2, 0);
+		f->phase = f->phase * 10 + atomic_load(&phase);
 		memset(f->view, 0, sizeof(f->view));
 		atomic_store(&nfiles, i + 1);
 		usleep(300);
@@ -71,17 +75,30 @@ static void apply(const struct got *g)
 	}
 }
 
-/* Files whose view is not the page cache; the first one's name in *which. */
-static int differ(const char **which)
+/* Pages 0-7 of bits as 0/1 characters. */
+static const char *bits8(const uint8_t *bits, char *out)
+{
+	for (int p = 0; p < 8; p++)
+		out[p] = bits[p] ? '1' : '0';
+	out[8] = '\0';
+	return out;
+}
+
+/* Files whose view is not the page cache; the first one's in *which. */
+static int differ(char *which, size_t size)
 {
 	uint8_t res[MAXP];
+	char a[9], b[9];
 	int bad = 0;
 
 	for (int k = 0; k < atomic_load(&nfiles); k++) {
 		resident(files[k].path, res);
 		if (memcmp(res, files[k].view, MAXP)) {
 			if (!bad)
-				*which = files[k].path;
+				snprintf(which, size, "%s (file %d of %d, phase %02d, ino %llu: view %s, cached %s)",
+					 files[k].path, k, atomic_load(&nfiles), files[k].phase,
+					 (unsigned long long)files[k].ino, bits8(files[k].view, a),
+					 bits8(res, b));
 			bad++;
 		}
 	}
@@ -101,17 +118,20 @@ int main(int argc, char **argv)
 	for (round_no = 0; round_no < ROUNDS; round_no++) {
 		struct duet_session *s;
 		struct duet_task *task;
-		const char *which = NULL;
+		char which[400] = "";
 		pthread_t th;
 		int bad;
 
 		atomic_store(&nfiles, 0);
 		atomic_store(&stop, false);
+		atomic_store(&phase, 0);
 		if (pthread_create(&th, NULL, creator, NULL))
 			die("pthread_create");
 		usleep(5000);	/* some files before the walk */
 		s = lt_session(NULL);
+		atomic_store(&phase, 1);
 		task = lt_task(s, "exists", DUET_EXISTS, t.root);
+		atomic_store(&phase, 2);
 		usleep(20000);	/* and some after the registration */
 		atomic_store(&stop, true);
 		pthread_join(th, NULL);
@@ -122,14 +142,14 @@ int main(int argc, char **argv)
 		if (g.lost)
 			die("round %d: events were lost; the test cannot tell", round_no);
 		apply(&g);
-		bad = differ(&which);
+		bad = differ(which, sizeof(which));
 		for (int again = 0; bad && again < 3; again++) {
 			collect(task, &g, 300);
 			apply(&g);
-			bad = differ(&which);
+			bad = differ(which, sizeof(which));
 		}
 		printf("# round %d: %d files, %d views differ from the page cache%s%s\n", round_no,
-		       atomic_load(&nfiles), bad, bad ? ", first " : "", bad ? which : "");
+		       atomic_load(&nfiles), bad, bad ? ", first " : "", which);
 		total += atomic_load(&nfiles);
 		bad_total += bad;
 		duet_task_free(task);
