@@ -302,11 +302,16 @@ static void list_entry(struct dc_index *x, struct pname *dp, int dfd, dev_t st_d
  * Walk directory dp, open as fd (closed here): watch first, then list, so
  * that nothing created meanwhile is missed (it is either listed or
  * reported by the watch). Names dp had that the listing lacks are dropped.
+ * The listing opens the directory anew, after the watch: btrfs lists only
+ * the entries that existed when the directory was opened, so a file
+ * created between fd's open and the watch would be neither listed nor
+ * reported.
  */
 static void walk_fd(struct dc_index *x, struct pname *dp, int fd, dev_t st_dev, int depth)
 {
 	uint32_t stamp = ++x->stamp;
 	struct dirent *de;
+	int lfd;
 	DIR *d;
 
 	if (x->cur.dp == dp) {
@@ -321,9 +326,13 @@ static void walk_fd(struct dc_index *x, struct pname *dp, int fd, dev_t st_dev, 
 		close(fd);
 		return;
 	}
-	d = fdopendir(fd);
+	lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (lfd < 0)
+		return;
+	d = fdopendir(lfd);
 	if (!d) {
-		close(fd);
+		close(lfd);
 		return;
 	}
 	while ((de = readdir(d)))
