@@ -298,98 +298,9 @@ void local_update_latency(struct local_session *s)
 
 /* ---- the folios ADDED showed (stock DIRTY names only their first page) ---- */
 
-struct local_folio {
-	struct folio_key {
-		uint32_t dev, pad;
-		uint64_t ino, index;
-	} k;
-	uint64_t count;
-	UT_hash_handle hh;
-};
-
-/* An add that cannot grow the table fails, and says so here (local.h). */
-static bool folio_oom;
-#undef uthash_nonfatal_oom
-#define uthash_nonfatal_oom(obj) (folio_oom = true)
-
-/* Folios are at most 2^MAX_ORDER pages, naturally aligned. */
-#define FOLIO_MAX_ORDER 12
-/* A bound on what is remembered (about 64 B each): past it, the oldest go. */
-#define FOLIO_MAX (1u << 20)
-
-static struct local_folio *folio_find(struct local_session *s, uint32_t dev, uint64_t ino,
-				      uint64_t index)
-{
-	struct folio_key k = { .dev = dev, .ino = ino, .index = index };
-	struct local_folio *f;
-
-	HASH_FIND(hh, s->folios, &k, sizeof(k), f);
-	return f;
-}
-
-static void folio_del(struct local_session *s, struct local_folio *f)
-{
-	HASH_DEL(s->folios, f);
-	free(f);
-	s->nfolios--;
-}
-
 void local_folios_clear(struct local_session *s)
 {
-	struct local_folio *f, *tmp;
-
-	HASH_ITER(hh, s->folios, f, tmp)
-		folio_del(s, f);
-}
-
-/* Pages [index, index + count) left: no folio remembered covers them now. */
-static void folio_removed(struct local_session *s, uint32_t dev, uint64_t ino, uint64_t index,
-			  uint64_t count)
-{
-	for (int o = 0; o <= FOLIO_MAX_ORDER; o++) {
-		uint64_t head = index & ~((UINT64_C(1) << o) - 1);
-		struct local_folio *f = folio_find(s, dev, ino, head);
-
-		if (f && head + f->count > index && head < index + count)
-			folio_del(s, f);
-	}
-}
-
-static void folio_added(struct local_session *s, const struct dc_record *r)
-{
-	struct local_folio *f;
-
-	/* Whatever covered these pages before has left. */
-	folio_removed(s, r->dev, r->ino, r->index, r->count);
-	if (r->count < 2 || r->index % r->count)
-		return;	/* one page, or not a folio's shape */
-	if (s->nfolios >= FOLIO_MAX)
-		folio_del(s, s->folios);	/* the oldest (uthash keeps the order) */
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return;	/* a DIRTY of it will name one page: as without the table */
-	f->k.dev = r->dev;
-	f->k.ino = r->ino;
-	f->k.index = r->index;
-	f->count = r->count;
-	folio_oom = false;
-	HASH_ADD(hh, s->folios, k, sizeof(f->k), f);
-	if (folio_oom) {
-		free(f);
-		return;
-	}
-	s->nfolios++;
-}
-
-/* The pages a stock DIRTY record of one page stands for. */
-static uint64_t folio_dirty_count(struct local_session *s, const struct dc_record *r)
-{
-	struct local_folio *f;
-
-	if (r->count != 1)
-		return r->count;
-	f = folio_find(s, r->dev, r->ino, r->index);
-	return f ? f->count : 1;
+	ft_clear(&s->folios);
 }
 
 static int handle_run(void *ud, const struct dc_record *rec, size_t n)
@@ -476,18 +387,19 @@ static int handle_run(void *ud, const struct dc_record *rec, size_t n)
 			break;
 		case DC_ADDED:
 			if (s->stock_dirty)
-				folio_added(s, r);
+				ft_added(&s->folios, r->dev, r->ino, r->index, r->count);
 			de_event(s->e, r->dev, r->ino, r->index, r->count, r->type);
 			local_polite_event(s, r, r->count);
 			break;
 		case DC_REMOVED:
 			if (s->stock_dirty)
-				folio_removed(s, r->dev, r->ino, r->index, r->count);
+				ft_removed(&s->folios, r->dev, r->ino, r->index, r->count);
 			de_event(s->e, r->dev, r->ino, r->index, r->count, r->type);
 			local_polite_event(s, r, r->count);
 			break;
 		case DC_DIRTY: {
-			uint64_t count = s->stock_dirty ? folio_dirty_count(s, r) : r->count;
+			uint64_t count = !s->stock_dirty || r->count != 1 ? r->count :
+					 ft_dirty_count(&s->folios, r->dev, r->ino, r->index);
 
 			de_event(s->e, r->dev, r->ino, r->index, count, r->type);
 			local_polite_event(s, r, count);

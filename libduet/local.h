@@ -33,6 +33,7 @@
 #include <uthash.h>
 
 #include "attrwatch.h"
+#include "folios.h"
 #include "backend.h"
 #include "devices.h"
 #include "engine.h"
@@ -166,7 +167,7 @@ enum {
 	PAUSE_REPAIR,		/* the path index is repairing: until it is done */
 };
 
-struct local_folio;
+
 struct polite_file;
 struct polite_tid;
 struct polite_drop;
@@ -231,10 +232,9 @@ struct local_session {
 	 * Stock kernels: writeback_dirty_folio names a folio by its first
 	 * page only. The multi-page folios the ADDED records showed, by
 	 * their first page, so that a DIRTY covers the whole folio
-	 * (local-pump.c, folio_*).
+	 * (folios.c).
 	 */
-	struct local_folio *folios;
-	uint64_t nfolios;
+	struct folio_table folios;
 	bool stock_dirty;	/* the source's DIRTY is writeback_dirty_folio's */
 	time_t capped_logged;
 	/*
