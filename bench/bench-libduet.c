@@ -20,10 +20,20 @@
  * Then the EXISTS task fetches everything in batches of 256.
  * With -s, only the EXISTS task (a registration from nothing).
  *
+ * With -o ODIR (a directory on another file system): before the
+ * registrations, a task "other" (ADDED | REMOVED) on ODIR, a writer that
+ * keeps rewriting and dropping a 64 MiB file there with 4 KiB writes,
+ * and a thread that polls and fetches the other task's items throughout.
+ * It counts the other task's LOST items and the longest it waited for a
+ * fetch: a registration that stops the others being served shows there.
+ * With -j, the last line is one JSON object: register_s, walk_s, scan_s
+ * (of the last registration), other_task_lost, other_task_items,
+ * other_task_max_fetch_s, other_events (pages the writer wrote).
+ *
  * RSS is read after malloc_trim(0), so freed heap is not counted; "heap"
  * is what malloc has handed out (mallinfo2, all arenas, mmapped chunks).
  *
- * usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] DIR
+ * usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] [-o ODIR] [-j] DIR
  *   -n files (default 1000000), -c cached pages per file (default 4: all),
  *   -k keep: DIR already holds the tree (no create, no drop, no warm-up),
  *   -s single EXISTS task.
@@ -33,6 +43,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,7 +307,117 @@ struct bench {
 	double r1, h1;			/* RSS and heap of the session alone */
 	struct reg ga, gb;		/* the two registrations */
 	uint64_t items, fpages, lost, other;	/* what the EXISTS task fetched */
+	int json;
+	/* -o: the other task, its writer and its fetcher */
+	const char *odir;
+	struct duet_task *to;
+	pthread_t writer, fetcher;
+	atomic_bool stop;
+	atomic_uint_fast64_t o_written, o_items, o_lost;
+	double o_max_fetch;	/* the fetcher's alone */
+	int o_err;
 };
+
+#define OTHER_PAGES 16384	/* 64 MiB */
+
+/* Rewrites ODIR/other.bin page by page, fsyncs and drops it, again and again. */
+static void *other_writer(void *ud)
+{
+	struct bench *b = ud;
+	char path[4096], page[4096];
+	int fd;
+
+	memset(page, 0x5a, sizeof(page));
+	snprintf(path, sizeof(path), "%s/other.bin", b->odir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		b->o_err = errno;
+		return NULL;
+	}
+	while (!atomic_load(&b->stop)) {
+		for (unsigned int i = 0; i < OTHER_PAGES && !atomic_load(&b->stop); i++) {
+			if (pwrite(fd, page, sizeof(page), (off_t)i * 4096) != sizeof(page)) {
+				b->o_err = errno;
+				goto out;
+			}
+			atomic_fetch_add(&b->o_written, 1);
+		}
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	}
+out:
+	close(fd);
+	unlink(path);
+	return NULL;
+}
+
+/* Polls the other task and fetches all it has; the longest fetch is kept. */
+static void *other_fetcher(void *ud)
+{
+	static struct duet_item buf[256];
+	struct bench *b = ud;
+	struct pollfd p = { .fd = duet_task_fd(b->to), .events = POLLIN };
+
+	while (!atomic_load(&b->stop)) {
+		double t0;
+		int n;
+
+		if (poll(&p, 1, 10) < 0 && errno != EINTR)
+			break;
+		do {
+			t0 = now();
+			n = duet_task_fetch(b->to, buf, 256);
+			if (now() - t0 > b->o_max_fetch)
+				b->o_max_fetch = now() - t0;
+			for (int i = 0; i < n; i++)
+				if (buf[i].flags & DUET_ITEM_LOST)
+					atomic_fetch_add(&b->o_lost, 1);
+			if (n > 0)
+				atomic_fetch_add(&b->o_items, (uint64_t)n);
+		} while (n == 256);
+		if (n < 0) {
+			b->o_err = -n;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int other_start(struct bench *b)
+{
+	struct duet_task_opts to = { .sz = sizeof(to), .name = "other",
+				     .mask = DUET_ADDED | DUET_REMOVED, .path = b->odir };
+	int r = duet_task_new(b->s, &to, &b->to);
+
+	if (r) {
+		fprintf(stderr, "bench-libduet: duet_task_new(other, %s): %s\n", b->odir,
+			duet_strerror(r));
+		return 1;
+	}
+	if (pthread_create(&b->writer, NULL, other_writer, b) ||
+	    pthread_create(&b->fetcher, NULL, other_fetcher, b)) {
+		fprintf(stderr, "bench-libduet: pthread_create failed\n");
+		return 1;
+	}
+	return 0;
+}
+
+static void other_stop(struct bench *b)
+{
+	struct timespec ts = { 0, 500000000 };
+
+	nanosleep(&ts, NULL);	/* what the writer did last reaches the task */
+	atomic_store(&b->stop, true);
+	pthread_join(b->writer, NULL);
+	pthread_join(b->fetcher, NULL);
+	printf("%-44s %10" PRIu64 " pages written on %s during the registrations\n",
+	       "other task's file system", (uint64_t)atomic_load(&b->o_written), b->odir);
+	printf("%-44s %10" PRIu64 " items, %" PRIu64 " LOST; longest fetch %.3f s%s%s\n",
+	       "other task", (uint64_t)atomic_load(&b->o_items), (uint64_t)atomic_load(&b->o_lost),
+	       b->o_max_fetch, b->o_err ? "; error: " : "", b->o_err ? strerror(b->o_err) : "");
+	duet_task_free(b->to);
+	b->to = NULL;
+}
 
 /*
  * The steps of the benchmark: each returns 0, or an exit status after
@@ -303,7 +427,7 @@ struct bench {
 
 static int bench_usage(void)
 {
-	fprintf(stderr, "usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] DIR\n");
+	fprintf(stderr, "usage: bench-libduet [-n NFILES] [-c CACHED] [-k] [-s] [-o ODIR] [-j] DIR\n");
 	return 2;
 }
 
@@ -311,7 +435,7 @@ static int bench_options(struct bench *b, int argc, char **argv)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:c:ks")) != -1) {
+	while ((opt = getopt(argc, argv, "n:c:kso:j")) != -1) {
 		switch (opt) {
 		case 'n':
 			nfiles = strtoul(optarg, NULL, 0);
@@ -324,6 +448,12 @@ static int bench_options(struct bench *b, int argc, char **argv)
 			break;
 		case 's':
 			b->single = 1;
+			break;
+		case 'o':
+			b->odir = optarg;
+			break;
+		case 'j':
+			b->json = 1;
 			break;
 		default:
 			return bench_usage();
@@ -509,11 +639,28 @@ int main(int argc, char **argv)
 		return r;
 	if (bench_tree(&b) || bench_session(&b))
 		return 1;
+	if (b.odir && other_start(&b))
+		return 1;
 	r = bench_register(&b);
+	if (b.odir)
+		other_stop(&b);
 	if (!r)
 		r = bench_fetch(&b, &stf);
 	if (!r)
 		r = bench_verdict(&b, &stf);
+	if (b.json) {
+		const struct reg *g = &b.gb;
+
+		printf("{\"register_s\": %.3f, \"walk_s\": %.3f, \"scan_s\": %.3f, "
+		       "\"files\": %lu",
+		       g->wall, g->wall_new, g->wall - g->wall_new, nfiles);
+		if (b.odir)
+			printf(", \"other_task_lost\": %" PRIu64 ", \"other_task_items\": %" PRIu64
+			       ", \"other_task_max_fetch_s\": %.3f, \"other_events\": %" PRIu64,
+			       (uint64_t)b.o_lost, (uint64_t)b.o_items, b.o_max_fetch,
+			       (uint64_t)b.o_written);
+		printf("}\n");
+	}
 	duet_task_free(b.ta);
 	duet_task_free(b.tb);
 	duet_session_free(b.s);
