@@ -73,6 +73,8 @@ struct pdir {
 	struct pname *child;	/* its entries */
 	struct pdir *all_next, *all_prev;	/* x->dirs, in the order found */
 	uint32_t epoch;		/* the repair epoch it was last listed in */
+	/* The stamp of a pausing walk's listing of it under way (0: none). */
+	uint32_t listing;
 	int wd;
 };
 
@@ -137,6 +139,17 @@ struct dc_index {
 		dev_t st_dev;
 		uint32_t stamp;
 	} cur;
+	/*
+	 * A new root's walk pauses now and then (dc_index_set_yield()):
+	 * walking is set while it runs, may_yield while it may pause (not
+	 * during the pause itself: the walks others start then do not);
+	 * yields counts the pauses, so a listing knows to look again.
+	 */
+	dc_index_yield_fn yield;
+	void *yield_ud;
+	bool walking, may_yield;
+	uint32_t yields, since_pause;
+	uint64_t pause_ns;
 	/* The directory the last inotify event was in, open (events come in runs). */
 	struct {
 		struct pname *p;

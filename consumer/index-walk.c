@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "index-int.h"
@@ -197,6 +198,49 @@ static void watch(struct dc_index *x, struct pname *p, int fd)
 
 static void walk_fd(struct dc_index *x, struct pname *dp, int fd, dev_t st_dev, int depth);
 
+/* How long a new root's walk goes on before it pauses (dc_index_set_yield()). */
+#define PAUSE_EVERY_NS 2000000ull
+#define PAUSE_CHECK 64	/* entries between looks at the clock */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Between two entries of a pausing walk: pause if it is time. */
+static void walk_pause(struct dc_index *x)
+{
+	uint64_t now;
+
+	if (!x->may_yield || ++x->since_pause < PAUSE_CHECK)
+		return;
+	x->since_pause = 0;
+	now = mono_ns();
+	if (!x->pause_ns)
+		x->pause_ns = now;
+	if (now - x->pause_ns < PAUSE_EVERY_NS)
+		return;
+	x->may_yield = false;
+	x->yields++;
+	x->yield(x->yield_ud);
+	x->may_yield = true;
+	x->pause_ns = mono_ns();
+}
+
+/*
+ * The stamp a name arriving in directory p by an event gets: that of a
+ * listing of p under way (a pausing walk's, or the repair's), or 0.
+ */
+static uint32_t arrival_stamp(const struct dc_index *x, const struct pname *p)
+{
+	if (p->dir && p->dir->listing)
+		return p->dir->listing;
+	return p == x->cur.dp ? x->cur.stamp : 0;
+}
+
 /* Drop dp's entries the listing stamped stamp did not see. */
 static unsigned int drop_unseen(struct dc_index *x, struct pname *dp, uint32_t stamp)
 {
@@ -309,8 +353,9 @@ static void list_entry(struct dc_index *x, struct pname *dp, int dfd, dev_t st_d
  */
 static void walk_fd(struct dc_index *x, struct pname *dp, int fd, dev_t st_dev, int depth)
 {
-	uint32_t stamp = ++x->stamp;
+	uint32_t stamp = ++x->stamp, yields;
 	struct dirent *de;
+	char *path = NULL;
 	int lfd;
 	DIR *d;
 
@@ -335,9 +380,35 @@ static void walk_fd(struct dc_index *x, struct pname *dp, int fd, dev_t st_dev, 
 		close(lfd);
 		return;
 	}
-	while ((de = readdir(d)))
+	/*
+	 * A walk that pauses: while it does, events may add names here (they
+	 * get this listing's stamp, see arrival_stamp()) or drop this very
+	 * directory; after a pause it is looked up again by its name, and if
+	 * it is not the same any more its listing ends here (the events that
+	 * dropped or replaced it say what is there).
+	 */
+	if (x->may_yield && (path = strdup(dp->path)))
+		dp->dir->listing = stamp;
+	yields = x->yields;
+	while ((de = readdir(d))) {
 		list_entry(x, dp, dirfd(d), st_dev, de, stamp, true, depth);
+		if (path)
+			walk_pause(x);
+		if (x->yields != yields) {
+			struct pname *q = path ? name_find(x, path) : NULL;
+
+			if (q != dp || !q->dir || q->dir->listing != stamp) {
+				closedir(d);
+				free(path);
+				return;
+			}
+			yields = x->yields;
+		}
+	}
 	closedir(d);
+	if (path)
+		dp->dir->listing = 0;
+	free(path);
 	drop_unseen(x, dp, stamp);
 }
 
@@ -443,6 +514,8 @@ int dc_index_repair_step(struct dc_index *x, unsigned int budget)
 
 	if (!x->repairing)
 		return 0;
+	if (x->walking)
+		return 0;	/* a walk pauses: the repair goes on after it */
 	if (!budget)
 		budget = 1;
 	while (x->st.repair_work - start < budget) {
@@ -515,7 +588,7 @@ static int event_dir(struct dc_index *x, struct pname *p, dev_t *st_dev)
 static void born_gone(struct dc_index *x, struct pname *p, const char *path, uint64_t ino)
 {
 	x->why = DC_NAME_CREATED;
-	if (ix_add_name(x, p, path, p->e->k.dev, ino, false, p == x->cur.dp ? x->cur.stamp : 0))
+	if (ix_add_name(x, p, path, p->e->k.dev, ino, false, arrival_stamp(x, p)))
 		x->st.born_gone++;
 	x->why = DC_NAME_WALK;
 }
@@ -562,8 +635,7 @@ static void apply_in(struct dc_index *x, struct pname *p, const struct inotify_e
 	x->why = ev->mask & IN_MOVED_TO ? DC_NAME_MOVED_IN :
 		 st.st_nlink > 1 && !S_ISDIR(st.st_mode) ? DC_NAME_LINKED : DC_NAME_CREATED;
 	/* A name that arrives in the directory being re-listed is seen by it. */
-	take_entry(x, p, dfd, st_dev, ev->name, &st, p == x->cur.dp ? x->cur.stamp : 0, true,
-		   0);
+	take_entry(x, p, dfd, st_dev, ev->name, &st, arrival_stamp(x, p), true, 0);
 	x->why = DC_NAME_WALK;
 }
 

@@ -555,6 +555,12 @@ void dc_index_set_changed(struct dc_index *x, dc_index_changed_fn fn, void *ud)
 	x->changed_ud = ud;
 }
 
+void dc_index_set_yield(struct dc_index *x, dc_index_yield_fn fn, void *ud)
+{
+	x->yield = fn;
+	x->yield_ud = ud;
+}
+
 int dc_index_add_root_at(struct dc_index *x, int dirfd, const char *path)
 {
 	struct root *rt = NULL;
@@ -570,7 +576,13 @@ int dc_index_add_root_at(struct dc_index *x, int dirfd, const char *path)
 	r = root_new(x, dirfd, path, &rt);
 	if (r)
 		return r;
+	x->walking = true;
+	x->may_yield = x->yield != NULL;
+	x->since_pause = 0;
+	x->pause_ns = 0;
 	r = ix_walk_root(x, rt);
+	x->walking = false;
+	x->may_yield = false;
 	if (r) {
 		/* Not a root then: asked again, it is walked again. */
 		HASH_DEL(x->root_hash, rt);
@@ -667,10 +679,10 @@ const char *dc_index_changing_name(const struct dc_index *x)
 	return x->changing;
 }
 
-static int visit(struct pname *top, dc_index_file_fn fn, void *ud)
+static int visit(struct pname *top, dc_index_file_fn fn, void *ud, bool files)
 {
 	for (struct pname *p = top; p; p = subtree_next(p, top)) {
-		int r = fn(ud, p->path, p->e->k.dev, p->e->k.ino);
+		int r = files && p->dir ? 0 : fn(ud, p->path, p->e->k.dev, p->e->k.ino);
 
 		if (r)
 			return r;
@@ -678,19 +690,31 @@ static int visit(struct pname *top, dc_index_file_fn fn, void *ud)
 	return 0;
 }
 
-int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud)
+static int foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud,
+			 bool files)
 {
 	struct pname *top = name_find(x, root);
-	int r = top ? visit(top, fn, ud) : 0;
+	int r = top ? visit(top, fn, ud, files) : 0;
 
 	/* Roots no walk of root reached (below a pseudo file system). */
 	for (size_t i = 0; !r && i < x->nroots; i++) {
 		struct pname *q = name_find(x, x->roots[i]->path);
 
 		if (q && q != top && !q->parent && dc_path_under(q->path, root))
-			r = visit(q, fn, ud);
+			r = visit(q, fn, ud, files);
 	}
 	return r;
+}
+
+int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud)
+{
+	return foreach_under(x, root, fn, ud, false);
+}
+
+int dc_index_foreach_file_under(struct dc_index *x, const char *root, dc_index_file_fn fn,
+				void *ud)
+{
+	return foreach_under(x, root, fn, ud, true);
 }
 
 /* ---- incarnations: the event stream against the names ---- */

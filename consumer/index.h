@@ -40,6 +40,17 @@ struct dc_index_stats {
  */
 #define DC_INDEX_MAX_NAMES 1024
 
+/*
+ * The walk of a root added by dc_index_add_root*() calls fn(ud) every few
+ * milliseconds, between entries, so that the caller can let other
+ * threads use the index meanwhile (it lets its lock go and takes it
+ * again). Whatever changes then (dc_index_update(), lookups, a directory
+ * being walked deleted or moved) the walk copes with; a repair waits for
+ * it to end. Walks that dc_index_update() itself starts never pause.
+ */
+typedef void (*dc_index_yield_fn)(void *ud);
+void dc_index_set_yield(struct dc_index *x, dc_index_yield_fn fn, void *ud);
+
 /* roots: absolute, resolved directories. */
 int dc_index_new(char *const *roots, size_t nroots, struct dc_index **ret);
 void dc_index_free(struct dc_index *x);
@@ -130,6 +141,9 @@ int dc_index_remount(struct dc_index *x);
 /* Visit every name under root (directories included). Non-zero stops. */
 typedef int (*dc_index_file_fn)(void *ud, const char *path, uint32_t kdev, uint64_t ino);
 int dc_index_foreach_under(struct dc_index *x, const char *root, dc_index_file_fn fn, void *ud);
+/* The same without the directories: the names the walk found as regular files. */
+int dc_index_foreach_file_under(struct dc_index *x, const char *root, dc_index_file_fn fn,
+				void *ud);
 
 /*
  * Incarnations. The names tell which file has a number now; the event

@@ -270,7 +270,13 @@ static int list_file(void *ud, const char *path, uint32_t dev, uint64_t ino)
 	char vpath[PATH_MAX] = "";
 	struct stat st;
 
-	if (lstat(path, &st) || !S_ISREG(st.st_mode) || local_unscanned(t, dev, ino))
+	/*
+	 * Only the names the index has as regular files come here. No stat
+	 * (with the session lock held, 100,000 of them took 0.75 s): the scan
+	 * opens each with O_NOFOLLOW and checks that it is still a regular
+	 * file of that number (scan.c).
+	 */
+	if (local_unscanned(t, dev, ino))
 		return 0;
 	if (!t->visible) {
 		local_queue_scan(t, path, dev, ino);
@@ -311,7 +317,7 @@ void local_schedule_full_scan(struct local_task *t)
 {
 	/* Every file is looked at again: what it cannot see is found again. */
 	local_hidden_clear(t);
-	dc_index_foreach_under(t->s->x, t->root, list_file, t);
+	dc_index_foreach_file_under(t->s->x, t->root, list_file, t);
 }
 
 /*

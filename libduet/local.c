@@ -53,6 +53,7 @@ void local_logf(struct local_session *s, int level, const char *fmt, ...)
 
 static void task_free(struct duet_task *dt);
 static void session_free(struct duet_session *ds);
+static void walk_pause(void *ud);
 
 int duet__local_session_new(const struct duet_session_opts *opts, struct duet_session **ret)
 {
@@ -80,6 +81,7 @@ int duet__local_session_new(const struct duet_session_opts *opts, struct duet_se
 	s->stopfd = -1;
 	s->mountfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->reg_lock, NULL);
 	eo.relevant = local_relevant_cb;
 	eo.ud = s;
 	r = de_engine_new(&eo, &s->e);
@@ -89,6 +91,7 @@ int duet__local_session_new(const struct duet_session_opts *opts, struct duet_se
 	if (r)
 		goto fail;
 	dc_index_set_changed(s->x, local_index_changed, s);
+	dc_index_set_yield(s->x, walk_pause, s);
 	r = dc_mounts_load(&s->mounts);
 	if (r)
 		goto fail;
@@ -152,6 +155,7 @@ static void session_free(struct duet_session *ds)
 	if (s->mountfd >= 0)
 		close(s->mountfd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->reg_lock);
 	free(s);
 }
 
@@ -289,6 +293,23 @@ static int root_of_fd(int fd, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/*
+ * A new task's walk pauses every few milliseconds (dc_index_set_yield()):
+ * the lock is let go for a moment, so that the pump goes on reading the
+ * stream into the other tasks (no ring-buffer overrun, no LOST) and their
+ * fetches are served. Registrations take reg_lock: one walk at a time.
+ */
+static void walk_pause(void *ud)
+{
+	struct local_session *s = ud;
+	struct timespec ts = { 0, 200000 };
+
+	pthread_mutex_unlock(&s->lock);
+	/* Long enough for a thread woken by the unlock to take the lock. */
+	nanosleep(&ts, NULL);
+	pthread_mutex_lock(&s->lock);
+}
+
 /* A task; opts of this library's size (api.c), x duetd's extensions or NULL. */
 static int task_new_ext(struct local_session *s, const struct duet_task_opts *opts,
 			const struct duet__task_ext *x, struct duet_task **ret)
@@ -319,13 +340,13 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 		t->owner_pid = x->owner_pid;
 		t->observer = x->observer;
 	}
-	t->polite = opts->flags & DUET_TASK_POLITE;
 	t->name = strdup(opts->name ? opts->name : "task");
 	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!t->name || t->efd < 0) {
 		r = t->efd < 0 ? -errno : -ENOMEM;
 		goto fail_unlocked;
 	}
+	pthread_mutex_lock(&s->reg_lock);
 	pthread_mutex_lock(&s->lock);
 	slot = de_task_add(s->e, opts->mask);
 	if (slot < 0) {
@@ -338,6 +359,11 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 	if (x)
 		de_task_set_max_done(s->e, slot, x->max_done_marks);
 	/*
+	 * The walk pauses (walk_pause()): events are handled meanwhile, with
+	 * this task among those whose relevance is decided anew.
+	 */
+	de_invalidate_all(s->e);
+	/*
 	 * The stream first, then the names. The index takes a file it is
 	 * told was created on a device whose stream marks new inodes as a
 	 * new incarnation, whose events begin at its marker: created after
@@ -345,6 +371,22 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 	 * or its events would wait for it forever (given to nobody).
 	 */
 	r = local_update_devices(s);
+	/*
+	 * Attribute changes are watched before the walk: it pauses, and what
+	 * this task may see is decided meanwhile.
+	 */
+	if (!r && t->visible) {
+		if (!s->aw) {
+			int e = dc_attrwatch_new(&s->aw);
+
+			if (e)
+				local_logf(s, 3, "duet: cannot watch attribute changes (%s): a "
+				      "permission change through a name outside a task's tree is "
+				      "seen only at the file's next rename or relevance check",
+				      strerror(-e));
+		}
+		local_watch_attrs(s, t);
+	}
 	/* The root the caller opened is walked from its fd, never by path. */
 	if (!r) {
 		r = x && x->have_root_fd ? dc_index_add_root_at(s->x, x->root_fd, root) :
@@ -358,19 +400,12 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 	if (r) {
 		s->tasks[slot] = NULL;
 		de_task_remove(s->e, slot);
+		/* What the pauses let the pump hold back for this slot. */
+		dc_index_clear_held(s->x, 1ull << slot);
 		goto fail;
 	}
-	if (t->visible) {
-		if (!s->aw) {
-			r = dc_attrwatch_new(&s->aw);
-			if (r)
-				local_logf(s, 3, "duet: cannot watch attribute changes (%s): a "
-				      "permission change through a name outside a task's tree is "
-				      "seen only at the file's next rename or relevance check",
-				      strerror(-r));
-		}
-		local_watch_attrs(s, t);
-	}
+	/* Polite from here on: its count and its start are the session's now. */
+	t->polite = opts->flags & DUET_TASK_POLITE;
 	local_polite_task_added(s, t);
 	/* Relevance decided before this task existed did not include it. */
 	de_invalidate_all(s->e);
@@ -378,10 +413,12 @@ static int task_new_ext(struct local_session *s, const struct duet_task_opts *op
 		local_schedule_full_scan(t);
 	local_update_latency(s);
 	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->reg_lock);
 	*ret = &t->base;
 	return 0;
 fail:
 	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->reg_lock);
 fail_unlocked:
 	if (t->efd >= 0)
 		close(t->efd);

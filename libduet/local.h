@@ -176,6 +176,7 @@ struct local_session {
 	struct duet_session base;
 	struct duet_session_opts opts;
 	pthread_mutex_t lock;
+	pthread_mutex_t reg_lock;	/* one registration at a time (local.c) */
 	pthread_t pump;
 	bool pump_started;
 	int stopfd;

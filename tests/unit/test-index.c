@@ -825,6 +825,102 @@ static void test_symlink_swap(void)
 	dc_index_free(x);
 }
 
+/* ---- a new root's walk that pauses (dc_index_set_yield()) ---- */
+
+#define PW_DIRS 40
+#define PW_FILES 400
+
+static struct {
+	struct dc_index *x;
+	const char *root;
+	unsigned int pauses;
+	char last[PATH_MAX];	/* the last name the walk added */
+	bool deleted, renamed, arrived, made;
+} pw;
+
+static void pw_changed(void *ud, uint32_t dev, uint64_t ino, int why)
+{
+	const char *name = dc_index_changing_name(ud);
+
+	(void)dev, (void)ino;
+	if (why == DC_NAME_WALK && name)
+		snprintf(pw.last, sizeof(pw.last), "%s", name);
+}
+
+/* A pause: the tree changes meanwhile, and the changes are applied (as the pump would). */
+static void pw_pause(void *ud)
+{
+	struct dc_index *x = ud;
+	char dir[PATH_MAX], *slash;
+
+	pw.pauses++;
+	snprintf(dir, sizeof(dir), "%s", pw.last);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (pw.pauses == 1) {
+		/* In every directory, the one being listed too: a new file. */
+		for (int d = 0; d < PW_DIRS; d++)
+			mkf(P("pw/a%02d/late", d));
+		mkf(P("pw/late"));
+		pw.arrived = true;
+	} else if (pw.pauses == 2 && strcmp(dir, pw.root)) {
+		/* The directory being listed is renamed within the tree. */
+		if (!rename(dir, P("pw/moved")))
+			pw.renamed = true;
+	} else if (pw.pauses == 4 && strcmp(dir, pw.root) && strcmp(dir, P("pw/moved"))) {
+		/* The directory being listed is deleted, files and all. */
+		if (!nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS))
+			pw.deleted = true;
+	} else if (pw.pauses == 5) {
+		mkd(P("pw/new"));
+		for (int i = 0; i < 20; i++)
+			mkf(P("pw/new/n%d", i));
+		pw.made = true;
+	}
+	dc_index_update(x);
+}
+
+static void test_pausing_walk(void)
+{
+	const char *R = D("pw");
+	struct dc_index *x = NULL;
+	int r;
+
+	memset(&pw, 0, sizeof(pw));
+	mkd(R);
+	for (int d = 0; d < PW_DIRS; d++) {
+		mkd(P("pw/a%02d", d));
+		for (int i = 0; i < PW_FILES; i++)
+			mkf(P("pw/a%02d/f%03d", d, i));
+	}
+	pw.root = R;
+	CHECK_EQ(dc_index_new(NULL, 0, &x), 0);
+	if (!x)
+		return;
+	pw.x = x;
+	dc_index_set_changed(x, pw_changed, x);
+	dc_index_set_yield(x, pw_pause, x);
+	r = dc_index_add_root(x, R);
+	CHECK_EQ(r, 0);
+	dc_index_update(x);
+	CHECK(pw.pauses >= 5, "the walk paused %u times (at least 5 to tell)", pw.pauses);
+	CHECK(pw.arrived && pw.renamed && pw.deleted && pw.made,
+	      "each change was made during a pause (arrived %d, renamed %d, deleted %d, made %d)",
+	      pw.arrived, pw.renamed, pw.deleted, pw.made);
+	CHECK(same_as_fs(x, R, "pausing walk"),
+	      "after a walk that paused while the tree changed, the index is the file system");
+	/* No pause outside a new root's walk: changes applied by an update do not. */
+	pw.pauses = 0;
+	mkd(P("pw/later"));
+	for (int i = 0; i < 2000; i++)
+		mkf(P("pw/later/l%04d", i));
+	dc_index_update(x);
+	CHECK_EQ(pw.pauses, 0);
+	CHECK(same_as_fs(x, R, "after the walk"), "later changes are in the index");
+	dc_index_free(x);
+}
+
 int main(int argc, char **argv)
 {
 	const struct dc_mount *m;
@@ -857,5 +953,6 @@ int main(int argc, char **argv)
 	test_pseudo();
 	test_overflow();
 	test_symlink_swap();
+	test_pausing_walk();
 	return check_exit("test-index");
 }
