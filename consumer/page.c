@@ -572,8 +572,12 @@ int dc_decode_page_piece(struct dc_decoder *d, const void *page, size_t len, siz
 	uint64_t ts = pos->ts;
 	int r;
 
-	if (pos->bad)
-		return 0;	/* counted when it was refused */
+	if (pos->bad) {
+		/* Counted when it was refused; what is handed out is skipped. */
+		if (end > pos->off)
+			pos->off = end;
+		return 0;
+	}
 	if (len < hdr || end > len - hdr || end < pos->off)
 		goto bad;
 	if (end == pos->off)
@@ -617,6 +621,8 @@ bad:
 	d->st.bad_pages++;
 	out->n = n0;
 	pos->bad = true;
+	if (end > pos->off)
+		pos->off = end;
 	return -EBADMSG;
 }
 

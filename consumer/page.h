@@ -110,9 +110,10 @@ struct dc_page_pos {
  * and missed-events flags, or, when it has none, lost (the meta page's
  * reader.lost_events: 0 none, -1 unknown, else a count). The same
  * records and counts as dc_decode_page() on the whole sub-buffer, always
- * by our own walk (not kbuffer). Returns the records appended, 0 when
- * there is nothing new or the sub-buffer was refused before, -EBADMSG
- * (counted once; nothing of this piece is appended), -ENOMEM.
+ * by our own walk (not kbuffer). pos->off moves to end, unless -ENOMEM.
+ * Returns the records appended, 0 when there is nothing new or the
+ * sub-buffer was refused before, -EBADMSG (counted once; nothing of this
+ * piece is appended, and the rest of the sub-buffer is skipped), -ENOMEM.
  */
 int dc_decode_page_piece(struct dc_decoder *d, const void *page, size_t len, size_t end,
 			 int64_t lost, struct dc_page_pos *pos, uint16_t cpu,

@@ -30,11 +30,14 @@
 #include <tracefs/tracefs.h>
 
 #include "live.h"
+#include "rbmap.h"
 
 /* A reader never holds more than this many undelivered records. */
 #define QUEUE_MAX_RECORDS (1u << 20)
 /* Sub-buffer size asked for where the kernel allows it (see dc_live_open). */
 #define DEFAULT_SUBBUF_KB 64
+/* The reader without an opts.reader or DUET_READER: see docs/benchmarks.md. */
+#define DC_READER_DEFAULT_IS DC_READER_MMAP
 /* Room for PUBLISH_RECORDS plus one 64 KiB sub-buffer of small events. */
 #define PRESIZE_RECORDS 16384
 /* Events reserved just before a drain may commit just after it. */
@@ -60,6 +63,7 @@ struct cpu_reader {
 	int cpu;
 	int fd;
 	struct tracefs_cpu *tcpu;
+	struct dc_rbmap *map;	/* the mapped buffer; NULL: read() */
 	struct dc_decoder *dec;
 	pthread_t thread;
 	bool started;
@@ -103,7 +107,9 @@ struct dc_live {
 	enum dc_dirty_sem dirty_sem;
 	bool use[DC_SRC_NR];
 	bool started, stopped;
-	char describe[1024];
+	char describe[1200];
+	char reader_desc[160];	/* "ring buffer read: ..." */
+	bool mapped;		/* every CPU's buffer is mapped (rbmap.h) */
 	struct dc_source_stats stats;
 	uint64_t complete_to;	/* every record with ts <= it has been fetched */
 	uint64_t lat_ns;	/* atomic: the bound while someone waits; 0: batch */
@@ -391,6 +397,7 @@ static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 }
 
 static void publish(struct cpu_reader *c, uint64_t mark, bool done);
+static int drain_mapped(struct cpu_reader *c, bool flush);
 
 /*
  * Records are handed over every PUBLISH_RECORDS records while draining, so a
@@ -467,6 +474,8 @@ static int drain(struct cpu_reader *c, bool flush)
 	int pages = 0;
 	size_t before;
 
+	if (c->map)
+		return drain_mapped(c, flush);
 	for (;;) {
 		int n = tracefs_cpu_read(c->tcpu, c->page, true);
 
@@ -496,6 +505,54 @@ static int drain(struct cpu_reader *c, bool flush)
 			break;
 	}
 	return pages;
+}
+
+/*
+ * The same from the mapped buffer: each GET_READER hands out the events
+ * committed since the last, decoded where they lie. Without flush, stop
+ * after a sub-buffer the writer is still filling, as above; with flush,
+ * ask until nothing new comes: a mark taken before this saw every event
+ * of this CPU committed, and they are all handed out by then.
+ */
+static int drain_mapped(struct cpu_reader *c, bool flush)
+{
+	size_t hdr = dc_page_header_size((int)sizeof(long));
+	int pieces = 0;
+
+	for (;;) {
+		struct dc_rbmap_piece p;
+		size_t before, from;
+		int r = dc_rbmap_get(c->map, &p);
+
+		if (r == -EINTR)
+			continue;
+		if (r)
+			return r;
+		from = p.pos->off;
+		if (p.end <= from)
+			break;	/* caught up */
+		pieces++;
+		c->st.pages += p.fresh;
+		c->st.bytes += p.end - from;
+		before = c->cur->b.n;
+		r = dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
+					 (uint16_t)c->cpu, &c->cur->b);
+		if (r == -ENOMEM) {
+			/* Hand over what is held and try once more; then skip it, as read() does. */
+			publish(c, 0, false);
+			before = c->cur->b.n;
+			if (dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
+						 (uint16_t)c->cpu, &c->cur->b) == -ENOMEM)
+				p.pos->off = p.end;
+		}
+		if (c->cur->b.n > before && c->cur->b.rec[before].ts < c->watermark)
+			late(c, before);
+		if (c->cur->b.n >= PUBLISH_RECORDS)
+			publish(c, 0, false);
+		if (!flush && p.end + 256 < p.len - hdr)
+			break;
+	}
+	return pieces;
 }
 
 static void publish(struct cpu_reader *c, uint64_t mark, bool done)
@@ -705,6 +762,72 @@ int dc_live_set_latency(struct dc_live *l, unsigned int us)
 	return 0;
 }
 
+/*
+ * Which reader: the mapped buffer where it is asked for (opts.reader,
+ * DUET_READER=mmap or read over both) and every CPU's buffer maps;
+ * read() otherwise, silently but for the description, which says which
+ * is in force and why.
+ */
+static void choose_reader(struct dc_live *l)
+{
+	const char *env = getenv("DUET_READER");
+	enum dc_reader want = l->opts.reader;
+	size_t len = strlen(l->describe);
+	char why[128];
+	int r = 0;
+
+	if (env && !strcmp(env, "read"))
+		want = DC_READER_READ;
+	else if (env && !strcmp(env, "mmap"))
+		want = DC_READER_MMAP;
+	if (want == DC_READER_DEFAULT)
+		want = DC_READER_DEFAULT_IS;
+	if (want == DC_READER_MMAP && l->opts.page_fn) {
+		snprintf(why, sizeof(why), "raw pages are stored as read() gives them");
+	} else if (want == DC_READER_MMAP) {
+		for (int i = 0; !r && i < l->ncpus; i++) {
+			struct cpu_reader *c = &l->cpus[i];
+
+			r = dc_rbmap_open(c->fd, &c->map);
+			/* The decoder is handed the kernel's size: they must agree. */
+			if (!r && dc_rbmap_subbuf_size(c->map) != (size_t)l->subbuf_size)
+				r = -EPROTO;
+		}
+		l->mapped = !r;
+		for (int i = 0; r && i < l->ncpus; i++) {
+			dc_rbmap_free(l->cpus[i].map);
+			l->cpus[i].map = NULL;
+		}
+		snprintf(why, sizeof(why), "mapping refused: %s", strerror(-r));
+	} else {
+		snprintf(why, sizeof(why), "%s", env && !strcmp(env, "read") ? "DUET_READER=read" :
+						 l->opts.reader == DC_READER_READ ? "asked for" :
+						 "the default");
+	}
+	if (l->mapped)
+		snprintf(l->reader_desc, sizeof(l->reader_desc),
+			 "ring buffer read: mmap (%d KiB sub-buffers decoded in place)",
+			 l->subbuf_size / 1024);
+	else
+		snprintf(l->reader_desc, sizeof(l->reader_desc), "ring buffer read: read() (%s)",
+			 why);
+	snprintf(l->describe + len, sizeof(l->describe) - len, "; %s", l->reader_desc);
+}
+
+int dc_live_probe_reader(char *buf, size_t len, const char **reader)
+{
+	struct dc_live_opts o = { .sz = sizeof(o), .types = DC_ADDED, .types_explicit = true };
+	struct dc_live *l;
+	int r = dc_live_open(&o, &l);
+
+	if (r)
+		return r;
+	snprintf(buf, len, "%s", l->reader_desc);
+	*reader = l->mapped ? "mmap" : "read";
+	dc_live_free(l);
+	return 0;
+}
+
 int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 {
 	struct dc_live *l;
@@ -829,6 +952,7 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		if (r)
 			goto fail;
 	}
+	choose_reader(l);
 	*ret = l;
 	return 0;
 fail:
@@ -1155,6 +1279,7 @@ void dc_live_free(struct dc_live *l)
 			pthread_join(c->thread, NULL);
 		if (c->tcpu)
 			tracefs_cpu_free_fd(c->tcpu);
+		dc_rbmap_free(c->map);
 		if (c->fd >= 0)
 			close(c->fd);
 		if (c->tfd > 0)
@@ -1202,6 +1327,11 @@ const char *dc_live_instance_name(const struct dc_live *l)
 const char *dc_live_describe(const struct dc_live *l)
 {
 	return l->describe;
+}
+
+const char *dc_live_reader(const struct dc_live *l)
+{
+	return l->mapped ? "mmap" : "read";
 }
 
 int dc_live_subbuf_size(const struct dc_live *l)
