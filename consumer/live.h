@@ -50,6 +50,8 @@ void dc_sources_describe(const struct dc_sources *s, char *buf, size_t len);
  */
 int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
 		  size_t nbdis, int exclude_pid, char *buf, size_t len);
+/* "FIELD == DEV || ..." for the devices, or -E2BIG (filters.c). */
+int dc_dev_filter(char *buf, size_t len, const char *field, const uint32_t *devs, size_t n);
 
 /* How the readers take the ring buffer. */
 enum dc_reader {
