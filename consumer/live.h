@@ -55,7 +55,7 @@ int dc_dev_filter(char *buf, size_t len, const char *field, const uint32_t *devs
 
 /* How the readers take the ring buffer. */
 enum dc_reader {
-	DC_READER_DEFAULT,	/* DC_READER_DEFAULT_IS */
+	DC_READER_DEFAULT,	/* read() for now (reader.c says why) */
 	DC_READER_READ,		/* read() of trace_pipe_raw, a copy per sub-buffer */
 	DC_READER_MMAP,		/* the buffer mapped (kernel 6.10+), read() where
 				 * it cannot be */

@@ -36,8 +36,13 @@
 #define QUEUE_MAX_RECORDS (1u << 20)
 /* Sub-buffer size asked for where the kernel allows it (see dc_live_open). */
 #define DEFAULT_SUBBUF_KB 64
-/* The reader without an opts.reader or DUET_READER: see docs/benchmarks.md. */
-#define DC_READER_DEFAULT_IS DC_READER_MMAP
+/*
+ * The reader without an opts.reader or DUET_READER. Mapped reading cost
+ * more CPU per event than read() on 6.18 (GET_READER advances the
+ * kernel's read position event by event; read() of a full sub-buffer
+ * swaps it whole) and gave the same latency: docs/benchmarks.md.
+ */
+#define DC_READER_DEFAULT_IS DC_READER_READ
 /* Room for PUBLISH_RECORDS plus one 64 KiB sub-buffer of small events. */
 #define PRESIZE_RECORDS 16384
 /* Events reserved just before a drain may commit just after it. */
@@ -719,7 +724,7 @@ static void choose_reader(struct dc_live *l)
 	} else {
 		snprintf(why, sizeof(why), "%s", env && !strcmp(env, "read") ? "DUET_READER=read" :
 						 l->opts.reader == DC_READER_READ ? "asked for" :
-						 "the default");
+						 "the default; DUET_READER=mmap maps the buffer");
 	}
 	if (l->mapped)
 		snprintf(l->reader_desc, sizeof(l->reader_desc),
