@@ -460,12 +460,37 @@ static int drain_mapped(struct cpu_reader *c, bool flush)
 		r = dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
 					 (uint16_t)c->cpu, &c->cur->b);
 		if (r == -ENOMEM) {
-			/* Hand over what is held and try once more; then skip it, as read() does. */
+			/* Hand over what is held (a fresh buffer has room) and try once more. */
 			publish(c, 0, false);
 			before = c->cur->b.n;
-			if (dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
-						 (uint16_t)c->cpu, &c->cur->b) == -ENOMEM)
-				p.pos->off = p.end;
+			r = dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
+						 (uint16_t)c->cpu, &c->cur->b);
+		}
+		if (r == -ENOMEM) {
+			/*
+			 * Still none: the rest of the sub-buffer is given up (the
+			 * kernel has let it go, and its times follow from the
+			 * piece), but not silently: a LOST of unknown count.
+			 */
+			uint64_t ts;
+
+			if (p.pos->started)
+				ts = p.pos->ts;
+			else
+				memcpy(&ts, p.page, 8);
+			p.pos->off = p.end;
+			p.pos->bad = true;
+			if (!dc_recbuf_reserve(&c->cur->b, 1)) {
+				struct dc_record *rec = &c->cur->b.rec[c->cur->b.n++];
+
+				memset(rec, 0, sizeof(*rec));
+				rec->ts = ts;
+				rec->cpu = (uint16_t)c->cpu;
+				rec->type = DC_LOST;
+				rec->flags = DC_REC_LOST_UNKNOWN;
+				rec->count = 1;
+				rec->pid = -1;
+			}
 		}
 		if (c->cur->b.n > before && c->cur->b.rec[before].ts < c->watermark)
 			late(c, before);
