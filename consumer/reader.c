@@ -746,6 +746,9 @@ static void choose_reader(struct dc_live *l)
 			l->cpus[i].map = NULL;
 		}
 		snprintf(why, sizeof(why), "mapping refused: %s", strerror(-r));
+	} else if (env && env[0] && strcmp(env, "read")) {
+		snprintf(why, sizeof(why), "%s; DUET_READER=%.40s is neither read nor mmap",
+			 l->opts.reader == DC_READER_READ ? "asked for" : "the default", env);
 	} else {
 		snprintf(why, sizeof(why), "%s", env && !strcmp(env, "read") ? "DUET_READER=read" :
 						 l->opts.reader == DC_READER_READ ? "asked for" :
