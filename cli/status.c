@@ -328,8 +328,8 @@ int cmd_status(int argc, char **argv)
 	bool json, first = true, exact, dirty_bdi, flush_inode, added, removed;
 	enum dc_dirty_sem dsem;
 	enum dc_flush_sem fsem;
-	const char *sock, *dir, *dirty, *flush;
-	char path[4096];
+	const char *sock, *dir, *dirty, *flush, *reader;
+	char path[4096], rdesc[160];
 	struct dirent *de;
 	int r;
 	DIR *d;
@@ -408,6 +408,19 @@ int cmd_status(int argc, char **argv)
 		printf("]");
 	else if (first)
 		printf("  (none)\n");
+	/*
+	 * How a session opened now reads the ring buffer, found by opening
+	 * one (and removing it): after the listing, which shows instances
+	 * left by killed runs before the probe, like any run, removes them.
+	 */
+	if (dc_live_probe_reader(rdesc, sizeof(rdesc), &reader)) {
+		reader = "unknown";
+		snprintf(rdesc, sizeof(rdesc), "unknown (no tracing instance could be made)");
+	}
+	if (json)
+		printf(",\"reader\":\"%s\"", reader);
+	else
+		printf("reader:  %s\n", !strncmp(rdesc, "ring buffer read: ", 18) ? rdesc + 18 : rdesc);
 	/* No daemon is no failure for root; one that refuses it is. */
 	r = show_daemon(argv[0], sock, json);
 	if (json)

@@ -81,6 +81,14 @@ static const char *src_name(struct watch *w)
 	return l ? dc_live_instance_name(l) : "perf";
 }
 
+/* How the events are read: "mmap" or "read" (tracefs), "perf". */
+static const char *src_reader(struct watch *w)
+{
+	struct dc_live *l = dc_source_live(w->src);
+
+	return l ? dc_live_reader(l) : "perf";
+}
+
 static int src_fd(struct watch *w)
 {
 	return dc_source_fd(w->src);
@@ -461,7 +469,7 @@ static void watch_announce(struct watch *w)
 		fprintf(stderr, " (instance %s); Ctrl-C to stop\n", src_name(w));
 	}
 	if (w->out.json) {
-		printf("{\"v\":%d,\"type\":\"start\",\"instance\":\"%s\",\"dirty\":\"%s\",\"flush\":\"%s\",\"devices\":%zu}\n",
+		printf("{\"v\":%d,\"type\":\"start\",\"instance\":\"%s\",\"dirty\":\"%s\",\"flush\":\"%s\",\"devices\":%zu,\"reader\":\"%s\"}\n",
 		       DUET_JSON_SCHEMA, src_name(w),
 		       src_dirty_sem(w) == DC_DIRTY_EXACT ? "exact" :
 		       src_dirty_sem(w) == DC_DIRTY_BDI   ? "bdi-page" :
@@ -469,7 +477,7 @@ static void watch_announce(struct watch *w)
 		       src_flush_sem(w) == DC_FLUSH_EXACT ? "exact" :
 		       src_flush_sem(w) == DC_FLUSH_INODE ? "inode" :
 							    "none",
-		       w->p.ndevs);
+		       w->p.ndevs, src_reader(w));
 		fflush(stdout);
 	}
 }

@@ -50,6 +50,16 @@ void dc_sources_describe(const struct dc_sources *s, char *buf, size_t len);
  */
 int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
 		  size_t nbdis, int exclude_pid, char *buf, size_t len);
+/* "FIELD == DEV || ..." for the devices, or -E2BIG (filters.c). */
+int dc_dev_filter(char *buf, size_t len, const char *field, const uint32_t *devs, size_t n);
+
+/* How the readers take the ring buffer. */
+enum dc_reader {
+	DC_READER_DEFAULT,	/* read() for now (reader.c says why) */
+	DC_READER_READ,		/* read() of trace_pipe_raw, a copy per sub-buffer */
+	DC_READER_MMAP,		/* the buffer mapped (kernel 6.10+), read() where
+				 * it cannot be */
+};
 
 struct dc_live_opts {
 	size_t sz;			/* sizeof(struct dc_live_opts) */
@@ -86,6 +96,11 @@ struct dc_live_opts {
 	 */
 	const char *const *extra_events;
 	bool types_explicit;		/* types == 0 means none, not all */
+	/*
+	 * The reader; the DUET_READER variable ("read" or "mmap") has the
+	 * last word. Without page_fn only: raw pages are read().
+	 */
+	enum dc_reader reader;
 };
 
 /*
@@ -180,8 +195,19 @@ const char *dc_live_instance_name(const struct dc_live *l);
 int dc_live_subbuf_size(const struct dc_live *l);
 /* True when the source src is decoded (its event is enabled). */
 bool dc_live_uses(const struct dc_live *l, int src);
-/* One sentence per source in use, for people: "DIRTY: ...". */
+/*
+ * One sentence per source in use, for people: "DIRTY: ...", and which
+ * reader is in force ("ring buffer read: mmap (...)" or "read() (why)").
+ */
 const char *dc_live_describe(const struct dc_live *l);
+/* The reader in force: "mmap" or "read". */
+const char *dc_live_reader(const struct dc_live *l);
+/*
+ * The reader a source opened now would use (*reader "mmap" or "read",
+ * buf the sentence that says why), found by opening one as
+ * dc_live_open() does, tracing off, and removing it. 0 or its error.
+ */
+int dc_live_probe_reader(char *buf, size_t len, const char **reader);
 
 /* tracefs helpers (tracefs.c) */
 #define DC_INSTANCE_PREFIX "duet-"

@@ -454,57 +454,46 @@ static void lost_record(struct dc_decoder *d, struct dc_record *rec, uint64_t ts
 }
 
 /*
- * One pass over the entries (kernel/trace/ring_buffer.c's encoding, read
- * as kbuffer reads it: every delta, a padding's too, moves the time on;
- * an absolute time stamp sets its low 59 bits), decoding data events as they come.
- * Whatever is wrong in the page, it appends nothing and counts only the
- * bad page.
+ * One pass over the entries data[off, size) (kernel/trace/ring_buffer.c's
+ * encoding, read as kbuffer reads it: every delta, a padding's too, moves
+ * the time on; an absolute time stamp sets its low 59 bits), decoding
+ * data events as they come, from the time *tsp (left at the time after
+ * the last entry). *lost_at, the LOST record to date (SIZE_MAX: none),
+ * takes the first data event's time. 0, -EBADMSG or -ENOMEM; the caller
+ * undoes what was appended.
  */
-static int walk(struct dc_decoder *d, const uint8_t *page, size_t len, uint16_t cpu,
-		struct dc_recbuf *out)
+static inline __attribute__((always_inline)) int
+entries(struct dc_decoder *d, const uint8_t *data, size_t off, size_t size, uint64_t *tsp,
+	uint16_t cpu, struct dc_recbuf *out, size_t *lost_at)
 {
-	struct dc_decode_stats saved = d->st;
-	const uint8_t *data = page + dc_page_header_size(d->long_size);
-	ssize_t size = header(d, page, len);
-	size_t off = 0, n0 = out->n, lost_at = SIZE_MAX;
-	bool first = true;
-	uint64_t ts;
+	uint64_t ts = *tsp;
 
-	if (size < 0)
-		goto bad;
-	memcpy(&ts, page, 8);
-	if (d->missed) {
-		/* Its time is the first event's, or the page's end's. */
-		if (dc_recbuf_reserve(out, 1))
-			return -ENOMEM;
-		lost_at = out->n++;
-	}
-	while (off < (size_t)size) {
-		size_t left = (size_t)size - off, n;
+	while (off < size) {
+		size_t left = size - off, n;
 		const uint8_t *ev;
 		uint32_t h, a;
 
 		if (left < 4)
-			goto bad;
+			return -EBADMSG;
 		memcpy(&h, data + off, 4);
 		if ((h & 31) >= 1 && (h & 31) <= 28) {
 			n = 4 + (size_t)(h & 31) * 4;
 			if (n > left)
-				goto bad;
+				return -EBADMSG;
 			ev = data + off + 4;
 		} else {
 			if (left < 8)
-				goto bad;
+				return -EBADMSG;
 			memcpy(&a, data + off + 4, 4);
 			switch (h & 31) {
 			case 0:		/* array[0]: data length + 4 */
 				if (a < 4 || (n = 8 + (((size_t)a - 4 + 3) & ~(size_t)3)) > left)
-					goto bad;
+					return -EBADMSG;
 				ev = data + off + 8;
 				break;
 			case 29:	/* padding: array[0] is its length after the header */
 				if ((n = 4 + (size_t)a) > left)
-					goto bad;
+					return -EBADMSG;
 				ts += h >> 5;
 				off += n;
 				continue;
@@ -519,17 +508,50 @@ static int walk(struct dc_decoder *d, const uint8_t *page, size_t len, uint16_t 
 			}
 		}
 		ts += h >> 5;
-		if (first && lost_at != SIZE_MAX)
-			lost_record(d, &out->rec[lost_at], ts, cpu);
-		first = false;
-		if (decode_one(d, ev, n - (size_t)(ev - (data + off)), ts, cpu, out)) {
-			d->st = saved;
-			out->n = n0;
-			return -ENOMEM;
+		if (*lost_at != SIZE_MAX) {
+			lost_record(d, &out->rec[*lost_at], ts, cpu);
+			*lost_at = SIZE_MAX;
 		}
+		if (decode_one(d, ev, n - (size_t)(ev - (data + off)), ts, cpu, out))
+			return -ENOMEM;
 		off += n;
 	}
-	if (first && lost_at != SIZE_MAX)
+	*tsp = ts;
+	return 0;
+}
+
+/*
+ * A whole sub-buffer. Whatever is wrong in the page, it appends nothing
+ * and counts only the bad page.
+ */
+static int walk(struct dc_decoder *d, const uint8_t *page, size_t len, uint16_t cpu,
+		struct dc_recbuf *out)
+{
+	struct dc_decode_stats saved = d->st;
+	ssize_t size = header(d, page, len);
+	size_t n0 = out->n, lost_at = SIZE_MAX;
+	uint64_t ts;
+	int r;
+
+	if (size < 0)
+		goto bad;
+	memcpy(&ts, page, 8);
+	if (d->missed) {
+		/* Its time is the first event's, or the page's end's. */
+		if (dc_recbuf_reserve(out, 1))
+			return -ENOMEM;
+		lost_at = out->n++;
+	}
+	r = entries(d, page + dc_page_header_size(d->long_size), 0, (size_t)size, &ts, cpu,
+		    out, &lost_at);
+	if (r == -ENOMEM) {
+		d->st = saved;
+		out->n = n0;
+		return -ENOMEM;
+	}
+	if (r)
+		goto bad;
+	if (lost_at != SIZE_MAX)
 		lost_record(d, &out->rec[lost_at], ts, cpu);
 	d->st.pages++;
 	d->st.records += out->n - n0;
@@ -538,6 +560,69 @@ bad:
 	d->st = saved;
 	d->st.bad_pages++;
 	out->n = n0;
+	return -EBADMSG;
+}
+
+int dc_decode_page_piece(struct dc_decoder *d, const void *page, size_t len, size_t end,
+			 int64_t lost, struct dc_page_pos *pos, uint16_t cpu,
+			 struct dc_recbuf *out)
+{
+	struct dc_decode_stats saved = d->st;
+	size_t hdr = dc_page_header_size(d->long_size), n0 = out->n, lost_at = SIZE_MAX;
+	uint64_t ts = pos->ts;
+	int r;
+
+	if (pos->bad) {
+		/* Counted when it was refused; what is handed out is skipped. */
+		if (end > pos->off)
+			pos->off = end;
+		return 0;
+	}
+	if (len < hdr || end > len - hdr || end < pos->off)
+		goto bad;
+	if (end == pos->off)
+		return 0;
+	if (!pos->started) {
+		ssize_t size = header(d, page, len);
+
+		/*
+		 * The commit may have grown since the kernel handed out end
+		 * (the writer is on this sub-buffer), never shrunk below it.
+		 */
+		if (size < 0 || (size_t)size < end)
+			goto bad;
+		memcpy(&ts, page, 8);
+		if (!d->missed && lost)
+			d->missed = lost;
+		if (d->missed) {
+			if (dc_recbuf_reserve(out, 1))
+				return -ENOMEM;
+			lost_at = out->n++;
+		}
+		d->st.pages++;
+	}
+	r = entries(d, (const uint8_t *)page + hdr, pos->off, end, &ts, cpu, out, &lost_at);
+	if (r == -ENOMEM) {
+		d->st = saved;
+		out->n = n0;
+		return -ENOMEM;
+	}
+	if (r)
+		goto bad;
+	if (lost_at != SIZE_MAX)
+		lost_record(d, &out->rec[lost_at], ts, cpu);
+	d->st.records += out->n - n0;
+	pos->off = end;
+	pos->ts = ts;
+	pos->started = true;
+	return (int)(out->n - n0);
+bad:
+	d->st = saved;
+	d->st.bad_pages++;
+	out->n = n0;
+	pos->bad = true;
+	if (end > pos->off)
+		pos->off = end;
 	return -EBADMSG;
 }
 

@@ -6,6 +6,7 @@
 #ifndef DUET_PAGE_H
 #define DUET_PAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +88,36 @@ size_t dc_page_data_size(const void *page, size_t len, int long_size);
 
 int dc_decode_page(struct dc_decoder *d, const void *page, size_t len,
 		   uint16_t cpu, struct dc_recbuf *out);
+
+/*
+ * Where the decoding of a sub-buffer read in place stopped. The mapped
+ * reader (rbmap.h) decodes the kernel's reader sub-buffer where it lies,
+ * in pieces: while the writer is still on it, each TRACE_MMAP_IOCTL_GET_READER
+ * hands out the events committed since the last one. Zeroed for a new
+ * sub-buffer.
+ */
+struct dc_page_pos {
+	size_t off;		/* bytes of event data decoded */
+	uint64_t ts;		/* the time at off */
+	bool started;		/* the header was read (its time, its loss) */
+	bool bad;		/* refused: the rest of it is skipped */
+};
+
+/*
+ * Decode the event data of the sub-buffer page (len bytes: the whole
+ * sub-buffer) from pos->off up to end, the bytes the kernel has handed
+ * out (meta->reader.read). The first piece reads the header: its time
+ * and missed-events flags, or, when it has none, lost (the meta page's
+ * reader.lost_events: 0 none, -1 unknown, else a count). The same
+ * records and counts as dc_decode_page() on the whole sub-buffer, always
+ * by our own walk (not kbuffer). pos->off moves to end, unless -ENOMEM.
+ * Returns the records appended, 0 when there is nothing new or the
+ * sub-buffer was refused before, -EBADMSG (counted once; nothing of this
+ * piece is appended, and the rest of the sub-buffer is skipped), -ENOMEM.
+ */
+int dc_decode_page_piece(struct dc_decoder *d, const void *page, size_t len, size_t end,
+			 int64_t lost, struct dc_page_pos *pos, uint16_t cpu,
+			 struct dc_recbuf *out);
 
 /*
  * Decode one event's payload (as a trace_pipe_raw entry or a perf

@@ -30,11 +30,19 @@
 #include <tracefs/tracefs.h>
 
 #include "live.h"
+#include "rbmap.h"
 
 /* A reader never holds more than this many undelivered records. */
 #define QUEUE_MAX_RECORDS (1u << 20)
 /* Sub-buffer size asked for where the kernel allows it (see dc_live_open). */
 #define DEFAULT_SUBBUF_KB 64
+/*
+ * The reader without an opts.reader or DUET_READER. Mapped reading cost
+ * more CPU per event than read() on 6.18 (GET_READER advances the
+ * kernel's read position event by event; read() of a full sub-buffer
+ * swaps it whole) and gave the same latency: docs/benchmarks.md.
+ */
+#define DC_READER_DEFAULT_IS DC_READER_READ
 /* Room for PUBLISH_RECORDS plus one 64 KiB sub-buffer of small events. */
 #define PRESIZE_RECORDS 16384
 /* Events reserved just before a drain may commit just after it. */
@@ -60,6 +68,7 @@ struct cpu_reader {
 	int cpu;
 	int fd;
 	struct tracefs_cpu *tcpu;
+	struct dc_rbmap *map;	/* the mapped buffer; NULL: read() */
 	struct dc_decoder *dec;
 	pthread_t thread;
 	bool started;
@@ -103,7 +112,9 @@ struct dc_live {
 	enum dc_dirty_sem dirty_sem;
 	bool use[DC_SRC_NR];
 	bool started, stopped;
-	char describe[1024];
+	char describe[1200];
+	char reader_desc[160];	/* "ring buffer read: ..." */
+	bool mapped;		/* every CPU's buffer is mapped (rbmap.h) */
 	struct dc_source_stats stats;
 	uint64_t complete_to;	/* every record with ts <= it has been fetched */
 	uint64_t lat_ns;	/* atomic: the bound while someone waits; 0: batch */
@@ -144,9 +155,6 @@ static int choose_sources(struct dc_live *l)
 	return 0;
 }
 
-static int append_dev_filter(char *buf, size_t len, const char *field,
-			     const uint32_t *devs, size_t n);
-
 /*
  * Enable the extra events. Their filter drops our own pid, and, for an
  * event keyed by a device like the page events (a dev_t s_dev field:
@@ -175,7 +183,7 @@ static int enable_extras(struct dc_live *l)
 		filter[0] = '\0';
 		if (l->opts.exclude_pid > 0)
 			snprintf(filter, sizeof(filter), "common_pid != %d", l->opts.exclude_pid);
-		if (keyed && !append_dev_filter(devs, sizeof(devs), "s_dev", l->opts.devs,
+		if (keyed && !dc_dev_filter(devs, sizeof(devs), "s_dev", l->opts.devs,
 						l->opts.ndevs))
 			snprintf(filter + strlen(filter), sizeof(filter) - strlen(filter), "%s(%s)",
 				 filter[0] ? " && " : "", devs);
@@ -188,90 +196,10 @@ static int enable_extras(struct dc_live *l)
 	return 0;
 }
 
-static int append_dev_filter(char *buf, size_t len, const char *field,
-			     const uint32_t *devs, size_t n)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		int w = snprintf(buf + off, len - off, "%s%s == %" PRIu32,
-				 i ? " || " : "", field, devs[i]);
-
-		if (w < 0 || (size_t)w >= len - off)
-			return -E2BIG;
-		off += (size_t)w;
-	}
-	return 0;
-}
-
-static bool bdi_watched(const struct dc_bdi *b, const uint32_t *devs, size_t ndevs)
-{
-	for (unsigned int i = 0; i < b->ndevs; i++)
-		for (size_t j = 0; j < ndevs; j++)
-			if (b->devs[i] == devs[j])
-				return true;
-	return false;
-}
-
-/* The bdis of the watched devices; a filter that matches nothing if none. */
-static int bdi_filter(char *buf, size_t len, const struct dc_bdi *b, size_t n,
-		      const uint32_t *devs, size_t ndevs)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		int w;
-
-		if (!bdi_watched(&b[i], devs, ndevs))
-			continue;
-		w = snprintf(buf + off, len - off, "%sname == \"%s\"", off ? " || " : "",
-			     b[i].name);
-		if (w < 0 || (size_t)w >= len - off)
-			return -E2BIG;
-		off += (size_t)w;
-	}
-	if (!off)
-		snprintf(buf, len, "common_pid < 0");
-	return 0;
-}
-
 static int inst_write(struct dc_live *l, const char *file, const char *val)
 {
 	if (tracefs_instance_file_write(l->inst, file, val) < 0)
 		return errno ? -errno : -EIO;
-	return 0;
-}
-
-int dc_filter_for(int src, const uint32_t *devs, size_t ndevs, const struct dc_bdi *bdis,
-		  size_t nbdis, int exclude_pid, char *buf, size_t len)
-{
-	char filter[4096];
-	int r = 0, w;
-
-	filter[0] = '\0';
-	if (ndevs) {
-		if (src == DC_SRC_WB_DIRTY)
-			r = bdi_filter(filter, sizeof(filter), bdis, nbdis, devs, ndevs);
-		else if (src == DC_SRC_SB_CLEAR_WB || dc_src_info[src].type == DC_INODE_NEW)
-			r = append_dev_filter(filter, sizeof(filter), "dev", devs, ndevs);
-		else
-			r = append_dev_filter(filter, sizeof(filter), "s_dev", devs, ndevs);
-		if (r)
-			return r;
-	}
-	/*
-	 * Our own page-cache activity (output written to a watched file
-	 * system) must not feed back into the buffer.
-	 */
-	if (exclude_pid > 0)
-		w = snprintf(buf, len, "%s%s%scommon_pid != %d", filter[0] ? "(" : "", filter,
-			     filter[0] ? ") && " : "", exclude_pid);
-	else
-		w = snprintf(buf, len, "%s", filter[0] ? filter : "0");
-	if (w < 0 || (size_t)w >= len)
-		return -E2BIG;
 	return 0;
 }
 
@@ -391,6 +319,7 @@ static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 }
 
 static void publish(struct cpu_reader *c, uint64_t mark, bool done);
+static int drain_mapped(struct cpu_reader *c, bool flush);
 
 /*
  * Records are handed over every PUBLISH_RECORDS records while draining, so a
@@ -467,6 +396,8 @@ static int drain(struct cpu_reader *c, bool flush)
 	int pages = 0;
 	size_t before;
 
+	if (c->map)
+		return drain_mapped(c, flush);
 	for (;;) {
 		int n = tracefs_cpu_read(c->tcpu, c->page, true);
 
@@ -496,6 +427,79 @@ static int drain(struct cpu_reader *c, bool flush)
 			break;
 	}
 	return pages;
+}
+
+/*
+ * The same from the mapped buffer: each GET_READER hands out the events
+ * committed since the last, decoded where they lie. Without flush, stop
+ * after a sub-buffer the writer is still filling, as above; with flush,
+ * ask until nothing new comes: a mark taken before this saw every event
+ * of this CPU committed, and they are all handed out by then.
+ */
+static int drain_mapped(struct cpu_reader *c, bool flush)
+{
+	size_t hdr = dc_page_header_size((int)sizeof(long));
+	int pieces = 0;
+
+	for (;;) {
+		struct dc_rbmap_piece p;
+		size_t before, from;
+		int r = dc_rbmap_get(c->map, &p);
+
+		if (r == -EINTR)
+			continue;
+		if (r)
+			return r;
+		from = p.pos->off;
+		if (p.end <= from)
+			break;	/* caught up */
+		pieces++;
+		c->st.pages += p.fresh;
+		c->st.bytes += p.end - from;
+		before = c->cur->b.n;
+		r = dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
+					 (uint16_t)c->cpu, &c->cur->b);
+		if (r == -ENOMEM) {
+			/* Hand over what is held (a fresh buffer has room) and try once more. */
+			publish(c, 0, false);
+			before = c->cur->b.n;
+			r = dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
+						 (uint16_t)c->cpu, &c->cur->b);
+		}
+		if (r == -ENOMEM) {
+			/*
+			 * Still none: the rest of the sub-buffer is given up (the
+			 * kernel has let it go, and its times follow from the
+			 * piece), but not silently: a LOST of unknown count.
+			 */
+			uint64_t ts;
+
+			if (p.pos->started)
+				ts = p.pos->ts;
+			else
+				memcpy(&ts, p.page, 8);
+			p.pos->off = p.end;
+			p.pos->bad = true;
+			if (!dc_recbuf_reserve(&c->cur->b, 1)) {
+				struct dc_record *rec = &c->cur->b.rec[c->cur->b.n++];
+
+				memset(rec, 0, sizeof(*rec));
+				rec->ts = ts;
+				rec->cpu = (uint16_t)c->cpu;
+				rec->type = DC_LOST;
+				rec->flags = DC_REC_LOST_UNKNOWN;
+				rec->count = 1;
+				rec->pid = -1;
+			}
+		}
+		if (c->cur->b.n > before && c->cur->b.rec[before].ts < c->watermark)
+			late(c, before);
+		if (c->cur->b.n >= PUBLISH_RECORDS)
+			publish(c, 0, false);
+		if (!flush && p.end + 256 < p.len - hdr)
+			break;
+	}
+	return pieces;
 }
 
 static void publish(struct cpu_reader *c, uint64_t mark, bool done)
@@ -705,6 +709,75 @@ int dc_live_set_latency(struct dc_live *l, unsigned int us)
 	return 0;
 }
 
+/*
+ * Which reader: the mapped buffer where it is asked for (opts.reader,
+ * DUET_READER=mmap or read over both) and every CPU's buffer maps;
+ * read() otherwise, silently but for the description, which says which
+ * is in force and why.
+ */
+static void choose_reader(struct dc_live *l)
+{
+	const char *env = getenv("DUET_READER");
+	enum dc_reader want = l->opts.reader;
+	size_t len = strlen(l->describe);
+	char why[128];
+	int r = 0;
+
+	if (env && !strcmp(env, "read"))
+		want = DC_READER_READ;
+	else if (env && !strcmp(env, "mmap"))
+		want = DC_READER_MMAP;
+	if (want == DC_READER_DEFAULT)
+		want = DC_READER_DEFAULT_IS;
+	if (want == DC_READER_MMAP && l->opts.page_fn) {
+		snprintf(why, sizeof(why), "raw pages are stored as read() gives them");
+	} else if (want == DC_READER_MMAP) {
+		for (int i = 0; !r && i < l->ncpus; i++) {
+			struct cpu_reader *c = &l->cpus[i];
+
+			r = dc_rbmap_open(c->fd, &c->map);
+			/* The decoder is handed the kernel's size: they must agree. */
+			if (!r && dc_rbmap_subbuf_size(c->map) != (size_t)l->subbuf_size)
+				r = -EPROTO;
+		}
+		l->mapped = !r;
+		for (int i = 0; r && i < l->ncpus; i++) {
+			dc_rbmap_free(l->cpus[i].map);
+			l->cpus[i].map = NULL;
+		}
+		snprintf(why, sizeof(why), "mapping refused: %s", strerror(-r));
+	} else if (env && env[0] && strcmp(env, "read")) {
+		snprintf(why, sizeof(why), "%s; DUET_READER=%.40s is neither read nor mmap",
+			 l->opts.reader == DC_READER_READ ? "asked for" : "the default", env);
+	} else {
+		snprintf(why, sizeof(why), "%s", env && !strcmp(env, "read") ? "DUET_READER=read" :
+						 l->opts.reader == DC_READER_READ ? "asked for" :
+						 "the default; DUET_READER=mmap maps the buffer");
+	}
+	if (l->mapped)
+		snprintf(l->reader_desc, sizeof(l->reader_desc),
+			 "ring buffer read: mmap (%d KiB sub-buffers decoded in place)",
+			 l->subbuf_size / 1024);
+	else
+		snprintf(l->reader_desc, sizeof(l->reader_desc), "ring buffer read: read() (%s)",
+			 why);
+	snprintf(l->describe + len, sizeof(l->describe) - len, "; %s", l->reader_desc);
+}
+
+int dc_live_probe_reader(char *buf, size_t len, const char **reader)
+{
+	struct dc_live_opts o = { .sz = sizeof(o), .types = DC_ADDED, .types_explicit = true };
+	struct dc_live *l;
+	int r = dc_live_open(&o, &l);
+
+	if (r)
+		return r;
+	snprintf(buf, len, "%s", l->reader_desc);
+	*reader = l->mapped ? "mmap" : "read";
+	dc_live_free(l);
+	return 0;
+}
+
 int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 {
 	struct dc_live *l;
@@ -829,6 +902,7 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		if (r)
 			goto fail;
 	}
+	choose_reader(l);
 	*ret = l;
 	return 0;
 fail:
@@ -1155,6 +1229,7 @@ void dc_live_free(struct dc_live *l)
 			pthread_join(c->thread, NULL);
 		if (c->tcpu)
 			tracefs_cpu_free_fd(c->tcpu);
+		dc_rbmap_free(c->map);
 		if (c->fd >= 0)
 			close(c->fd);
 		if (c->tfd > 0)
@@ -1202,6 +1277,11 @@ const char *dc_live_instance_name(const struct dc_live *l)
 const char *dc_live_describe(const struct dc_live *l)
 {
 	return l->describe;
+}
+
+const char *dc_live_reader(const struct dc_live *l)
+{
+	return l->mapped ? "mmap" : "read";
 }
 
 int dc_live_subbuf_size(const struct dc_live *l)

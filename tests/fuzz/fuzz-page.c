@@ -3,6 +3,9 @@
  * libFuzzer target: one ring-buffer page, decoded with the 6.18 layouts
  * as a 64-bit and as a 32-bit kernel would have written it. The decoder
  * must never read outside the input and must keep its counts consistent.
+ * In pieces (dc_decode_page_piece(), one data event at a time, as the
+ * mapped reader may read it) a page the walk accepts gives the same
+ * records and counts; any page leaves it inside the input.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -20,6 +23,9 @@ static const struct dc_bdi bdis[] = {
 /* [long size 8, 4] x [our own walk, kbuffer]: the two must agree. */
 static struct dc_decoder *dec[2][2];
 static struct dc_recbuf out[2];
+/* The walk in pieces, per long size. */
+static struct dc_decoder *piece_dec[2];
+static struct dc_recbuf piece_out;
 
 static void setup(void)
 {
@@ -37,7 +43,69 @@ static void setup(void)
 
 			if (dc_decoder_new(&o, &dec[i][k]))
 				abort();
+			if (!k && dc_decoder_new(&o, &piece_dec[i]))
+				abort();
 		}
+}
+
+/*
+ * Decode in pieces ending after each data event; compare with the walk's
+ * answer r, records ref[0, nref) and counts before/after when it accepted.
+ */
+static void pieces(int i, const uint8_t *page, size_t size, int r, const struct dc_recbuf *ref,
+		   const struct dc_decode_stats *before, const struct dc_decode_stats *after)
+{
+	struct dc_decoder *d = piece_dec[i];
+	struct dc_decode_stats b = *dc_decoder_stats(d), a;
+	size_t offs[4096], n, hdr = 8 + (i ? 4 : 8);
+	struct dc_page_pos pos = { 0 };
+	int bad = 0;
+
+	if (size < hdr)
+		return;
+	if (r < 0) {
+		/* Refused whole: pieces of any length stay inside it too. */
+		size_t ends[2] = { (size - hdr) / 2, size - hdr };
+
+		for (int k = 0; k < 2; k++) {
+			int pr = dc_decode_page_piece(d, page, size, ends[k], -1, &pos, 1,
+						      &piece_out);
+
+			if (pr < 0 && pr != -EBADMSG && pr != -ENOMEM)
+				abort();
+		}
+		return;
+	}
+	/* Accepted: its entries lie inside it (pb_boundaries trusts the commit). */
+	n = pb_boundaries(page, i ? 4 : 8, offs, 4096);
+	piece_out.n = 0;
+	for (size_t k = 0; k < n; k++) {
+		size_t start = k ? offs[k - 1] : 0;
+		uint32_t h;
+		int pr;
+
+		if (start + 4 <= size - hdr) {
+			memcpy(&h, page + hdr + start, 4);
+			if ((h & 31) > 28 && k + 1 < n)
+				continue;
+		}
+		pr = dc_decode_page_piece(d, page, size, offs[k], 0, &pos, 1, &piece_out);
+		if (pr < 0 && pr != -EBADMSG && pr != -ENOMEM)
+			abort();
+		bad |= pr == -EBADMSG;
+	}
+	a = *dc_decoder_stats(d);
+	if (!n)
+		return;
+	/* Accepted whole: accepted in pieces, with the same records and counts. */
+	if (bad || piece_out.n != ref->n ||
+	    (ref->n && memcmp(piece_out.rec, ref->rec, ref->n * sizeof(*ref->rec))) ||
+	    a.records - b.records != after->records - before->records ||
+	    a.events - b.events != after->events - before->events ||
+	    a.lost - b.lost != after->lost - before->lost ||
+	    a.lost_unknown - b.lost_unknown != after->lost_unknown - before->lost_unknown ||
+	    a.pages - b.pages != 1)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -55,10 +123,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		for (int k = 0; k < 2; k++) {
 			const struct dc_decode_stats *st = dc_decoder_stats(dec[i][k]);
+			struct dc_decode_stats before = *st;
 			uint64_t records = st->records;
 
 			out[k].n = 0;
 			r[k] = dc_decode_page(dec[i][k], page, size, 1, &out[k]);
+			if (!k)
+				pieces(i, page, size, r[k], &out[k], &before, st);
 			if (r[k] < 0) {
 				if ((r[k] != -EBADMSG && r[k] != -ENOMEM) || out[k].n)
 					abort();

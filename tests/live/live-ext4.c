@@ -7,6 +7,8 @@
  *
  * usage: live-ext4 [FSTYPE [BACKEND]]   (ext4 by default; xfs and btrfs
  * work too; BACKEND tracefs by default, or perf through its plugin)
+ * DUET_READER=mmap or read: through that ring-buffer reader, which must
+ * be in force (a kernel before 6.10 skips the mapped one).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +66,13 @@ static void session_start(struct session *s)
 	r = dc_source_open(&o, &s->l);
 	if (r)
 		die("dc_source_open (%s): %s", dc_backend_name(backend), strerror(-r));
+	/* DUET_READER=mmap or read: the test runs through that reader or not at all. */
+	if (dc_source_live(s->l) && (r = livetest_reader(dc_source_live(s->l), NULL))) {
+		dc_source_free(s->l);
+		dc_index_free(s->x);
+		fsimg_cleanup_all();
+		exit(r);
+	}
 	r = dc_source_start(s->l);
 	if (r)
 		die("dc_source_start: %s", strerror(-r));

@@ -9,6 +9,8 @@
  * overrun equal the events the workload caused (one ADDED and one DIRTY
  * per 4 KiB page written). Run with 4 KiB and with 64 KiB sub-buffers.
  * Needs root; exits 77 otherwise.
+ *
+ * usage: live-loss [mmap|read]   (the ring-buffer reader; the default's otherwise)
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -24,6 +26,8 @@
 #include "livetest.h"
 
 #define NPAGES 20000
+
+static const char *reader;
 
 static int run(unsigned int subbuf_kb)
 {
@@ -61,7 +65,15 @@ static int run(unsigned int subbuf_kb)
 	o.subbuf_kb = subbuf_kb;
 	o.queue_max = 256;	/* records held before the reader waits */
 	o.stock_only = true;	/* one DIRTY source whatever the kernel */
+	o.reader = !reader ? DC_READER_DEFAULT :
+		   !strcmp(reader, "mmap") ? DC_READER_MMAP : DC_READER_READ;
 	r = dc_live_open(&o, &l);
+	if (!r && (r = livetest_reader(l, reader))) {
+		dc_live_free(l);
+		fsimg_destroy(&img);
+		rmdir(base);
+		exit(r);
+	}
 	if (!r)
 		r = dc_live_start(l);
 	if (r)
@@ -102,9 +114,9 @@ static int run(unsigned int subbuf_kb)
 		}
 	}
 	dc_live_stats(l, &st);
-	printf("%u KiB sub-buffers: decoded %" PRIu64 ", lost %" PRIu64 " in %" PRIu64
+	printf("%s, %u KiB sub-buffers: decoded %" PRIu64 ", lost %" PRIu64 " in %" PRIu64
 	       " marks (%" PRIu64 " without a count), overrun %" PRIu64 ", dropped %" PRIu64 "\n",
-	       subbuf_kb, decoded, lost, lost_records, st->total.lost_unknown_pages,
+	       dc_live_reader(l), subbuf_kb, decoded, lost, lost_records, st->total.lost_unknown_pages,
 	       st->total.overrun, st->total.dropped);
 	CHECK(lost_records && st->total.overrun, "the overrun was not forced or not marked");
 	CHECK(st->total.lost_unknown_pages ? lost <= st->total.overrun : lost == st->total.overrun,
@@ -128,8 +140,13 @@ static int run(unsigned int subbuf_kb)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "mmap") && strcmp(argv[1], "read")) {
+		fprintf(stderr, "usage: live-loss [mmap|read]\n");
+		return TEST_ERROR;
+	}
+	reader = argc > 1 ? argv[1] : NULL;
 	livetest_require();
 	if (run(4) == TEST_SKIP)
 		return TEST_SKIP;

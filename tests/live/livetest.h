@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../lib/check.h"
@@ -46,6 +47,36 @@ static inline void livetest_require(void)
 		printf("SKIP: tracefs is not available\n");
 		exit(TEST_SKIP);
 	}
+}
+
+/*
+ * The reader asked for (DUET_READER, or want) is the one in force: 0;
+ * TEST_SKIP where the kernel cannot map (before 6.10); TEST_FAIL
+ * otherwise. Says why on stdout; the caller frees the source and exits.
+ */
+static inline int livetest_reader(const struct dc_live *l, const char *want)
+{
+	const char *have = dc_live_reader(l);
+	int maj = 0, min = 0;
+	FILE *f;
+
+	if (!want)
+		want = getenv("DUET_READER");
+	if (!want || !strcmp(want, have))
+		return 0;
+	f = fopen("/proc/sys/kernel/osrelease", "re");
+	if (f) {
+		if (fscanf(f, "%d.%d", &maj, &min) != 2)
+			maj = 0;
+		fclose(f);
+	}
+	if (!strcmp(want, "mmap") && (maj < 6 || (maj == 6 && min < 10))) {
+		printf("SKIP: kernel %d.%d cannot map the ring buffer: %s\n", maj, min,
+		       dc_live_describe(l));
+		return TEST_SKIP;
+	}
+	printf("FAIL: reader %s asked for, %s in force: %s\n", want, have, dc_live_describe(l));
+	return TEST_FAIL;
 }
 #endif
 

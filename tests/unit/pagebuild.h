@@ -184,4 +184,38 @@ static const struct dc_layout pb_layouts_618[] = {
 	  .ino = { 16, 8 } },
 };
 
+/*
+ * The offsets (in the event data) where the entries of a sub-buffer end,
+ * for decoding it in pieces as the mapped reader does: at most max, the
+ * count returned; the last one is the data size.
+ */
+static inline size_t pb_boundaries(const void *page, int long_size, size_t *offs, size_t max)
+{
+	const uint8_t *data = (const uint8_t *)page + 8 + long_size;
+	uint64_t commit = 0;
+	size_t off = 0, n = 0, size;
+
+	memcpy(&commit, (const uint8_t *)page + 8, (size_t)long_size);
+	size = (size_t)(commit & ((1ULL << 27) - 1));
+	while (off + 4 <= size && n < max) {
+		uint32_t h, a = 0;
+		size_t len;
+
+		memcpy(&h, data + off, 4);
+		if (off + 8 <= size)
+			memcpy(&a, data + off + 4, 4);
+		if ((h & 31) >= 1 && (h & 31) <= 28)
+			len = 4 + (size_t)(h & 31) * 4;
+		else if ((h & 31) == 0)
+			len = 8 + (((size_t)a - 4 + 3) & ~(size_t)3);
+		else if ((h & 31) == 29)
+			len = 4 + (size_t)a;
+		else
+			len = 8;
+		off += len;
+		offs[n++] = off;
+	}
+	return n;
+}
+
 #endif
