@@ -24,7 +24,12 @@
 struct fs {
 	fsid_t fsid;
 	uint32_t kdev;
-	int mfd;		/* a directory of it, for open_by_handle_at() */
+	/*
+	 * A directory of it, opened for open_by_handle_at() when needed: no
+	 * fd is kept, as one would keep the file system from being unmounted
+	 * for as long as the watch lives (a task on / watches them all).
+	 */
+	char *path;
 };
 
 struct dc_attrwatch {
@@ -57,7 +62,7 @@ void dc_attrwatch_free(struct dc_attrwatch *w)
 	if (!w)
 		return;
 	for (unsigned int i = 0; i < w->nfs; i++)
-		close(w->fs[i].mfd);
+		free(w->fs[i].path);
 	close(w->fd);
 	free(w);
 }
@@ -75,32 +80,57 @@ static struct fs *fs_find(struct dc_attrwatch *w, const fsid_t *id)
 	return NULL;
 }
 
+/*
+ * Forget the file systems no longer mounted where they were (the kernel
+ * dropped their marks with them), so that a long-lived watcher that sees
+ * many mounts come and go does not run out of room.
+ */
+static void prune(struct dc_attrwatch *w)
+{
+	unsigned int k = 0;
+
+	for (unsigned int i = 0; i < w->nfs; i++) {
+		struct statfs sf;
+
+		if (statfs(w->fs[i].path, &sf) ||
+		    memcmp(&sf.f_fsid, &w->fs[i].fsid, sizeof(sf.f_fsid))) {
+			free(w->fs[i].path);
+			continue;
+		}
+		w->fs[k++] = w->fs[i];
+	}
+	w->nfs = k;
+	w->st.filesystems = w->nfs;
+}
+
 int dc_attrwatch_add(struct dc_attrwatch *w, const char *path, uint32_t kdev)
 {
 	struct statfs sf;
 	struct fs *f;
-	int mfd;
+	char *mpath;
 
 	if (statfs(path, &sf))
 		return -errno;
 	if (fs_find(w, &sf.f_fsid))
 		return 0;
 	if (w->nfs == MAX_FS)
+		prune(w);
+	if (w->nfs == MAX_FS)
 		return -ENOSPC;
-	mfd = open(path, O_RDONLY | O_CLOEXEC | O_PATH);
-	if (mfd < 0)
-		return -errno;
+	mpath = strdup(path);
+	if (!mpath)
+		return -ENOMEM;
 	if (fanotify_mark(w->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_ATTRIB | FAN_ONDIR,
 			  AT_FDCWD, path)) {
 		int r = -errno;
 
-		close(mfd);
+		free(mpath);
 		return r;
 	}
 	f = &w->fs[w->nfs++];
 	f->fsid = sf.f_fsid;
 	f->kdev = kdev;
-	f->mfd = mfd;
+	f->path = mpath;
 	w->st.filesystems = w->nfs;
 	return 0;
 }
@@ -109,12 +139,22 @@ int dc_attrwatch_add(struct dc_attrwatch *w, const char *path, uint32_t kdev)
 static uint64_t handle_ino(const struct fs *f, struct file_handle *h)
 {
 	uint64_t ino = dc_handle_ino(h);
+	struct statfs sf;
 	struct stat st;
-	int fd;
+	int fd, mfd;
 
 	if (ino)
 		return ino;
-	fd = open_by_handle_at(f->mfd, h, O_PATH | O_CLOEXEC);
+	mfd = open(f->path, O_PATH | O_CLOEXEC);
+	if (mfd < 0)
+		return 0;
+	/* Another file system there now: the handle is not for it. */
+	if (fstatfs(mfd, &sf) || memcmp(&sf.f_fsid, &f->fsid, sizeof(sf.f_fsid))) {
+		close(mfd);
+		return 0;
+	}
+	fd = open_by_handle_at(mfd, h, O_PATH | O_CLOEXEC);
+	close(mfd);
 	if (fd < 0)
 		return 0;
 	ino = fstat(fd, &st) ? 0 : st.st_ino;
