@@ -123,6 +123,8 @@ struct dc_cpu_stats {
 	uint64_t wakeups;		/* times the reader woke (poll returned) */
 	uint64_t late;			/* events older than a watermark already
 					 * published: handed on with a LOST */
+	uint64_t given_up;		/* pages not handed on (refused, no memory):
+					 * a LOST of unknown count each */
 };
 
 struct dc_source_stats {

@@ -320,6 +320,7 @@ static int reader_setup(struct dc_live *l, struct cpu_reader *c)
 
 static void publish(struct cpu_reader *c, uint64_t mark, bool done);
 static int drain_mapped(struct cpu_reader *c, bool flush);
+static void lost_unknown(struct cpu_reader *c, uint64_t ts);
 
 /*
  * Records are handed over every PUBLISH_RECORDS records while draining, so a
@@ -393,7 +394,7 @@ static void late(struct cpu_reader *c, size_t first)
  */
 static int drain(struct cpu_reader *c, bool flush)
 {
-	int pages = 0;
+	int pages = 0, r;
 	size_t before;
 
 	if (c->map)
@@ -415,9 +416,27 @@ static int drain(struct cpu_reader *c, bool flush)
 		    c->l->opts.page_fn(c->l->opts.page_ud, c->cpu, c->page, (size_t)n) < 0)
 			c->st.page_fn_errors++;
 		before = c->cur->b.n;
-		if (dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu,
-				   &c->cur->b) < 0)
-			continue;	/* counted by the decoder; page skipped */
+		r = dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu, &c->cur->b);
+		if (r == -ENOMEM) {
+			/* Hand over what is held (a fresh buffer has room) and try once more. */
+			publish(c, 0, false);
+			before = c->cur->b.n;
+			r = dc_decode_page(c->dec, c->page, (size_t)n, (uint16_t)c->cpu, &c->cur->b);
+		}
+		if (r < 0) {
+			uint64_t ts = 0;
+
+			/*
+			 * Counted by the decoder (a page it refused) or no memory:
+			 * its events are not handed on, but not silently either.
+			 */
+			if ((size_t)n >= 8)
+				memcpy(&ts, c->page, 8);
+			lost_unknown(c, ts);
+			if (c->cur->b.n >= PUBLISH_RECORDS)
+				publish(c, 0, false);
+			continue;
+		}
 		/* A CPU's records are in time order: the first new one is the oldest. */
 		if (c->cur->b.n > before && c->cur->b.rec[before].ts < c->watermark)
 			late(c, before);
@@ -466,9 +485,10 @@ static int drain_mapped(struct cpu_reader *c, bool flush)
 			r = dc_decode_page_piece(c->dec, p.page, p.len, p.end, p.lost, p.pos,
 						 (uint16_t)c->cpu, &c->cur->b);
 		}
-		if (r == -ENOMEM) {
+		if (r < 0) {
 			/*
-			 * Still none: the rest of the sub-buffer is given up (the
+			 * Still no memory, or a sub-buffer the decoder refused
+			 * (counted there): the rest of it is given up (the
 			 * kernel has let it go, and its times follow from the
 			 * piece), but not silently: a LOST of unknown count.
 			 */
@@ -480,17 +500,7 @@ static int drain_mapped(struct cpu_reader *c, bool flush)
 				memcpy(&ts, p.page, 8);
 			p.pos->off = p.end;
 			p.pos->bad = true;
-			if (!dc_recbuf_reserve(&c->cur->b, 1)) {
-				struct dc_record *rec = &c->cur->b.rec[c->cur->b.n++];
-
-				memset(rec, 0, sizeof(*rec));
-				rec->ts = ts;
-				rec->cpu = (uint16_t)c->cpu;
-				rec->type = DC_LOST;
-				rec->flags = DC_REC_LOST_UNKNOWN;
-				rec->count = 1;
-				rec->pid = -1;
-			}
+			lost_unknown(c, ts);
 		}
 		if (c->cur->b.n > before && c->cur->b.rec[before].ts < c->watermark)
 			late(c, before);
@@ -500,6 +510,28 @@ static int drain_mapped(struct cpu_reader *c, bool flush)
 			break;
 	}
 	return pieces;
+}
+
+/*
+ * Events of a sub-buffer this CPU's reader could not hand on (the decoder
+ * refused the page, or memory ran out twice): a LOST of unknown count at
+ * the page's time, so that every task resyncs.
+ */
+static void lost_unknown(struct cpu_reader *c, uint64_t ts)
+{
+	struct dc_record *rec;
+
+	c->st.given_up++;
+	if (dc_recbuf_reserve(&c->cur->b, 1))
+		return;	/* no room even for the LOST: given_up says so */
+	rec = &c->cur->b.rec[c->cur->b.n++];
+	memset(rec, 0, sizeof(*rec));
+	rec->ts = ts;
+	rec->cpu = (uint16_t)c->cpu;
+	rec->type = DC_LOST;
+	rec->flags = DC_REC_LOST_UNKNOWN;
+	rec->count = 1;
+	rec->pid = -1;
 }
 
 static void publish(struct cpu_reader *c, uint64_t mark, bool done)
@@ -1206,6 +1238,7 @@ int dc_live_stats(struct dc_live *l, const struct dc_source_stats **ret)
 		t->lost_in_pages += s->lost_in_pages;
 		t->lost_unknown_pages += s->lost_unknown_pages;
 		t->bad_pages += s->bad_pages;
+		t->given_up += s->given_up;
 		t->overrun += s->overrun;
 		t->dropped += s->dropped;
 		t->backpressure_waits += s->backpressure_waits;
