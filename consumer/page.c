@@ -521,6 +521,29 @@ entries(struct dc_decoder *d, const uint8_t *data, size_t off, size_t size, uint
 }
 
 /*
+ * After entries() returned r: what it appended stands (its LOST record's
+ * time set, its records counted), or on an error nothing does and the
+ * stats are as they were (saved), a refused page counted.
+ */
+static inline int entries_end(struct dc_decoder *d, int r, const struct dc_decode_stats *saved,
+			      size_t n0, size_t lost_at, uint64_t ts, uint16_t cpu,
+			      struct dc_recbuf *out)
+{
+	if (r) {
+		d->st = *saved;
+		out->n = n0;
+		if (r == -ENOMEM)
+			return -ENOMEM;
+		d->st.bad_pages++;
+		return -EBADMSG;
+	}
+	if (lost_at != SIZE_MAX)
+		lost_record(d, &out->rec[lost_at], ts, cpu);
+	d->st.records += out->n - n0;
+	return (int)(out->n - n0);
+}
+
+/*
  * A whole sub-buffer. Whatever is wrong in the page, it appends nothing
  * and counts only the bad page.
  */
@@ -544,18 +567,10 @@ static int walk(struct dc_decoder *d, const uint8_t *page, size_t len, uint16_t 
 	}
 	r = entries(d, page + dc_page_header_size(d->long_size), 0, (size_t)size, &ts, cpu,
 		    out, &lost_at);
-	if (r == -ENOMEM) {
-		d->st = saved;
-		out->n = n0;
-		return -ENOMEM;
-	}
-	if (r)
-		goto bad;
-	if (lost_at != SIZE_MAX)
-		lost_record(d, &out->rec[lost_at], ts, cpu);
-	d->st.pages++;
-	d->st.records += out->n - n0;
-	return (int)(out->n - n0);
+	r = entries_end(d, r, &saved, n0, lost_at, ts, cpu, out);
+	if (r >= 0)
+		d->st.pages++;
+	return r;
 bad:
 	d->st = saved;
 	d->st.bad_pages++;
@@ -602,24 +617,20 @@ int dc_decode_page_piece(struct dc_decoder *d, const void *page, size_t len, siz
 		d->st.pages++;
 	}
 	r = entries(d, (const uint8_t *)page + hdr, pos->off, end, &ts, cpu, out, &lost_at);
-	if (r == -ENOMEM) {
-		d->st = saved;
-		out->n = n0;
-		return -ENOMEM;
-	}
-	if (r)
-		goto bad;
-	if (lost_at != SIZE_MAX)
-		lost_record(d, &out->rec[lost_at], ts, cpu);
-	d->st.records += out->n - n0;
+	r = entries_end(d, r, &saved, n0, lost_at, ts, cpu, out);
+	if (r == -EBADMSG)
+		goto refused;
+	if (r < 0)
+		return r;
 	pos->off = end;
 	pos->ts = ts;
 	pos->started = true;
-	return (int)(out->n - n0);
+	return r;
 bad:
 	d->st = saved;
 	d->st.bad_pages++;
 	out->n = n0;
+refused:
 	pos->bad = true;
 	if (end > pos->off)
 		pos->off = end;

@@ -16,6 +16,24 @@
 #include "engine.h"
 #include "../lib/check.h"
 
+/*
+ * The random sequences (xorshift64*): each test seeds rng (its sequences
+ * are then the same in every run), rnd() draws, rndn(n) draws below n.
+ */
+static uint64_t rng;
+
+static inline uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * UINT64_C(2685821657736338717);
+}
+
+static inline uint64_t rndn(uint64_t n)
+{
+	return rnd() % n;
+}
 
 /* Relevance: inode i (< 64) is wanted by rel_mask[i]; calls are counted. */
 #define REL_INODES 64

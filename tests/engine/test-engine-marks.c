@@ -22,21 +22,6 @@
 #define NOPS	300
 #define COMPACT_BOUND	64	/* bytes a set may hold per mark above its compact form */
 
-static uint64_t rng;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * UINT64_C(2685821657736338717);
-}
-
-static uint64_t rndn(uint64_t n)
-{
-	return rnd() % n;
-}
-
 /* The model of one task's marks on one file. */
 struct mfile {
 	bool whole, inv, has;	/* has: a page set is stored */

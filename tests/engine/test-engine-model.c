@@ -21,19 +21,10 @@
 #define C		1u	/* cached */
 #define D		2u	/* dirty */
 
-static uint64_t rng;
-
-static uint64_t rnd(void)
+/* Draws below n (< 2^32), from etest.h's sequence. */
+static unsigned int rndu(unsigned int n)
 {
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * UINT64_C(2685821657736338717);
-}
-
-static unsigned int rndn(unsigned int n)
-{
-	return (unsigned int)(rnd() % n);
+	return (unsigned int)rndn(n);
 }
 
 /* The model. */
@@ -231,16 +222,16 @@ static void check_fetch(struct de_engine *e, unsigned int t, size_t n)
 /* A realistic event on a run of pages in the same state. */
 static void random_event(struct de_engine *e)
 {
-	unsigned int i = rndn(NINO), p = rndn(NPAGE), s = cur[i][p], len, q;
+	unsigned int i = rndu(NINO), p = rndu(NPAGE), s = cur[i][p], len, q;
 	uint32_t ev;
 
 	if (!(s & C))
 		ev = DUET_ADDED;
 	else if (s & D)
-		ev = rndn(3) ? DUET_FLUSHED : DUET_REMOVED;
+		ev = rndu(3) ? DUET_FLUSHED : DUET_REMOVED;
 	else
-		ev = rndn(2) ? DUET_DIRTY : DUET_REMOVED;
-	len = 1 + rndn(rndn(4) ? 4 : 16);
+		ev = rndu(2) ? DUET_DIRTY : DUET_REMOVED;
+	len = 1 + rndu(rndu(4) ? 4 : 16);
 	for (q = 1; q < len && p + q < NPAGE && cur[i][p + q] == s; q++)
 		;
 	len = q;
@@ -252,13 +243,13 @@ static void random_event(struct de_engine *e)
 
 static void random_done(struct de_engine *e)
 {
-	unsigned int t = rndn(ntask), i = rndn(NINO), p, q, len;
+	unsigned int t = rndu(ntask), i = rndu(NINO), p, q, len;
 	struct de_file f = { DEV, i, 7 };
-	bool set = rndn(2), whole = !rndn(4);
+	bool set = rndu(2), whole = !rndu(4);
 	int r;
 
-	p = whole ? 0 : rndn(NPAGE);
-	len = whole ? NPAGE : 1 + rndn(NPAGE - p);
+	p = whole ? 0 : rndu(NPAGE);
+	len = whole ? NPAGE : 1 + rndu(NPAGE - p);
 	if (set)
 		r = de_done_set(e, t, &f, whole ? 0 : p, whole ? 0 : len);
 	else
@@ -273,8 +264,8 @@ static void random_done(struct de_engine *e)
 			model_reset(t, i, q);
 	}
 	/* The check agrees with the model. */
-	p = rndn(NPAGE);
-	len = 1 + rndn(NPAGE - p);
+	p = rndu(NPAGE);
+	len = 1 + rndu(NPAGE - p);
 	{
 		bool all = true;
 
@@ -292,18 +283,18 @@ static void random_done(struct de_engine *e)
  */
 static void ahead_scan(struct de_engine *e)
 {
-	unsigned int t = rndn(ntask), i = rndn(NINO), p = rndn(NPAGE), q, len;
+	unsigned int t = rndu(ntask), i = rndu(NINO), p = rndu(NPAGE), q, len;
 	struct de_file f = { DEV, i, 7 };
 	bool dirty = true;
 
 	if (!(relm[i] >> t & 1))
 		return;
-	len = 1 + rndn(8);
+	len = 1 + rndu(8);
 	if (p + len > NPAGE)
 		len = NPAGE - p;
 	for (q = p; q < p + len; q++)
 		dirty &= (cur[i][q] & D) != 0;
-	dirty &= rndn(2);
+	dirty &= rndu(2);
 	if (de_scan_pages(e, t, &f, p, len, dirty) < 0)
 		FAIL("ahead scan failed\n");
 	if ((int)i == trace_i && trace_p >= (int)p && trace_p < (int)(p + len))
@@ -315,13 +306,13 @@ static void ahead_scan(struct de_engine *e)
 
 static void random_scan(struct de_engine *e)
 {
-	unsigned int t = rndn(ntask), i = rndn(NINO), p = rndn(NPAGE), s = cur[i][p], q, len;
+	unsigned int t = rndu(ntask), i = rndu(NINO), p = rndu(NPAGE), s = cur[i][p], q, len;
 	struct de_file f = { DEV, i, 7 };
 
 	/* A task scans only the files it is registered for. */
 	if (!(s & C) || !(relm[i] >> t & 1))
 		return;
-	len = 1 + rndn(16);
+	len = 1 + rndu(16);
 	for (q = 1; q < len && p + q < NPAGE && cur[i][p + q] == s; q++)
 		;
 	len = q;
@@ -358,18 +349,18 @@ static void run(uint64_t seed)
 		FAIL("engine_new\n");
 		return;
 	}
-	ntask = 1 + rndn(rndn(4) ? 4 : MAXT);
+	ntask = 1 + rndu(rndu(4) ? 4 : MAXT);
 	/*
 	 * One run in three gives every task one mask: many tasks told the
 	 * same events share one byte per page (E_UNI) until they differ.
 	 */
-	same = !rndn(3);
+	same = !rndu(3);
 	for (t = 0; t < ntask; t++) {
 		do
-			m = rndn(64);
+			m = rndu(64);
 		while (!valid_mask(m));
 		/* Favour the pairs applications use. */
-		if (!rndn(4))
+		if (!rndu(4))
 			m = DUET_EXISTS | DUET_MODIFIED;
 		if (same && t)
 			m = tmask[0];
@@ -378,18 +369,18 @@ static void run(uint64_t seed)
 			FAIL("task_add\n");
 	}
 	for (i = 0; i < NINO; i++)
-		relm[i] = rndn(5) ? rnd() | rnd() : 0;
+		relm[i] = rndu(5) ? rnd() | rnd() : 0;
 	for (op = 0; op < NOPS && ok; op++) {
-		unsigned int k = rndn(100);
+		unsigned int k = rndu(100);
 
 		if (k < 55) {
 			random_event(e);
 		} else if (k < 75) {
-			check_fetch(e, rndn(ntask), 1 + rndn(rndn(2) ? 3 : 16));
+			check_fetch(e, rndu(ntask), 1 + rndu(rndu(2) ? 3 : 16));
 		} else if (k < 83) {
 			random_done(e);
 		} else if (k < 88) {
-			i = rndn(NINO);
+			i = rndu(NINO);
 			if (de_event_inode_flushed(e, DEV, i) < 0)
 				FAIL("inode_flushed\n");
 			for (p = 0; p < NPAGE; p++)
@@ -414,7 +405,7 @@ static void run(uint64_t seed)
 			}
 		} else if (k < 98) {
 			/* Same answer again: nothing pending may change. */
-			de_file_invalidate(e, DEV, rndn(NINO));
+			de_file_invalidate(e, DEV, rndu(NINO));
 		} else {
 			de_invalidate_all(e);
 		}

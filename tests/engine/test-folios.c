@@ -22,21 +22,6 @@
 #define NSEQ 60
 #define NOPS 400
 
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * UINT64_C(2685821657736338717);
-}
-
-static uint64_t rndn(uint64_t n)
-{
-	return rnd() % n;
-}
-
 static const uint32_t devs[NFILE] = { 1, 1, 2 };
 static const uint64_t inos[NFILE] = { 5, 6, 5 };
 
@@ -241,6 +226,7 @@ static void bounded(void)
 
 int main(void)
 {
+	rng = 0x9e3779b97f4a7c15u;
 	directed();
 	random_runs();
 	bounded();

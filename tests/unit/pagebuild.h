@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "page.h"
 
 #define PB_SIZE 4096
 
@@ -216,6 +217,34 @@ static inline size_t pb_boundaries(const void *page, int long_size, size_t *offs
 		offs[n++] = off;
 	}
 	return n;
+}
+
+/*
+ * Decode page (len bytes, the kernel's long_size) one data event at a
+ * time through dc_decode_page_piece(), as the mapped reader would see it
+ * while the writer fills it: pieces end after a data event (or at the
+ * end), never between a time extend and its event. Returns the records
+ * added, or the decoder's error.
+ */
+static inline int pb_decode_in_pieces(struct dc_decoder *d, const void *page, size_t len,
+				      int long_size, uint16_t cpu, struct dc_recbuf *out)
+{
+	struct dc_page_pos pos = { 0 };
+	size_t offs[4096], n = pb_boundaries(page, long_size, offs, 4096), n0 = out->n;
+	const uint8_t *data = (const uint8_t *)page + 8 + long_size;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h;
+		int r;
+
+		memcpy(&h, data + (i ? offs[i - 1] : 0), 4);
+		if ((h & 31) > 28 && i + 1 < n)
+			continue;
+		r = dc_decode_page_piece(d, page, len, offs[i], 0, &pos, cpu, out);
+		if (r < 0)
+			return r;
+	}
+	return (int)(out->n - n0);
 }
 
 #endif

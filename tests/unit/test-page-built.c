@@ -55,23 +55,7 @@ static int long_size_of(const struct dc_decoder *d)
 static int decode_in_pieces(struct dc_decoder *d, const void *page, size_t len, uint16_t cpu,
 			    struct dc_recbuf *out)
 {
-	struct dc_page_pos pos = { 0 };
-	size_t offs[2048], n = pb_boundaries(page, long_size_of(d), offs, 2048), n0 = out->n;
-	const uint8_t *data = (const uint8_t *)page + 8 + long_size_of(d);
-
-	for (size_t i = 0; i < n; i++) {
-		size_t start = i ? offs[i - 1] : 0;
-		uint32_t h;
-		int r;
-
-		memcpy(&h, data + start, 4);
-		if ((h & 31) > 28 && i + 1 < n)
-			continue;
-		r = dc_decode_page_piece(d, page, len, offs[i], 0, &pos, cpu, out);
-		if (r < 0)
-			return r;
-	}
-	return (int)(out->n - n0);
+	return pb_decode_in_pieces(d, page, len, long_size_of(d), cpu, out);
 }
 
 static int decode(struct dc_decoder *d, const void *page, size_t len, uint16_t cpu,

@@ -28,21 +28,7 @@ static const char *srcs[] = {
 static int decode_in_pieces(struct dc_decoder *d, const void *page, size_t len, uint16_t cpu,
 			    struct dc_recbuf *out)
 {
-	struct dc_page_pos pos = { 0 };
-	size_t offs[4096], n = pb_boundaries(page, 8, offs, 4096), n0 = out->n;
-
-	for (size_t i = 0; i < n; i++) {
-		uint32_t h;
-		int r;
-
-		memcpy(&h, (const uint8_t *)page + 16 + (i ? offs[i - 1] : 0), 4);
-		if ((h & 31) > 28 && i + 1 < n)
-			continue;
-		r = dc_decode_page_piece(d, page, len, offs[i], 0, &pos, cpu, out);
-		if (r < 0)
-			return r;
-	}
-	return (int)(out->n - n0);
+	return pb_decode_in_pieces(d, page, len, 8, cpu, out);
 }
 
 static int is_page(const struct dirent *e)
