@@ -852,27 +852,30 @@ static void pw_pause(void *ud)
 {
 	struct dc_index *x = ud;
 	char dir[PATH_MAX], *slash;
+	bool inside;
 
 	pw.pauses++;
 	snprintf(dir, sizeof(dir), "%s", pw.last);
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	if (pw.pauses == 1) {
+	/* Each change at the first pause where it can be made, in this order. */
+	inside = strcmp(dir, pw.root) && strncmp(dir, P("pw/moved"), strlen(P("pw/moved")));
+	if (!pw.arrived) {
 		/* In every directory, the one being listed too: a new file. */
 		for (int d = 0; d < PW_DIRS; d++)
 			mkf(P("pw/a%02d/late", d));
 		mkf(P("pw/late"));
 		pw.arrived = true;
-	} else if (pw.pauses == 2 && strcmp(dir, pw.root)) {
+	} else if (!pw.renamed) {
 		/* The directory being listed is renamed within the tree. */
-		if (!rename(dir, P("pw/moved")))
+		if (inside && !rename(dir, P("pw/moved")))
 			pw.renamed = true;
-	} else if (pw.pauses == 4 && strcmp(dir, pw.root) && strcmp(dir, P("pw/moved"))) {
+	} else if (!pw.deleted) {
 		/* The directory being listed is deleted, files and all. */
-		if (!nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS))
+		if (inside && !nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS))
 			pw.deleted = true;
-	} else if (pw.pauses == 5) {
+	} else if (!pw.made) {
 		mkd(P("pw/new"));
 		for (int i = 0; i < 20; i++)
 			mkf(P("pw/new/n%d", i));
