@@ -21,6 +21,11 @@
 
 /* ---- output: one reply at a time, plus READY ---- */
 
+/*
+ * The socket's epoll events, changed only when they differ from what is
+ * set: every reply ends here, and a task connection's replies are most of
+ * duetd's system calls with many tasks.
+ */
 static void want_out(struct client *c, bool out)
 {
 	struct epoll_event ev = {
@@ -28,7 +33,10 @@ static void want_out(struct client *c, bool out)
 		.data.ptr = &c->sock_src,
 	};
 
-	epoll_ctl(d.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (ev.events == c->sock_events)
+		return;
+	if (!epoll_ctl(d.epfd, EPOLL_CTL_MOD, c->fd, &ev))
+		c->sock_events = ev.events;
 }
 
 /* A full FETCH reply: task connections keep a buffer that size. */
@@ -240,6 +248,7 @@ int client_new(int fd, const struct creds *cr, struct duser *u)
 	c->task_src.kind = SRC_TASK;
 	c->task_src.c = c;
 	ev.data.ptr = &c->sock_src;
+	c->sock_events = ev.events;
 	if (epoll_ctl(d.epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		int r = -errno;
 

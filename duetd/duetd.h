@@ -70,6 +70,7 @@ struct client {
 	struct creds cr;
 	struct duser *u;
 	bool hello, closing, ready_sent, task_armed, dead;
+	uint32_t sock_events;	/* the socket's epoll events as set (duetd-conn.c) */
 	uint32_t features;	/* DP_HELLO_* flags honoured on this connection */
 	uint32_t minor;		/* the client's protocol minor (HELLO) */
 	char *in;		/* DP_HDR_SIZE + DP_MAX_REQUEST */
