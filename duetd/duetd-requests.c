@@ -110,6 +110,7 @@ static void do_fetch(struct client *c, const struct dp_request *rq)
 	uint32_t max = rq->u.fetch_max > DP_MAX_FETCH ? DP_MAX_FETCH : rq->u.fetch_max;
 	struct dp_reply rep = { 0 };
 	size_t hdr = DP_HDR_SIZE + sizeof(rep);
+	bool drained = false;
 	char *p;
 	int r;
 
@@ -119,8 +120,12 @@ static void do_fetch(struct client *c, const struct dp_request *rq)
 	}
 	/* Items are fetched straight into the reply. */
 	p = c->out + c->outlen;
-	r = max ? duet_task_fetch(c->task, (struct duet_item *)(void *)(p + hdr), max) : 0;
+	r = max ? duet__task_fetch(c->task, (struct duet_item *)(void *)(p + hdr), max, &drained) :
+		  0;
 	rep.result = r;
+	/* The client need not ask again to learn that there is nothing more. */
+	if (r > 0 && drained && c->minor >= 5)
+		rep.flags = DP_REPLY_DRAINED;
 	{
 		struct dp_hdr h = {
 			.magic = DP_MAGIC,
