@@ -1019,6 +1019,48 @@ int de_lost(struct de_engine *e, uint64_t task_mask)
 	return 0;
 }
 
+/*
+ * Page p of the inode, byte td and state st, for the task: appended to
+ * *cur's extent or as a new item at items[*out] (*cur then points to
+ * it), or cancelled (*cur NULL). False, with nothing changed, when the
+ * page needs a new item and items[0..n) is full.
+ */
+static inline bool fetch_page(struct de_task *task, const struct de_inode *inode, uint32_t p,
+			      unsigned int td, unsigned int st, struct duet_item *items, size_t n,
+			      size_t *out, struct duet_item **cur)
+{
+	struct duet_item *c = *cur;
+	uint32_t y, fl;
+
+	y = yield(task->mask, td, st, &fl);
+	if (!y) {
+		task->st.cancelled++;
+		*cur = NULL;
+		return true;
+	}
+	if (c && c->index + c->count == p && c->state == y && c->flags == fl) {
+		c->count++;
+		task->st.coalesced++;
+		task->st.pages++;
+		return true;
+	}
+	if (*out == n)
+		return false;
+	c = &items[(*out)++];
+	memset(c, 0, sizeof(*c));
+	c->dev = inode->key.dev;
+	c->ino = inode->key.ino;
+	c->gen = inode->gen;
+	c->index = p;
+	c->count = 1;
+	c->state = y;
+	c->flags = fl;
+	task->st.items++;
+	task->st.pages++;
+	*cur = c;
+	return true;
+}
+
 /* Pages of inode->pend read at once by a fetch (a buffer on the stack). */
 #define FETCH_CHUNK 256
 
@@ -1040,9 +1082,12 @@ static bool fetch_inode(struct de_engine *e, int t, struct de_inode *inode,
 	uint32_t buf[FETCH_CHUNK], k, got;
 	struct runs runs = { 0 };
 	struct de_entry *en;
-	uint32_t p, y, fl;
 	size_t hint = 0;
 	bool done = true;
+	uint32_t p = 0;
+	/* The byte and state of the page cur ended with (see below). */
+	unsigned int last_td = 0, last_state = 0;
+	uint8_t td;
 
 	if (!inode->pend)
 		return true;
@@ -1053,31 +1098,24 @@ static bool fetch_inode(struct de_engine *e, int t, struct de_inode *inode,
 			en = entry_find_near(e, inode, p, &hint);
 			if (!(en->tasks >> t & 1))
 				continue;
-			y = yield(task->mask, *entry_td(en, t), en->state, &fl);
-			if (!y) {
-				task->st.cancelled++;
-				cur = NULL;
-			} else if (cur && cur->index + cur->count == p && cur->state == y &&
-				   cur->flags == fl) {
+			td = *entry_td(en, t);
+			/*
+			 * The next page of cur's run with the byte and state of
+			 * its last page yields what that page did: cur grows
+			 * without asking yield() again (most of a file's pages,
+			 * as their events come in runs).
+			 */
+			if (cur && cur->index + cur->count == p && td == last_td &&
+			    en->state == last_state) {
 				cur->count++;
 				task->st.coalesced++;
 				task->st.pages++;
+			} else if (!fetch_page(task, inode, p, td, en->state, items, n, out, &cur)) {
+				done = false;
+				break;
 			} else {
-				if (*out == n) {
-					done = false;
-					break;
-				}
-				cur = &items[(*out)++];
-				memset(cur, 0, sizeof(*cur));
-				cur->dev = inode->key.dev;
-				cur->ino = inode->key.ino;
-				cur->gen = inode->gen;
-				cur->index = p;
-				cur->count = 1;
-				cur->state = y;
-				cur->flags = fl;
-				task->st.items++;
-				task->st.pages++;
+				last_td = td;
+				last_state = en->state;
 			}
 			if (entry_drop_task(e, en, t) && runs_add(&runs, p))
 				runs_flush(&runs, inode->pend);
