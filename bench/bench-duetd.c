@@ -19,7 +19,8 @@
  *    and through duetd: items per second over the socket.
  * For each: workload MB/s (bytes written plus read, over its wall time),
  * duetd's CPU time (all its threads, the schedstat of each of its tasks) per page event that
- * reached one task (the engine's count), its resident memory (VmRSS at
+ * reached one task (the engine's count), its context switches (all its
+ * threads, voluntary and not), its resident memory (VmRSS at
  * the end, VmHWM peak), and the items and pages delivered over the socket
  * per second of the run.
  *
@@ -178,6 +179,37 @@ static double daemon_cpu(void)
 	return sum;
 }
 
+/* Context switches of all of duetd's threads (voluntary and not). */
+static uint64_t daemon_ctxsw(void)
+{
+	char path[320], line[128];
+	uint64_t sum = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)daemon_pid);
+	dir = opendir(path);
+	if (!dir)
+		die("task");
+	while ((de = readdir(dir))) {
+		unsigned long long n;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)daemon_pid, de->d_name);
+		f = fopen(path, "re");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+				sum += n;
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
 static void daemon_mem(uint64_t *rss, uint64_t *hwm)
 {
 	char path[64], line[256];
@@ -243,6 +275,7 @@ static double run(const char *duetd, const char *watch, const char *work, int nt
 	struct duet_session *s = NULL;
 	struct client c = { .n = ntasks };
 	double mbs, t0, cpu0 = 0, cpu1, wall;
+	uint64_t cs0, cs1;
 	struct duet_task_status st = { .sz = sizeof(st) };
 	uint64_t rss = 0, hwm = 0;
 	double ns;
@@ -278,6 +311,7 @@ static double run(const char *duetd, const char *watch, const char *work, int nt
 	pthread_create(&th, NULL, client_main, &c);
 	usleep(300000);		/* registration scans done */
 	cpu0 = daemon_cpu();
+	cs0 = daemon_ctxsw();
 	t0 = now();
 	mbs = workload(work, mib);
 	/* Let the daemon and the client catch up: the last batch, then idle. */
@@ -289,16 +323,17 @@ static double run(const char *duetd, const char *watch, const char *work, int nt
 	}
 	wall = now() - t0;
 	cpu1 = daemon_cpu();
+	cs1 = daemon_ctxsw();
 	daemon_mem(&rss, &hwm);
 	atomic_store(&c.stop, true);
 	pthread_join(th, NULL);
 	duet_task_status(c.t[0], &st);
 	ns = st.events ? (cpu1 - cpu0) * 1e9 / (double)st.events : 0.0;
-	printf("%-28s %8.1f MB/s  duetd %6.0f ns/event (%" PRIu64 " events, %.2f s CPU)  "
-	       "RSS %" PRIu64 " KiB (peak %" PRIu64 " KiB)  %.0f items/s, %.0f pages/s, lost %" PRIu64
-	       "\n",
-	       label, mbs, ns, st.events, cpu1 - cpu0, rss, hwm, (double)c.items / wall,
-	       (double)c.pages / wall, st.lost);
+	printf("%-28s %8.1f MB/s  duetd %6.0f ns/event (%" PRIu64 " events, %.2f s CPU, "
+	       "%" PRIu64 " context switches)  RSS %" PRIu64 " KiB (peak %" PRIu64 " KiB)  "
+	       "%.0f items/s, %.0f pages/s, lost %" PRIu64 "\n",
+	       label, mbs, ns, st.events, cpu1 - cpu0, cs1 - cs0, rss, hwm,
+	       (double)c.items / wall, (double)c.pages / wall, st.lost);
 	for (int i = 0; i < ntasks; i++)
 		duet_task_free(c.t[i]);
 	duet_session_free(s);
