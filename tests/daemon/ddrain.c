@@ -7,9 +7,11 @@
  * checks that the shortcut never hides items: for ROUNDS rounds, a file
  * is written under DIR, the task (ADDED) is polled and fetched until
  * the file's pages have come, with no further fetch; another file is
- * written, and after a pause the very next fetch, with no poll before
- * it, must bring that file's pages (a READY came for them). Then a fetch
- * with nothing new returns 0, and the fd is not readable.
+ * written, the fd is polled until readable (a READY came for it), and
+ * the very next fetch must bring that file's pages. (A library that
+ * answered it with 0 would leave a polling caller spinning: the fd
+ * stays readable.) Then a fetch with nothing new returns 0, and the fd
+ * is not readable.
  *
  * usage: ddrain DIR [ROUNDS (default 20)]; the socket is $DUET_SOCKET.
  * Exit: 0 pass, 1 fail, 77 skip (no daemon).
@@ -115,8 +117,16 @@ int main(int argc, char **argv)
 		b = write_file(argv[1], name);
 		if (!b)
 			return fail("write");
-		usleep(500000);
-		/* No poll: the next fetch must see b's pages (or some of them). */
+		/*
+		 * The fd becomes readable (a READY on the socket, not read by
+		 * poll()), and the next fetch must see b's pages, not answer 0
+		 * from the drained reply before it.
+		 */
+		if (poll(&pfd, 1, 10000) != 1) {
+			fprintf(stderr, "FAIL: ddrain: round %d: no READY for the second file "
+				"within 10 s\n", k);
+			return 1;
+		}
 		n = duet_task_fetch(t, it, 256);
 		if (n < 0)
 			return fail(duet_strerror(n));

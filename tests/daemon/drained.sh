@@ -3,8 +3,8 @@
 #
 # DP_REPLY_DRAINED through libduet (tests/daemon/ddrain.c): after a fetch
 # that drained its task, libduet answers the next fetch itself only while
-# no READY has come; a fetch made without polling, after new pages came,
-# still gets them. 20 rounds on a task of a loop file system's directory.
+# no READY has come: once the fd is readable again, the next fetch gets
+# the new pages. 20 rounds on a task of a loop file system's directory.
 . "$LIBDIR/lib.sh"
 setup 64
 mkdir "$MNT/d"
