@@ -124,14 +124,9 @@ void error_close(struct client *c, uint32_t seq, int err, const char *fmt, ...)
 		say("client pid %d uid %u: %s", (int)c->cr.pid, (unsigned)c->cr.uid, msg);
 }
 
-void arm_task(struct client *c, bool on)
+void ready(struct client *c)
 {
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = &c->task_src };
-
-	if (!c->task || c->task_armed == on)
-		return;
-	epoll_ctl(d.epfd, EPOLL_CTL_MOD, duet_task_fd(c->task), &ev);
-	c->task_armed = on;
+	queue(c, DP_READY, 0, NULL, 0, NULL, 0, NULL, 0);
 }
 
 /*
@@ -214,14 +209,22 @@ void on_sock(struct client *c, uint32_t events)
 	}
 }
 
+/*
+ * The task's fd became readable: items are pending. One READY, then
+ * silence until the next FETCH. The fd is watched edge-triggered, so it
+ * costs no epoll_ctl to disarm here and to arm at the FETCH (two system
+ * calls per READY, with 64 tasks a good part of duetd's): the session
+ * writes it only when it goes from drained to readable, which is one
+ * edge. An edge while a READY is out is dropped: the items it stands for
+ * were pending before the FETCH that drained, or that FETCH sends the
+ * READY itself (do_fetch()).
+ */
 void on_task(struct client *c)
 {
-	/* Items pending: one READY, then silence until the next FETCH. */
-	arm_task(c, false);
 	if (c->ready_sent || c->closing)
 		return;
 	c->ready_sent = true;
-	queue(c, DP_READY, 0, NULL, 0, NULL, 0, NULL, 0);
+	ready(c);
 	flush_out(c);
 	if (c->closing && !c->outlen)
 		client_free(c);
