@@ -19,11 +19,28 @@
  *    and through duetd: items per second over the socket.
  * For each: workload MB/s (bytes written plus read, over its wall time),
  * duetd's CPU time (all its threads, the schedstat of each of its tasks) per page event that
- * reached one task (the engine's count), its resident memory (VmRSS at
+ * reached one task (the engine's count), its context switches (all its
+ * threads, voluntary and not), its resident memory (VmRSS at
  * the end, VmHWM peak), and the items and pages delivered over the socket
  * per second of the run.
  *
- * usage: bench-duetd DUETD [-m MIB (default 256)] [-r REPEATS (default 3)]
+ * Pending memory: 64 tasks that do not fetch while MiB of files are
+ * written and fsynced (every page one pending entry for all 64): duetd's
+ * VmRSS growth per pending page. The entry table doubles at load 3/4, so
+ * this figure moves with the page count (the table alone is 43-85 B a
+ * page between two doublings; MiB 256 ends at load 1/2).
+ *
+ * Several DUETD binaries (an old and a new build) are run in every
+ * repeat, in alternating order, so that they are compared on the same
+ * machine load.
+ *
+ * usage: bench-duetd DUETD... [--json] [-m MIB (default 256)] [-r REPEATS (default 3)]
+ *                    [-t TASKS (default 1,8,64: only these runs on A)]
+ * -t leaves out the runs other than those with tasks on A (no duetd,
+ * another fs, delivery, pending memory unless 64 is among them).
+ * --json: the last line is one JSON object: ns_per_event_1, _8, _64 and
+ * bytes_per_pending_page_64, medians over the repeats, of the last DUETD;
+ * with several DUETDs also "duetd": [the same for each, in order].
  * Needs root (loop devices, the daemon).
  */
 #include <dirent.h>
@@ -49,6 +66,8 @@
 
 #define FILE_MB 4
 #define MAX_TASKS 64
+#define MAX_DUETD 4
+#define MAX_REPEATS 64
 
 static char sock[128];
 static pid_t daemon_pid;
@@ -160,6 +179,37 @@ static double daemon_cpu(void)
 	return sum;
 }
 
+/* Context switches of all of duetd's threads (voluntary and not). */
+static uint64_t daemon_ctxsw(void)
+{
+	char path[320], line[128];
+	uint64_t sum = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)daemon_pid);
+	dir = opendir(path);
+	if (!dir)
+		die("task");
+	while ((de = readdir(dir))) {
+		unsigned long long n;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)daemon_pid, de->d_name);
+		f = fopen(path, "re");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+				sum += n;
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
 static void daemon_mem(uint64_t *rss, uint64_t *hwm)
 {
 	char path[64], line[256];
@@ -216,24 +266,26 @@ static void log_cb(void *ud, int level, const char *msg)
 	fprintf(stderr, "bench-duetd: %s\n", msg);
 }
 
-/* One run with ntasks on dir (NULL: no daemon). */
-static void run(const char *duetd, const char *watch, const char *work, int ntasks,
-		unsigned int mib, const char *label)
+/* One run with ntasks on dir (NULL: no daemon); returns duetd's ns per event. */
+static double run(const char *duetd, const char *watch, const char *work, int ntasks,
+		  unsigned int mib, const char *label)
 {
 	struct duet_session_opts so = { .sz = sizeof(so), .flags = DUET_SESSION_DAEMON,
 					.log = log_cb };
 	struct duet_session *s = NULL;
 	struct client c = { .n = ntasks };
 	double mbs, t0, cpu0 = 0, cpu1, wall;
+	uint64_t cs0, cs1;
 	struct duet_task_status st = { .sz = sizeof(st) };
 	uint64_t rss = 0, hwm = 0;
+	double ns;
 	pthread_t th;
 	int r;
 
 	if (!watch) {
 		mbs = workload(work, mib);
 		printf("%-28s %8.1f MB/s\n", label, mbs);
-		return;
+		return 0;
 	}
 	start_daemon(duetd);
 	so.socket = sock;
@@ -259,6 +311,7 @@ static void run(const char *duetd, const char *watch, const char *work, int ntas
 	pthread_create(&th, NULL, client_main, &c);
 	usleep(300000);		/* registration scans done */
 	cpu0 = daemon_cpu();
+	cs0 = daemon_ctxsw();
 	t0 = now();
 	mbs = workload(work, mib);
 	/* Let the daemon and the client catch up: the last batch, then idle. */
@@ -270,19 +323,96 @@ static void run(const char *duetd, const char *watch, const char *work, int ntas
 	}
 	wall = now() - t0;
 	cpu1 = daemon_cpu();
+	cs1 = daemon_ctxsw();
 	daemon_mem(&rss, &hwm);
 	atomic_store(&c.stop, true);
 	pthread_join(th, NULL);
 	duet_task_status(c.t[0], &st);
-	printf("%-28s %8.1f MB/s  duetd %6.0f ns/event (%" PRIu64 " events, %.2f s CPU)  "
-	       "RSS %" PRIu64 " KiB (peak %" PRIu64 " KiB)  %.0f items/s, %.0f pages/s, lost %" PRIu64
-	       "\n",
-	       label, mbs, st.events ? (cpu1 - cpu0) * 1e9 / (double)st.events : 0.0, st.events,
-	       cpu1 - cpu0, rss, hwm, (double)c.items / wall, (double)c.pages / wall, st.lost);
+	ns = st.events ? (cpu1 - cpu0) * 1e9 / (double)st.events : 0.0;
+	printf("%-28s %8.1f MB/s  duetd %6.0f ns/event (%" PRIu64 " events, %.2f s CPU, "
+	       "%" PRIu64 " context switches)  RSS %" PRIu64 " KiB (peak %" PRIu64 " KiB)  "
+	       "%.0f items/s, %.0f pages/s, lost %" PRIu64 "\n",
+	       label, mbs, ns, st.events, cpu1 - cpu0, cs1 - cs0, rss, hwm,
+	       (double)c.items / wall, (double)c.pages / wall, st.lost);
 	for (int i = 0; i < ntasks; i++)
 		duet_task_free(c.t[i]);
 	duet_session_free(s);
 	stop_daemon();
+	return ns;
+}
+
+/*
+ * Pending memory: ntasks that never fetch, MiB of files written and
+ * fsynced on work (each page ADDED, DIRTY, FLUSHED: one pending entry
+ * for every task); duetd's RSS growth per pending page. The files are
+ * removed afterwards, once duetd is gone.
+ */
+static double pending_mem(const char *duetd, const char *work, int ntasks, unsigned int mib)
+{
+	struct duet_session_opts so = { .sz = sizeof(so), .flags = DUET_SESSION_DAEMON,
+					.log = log_cb };
+	struct duet_task_status st = { .sz = sizeof(st) };
+	struct duet_task *t[MAX_TASKS];
+	static char buf[1 << 16];
+	uint64_t rss0 = 0, rss1 = 0, hwm = 0;
+	struct duet_session *s;
+	double bytes;
+	char path[512];
+	int r;
+
+	start_daemon(duetd);
+	so.socket = sock;
+	r = duet_session_new(&so, &s);
+	for (int i = 0; !r && i < ntasks; i++) {
+		struct duet_task_opts to = { .sz = sizeof(to), .name = "pending",
+					     .mask = DUET_ADDED | DUET_REMOVED | DUET_DIRTY |
+						     DUET_FLUSHED,
+					     .path = work };
+
+		r = duet_task_new(s, &to, &t[i]);
+	}
+	if (r) {
+		fprintf(stderr, "bench-duetd: pending: %s\n", duet_strerror(r));
+		stop_daemon();
+		exit(1);
+	}
+	usleep(300000);
+	daemon_mem(&rss0, &hwm);
+	memset(buf, 'p', sizeof(buf));
+	for (unsigned int f = 0; f < mib / FILE_MB; f++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/p%u", work, f);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0)
+			die(path);
+		for (int k = 0; k < FILE_MB * 16; k++)
+			if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+				die("write");
+		if (fsync(fd))
+			die("fsync");
+		close(fd);
+	}
+	for (uint64_t last = ~0ull; ; usleep(300000)) {
+		duet_task_status(t[0], &st);
+		if (st.events == last)
+			break;
+		last = st.events;
+	}
+	daemon_mem(&rss1, &hwm);
+	bytes = st.pending ? (double)(rss1 - rss0) * 1024.0 / (double)st.pending : 0.0;
+	printf("%-28s %8.1f B per pending page (%" PRIu64 " pages pending for each of %d tasks, "
+	       "RSS +%" PRIu64 " KiB), lost %" PRIu64 "\n",
+	       "pending memory, 64 tasks", bytes, st.pending, ntasks, rss1 - rss0, st.lost);
+	for (int i = 0; i < ntasks; i++)
+		duet_task_free(t[i]);
+	duet_session_free(s);
+	stop_daemon();
+	for (unsigned int f = 0; f < mib / FILE_MB; f++) {
+		snprintf(path, sizeof(path), "%s/p%u", work, f);
+		unlink(path);
+	}
+	return bytes;
 }
 
 /*
@@ -353,25 +483,95 @@ static void delivery(const char *duetd, const char *dir, bool through_daemon)
 	unlink(path);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, unsigned int n)
+{
+	double t[MAX_REPEATS];
+
+	if (!n)
+		return 0;
+	memcpy(t, v, n * sizeof(*v));
+	qsort(t, n, sizeof(*t), cmp_double);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+/* Figures per DUETD binary and repeat. */
+struct figures {
+	double ns[3][MAX_REPEATS];	/* 1, 8, 64 tasks */
+	double bytes64[MAX_REPEATS];
+};
+
+static const int counts[3] = { 1, 8, 64 };
+
+static void json_one(const struct figures *f, unsigned int repeats, bool want[3], bool mem)
+{
+	for (int k = 0; k < 3; k++) {
+		if (want[k])
+			printf("\"ns_per_event_%d\": %.1f, ", counts[k], median(f->ns[k], repeats));
+		else
+			printf("\"ns_per_event_%d\": null, ", counts[k]);
+	}
+	if (want[0] && want[2])
+		printf("\"ratio_64_1\": %.2f, ", median(f->ns[2], repeats) / median(f->ns[0], repeats));
+	if (mem)
+		printf("\"bytes_per_pending_page_64\": %.1f", median(f->bytes64, repeats));
+	else
+		printf("\"bytes_per_pending_page_64\": null");
+}
+
 int main(int argc, char **argv)
 {
+	static struct figures fig[MAX_DUETD];
 	struct fsimg a, b;
-	unsigned int mib = 256, repeats = 3;
+	unsigned int mib = 256, repeats = 3, nduetd;
 	char ma[128], mb[128], wa[160], wb[160];
-	const char *duetd;
+	bool want[3] = { true, true, true }, only = false, json = false, mem;
+	const char *duetd[MAX_DUETD];
 	int opt;
 
-	while ((opt = getopt(argc, argv, "m:r:")) != -1) {
-		if (opt == 'm')
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			break;
+		}
+	while ((opt = getopt(argc, argv, "m:r:t:")) != -1) {
+		if (opt == 'm') {
 			mib = (unsigned int)atoi(optarg);
-		else if (opt == 'r')
+		} else if (opt == 'r') {
 			repeats = (unsigned int)atoi(optarg);
-		else
+		} else if (opt == 't') {
+			char *save = NULL;
+
+			only = true;
+			want[0] = want[1] = want[2] = false;
+			for (char *tok = strtok_r(optarg, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				int n = atoi(tok), k;
+
+				for (k = 0; k < 3 && counts[k] != n; k++) {
+				}
+				if (k == 3)
+					goto usage;
+				want[k] = true;
+			}
+		} else {
 			goto usage;
+		}
 	}
-	if (optind + 1 != argc || mib < FILE_MB)
+	nduetd = (unsigned int)(argc - optind);
+	if (!nduetd || nduetd > MAX_DUETD || mib < FILE_MB || !repeats || repeats > MAX_REPEATS)
 		goto usage;
-	duetd = argv[optind];
+	for (unsigned int i = 0; i < nduetd; i++)
+		duetd[i] = argv[optind + i];
+	mem = want[2];
 	if (geteuid()) {
 		fprintf(stderr, "bench-duetd: run as root\n");
 		return 1;
@@ -388,21 +588,68 @@ int main(int argc, char **argv)
 	       "ext4 on loop, kernel events through duetd; %u repeats\n",
 	       mib, FILE_MB, repeats);
 	for (unsigned int i = 0; i < repeats; i++) {
-		printf("-- repeat %u\n", i + 1);
-		run(duetd, NULL, wa, 0, mib, "no duetd");
-		run(duetd, wb, wa, 1, mib, "duetd, 1 task on another fs");
-		run(duetd, wa, wa, 1, mib, "duetd, 1 task on this fs");
-		run(duetd, wa, wa, 8, mib, "duetd, 8 tasks on this fs");
-		run(duetd, wa, wa, 64, mib, "duetd, 64 tasks on this fs");
-		delivery(duetd, wa, false);
-		delivery(duetd, wa, true);
+		for (unsigned int j = 0; j < nduetd; j++) {
+			/* Alternating order: the first binary first in even repeats. */
+			unsigned int x = i % 2 ? nduetd - 1 - j : j;
+			const char *dd = duetd[x];
+
+			if (nduetd > 1)
+				printf("-- repeat %u, %s\n", i + 1, dd);
+			else
+				printf("-- repeat %u\n", i + 1);
+			if (!only) {
+				run(dd, NULL, wa, 0, mib, "no duetd");
+				run(dd, wb, wa, 1, mib, "duetd, 1 task on another fs");
+			}
+			for (int k = 0; k < 3; k++) {
+				char label[64];
+
+				if (!want[k])
+					continue;
+				snprintf(label, sizeof(label), "duetd, %d task%s on this fs", counts[k],
+					 counts[k] > 1 ? "s" : "");
+				fig[x].ns[k][i] = run(dd, wa, wa, counts[k], mib, label);
+			}
+			if (mem)
+				fig[x].bytes64[i] = pending_mem(dd, wa, 64, mib);
+			if (!only) {
+				delivery(dd, wa, false);
+				delivery(dd, wa, true);
+			}
+		}
 	}
 	fsimg_destroy(&b);
 	fsimg_destroy(&a);
 	rmdir(mb);
 	rmdir(ma);
+	printf("-- medians of %u repeats\n", repeats);
+	printf("%-40s %10s %10s %10s %8s %14s\n", "duetd", "1 task", "8 tasks", "64 tasks", "64 / 1",
+	       "B/pending (64)");
+	for (unsigned int j = 0; j < nduetd; j++) {
+		char c[3][16];
+
+		for (int k = 0; k < 3; k++)
+			snprintf(c[k], sizeof(c[k]), want[k] ? "%.0f ns" : "-", median(fig[j].ns[k], repeats));
+		printf("%-40s %10s %10s %10s %8.2f %14.1f\n", duetd[j], c[0], c[1], c[2],
+		       want[0] && want[2] ? median(fig[j].ns[2], repeats) / median(fig[j].ns[0], repeats) : 0.0,
+		       mem ? median(fig[j].bytes64, repeats) : 0.0);
+	}
+	if (json) {
+		printf("{");
+		json_one(&fig[nduetd - 1], repeats, want, mem);
+		if (nduetd > 1) {
+			printf(", \"duetd\": [");
+			for (unsigned int j = 0; j < nduetd; j++) {
+				printf("%s{\"path\": \"%s\", ", j ? ", " : "", duetd[j]);
+				json_one(&fig[j], repeats, want, mem);
+				printf("}");
+			}
+			printf("]");
+		}
+		printf("}\n");
+	}
 	return 0;
 usage:
-	fprintf(stderr, "usage: bench-duetd DUETD [-m MIB] [-r REPEATS]\n");
+	fprintf(stderr, "usage: bench-duetd DUETD... [--json] [-m MIB] [-r REPEATS] [-t 1,8,64]\n");
 	return 2;
 }

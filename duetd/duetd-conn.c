@@ -21,6 +21,11 @@
 
 /* ---- output: one reply at a time, plus READY ---- */
 
+/*
+ * The socket's epoll events, changed only when they differ from what is
+ * set: every reply ends here, and a task connection's replies are most of
+ * duetd's system calls with many tasks.
+ */
 static void want_out(struct client *c, bool out)
 {
 	struct epoll_event ev = {
@@ -28,7 +33,10 @@ static void want_out(struct client *c, bool out)
 		.data.ptr = &c->sock_src,
 	};
 
-	epoll_ctl(d.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (ev.events == c->sock_events)
+		return;
+	if (!epoll_ctl(d.epfd, EPOLL_CTL_MOD, c->fd, &ev))
+		c->sock_events = ev.events;
 }
 
 /* A full FETCH reply: task connections keep a buffer that size. */
@@ -116,14 +124,9 @@ void error_close(struct client *c, uint32_t seq, int err, const char *fmt, ...)
 		say("client pid %d uid %u: %s", (int)c->cr.pid, (unsigned)c->cr.uid, msg);
 }
 
-void arm_task(struct client *c, bool on)
+void ready(struct client *c)
 {
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = &c->task_src };
-
-	if (!c->task || c->task_armed == on)
-		return;
-	epoll_ctl(d.epfd, EPOLL_CTL_MOD, duet_task_fd(c->task), &ev);
-	c->task_armed = on;
+	queue(c, DP_READY, 0, NULL, 0, NULL, 0, NULL, 0);
 }
 
 /*
@@ -206,14 +209,22 @@ void on_sock(struct client *c, uint32_t events)
 	}
 }
 
+/*
+ * The task's fd became readable: items are pending. One READY, then
+ * silence until the next FETCH. The fd is watched edge-triggered, so it
+ * costs no epoll_ctl to disarm here and to arm at the FETCH (two system
+ * calls per READY, with 64 tasks a good part of duetd's): the session
+ * writes it only when it goes from drained to readable, which is one
+ * edge. An edge while a READY is out is dropped: the items it stands for
+ * were pending before the FETCH that drained, or that FETCH sends the
+ * READY itself (do_fetch()).
+ */
 void on_task(struct client *c)
 {
-	/* Items pending: one READY, then silence until the next FETCH. */
-	arm_task(c, false);
 	if (c->ready_sent || c->closing)
 		return;
 	c->ready_sent = true;
-	queue(c, DP_READY, 0, NULL, 0, NULL, 0, NULL, 0);
+	ready(c);
 	flush_out(c);
 	if (c->closing && !c->outlen)
 		client_free(c);
@@ -240,6 +251,7 @@ int client_new(int fd, const struct creds *cr, struct duser *u)
 	c->task_src.kind = SRC_TASK;
 	c->task_src.c = c;
 	ev.data.ptr = &c->sock_src;
+	c->sock_events = ev.events;
 	if (epoll_ctl(d.epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		int r = -errno;
 

@@ -25,7 +25,8 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 		.max_done_marks = d.max_done_marks,
 	};
 	struct dp_task_id id;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->task_src };
+	/* Edge-triggered: see on_task() (duetd-conn.c). */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = &c->task_src };
 	const char *path = rq->u.task_new.path;
 	struct stat st;
 	int r;
@@ -95,7 +96,6 @@ static void do_task_new(struct client *c, const struct dp_request *rq)
 	d.ntasks++;
 	c->u->tasks++;
 	epoll_ctl(d.epfd, EPOLL_CTL_ADD, duet_task_fd(c->task), &ev);
-	c->task_armed = true;
 	id.id = c->id;
 	id.flush = (uint32_t)duet_session_flush_semantics(d.s);
 	reply(c, rq->seq, 0, &id, sizeof(id));
@@ -110,6 +110,7 @@ static void do_fetch(struct client *c, const struct dp_request *rq)
 	uint32_t max = rq->u.fetch_max > DP_MAX_FETCH ? DP_MAX_FETCH : rq->u.fetch_max;
 	struct dp_reply rep = { 0 };
 	size_t hdr = DP_HDR_SIZE + sizeof(rep);
+	bool drained = false;
 	char *p;
 	int r;
 
@@ -119,8 +120,13 @@ static void do_fetch(struct client *c, const struct dp_request *rq)
 	}
 	/* Items are fetched straight into the reply. */
 	p = c->out + c->outlen;
-	r = max ? duet_task_fetch(c->task, (struct duet_item *)(void *)(p + hdr), max) : 0;
+	r = duet__task_fetch(c->task, (struct duet_item *)(void *)(p + hdr), max, &drained);
+	if (!max)
+		r = 0;	/* only re-arms READY, whatever the session says */
 	rep.result = r;
+	/* The client need not ask again to learn that there is nothing more. */
+	if (r > 0 && drained && c->minor >= 5)
+		rep.flags = DP_REPLY_DRAINED;
 	{
 		struct dp_hdr h = {
 			.magic = DP_MAGIC,
@@ -134,9 +140,17 @@ static void do_fetch(struct client *c, const struct dp_request *rq)
 		memcpy(p + DP_HDR_SIZE, &rep, sizeof(rep));
 		c->outlen += DP_HDR_SIZE + h.len;
 	}
-	/* The client has come back for items: READY may be sent again. */
+	/*
+	 * The client has come back for items: READY may be sent again, and
+	 * is due now if items are left. The task's fd is edge-triggered,
+	 * and an fd still readable brings no edge; one that this fetch
+	 * drained brings the next with the next item (on_task()).
+	 */
 	c->ready_sent = false;
-	arm_task(c, true);
+	if (!drained) {
+		c->ready_sent = true;
+		ready(c);
+	}
 }
 
 /*

@@ -69,7 +69,8 @@ struct client {
 	int fd;
 	struct creds cr;
 	struct duser *u;
-	bool hello, closing, ready_sent, task_armed, dead;
+	bool hello, closing, ready_sent, dead;
+	uint32_t sock_events;	/* the socket's epoll events as set (duetd-conn.c) */
 	uint32_t features;	/* DP_HELLO_* flags honoured on this connection */
 	uint32_t minor;		/* the client's protocol minor (HELLO) */
 	char *in;		/* DP_HDR_SIZE + DP_MAX_REQUEST */
@@ -133,8 +134,8 @@ void reply(struct client *c, uint32_t seq, int result, const void *body, size_t 
 /* DP_ERROR with a sentence, then the connection is closed. */
 void error_close(struct client *c, uint32_t seq, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Whether the task's fd is watched (READY is due when it is readable). */
-void arm_task(struct client *c, bool on);
+/* A READY queued on the connection (sent with the next flush). */
+void ready(struct client *c);
 /* A new connection that was let in: 0, or -errno (the caller closes fd). */
 int client_new(int fd, const struct creds *cr, struct duser *u);
 void client_free(struct client *c);

@@ -63,6 +63,12 @@ struct cl_task {
 	uint32_t mask;
 	unsigned int latency_ms;
 	bool polite;		/* DUET_TASK_POLITE: DP_TASK_POLITE (minor 4) */
+	/*
+	 * The last FETCH reply said nothing more was pending (DP_REPLY_DRAINED):
+	 * the next fetch returns 0 without asking unless the socket is
+	 * readable (a READY came since).
+	 */
+	bool drained;
 	struct marklog marks;	/* replayed after a daemon restart */
 	uint64_t reconnects, lost_local;
 	void *rbuf;		/* replies */
@@ -134,11 +140,13 @@ static int recv_all(int fd, void *buf, size_t len)
 /*
  * One request and its reply. The reply's body (after struct dp_reply) is
  * left in *rbuf (grown as needed), its size in *blen (for a DP_ERROR too:
- * the daemon's sentence). A READY read on the way sets *ready. Returns
- * the reply's result, or -errno for the socket.
+ * the daemon's sentence). A READY read on the way sets *ready. *flags
+ * (if not NULL) gets the reply's DP_REPLY_* flags. Returns the reply's
+ * result, or -errno for the socket.
  */
-static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, const void *b,
-		size_t blen, void **rbuf, size_t *rcap, size_t *blen_out, bool *ready)
+static int call_flags(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen,
+		      const void *b, size_t blen, void **rbuf, size_t *rcap, size_t *blen_out,
+		      bool *ready, uint32_t *flags)
 {
 	struct dp_hdr h = {
 		.magic = DP_MAGIC,
@@ -208,8 +216,17 @@ static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t ale
 			return -EPROTO;
 		if (blen_out)
 			*blen_out = h.len;
+		if (flags)
+			*flags = rep.flags;
 		return rep.result;
 	}
+}
+
+/* call_flags() without the reply's flags. */
+static int call(int fd, uint32_t *seqp, uint16_t type, const void *a, size_t alen, const void *b,
+		size_t blen, void **rbuf, size_t *rcap, size_t *blen_out, bool *ready)
+{
+	return call_flags(fd, seqp, type, a, alen, b, blen, rbuf, rcap, blen_out, ready, NULL);
 }
 
 /* The socket, connected (internal.h). */
@@ -521,6 +538,7 @@ static void task_down(struct cl_task *t, int why)
 	if (!t->up)
 		return;
 	t->up = false;
+	t->drained = false;
 	t->lost_owed = true;
 	logf_(t->cs, 4, "duet: task %s: connection to duetd lost (%s); reconnecting", t->name,
 	      strerror(-why));
@@ -618,13 +636,15 @@ static int task_up(struct cl_task *t)
 static int task_call(struct cl_task *t, uint16_t type, const void *a, size_t alen, const void *b,
 		     size_t blen, size_t *body)
 {
+	uint32_t zero = 0, flags = 0;
 	bool ready = false;
-	uint32_t zero = 0;
 	int r;
 
 	if (!t->up && (t->lost_owed || task_up(t)))
 		return -ECONNREFUSED;
-	r = call(t->fd, &t->seq, type, a, alen, b, blen, &t->rbuf, &t->rcap, body, &ready);
+	r = call_flags(t->fd, &t->seq, type, a, alen, b, blen, &t->rbuf, &t->rcap, body, &ready,
+		       &flags);
+	t->drained = type == DP_FETCH && r > 0 && (flags & DP_REPLY_DRAINED);
 	if (r >= 0 && ready && type != DP_FETCH) {
 		int r2 = call(t->fd, &t->seq, DP_FETCH, &zero, sizeof(zero), NULL, 0, &t->rbuf,
 			      &t->rcap, NULL, NULL);
@@ -663,6 +683,18 @@ static int task_fetch_locked(struct cl_task *t, struct duet_item *items, size_t 
 		if (read(t->fd, &v, sizeof(v)) < 0) {
 		}
 		if (task_up(t))
+			return 0;
+	}
+	if (t->drained && n) {
+		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
+
+		/*
+		 * Nothing was left at the last reply and no READY has come
+		 * since (the daemon sends one as soon as items are pending):
+		 * there is nothing to fetch, and no round trip to learn it.
+		 */
+		t->drained = false;
+		if (poll(&pfd, 1, 0) == 0)
 			return 0;
 	}
 	r = task_call(t, DP_FETCH, &max, sizeof(max), NULL, 0, &body);

@@ -73,6 +73,12 @@ const char *duet__task_root(const struct duet_task *t);
  * asked for the marks that pass it. In-process sessions only.
  */
 int duet__task_caught_up(struct duet_task *t, uint64_t ts);
+/*
+ * duet_task_fetch(), and *drained: nothing was left pending for the task
+ * when it returned (its fd stopped being readable). duetd tells its
+ * client (DP_REPLY_DRAINED).
+ */
+int duet__task_fetch(struct duet_task *t, struct duet_item *items, size_t n, bool *drained);
 /* 1 while the task is over its bound (waiting for its client). */
 int duet__task_paused(struct duet_task *t);
 

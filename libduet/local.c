@@ -461,9 +461,9 @@ static int task_fd(const struct duet_task *t)
 	return duet__container_of(t, const struct local_task, base)->efd;
 }
 
-static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
+/* *drained: nothing is left pending for the task (its fd was reset). */
+static int fetch(struct local_task *t, struct duet_item *items, size_t n, bool *drained)
 {
-	struct local_task *t = local_task(dt);
 	struct local_session *s = t->s;
 	int r;
 
@@ -482,7 +482,8 @@ static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
 			local_schedule_full_scan(t);
 		}
 	}
-	if (r >= 0 && !de_pending(s->e, t->slot) && !t->lost_pending && t->signalled) {
+	*drained = r >= 0 && !de_pending(s->e, t->slot) && !t->lost_pending;
+	if (*drained && t->signalled) {
 		uint64_t v;
 
 		/* Drained: the fd stops being readable until new items come. */
@@ -495,6 +496,22 @@ static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
 		local_update_latency(s);
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+static int task_fetch(struct duet_task *dt, struct duet_item *items, size_t n)
+{
+	bool drained;
+
+	return fetch(local_task(dt), items, n, &drained);
+}
+
+int duet__task_fetch(struct duet_task *dt, struct duet_item *items, size_t n, bool *drained)
+{
+	struct local_task *t = local_task_of(dt);
+
+	if (!t || (n && !items) || !drained)
+		return -EINVAL;
+	return fetch(t, items, n, drained);
 }
 
 int local_task_fileid(struct duet_task *dt, const char *path, struct duet_fileid *ret)

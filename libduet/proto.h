@@ -60,8 +60,9 @@
 
 #define DP_MAGIC	0x54455544u	/* "DUET" */
 #define DP_VERSION	1	/* major: in every header and in HELLO */
-#define DP_MINOR	4	/* this codec's minor (see "Growth" above); 2: RESIDENCY;
-				 * 3: TASK_NEW's latency_ms; 4: DP_TASK_POLITE */
+#define DP_MINOR	5	/* this codec's minor (see "Growth" above); 2: RESIDENCY;
+				 * 3: TASK_NEW's latency_ms; 4: DP_TASK_POLITE;
+				 * 5: DP_REPLY_DRAINED */
 #define DP_HDR_SIZE	16
 #define DP_MAX_REQUEST	(64u * 1024)	/* client to daemon payload */
 #define DP_MAX_REPLY	(1024u * 1024)	/* daemon to client payload */
@@ -180,10 +181,22 @@ struct dp_done_op {
 
 struct dp_reply {
 	int32_t result;
-	uint32_t reserved;
+	uint32_t flags;		/* DP_REPLY_*; 0 from a daemon before minor 5 */
 };
 
-/* FETCH's reply body: n items (n == result). */
+/*
+ * FETCH's reply body: n items (n == result).
+ *
+ * DP_REPLY_DRAINED (minor 5, in a FETCH reply of items): nothing was left
+ * pending for the task when the reply was made, so the client's next
+ * FETCH would most likely return none. A client may then answer its
+ * caller's next fetch with 0 itself, unless the socket has something to
+ * read (a READY: items came since; the daemon re-armed READY with this
+ * FETCH). It saves the round trip that ends every drain with many tasks.
+ * The flag was reserved and 0 before, and a client that does not know it
+ * ignores it.
+ */
+#define DP_REPLY_DRAINED	0x1u
 
 /*
  * A task's counters on the wire: TASK_STATUS's reply body, and inside each

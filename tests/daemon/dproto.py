@@ -296,6 +296,43 @@ def versions(path, d, out):
         f.write("\n".join(lines) + "\n")
 
 
+def drained(path, d, out):
+    """DP_REPLY_DRAINED (minor 5): a client of minor 4 and one of minor 5
+    each register an EXISTS task on D (cached pages there: the scan
+    queues items), wait for READY and fetch until a reply has no items.
+    OUT gets per client the flags of each reply with items, in order,
+    then the result of the last."""
+    lines = []
+    for minor in (4, 5):
+        s = connect(path)
+        s.settimeout(30)
+        t, r, body = call(s, HELLO, struct.pack("<II", VERSION, minor << 16 | 1), 1)
+        n, p = b"d%d" % minor, d.encode()
+        t, r, tid = call(s, TASK_NEW, struct.pack("<IIHHI", 0x10, 0, len(n), len(p), 0) + n + p, 2)
+        while True:
+            magic, ver, t, n, seq = struct.unpack("<IHHII", recv_exact(s, 16))
+            recv_exact(s, n)
+            if t == READY:
+                break
+        flags, seq = [], 3
+        while True:
+            s.sendall(hdr(FETCH, 4, seq) + struct.pack("<I", 4096))
+            while True:
+                magic, ver, t, n, rseq = struct.unpack("<IHHII", recv_exact(s, 16))
+                body = recv_exact(s, n)
+                if t != READY:
+                    break
+            r, f = struct.unpack_from("<iI", body, 0)
+            seq += 1
+            if r <= 0:
+                break
+            flags.append(str(f))
+        lines.append(f"minor {minor}: flags {' '.join(flags)} last {r}")
+        s.close()
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def handoff(path, out):
     s = connect(path)
     parent = os.getpid()
@@ -327,6 +364,8 @@ def main():
         overflow(path, sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
     elif cmd == "versions":
         versions(path, sys.argv[3], sys.argv[4])
+    elif cmd == "drained":
+        drained(path, sys.argv[3], sys.argv[4])
     elif cmd == "handoff":
         handoff(path, sys.argv[3])
     else:

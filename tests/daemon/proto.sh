@@ -8,8 +8,9 @@
 # status: all are served, the welcome says the daemon's minor (1) and
 # honours only the flags it knows, and every reply has the size of its
 # first form, which a client of minor 0 needs. One of major 2 is refused
-# with EPROTONOSUPPORT and a sentence. Meanwhile libduet (dclient, minor
-# 1) works as always.
+# with EPROTONOSUPPORT and a sentence. A client of minor 5 is told when
+# a FETCH drained its task (DP_REPLY_DRAINED), one of minor 4 is not.
+# Meanwhile libduet (dclient) works as always.
 . "$LIBDIR/lib.sh"
 setup 64
 mkdir "$MNT/d"
@@ -41,6 +42,14 @@ check "a client of minor 9 with unknown flags is served, the flags ignored" \
 	grep -q "^minor 9: welcome 32 minor $M features 1 task_new 0 8 status 0 80 fetch 0 0 daemon_status 0 " "$W/v.out"
 check "a client of major 2 is refused, and told why" \
 	grep -q "^major 2: error -$EPROTONOSUPPORT duetd speaks protocol version 1, the client 2" "$W/v.out"
+# DP_REPLY_DRAINED (minor 5): the reply that leaves nothing pending says
+# so, to a client of minor 5 only (the field was reserved and 0).
+python3 "$DPROTO" "$SOCK" drained "$MNT/d" "$W/dr.out" >"$W/dr.log" 2>&1 ||
+	die "dproto drained: $(cat "$W/dr.log")"
+cat "$W/dr.out"
+check "a client of minor 4 gets no reply flags" grep -qE "^minor 4: flags( 0)+ last 0$" "$W/dr.out"
+check "a client of minor 5 is told when a fetch drained its task" \
+	grep -qE "^minor 5: flags( 0)* 1 last 0$" "$W/dr.out"
 check "duetd is still running" kill -0 "$DPID"
 check "libduet's client still gets its items" dump_wait $CPID "$W/c" 1 60
 exit 0
