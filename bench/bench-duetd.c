@@ -150,8 +150,11 @@ static void stop_daemon(void)
 	daemon_pid = 0;
 }
 
-/* On-CPU time of all of duetd's threads (schedstat: nanoseconds). */
-static double daemon_cpu(void)
+/*
+ * Over all of duetd's threads: the sum of what count() finds in each
+ * one's /proc/PID/task/TID/<file>, read line by line.
+ */
+static double daemon_threads_sum(const char *file, double (*count)(const char *line))
 {
 	char path[320], line[128];
 	double sum = 0;
@@ -163,15 +166,15 @@ static double daemon_cpu(void)
 	if (!dir)
 		die("task");
 	while ((de = readdir(dir))) {
-		unsigned long long ns;
 		FILE *f;
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)daemon_pid, de->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/%s", (int)daemon_pid, de->d_name,
+			 file);
 		f = fopen(path, "re");
-		if (f && fgets(line, sizeof(line), f) && sscanf(line, "%llu", &ns) == 1)
-			sum += (double)ns / 1e9;
+		while (f && fgets(line, sizeof(line), f))
+			sum += count(line);
 		if (f)
 			fclose(f);
 	}
@@ -179,35 +182,35 @@ static double daemon_cpu(void)
 	return sum;
 }
 
-/* Context switches of all of duetd's threads (voluntary and not). */
+/* schedstat's first field: on-CPU nanoseconds, as seconds. */
+static double schedstat_cpu(const char *line)
+{
+	unsigned long long ns;
+
+	return sscanf(line, "%llu", &ns) == 1 ? (double)ns / 1e9 : 0;
+}
+
+/* status's context switches, voluntary and not. */
+static double status_ctxsw(const char *line)
+{
+	unsigned long long n;
+
+	if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
+	    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+		return (double)n;
+	return 0;
+}
+
+/* On-CPU time of all of duetd's threads. */
+static double daemon_cpu(void)
+{
+	return daemon_threads_sum("schedstat", schedstat_cpu);
+}
+
+/* Context switches of all of duetd's threads. */
 static uint64_t daemon_ctxsw(void)
 {
-	char path[320], line[128];
-	uint64_t sum = 0;
-	struct dirent *de;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)daemon_pid);
-	dir = opendir(path);
-	if (!dir)
-		die("task");
-	while ((de = readdir(dir))) {
-		unsigned long long n;
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)daemon_pid, de->d_name);
-		f = fopen(path, "re");
-		while (f && fgets(line, sizeof(line), f))
-			if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
-			    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
-				sum += n;
-		if (f)
-			fclose(f);
-	}
-	closedir(dir);
-	return sum;
+	return (uint64_t)daemon_threads_sum("status", status_ctxsw);
 }
 
 static void daemon_mem(uint64_t *rss, uint64_t *hwm)

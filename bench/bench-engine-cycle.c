@@ -22,22 +22,8 @@
 #include <time.h>
 
 #include "engine.h"
+#include "engine-bench.h"
 
-static uint64_t all_tasks;
-
-static uint64_t relevant(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen)
-{
-	*gen = 1;
-	return all_tasks;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static struct de_engine *e;
 static int ntasks;

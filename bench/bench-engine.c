@@ -18,22 +18,8 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "engine-bench.h"
 
-static uint64_t all_tasks;
-
-static uint64_t relevant(void *ud, uint32_t dev, uint64_t ino, uint64_t *gen)
-{
-	*gen = 1;
-	return all_tasks;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Bytes malloc holds for the program (heap and mmapped chunks). */
 static double heap(void)
