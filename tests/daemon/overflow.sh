@@ -67,7 +67,8 @@ poll_status() {
 	done
 }
 poll_status &
-PIDS="$PIDS $!"
+POLLER=$!
+PIDS="$PIDS $POLLER"
 
 t0=$(date +%s.%N)
 python3 - "$MNT/t" "${TREE_DIRS:-6}" <<'EOF'
@@ -105,6 +106,8 @@ for _ in $(seq 300); do
 done
 sleep 1	# status polled past the end of the repair too
 touch "$W/stop-polling"
+# Its last answer written whole before it is read (resyncs, below).
+wait $POLLER
 overflows=$(grep -c "inotify queue overflow" "$W/duetd.log")
 repairs=$(grep -c "path index repaired" "$W/duetd.log")
 say "duetd: $overflows overflows reported, $repairs repairs completed"
