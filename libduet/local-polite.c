@@ -515,17 +515,59 @@ struct polite_drop *local_polite_take(struct local_session *s, size_t *n)
 	return d;
 }
 
+static int drop_cmp(const void *a, const void *b)
+{
+	const struct polite_drop *x = a, *y = b;
+	int c;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	c = strcmp(x->path, y->path);
+	if (c)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
 void local_polite_run(struct polite_drop *d, size_t n)
 {
+	uint64_t (*runs)[2] = n ? malloc(n * sizeof(*runs)) : NULL;
+
 	/*
 	 * Without the session lock: the fadvise's REMOVED events come
 	 * through the pump like any others. A file renamed or replaced
-	 * meanwhile is not opened (ds_drop_pages checks the inode).
+	 * meanwhile is not opened (ds_drop_runs checks the inode).
+	 *
+	 * A batch's drops come an event (a folio) or a done mark at a time:
+	 * by file, and adjacent runs as one, they cost one open per file
+	 * and one fadvise per run (scripts/bench-piggyback's scrub alone:
+	 * 198,953 drops of 5,402 files, each its own open and fadvise).
 	 */
-	for (size_t i = 0; i < n; i++) {
-		ds_drop_pages(d[i].path, d[i].ino, d[i].index, d[i].count);
-		free(d[i].path);
+	if (runs)
+		qsort(d, n, sizeof(*d), drop_cmp);
+	for (size_t i = 0, j; i < n; i = j) {
+		size_t nr = 0;
+
+		for (j = i; j < n && d[j].ino == d[i].ino && !strcmp(d[j].path, d[i].path); j++) {
+			uint64_t a = d[j].index, b = d[j].index + d[j].count;
+
+			if (!runs) {
+				ds_drop_pages(d[j].path, d[j].ino, a, b - a);
+				continue;
+			}
+			if (nr && a <= runs[nr - 1][1]) {
+				if (b > runs[nr - 1][1])
+					runs[nr - 1][1] = b;
+				continue;
+			}
+			runs[nr][0] = a;
+			runs[nr++][1] = b;
+		}
+		if (nr)
+			ds_drop_runs(d[i].path, d[i].ino, (const uint64_t (*)[2])runs, nr);
+		for (size_t k = i; k < j; k++)
+			free(d[k].path);
 	}
+	free(runs);
 	free(d);
 }
 

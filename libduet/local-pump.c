@@ -546,18 +546,26 @@ void *local_pump_main(void *arg)
 	size_t ndrops;
 
 	for (;;) {
-		struct pollfd pfd[5] = {
+		struct pollfd pfd[6] = {
 			{ .fd = s->stopfd, .events = POLLIN },
 			{ .fd = dc_index_fd(s->x), .events = POLLIN },
 			{ .fd = s->src ? dc_source_fd(s->src) : -1, .events = POLLIN },
 			{ .fd = s->mountfd, .events = POLLPRI },
 			{ .fd = s->aw ? dc_attrwatch_fd(s->aw) : -1, .events = POLLIN },
+			{ .fd = s->dropfd, .events = POLLIN },
 		};
+		uint64_t junk;
 
-		poll(pfd, 5, more ? 0 : 100);
+		poll(pfd, 6, more ? 0 : 100);
 		if (pfd[0].revents & POLLIN)
 			break;
 		pthread_mutex_lock(&s->lock);
+		/* Before the take below: a mark after it kicks again. */
+		if (s->drop_kicked) {
+			if (read(s->dropfd, &junk, sizeof(junk)) < 0) {
+			}
+			s->drop_kicked = false;
+		}
 		if (pfd[3].revents & (POLLPRI | POLLERR)) {
 			/*
 			 * Mounts changed: what is under the directories changed.

@@ -79,6 +79,7 @@ int duet__local_session_new(const struct duet_session_opts *opts, struct duet_se
 	s->opts.backend = NULL;
 	s->backend = b;
 	s->stopfd = -1;
+	s->dropfd = -1;
 	s->mountfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->reg_lock, NULL);
@@ -109,7 +110,8 @@ int duet__local_session_new(const struct duet_session_opts *opts, struct duet_se
 		goto fail;
 	s->mountfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->stopfd < 0) {
+	s->dropfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->stopfd < 0 || s->dropfd < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -152,6 +154,8 @@ static void session_free(struct duet_session *ds)
 	free(s->dirattr);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
+	if (s->dropfd >= 0)
+		close(s->dropfd);
 	if (s->mountfd >= 0)
 		close(s->mountfd);
 	pthread_mutex_destroy(&s->lock);
@@ -586,8 +590,7 @@ int local_task_done(struct duet_task *dt, enum duet__done_op op, const struct du
 {
 	struct local_task *t = local_task(dt);
 	struct de_file df = { .dev = f->dev, .ino = f->ino, .gen = f->gen };
-	struct polite_drop *drops = NULL;
-	size_t ndrops = 0;
+	bool kick = false;
 	int r;
 
 	if (op == DUET__DONE_CHECK && !count)
@@ -599,13 +602,23 @@ int local_task_done(struct duet_task *dt, enum duet__done_op op, const struct du
 		r = de_done_reset(t->s->e, t->slot, &df, index, count);
 	else
 		r = de_done_check(t->s->e, t->slot, &df, index, count);
-	/* Pages the tools brought in that this mark completes go now. */
+	/*
+	 * Pages the tools brought in that this mark completes go now, in
+	 * the pump: the fadvise's page-cache invalidation is not the
+	 * caller's (a tool's reading thread, duetd's main thread) to wait
+	 * for, and the pump merges them with the batch's own drops.
+	 */
 	if (op == DUET__DONE_SET && !r) {
+		size_t before = t->s->ndrops;
+
 		local_polite_done(t->s, &df, index, count);
-		drops = local_polite_take(t->s, &ndrops);
+		if (t->s->ndrops > before && !t->s->drop_kicked)
+			kick = t->s->drop_kicked = true;
 	}
 	pthread_mutex_unlock(&t->s->lock);
-	local_polite_run(drops, ndrops);
+	if (kick && write(t->s->dropfd, &(uint64_t){ 1 }, sizeof(uint64_t)) < 0) {
+		/* an eventfd's counter does not fill; the pump's poll ends in 100 ms */
+	}
 	return r;
 }
 

@@ -180,6 +180,8 @@ struct local_session {
 	pthread_t pump;
 	bool pump_started;
 	int stopfd;
+	int dropfd;		/* eventfd: a done mark queued polite drops for the pump */
+	bool drop_kicked;	/* dropfd written, not yet read (lock) */
 	int mountfd;		/* /proc/self/mountinfo: POLLPRI when mounts change */
 	struct de_engine *e;
 	struct dc_index *x;

@@ -186,14 +186,23 @@ int ds_cached_any(const char *path, uint64_t ino)
 
 int ds_drop_pages(const char *path, uint64_t ino, uint64_t index, uint64_t count)
 {
+	const uint64_t run[1][2] = { { index, index + count } };
+
+	return ds_drop_runs(path, ino, run, 1);
+}
+
+int ds_drop_runs(const char *path, uint64_t ino, const uint64_t (*runs)[2], size_t n)
+{
 	uint64_t ps = ds_page_size();
 	struct stat st;
-	int fd = open_file(path, ino, &st), r;
+	int fd = open_file(path, ino, &st), r = 0;
 
 	if (fd < 0)
 		return fd;
 	/* posix_fadvise returns the error; it does not set errno. */
-	r = -posix_fadvise(fd, (off_t)(index * ps), (off_t)(count * ps), POSIX_FADV_DONTNEED);
+	for (size_t i = 0; i < n && !r; i++)
+		r = -posix_fadvise(fd, (off_t)(runs[i][0] * ps),
+				   (off_t)((runs[i][1] - runs[i][0]) * ps), POSIX_FADV_DONTNEED);
 	close(fd);
 	return r;
 }

@@ -72,6 +72,11 @@ int ds_cached_any(const char *path, uint64_t ino);
  * -errno.
  */
 int ds_drop_pages(const char *path, uint64_t ino, uint64_t index, uint64_t count);
+/*
+ * The same for n runs [runs[i][0], runs[i][1]) of one file, sorted and
+ * apart: one open for all of them.
+ */
+int ds_drop_runs(const char *path, uint64_t ino, const uint64_t (*runs)[2], size_t n);
 
 /* Record one event of the file in the window (in stream order). */
 void ds_scan_event(struct ds_scan *sc, int type, uint64_t index, uint64_t count);
