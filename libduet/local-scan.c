@@ -329,6 +329,7 @@ void local_schedule_full_scan(struct local_task *t)
 bool local_run_scans(struct local_session *s)
 {
 	struct scan_job *batch = NULL, **tail = &batch, *j;
+	struct ds_dir dir;
 	uint64_t room[DE_MAX_TASKS];
 	bool more = false;
 
@@ -401,16 +402,18 @@ bool local_run_scans(struct local_session *s)
 	 * after its scan: every one not yet processed when it began.
 	 */
 	pthread_mutex_unlock(&s->lock);
+	ds_dir_init(&dir);
 	for (j = batch; j; j = j->next) {
 		if (room[j->slot] == 0) {
 			j->deferred = true;
 			continue;
 		}
-		j->err = ds_scan_read(&j->sc, j->path, j->k.ino);
+		j->err = ds_scan_read_in(&j->sc, &dir, j->path, j->k.ino);
 		j->hi = mono_ns() + DS_MARGIN_NS;
 		j->pages = j->sc.cached ? roaring_bitmap_get_cardinality(j->sc.cached) : 0;
 		room[j->slot] -= j->pages < room[j->slot] ? j->pages : room[j->slot];
 	}
+	ds_dir_close(&dir);
 	pthread_mutex_lock(&s->lock);
 	while (batch) {
 		struct local_task *t;

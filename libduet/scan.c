@@ -150,12 +150,59 @@ static uint64_t scan_tail(const struct stat *st)
  * path opened for a scan (without touching its atime where allowed), if
  * it is still the regular file ino: the fd, or -errno (-ENOENT otherwise).
  */
-static int open_file(const char *path, uint64_t ino, struct stat *st)
+void ds_dir_init(struct ds_dir *d)
 {
-	int fd = open(path, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	d->fd = -1;
+	d->len = 0;
+}
+
+void ds_dir_close(struct ds_dir *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	ds_dir_init(d);
+}
+
+/*
+ * The fd of path's directory from d (opened if another), and its last
+ * component in *base; AT_FDCWD and the whole path where d cannot help.
+ */
+static int dir_of(struct ds_dir *d, const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+
+	*base = path;
+	if (!d || !slash || slash == path || !slash[1])
+		return AT_FDCWD;
+	len = (size_t)(slash - path);
+	if (d->fd >= 0 && d->len == len && !memcmp(d->path, path, len)) {
+		*base = slash + 1;
+		return d->fd;
+	}
+	ds_dir_close(d);
+	if (len >= sizeof(d->path))
+		return AT_FDCWD;
+	memcpy(d->path, path, len);
+	d->path[len] = '\0';
+	d->fd = open(d->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0) {
+		ds_dir_init(d);
+		return AT_FDCWD;
+	}
+	d->len = len;
+	*base = slash + 1;
+	return d->fd;
+}
+
+static int open_file_in(struct ds_dir *d, const char *path, uint64_t ino, struct stat *st)
+{
+	const char *base;
+	int dfd = dir_of(d, path, &base);
+	int fd = openat(dfd, base, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0)
-		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(dfd, base, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, st)) {
@@ -169,6 +216,11 @@ static int open_file(const char *path, uint64_t ino, struct stat *st)
 		return -ENOENT;
 	}
 	return fd;
+}
+
+static int open_file(const char *path, uint64_t ino, struct stat *st)
+{
+	return open_file_in(NULL, path, ino, st);
 }
 
 int ds_cached_any(const char *path, uint64_t ino)
@@ -209,11 +261,16 @@ int ds_drop_runs(const char *path, uint64_t ino, const uint64_t (*runs)[2], size
 
 int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino)
 {
+	return ds_scan_read_in(sc, NULL, path, ino);
+}
+
+int ds_scan_read_in(struct ds_scan *sc, struct ds_dir *d, const char *path, uint64_t ino)
+{
 	uint64_t ps = ds_page_size(), pages, tail;
 	roaring_uint32_iterator_t it;
 	struct cs_stat cs;
 	struct stat st;
-	int fd = open_file(path, ino, &st), r;
+	int fd = open_file_in(d, path, ino, &st), r;
 
 	if (fd < 0)
 		return fd;

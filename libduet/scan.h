@@ -61,6 +61,24 @@ struct ds_scan {
 int ds_scan_read(struct ds_scan *sc, const char *path, uint64_t ino);
 
 /*
+ * The directory of the last file a run of scans opened, kept open so that
+ * the next file of the same directory is opened by its name alone (the
+ * walk queues a directory's files together: one path lookup per file
+ * instead of one per component). Identity is the inode number's check as
+ * for a path; a directory renamed meanwhile is still the one it was.
+ */
+struct ds_dir {
+	int fd;			/* -1: none */
+	size_t len;		/* of path */
+	char path[4096];
+};
+
+void ds_dir_init(struct ds_dir *d);
+void ds_dir_close(struct ds_dir *d);
+/* ds_scan_read() with d (NULL: by the whole path). */
+int ds_scan_read_in(struct ds_scan *sc, struct ds_dir *d, const char *path, uint64_t ino);
+
+/*
  * Whether any page of the regular file at path (inode ino) is cached, past
  * the end of the file included: 1, 0, -ENOENT as above, -errno.
  */
