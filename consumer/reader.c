@@ -928,6 +928,9 @@ int dc_live_open(const struct dc_live_opts *opts, struct dc_live **ret)
 		goto fail;
 	}
 	l->stats.ncpus = (unsigned int)l->ncpus;
+	/* A failed setup frees every CPU's reader, set up or not: no fd 0. */
+	for (int i = 0; i < l->ncpus; i++)
+		l->cpus[i].fd = -1;
 	for (int i = 0; i < l->ncpus; i++) {
 		l->cpus[i].cpu = i;
 		r = reader_setup(l, &l->cpus[i]);
