@@ -156,6 +156,20 @@ static int choose_sources(struct dc_live *l)
 }
 
 /*
+ * Enable one event of the instance by writing its own enable file.
+ * tracefs_event_enable() takes regular expressions: it lists every event
+ * system and every event of the matching ones (a stat each) for every
+ * call, 2 x 635 entries for xfs's two events: 21 of the 79 ms a task's
+ * registration took (duet-scrub, 5,402 files on ext4).
+ */
+static int event_enable(struct dc_live *l, const char *sys, const char *name)
+{
+	if (tracefs_event_file_write(l->inst, sys, name, "enable", "1") < 0)
+		return errno ? -errno : -ENOENT;
+	return 0;
+}
+
+/*
  * Enable the extra events. Their filter drops our own pid, and, for an
  * event keyed by a device like the page events (a dev_t s_dev field:
  * readahead's, filemap's access events), the devices not watched.
@@ -169,6 +183,7 @@ static int enable_extras(struct dc_live *l)
 	for (const char *const *e = l->opts.extra_events; *e; e++) {
 		char sys[128], *text = NULL;
 		const char *slash = strchr(*e, '/');
+		int r;
 		bool keyed = false;
 		size_t tlen;
 
@@ -190,8 +205,9 @@ static int enable_extras(struct dc_live *l)
 		if (filter[0] &&
 		    tracefs_event_file_write(l->inst, sys, slash + 1, "filter", filter) < 0)
 			return -ENOENT;
-		if (tracefs_event_enable(l->inst, sys, slash + 1) < 0)
-			return errno ? -errno : -ENOENT;
+		r = event_enable(l, sys, slash + 1);
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -225,8 +241,8 @@ static int write_filters(struct dc_live *l, bool enable)
 			return r;
 		if (tracefs_event_file_write(l->inst, si->system, si->name, "filter", filter) < 0)
 			return -EINVAL;
-		if (enable && tracefs_event_enable(l->inst, si->system, si->name) < 0)
-			return errno ? -errno : -EIO;
+		if (enable && (r = event_enable(l, si->system, si->name)))
+			return r;
 	}
 	return 0;
 }
