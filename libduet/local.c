@@ -518,6 +518,47 @@ int duet__task_fetch(struct duet_task *dt, struct duet_item *items, size_t n, bo
 	return fetch(t, items, n, drained);
 }
 
+/*
+ * realpath(path) and the stat of what it names. The file is opened once
+ * (O_PATH: no permission needed, nothing read) and its /proc/self/fd link
+ * gives the canonical name: four system calls, where realpath() reads
+ * the link of every component (a tool marking each file it processed
+ * done made six readlinks and an lstat per file). Without /proc, or for
+ * a file removed meanwhile, realpath() answers.
+ */
+static char *canonical(const char *path, struct stat *st)
+{
+	char link[64], buf[PATH_MAX], *rp;
+	ssize_t n;
+	int fd, e;
+
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, st)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && buf[0] == '/' && (size_t)n < sizeof(buf) - 1) {
+		buf[n] = '\0';
+		if (!strstr(buf, " (deleted)"))
+			return strdup(buf);
+	}
+	rp = realpath(path, NULL);
+	if (rp && lstat(rp, st)) {
+		e = errno;
+		free(rp);
+		errno = e;
+		return NULL;
+	}
+	return rp;
+}
+
 int local_task_fileid(struct duet_task *dt, const char *path, struct duet_fileid *ret)
 {
 	struct local_task *t = local_task(dt);
@@ -527,10 +568,10 @@ int local_task_fileid(struct duet_task *dt, const char *path, struct duet_fileid
 	struct stat st;
 	int r = 0;
 
-	rp = realpath(path, NULL);
+	rp = canonical(path, &st);
 	if (!rp)
 		return -errno;
-	if (!dc_path_under(rp, t->root) || lstat(rp, &st)) {
+	if (!dc_path_under(rp, t->root)) {
 		free(rp);
 		return -ENOENT;
 	}

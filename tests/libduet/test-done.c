@@ -9,8 +9,12 @@
  * not, and one truncated to what the ranges cover is again. The status
  * names the task.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "libduet-test.h"
 
@@ -37,6 +41,54 @@ int main(int argc, char **argv)
 	collect(te, &g, 0);
 
 	CHECK(!duet_task_fileid(te, a, &f) && f.ino == ia, "fileid of a");
+	{
+		/*
+		 * The same file by other names: a symbolic link to it, a
+		 * path through a linked directory, one with "..", a relative
+		 * one.
+		 * A link out of the tree names no file of the task, nor do
+		 * a missing file and a dangling link.
+		 */
+		struct duet_fileid g2;
+		char l1[340], l2[340], l3[340], l4[340], l5[340], l6[340], cwd[PATH_MAX];
+
+		snprintf(l1, sizeof(l1), "%s/link-a", t.root);
+		snprintf(l2, sizeof(l2), "%s/dirlink/a", t.root);
+		snprintf(l6, sizeof(l6), "%s/sub/../a", t.root);
+		snprintf(l3, sizeof(l3), "%s/dirlink", t.root);
+		snprintf(l4, sizeof(l4), "%s/out", t.root);
+		snprintf(l5, sizeof(l5), "%s/dangling", t.root);
+		CHECK(!symlink(a, l1) && !symlink(t.root, l3) && !symlink("/etc/hostname", l4) &&
+		      !symlink("nowhere", l5), "links");
+		snprintf(cwd, sizeof(cwd), "%s/sub", t.root);
+		CHECK(!mkdir(cwd, 0755), "mkdir sub");
+		memset(&g2, 0, sizeof(g2));
+		CHECK(!duet_task_fileid(te, l1, &g2) && !memcmp(&g2, &f, sizeof(f)),
+		      "fileid through a link to a");
+		memset(&g2, 0, sizeof(g2));
+		CHECK(!duet_task_fileid(te, l2, &g2) && !memcmp(&g2, &f, sizeof(f)),
+		      "fileid through a linked directory");
+		memset(&g2, 0, sizeof(g2));
+		CHECK(!duet_task_fileid(te, l6, &g2) && !memcmp(&g2, &f, sizeof(f)),
+		      "fileid of a path with ..");
+		CHECK(getcwd(cwd, sizeof(cwd)) && !chdir(t.root), "chdir to the tree");
+		memset(&g2, 0, sizeof(g2));
+		CHECK(!duet_task_fileid(te, "./a", &g2) && !memcmp(&g2, &f, sizeof(f)),
+		      "fileid of a relative path");
+		CHECK(!chdir(cwd), "chdir back");
+		CHECK_EQ(duet_task_fileid(te, l4, &g2), -ENOENT);
+		CHECK_EQ(duet_task_fileid(te, l5, &g2), -ENOENT);
+		snprintf(l5, sizeof(l5), "%s/missing", t.root);
+		CHECK_EQ(duet_task_fileid(te, l5, &g2), -ENOENT);
+		unlink(l1);
+		unlink(l3);
+		unlink(l4);
+		snprintf(l5, sizeof(l5), "%s/dangling", t.root);
+		unlink(l5);
+		snprintf(cwd, sizeof(cwd), "%s/sub", t.root);
+		rmdir(cwd);
+		printf("ok fileid by other names\n");
+	}
 	CHECK(!duet_task_set_done(te, &f, 0, 0), "set a done");
 	CHECK(duet_task_check_done(te, &f, 3, 2) == 1, "a's pages 3-4 are done");
 	drop(a);
