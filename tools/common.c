@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -42,6 +43,27 @@ struct k_node {
 	struct tl_entry *e;	/* NULL: not a file of ours */
 	UT_hash_handle hh;
 };
+
+/*
+ * The session's start-up, in the start-up thread (tl_duet_begin) or in
+ * line. It lives in static storage, not in the tool's context: the
+ * process's exit handler may need it after main() returned.
+ */
+static struct {
+	pthread_t th;
+	bool running;		/* the thread is to be joined */
+	bool begun;		/* begun, in a thread or in line */
+	bool exit_handler;
+	const char *prog, *root;
+	bool polite, want_modified;
+	/* results: what is open; r, and whether the polite flag had to go */
+	struct duet_session *s;
+	struct duet_task *ex, *mod;
+	int r;
+	bool no_polite_duetd;
+} st;
+
+static void start_join(void);
 
 uint64_t tl_now_ns(void)
 {
@@ -89,11 +111,22 @@ void tl_free(struct tl_ctx *c)
 		HASH_DELETE(hh, *(struct k_node **)&c->kmap, k);
 		free(k);
 	}
+	/* A start-up begun and never waited for (a failed step) ends first. */
+	start_join();
+	if (!c->s && st.s) {
+		c->s = st.s;
+		c->ex = st.ex;
+		c->mod = st.mod;
+	}
 	if (c->ex)
 		duet_task_free(c->ex);
 	if (c->mod)
 		duet_task_free(c->mod);
 	duet_session_free(c->s);
+	c->ex = c->mod = NULL;
+	c->s = NULL;
+	st.ex = st.mod = NULL;
+	st.s = NULL;
 	for (int i = 0; i < c->n; i++) {
 		free(c->e[i]->rel);
 		free(c->e[i]);
@@ -338,45 +371,43 @@ int tl_list(struct tl_ctx *c)
 	return 0;
 }
 
-void tl_duet_start(struct tl_ctx *c, bool want_modified)
+/*
+ * Opens the session and its tasks and waits for the registration scan.
+ * Prints nothing: it may run while the tool is still listing, and a
+ * listing that fails prints its own error.
+ */
+static void *duet_open(void *arg)
 {
 	struct duet_session_opts so = { .sz = sizeof(so) };
-	struct duet_task_opts to = { .sz = sizeof(to), .name = c->prog,
-				     .mask = DUET_EXISTS, .path = c->root,
-				     .flags = c->no_polite ? 0 : DUET_TASK_POLITE };
+	struct duet_task_opts to = { .sz = sizeof(to), .name = st.prog,
+				     .mask = DUET_EXISTS, .path = st.root,
+				     .flags = st.polite ? DUET_TASK_POLITE : 0 };
 	int r;
 
-	if (c->no_duet)
-		return;
-	r = duet_session_new(&so, &c->s);
+	(void)arg;
+	r = duet_session_new(&so, &st.s);
 	if (!r)
-		r = duet_task_new(c->s, &to, &c->ex);
+		r = duet_task_new(st.s, &to, &st.ex);
 	if (r == -EOPNOTSUPP && to.flags) {
 		/* A duetd before cache-polite tasks: the rest works without. */
-		fprintf(stderr,
-			"%s: warning: duetd is too old for cache-polite tasks (protocol minor 4): "
-			"the pages read stay in the page cache (update duetd, or --no-polite)\n",
-			c->prog);
+		st.no_polite_duetd = true;
 		to.flags = 0;
-		r = duet_task_new(c->s, &to, &c->ex);
+		r = duet_task_new(st.s, &to, &st.ex);
 	}
 	/* The MODIFIED task holds no page back, polite or not (duet_task_new(3)). */
 	to.flags = 0;
-	if (!r && want_modified) {
+	if (!r && st.want_modified) {
 		to.mask = DUET_MODIFIED;
-		r = duet_task_new(c->s, &to, &c->mod);
+		r = duet_task_new(st.s, &to, &st.mod);
 	}
+	st.r = r;
 	if (r) {
-		fprintf(stderr,
-			"%s: warning: libduet cannot start (%s): no cached-first order, "
-			"processing in plain walk order\n",
-			c->prog, duet_strerror(r));
-		if (c->ex)
-			duet_task_free(c->ex);
-		duet_session_free(c->s);
-		c->ex = NULL;
-		c->s = NULL;
-		return;
+		if (st.ex)
+			duet_task_free(st.ex);
+		duet_session_free(st.s);
+		st.ex = NULL;
+		st.s = NULL;
+		return NULL;
 	}
 	/*
 	 * Let the registration scan (cachestat, no reading) finish first, so
@@ -384,15 +415,87 @@ void tl_duet_start(struct tl_ctx *c, bool want_modified)
 	 * It is quick; past 5 s the walk starts and the scan goes on behind.
 	 */
 	for (uint64_t end = tl_now_ns() + 5000000000ull; tl_now_ns() < end;) {
-		struct duet_task_status st = { .sz = sizeof(st) };
+		struct duet_task_status ts = { .sz = sizeof(ts) };
 		struct duet_task_status sm = { .sz = sizeof(sm) };
 
-		if (duet_task_status(c->ex, &st) ||
-		    (c->mod && duet_task_status(c->mod, &sm)) ||
-		    (st.scan_done >= st.scan_files && sm.scan_done >= sm.scan_files))
+		if (duet_task_status(st.ex, &ts) ||
+		    (st.mod && duet_task_status(st.mod, &sm)) ||
+		    (ts.scan_done >= ts.scan_files && sm.scan_done >= sm.scan_files))
 			break;
 		usleep(1000);
 	}
+	return NULL;
+}
+
+static void start_join(void)
+{
+	if (!st.running)
+		return;
+	pthread_join(st.th, NULL);
+	st.running = false;
+}
+
+/* What is still open at the exit (a tool that failed a step): closed. */
+static void start_exit(void)
+{
+	start_join();
+	if (st.mod)
+		duet_task_free(st.mod);
+	if (st.ex)
+		duet_task_free(st.ex);
+	duet_session_free(st.s);
+	st.mod = st.ex = NULL;
+	st.s = NULL;
+}
+
+static void start_setup(struct tl_ctx *c, bool want_modified)
+{
+	st.begun = true;
+	st.prog = c->prog;
+	st.root = c->root;
+	st.polite = !c->no_polite;
+	st.want_modified = want_modified;
+	if (!st.exit_handler)
+		st.exit_handler = !atexit(start_exit);
+}
+
+void tl_duet_begin(struct tl_ctx *c, bool want_modified)
+{
+	if (c->no_duet || st.begun)
+		return;
+	start_setup(c, want_modified);
+	/* Without the exit handler or a thread, tl_duet_start() opens it in line. */
+	if (!st.exit_handler || pthread_create(&st.th, NULL, duet_open, NULL))
+		st.begun = false;
+	else
+		st.running = true;
+}
+
+void tl_duet_start(struct tl_ctx *c, bool want_modified)
+{
+	if (c->no_duet)
+		return;
+	if (st.running) {
+		start_join();
+	} else if (!st.begun) {
+		start_setup(c, want_modified);
+		duet_open(NULL);
+	}
+	if (st.no_polite_duetd)
+		fprintf(stderr,
+			"%s: warning: duetd is too old for cache-polite tasks (protocol minor 4): "
+			"the pages read stay in the page cache (update duetd, or --no-polite)\n",
+			c->prog);
+	if (st.r)
+		fprintf(stderr,
+			"%s: warning: libduet cannot start (%s): no cached-first order, "
+			"processing in plain walk order\n",
+			c->prog, duet_strerror(st.r));
+	st.no_polite_duetd = false;
+	st.r = 0;
+	c->s = st.s;
+	c->ex = st.ex;
+	c->mod = st.mod;
 }
 
 /* The entry an item names, or NULL (not under the tree, not listed). */

@@ -112,9 +112,19 @@ void tl_free(struct tl_ctx *c);
  * counted; returns -errno only when the root itself cannot be read. */
 int tl_list(struct tl_ctx *c);
 
-/* Open libduet on the root (EXISTS, and MODIFIED if want_modified). When
- * it cannot start, warns and leaves the plain walk in force. */
+/*
+ * Open libduet on the root (EXISTS, and MODIFIED if want_modified) and
+ * wait for the registration scan. When it cannot start, warns and leaves
+ * the plain walk in force.
+ */
 void tl_duet_start(struct tl_ctx *c, bool want_modified);
+/*
+ * The same in a thread of its own, begun before the tool's own listing so
+ * that the two overlap; tl_duet_start() then waits for it (and warns if
+ * it failed). A process that exits without tl_free() (a failed step)
+ * waits for it and closes the session on its way out.
+ */
+void tl_duet_begin(struct tl_ctx *c, bool want_modified);
 
 /* Visit every TL_WANT entry not yet done, cached files first. */
 void tl_run(struct tl_ctx *c, tl_fn fn);

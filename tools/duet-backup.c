@@ -459,6 +459,8 @@ int main(int argc, char **argv)
 	is_root = geteuid() == 0;
 	tl_init(&c, "duet-backup", argv[optind], quiet, no_duet);
 	c.no_polite = no_polite;
+	/* Registration overlaps the listing; tl_duet_start() waits for it. */
+	tl_duet_begin(&c, true);
 	ctx = &c;
 	c.what = "copied";
 	dst_root = argv[optind + 1];

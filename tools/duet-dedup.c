@@ -362,6 +362,8 @@ static int dd_list(struct dedup *d, const char *root)
 
 	tl_init(c, "duet-dedup", root, d->quiet, d->no_duet);
 	c->no_polite = d->no_polite;
+	/* Registration overlaps the listing; tl_duet_start() waits for it. */
+	tl_duet_begin(c, false);
 	c->what = "hashed";
 	if (tl_list(c))
 		return 2;

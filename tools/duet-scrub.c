@@ -377,6 +377,8 @@ static int sc_list(struct scrub *s, const char *root)
 		return 2;
 	tl_init(c, "duet-scrub", root, s->quiet, s->no_duet);
 	c->no_polite = s->no_polite;
+	/* Registration overlaps the listing; tl_duet_start() waits for it. */
+	tl_duet_begin(c, false);
 	c->what = create_mode ? "hashed" : "verified";
 	if (tl_list(c))
 		return 2;

@@ -120,6 +120,7 @@ static char *slurp(const char *path)
 struct run {
 	int status;		/* exit status, or 128 + signal */
 	char *out, *err;
+	pid_t pid;
 };
 
 /*
@@ -245,6 +246,7 @@ static struct run run_tool(const char *const *argv, int stop, void (*on_stop)(vo
 		break;
 	}
 	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r.pid = pid;
 	r.out = slurp(o);
 	r.err = slurp(e);
 	CHECK(!stop || !on_stop || stops == (stop < 0 && also_stop_after ? 2 : 1),
@@ -1087,6 +1089,23 @@ static void test_reflink(void)
 
 /* ---- errors ---- */
 
+/* Whether a tracing instance of process pid's sessions exists. */
+static bool instance_of(pid_t pid)
+{
+	char pre[32];
+	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir("/sys/kernel/tracing/instances");
+
+	if (!d)
+		die("/sys/kernel/tracing/instances: %s", strerror(errno));
+	snprintf(pre, sizeof(pre), "duet-%d-", (int)pid);
+	while ((de = readdir(d)))
+		found |= !strncmp(de->d_name, pre, strlen(pre));
+	closedir(d);
+	return found;
+}
+
 static void test_errors(void)
 {
 	char *src = pj(base, "fs/src"), *missing = pj(base, "fs/nonexistent");
@@ -1098,14 +1117,28 @@ static void test_errors(void)
 	const char *a4[] = { scrub_exe, "--manifest", pm, ps, NULL };
 	const char *a5[] = { dedup_exe, ps, NULL };
 	const char *a6[] = { scrub_exe, "--manifest", missing, src, NULL };
+	char *file_dst = pj(base, "fs/a-file");
+	const char *a7[] = { backup_exe, "-q", src, file_dst, NULL };
 	struct run r;
 	char **names = NULL;
 	int n;
 
-	/* source missing */
+	/* source missing: the listing's error alone, not the start-up's too */
 	r = run_tool(a1, 0, NULL, NULL, false);
-	CHECK(r.status == 2 && strstr(r.err, "nonexistent: No such file or directory"),
+	CHECK(r.status == 2 && strstr(r.err, "nonexistent: No such file or directory") &&
+	      !strstr(r.err, "libduet"),
 	      "backup of a missing source: exit %d, '%s'", r.status, r.err);
+	CHECK(!instance_of(r.pid), "backup of a missing source: its tracing instance is left");
+	run_free(&r);
+	/*
+	 * A step that fails while the session is still starting (in its own
+	 * thread, beside the listing): the exit closes the session.
+	 */
+	sh("mkdir -p '%s' && : > '%s'", src, file_dst);
+	r = run_tool(a7, 0, NULL, NULL, false);
+	CHECK(r.status == 2 && strstr(r.err, "exists and is not a directory"),
+	      "backup to a file: exit %d, '%s'", r.status, r.err);
+	CHECK(!instance_of(r.pid), "backup to a file: its tracing instance is left");
 	run_free(&r);
 	r = run_tool(a6, 0, NULL, NULL, false);
 	CHECK(r.status == 2 && strstr(r.err, "cannot open manifest"),
@@ -1168,7 +1201,7 @@ static void test_errors(void)
 			     "1 groups, 1 duplicate files, 3000 bytes duplicated\n"),
 	      "dedup with an unreadable file: exit %d, '%s' '%s'", r.status, r.out, r.err);
 	run_free(&r);
-	free(src), free(missing), free(full), free(ps), free(pd), free(pm);
+	free(src), free(missing), free(full), free(ps), free(pd), free(pm), free(file_dst);
 }
 
 /* ---- natural orders ---- */
