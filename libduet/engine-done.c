@@ -261,6 +261,13 @@ static int done_marks(const struct de_engine *e, int slot, const struct de_file 
 	return 0;
 }
 
+uint64_t de_done_tasks(const struct de_engine *e, uint32_t dev, uint64_t ino)
+{
+	const struct de_inode *inode = inode_find(e, dev, ino);
+
+	return inode ? inode->done_all | inode->done_mask | inode->done_inv : 0;
+}
+
 /* Whether the marks (b, inv) cover all of [lo, hi). */
 static int covered(roaring_bitmap_t *b, bool inv, uint64_t lo, uint64_t hi)
 {

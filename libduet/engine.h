@@ -208,6 +208,11 @@ int de_done_check(const struct de_engine *e, int slot, const struct de_file *f,
 int de_done_covers(const struct de_engine *e, int slot, const struct de_file *f,
 		   uint64_t npages);
 /*
+ * The tasks (a bit per slot) holding any done mark on (dev, ino), of any
+ * incarnation: 0 tells cheaply that no task has done any of it.
+ */
+uint64_t de_done_tasks(const struct de_engine *e, uint32_t dev, uint64_t ino);
+/*
  * Visit the task's done marks: whole files (count == 0) and ranges. The
  * callback returns 0 to go on, non-zero to stop (returned).
  */

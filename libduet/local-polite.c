@@ -130,6 +130,7 @@ void local_polite_task_added(struct local_session *s, struct local_task *t)
 		t->owner_pid = (int32_t)getpid();
 	t->polite_since = mono_ns();
 	s->npolite++;
+	s->polite_slots |= UINT64_C(1) << t->slot;
 	/* A thread id remembered as nobody's may be this process's now. */
 	tids_clear(s);
 }
@@ -138,6 +139,7 @@ void local_polite_task_gone(struct local_session *s, struct local_task *t)
 {
 	if (!t->polite)
 		return;
+	s->polite_slots &= ~(UINT64_C(1) << t->slot);
 	/*
 	 * The pages it brought in stay marked while another polite task
 	 * lives (a second tool may still be reading them); with none left,
@@ -397,6 +399,13 @@ static void check_file(struct local_session *s, struct polite_file *pf, uint64_t
 	if (hi > UINT32_MAX + 1ull)
 		hi = UINT32_MAX + 1ull;
 	if (lo >= hi || !roaring_bitmap_range_cardinality(pf->pages, lo, hi))
+		return;
+	/*
+	 * No polite task has marked any of the file done: nothing can go.
+	 * The common case of an ADDED that comes while the tool still reads
+	 * the file, and cheap (the lookups below cost a path each).
+	 */
+	if (!(de_done_tasks(s->e, dev, ino) & s->polite_slots))
 		return;
 	/* Another duet consumer may want them: later (see the top). */
 	if (others_present(s)) {

@@ -250,6 +250,7 @@ struct local_session {
 	struct polite_tid *polite_tids;
 	uint64_t npolite_tids;
 	int npolite;			/* polite tasks */
+	uint64_t polite_slots;		/* their slots, a bit each */
 	struct polite_drop *drops;
 	size_t ndrops, drops_cap;
 	uint64_t polite_dropped;	/* pages handed to fadvise */

@@ -158,7 +158,9 @@ static void test_done(void)
 	struct de_engine_stats es;
 
 	/* Done file: nothing queued. */
+	CHECK_EQ(de_done_tasks(e, DEV, 3), 0);
 	CHECK_EQ(de_done_set(e, a, &f3, 0, 0), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 3), UINT64_C(1) << a);
 	CHECK_EQ(de_done_check(e, a, &f3, 0, 0), 1);
 	CHECK_EQ(de_done_check(e, a, &f3, 10, 5), 1);
 	CHECK_EQ(de_done_check(e, b, &f3, 0, 0), 0);
@@ -169,6 +171,11 @@ static void test_done(void)
 
 	/* Done range: only the other pages. */
 	CHECK_EQ(de_done_set(e, a, &f4, 2, 3), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 4), UINT64_C(1) << a);
+	CHECK_EQ(de_done_set(e, b, &f4, 7, 1), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 4), UINT64_C(1) << a | UINT64_C(1) << b);
+	CHECK_EQ(de_done_reset(e, b, &f4, 0, 0), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 4), UINT64_C(1) << a);
 	CHECK_EQ(de_done_check(e, a, &f4, 2, 3), 1);
 	CHECK_EQ(de_done_check(e, a, &f4, 2, 4), 0);
 	CHECK_EQ(de_done_check(e, a, &f4, 0, 0), 0);
@@ -194,6 +201,7 @@ static void test_done(void)
 
 	/* Reset: whole file minus a range, then everything. */
 	CHECK_EQ(de_done_reset(e, a, &f5, 2, 2), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 5), UINT64_C(1) << a);	/* whole file minus */
 	CHECK_EQ(de_done_check(e, a, &f5, 0, 0), 0);
 	CHECK_EQ(de_done_check(e, a, &f5, 0, 2), 1);
 	CHECK_EQ(de_done_check(e, a, &f5, 2, 1), 0);
@@ -204,6 +212,9 @@ static void test_done(void)
 	CHECK_EQ(de_done_check(e, a, &f5, 0, 2), 0);
 	CHECK_EQ(de_done_reset(e, a, &f4, 0, 0), 0);
 	CHECK_EQ(de_done_check(e, a, &f4, 2, 1), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 5), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 4), 0);
+	CHECK_EQ(de_done_tasks(e, DEV, 77), 0);
 
 	/* Bad gen: -ESTALE. */
 	{
