@@ -17,7 +17,22 @@
 #    after its mark (its events are processed after it went): dropped;
 #  - f, read and done by a client whose task is not polite (and the only
 #    one left): kept.
+# This VM's DAMON pageout scheme evicts idle page cache now and then, a
+# page or two at a time (FACTS.md; a, cached first and never read again,
+# lost page 6 once). As in tests/libduet/test-polite.c, a "kept" check
+# accepts at most two pages missing, none extra, of at least 8 kept, and
+# only when DAMON applied its scheme meanwhile; a wrong drop takes every
+# page the clients brought in, which this never excuses.
 . "$LIBDIR/lib.sh"
+# damon_applied: DAMON scheme 0's nr_applied (0 without DAMON)
+damon_applied() {
+	local k=/sys/kernel/mm/damon/admin/kdamonds/0
+	if echo update_schemes_stats 2>/dev/null >"$k/state" &&
+	   cat "$k/contexts/0/schemes/0/stats/nr_applied" 2>/dev/null; then
+		return
+	fi
+	echo 0
+}
 setup 64
 mkdir -m 0755 "$MNT/d"
 for f in a b c d e f g; do
@@ -29,12 +44,34 @@ for f in a b c d e f g; do
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$MNT/d/$f"
 done
+D_A=$(damon_applied)
 cat "$MNT/d/a" >/dev/null
 B=dpol$$
 add_user $B
 
 # res FILE: its resident pages as dresident's ranges ("" when none)
 res() { "$DRESIDENT" "$MNT/d" | awk -v p="$1" '$4 == p { print $3 }'; }
+# pages RANGES: the pages of dresident's ranges ("0-5,7-15"), one a line, sorted
+pages() {
+	tr ',' '\n' <<<"$1" | while IFS=- read -r a b; do
+		[ -n "$a" ] && seq "$a" "${b:-$a}"
+	done | sort
+}
+# kept GOT WANT D0: GOT is WANT, or DAMON took at most two pages of it
+# since its nr_applied was D0 (see the top)
+kept() {
+	local wanted missing extra
+	[ "$1" = "$2" ] && return 0
+	wanted=$(pages "$2" | wc -l)
+	missing=$(comm -23 <(pages "$2") <(pages "$1") | wc -l)
+	extra=$(comm -13 <(pages "$2") <(pages "$1") | wc -l)
+	if [ "$extra" = 0 ] && [ "$missing" -le 2 ] && [ "$wanted" -ge 8 ] &&
+	   [ "$(damon_applied)" -gt "$3" ]; then
+		echo "# DAMON paged out $missing page(s) of a kept file meanwhile ($1 for $2)"
+		return 0
+	fi
+	return 1
+}
 # wait_res FILE WANT: up to 5 s for FILE's residency to be WANT; prints it
 wait_res() {
 	local r
@@ -89,16 +126,18 @@ r=$(wait_res "$MNT/d/b" "")
 check "b, brought in by A and done by A and B: dropped (resident: '$r')" [ -z "$r" ]
 
 # e: done by A only: kept (its events long processed); then by B: dropped.
+D=$(damon_applied)
 cmd 3 4 "read $MNT/d/e" >/dev/null
 cmd 3 4 "done $MNT/d/e" >/dev/null
 sleep 1
 r=$(res "$MNT/d/e")
-check "e, done by A but not B: kept (resident: '$r')" [ "$r" = 0-15 ]
+check "e, done by A but not B: kept (resident: '$r')" kept "$r" 0-15 "$D"
 cmd 5 6 "done $MNT/d/e" >/dev/null
 r=$(wait_res "$MNT/d/e" "")
 check "e, then done by B: dropped (resident: '$r')" [ -z "$r" ]
 
 # c: another process reads pages 0-7 first (no readahead).
+D=$(damon_applied)
 python3 -c 'import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
@@ -109,7 +148,7 @@ cmd 3 4 "done $MNT/d/c" >/dev/null
 cmd 5 6 "done $MNT/d/c" >/dev/null
 r=$(wait_res "$MNT/d/c" 0-7)
 check "c, pages 0-7 read in by another process: kept, 8-15 dropped (resident: '$r')" \
-	[ "$r" = 0-7 ]
+	kept "$r" 0-7 "$D"
 
 # d: A reads it, another process dirties page 3 and writes it back.
 cmd 3 4 "read $MNT/d/d" >/dev/null
@@ -126,7 +165,7 @@ cmd 3 4 "done $MNT/d/a" >/dev/null
 cmd 5 6 "done $MNT/d/a" >/dev/null
 sleep 0.5
 r=$(res "$MNT/d/a")
-check "a, cached before: kept (resident: '$r')" [ "$r" = 0-15 ]
+check "a, cached before: kept (resident: '$r')" kept "$r" 0-15 "$D_A"
 
 # A and B go. G, polite and alone, reads g, marks it done and exits at
 # once: the events of its reads reach duetd after it went.
@@ -142,13 +181,14 @@ start_client c root "$MNT/d"
 exec 7>"$W/c.in" 8<"$W/c.out"
 read -r -t 20 -u 8 rc || rc="(none)"
 check "client C registered a task (not polite)" [ "$rc" = ready ]
+D=$(damon_applied)
 cmd 7 8 "read $MNT/d/f" >/dev/null
 sleep 0.5
 cmd 7 8 "fetch" >/dev/null
 cmd 7 8 "done $MNT/d/f" >/dev/null
 sleep 1
 r=$(res "$MNT/d/f")
-check "f, read and done by a task that is not polite: kept (resident: '$r')" [ "$r" = 0-15 ]
+check "f, read and done by a task that is not polite: kept (resident: '$r')" kept "$r" 0-15 "$D"
 exec 7>&- 8<&-
 grep -i polite "$W/duetd.log" | head -5
 kill $DPID
