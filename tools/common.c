@@ -558,9 +558,22 @@ static void queue(struct tl_ctx *c, struct tl_entry *e, int why)
 
 static void poll_task(struct tl_ctx *c, struct duet_task *t, bool mod)
 {
+	struct pollfd pfd = { .fd = duet_task_fd(t), .events = POLLIN };
 	struct duet_item it[256];
 	int n;
 
+	uint64_t now = tl_now_ns(), *last = mod ? &c->mod_fetch_ns : &c->ex_fetch_ns;
+
+	/*
+	 * The fd is readable while pages are pending (duet_task_fd(3)): a
+	 * fetch when it is not would find nothing, at the price of the
+	 * session's lock (in-process) or a round trip (duetd). A LOST item
+	 * alone need not make it readable: a fetch at least every
+	 * TL_FETCH_NS takes it.
+	 */
+	if (pfd.fd >= 0 && now - *last < TL_FETCH_NS && poll(&pfd, 1, 0) == 0)
+		return;
+	*last = now;
 	while ((n = duet_task_fetch(t, it, 256)) > 0) {
 		struct tl_entry *prev = NULL;
 

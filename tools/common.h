@@ -87,6 +87,8 @@ struct tl_ctx {
 	struct tl_qent *q;	/* queued by items: a stack, last queued first */
 	int nq, qcap;
 	uint64_t last_poll_ns;
+	uint64_t ex_fetch_ns, mod_fetch_ns;	/* each task's last fetch */
+#define TL_FETCH_NS	100000000ull	/* fetch at least this often */
 	uint64_t last_item_ns;	/* when an ADDED item last queued a file */
 	unsigned int ride_ms;	/* before a walk entry, wait this long for items */
 #define TL_RIDE_MS	30	/* default; DUET_TOOLS_RIDE_MS overrides, 0: off */
