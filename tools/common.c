@@ -63,7 +63,7 @@ static struct {
 	bool no_polite_duetd;
 } st;
 
-static void start_join(void);
+static void start_close(void);
 
 uint64_t tl_now_ns(void)
 {
@@ -111,22 +111,10 @@ void tl_free(struct tl_ctx *c)
 		HASH_DELETE(hh, *(struct k_node **)&c->kmap, k);
 		free(k);
 	}
-	/* A start-up begun and never waited for (a failed step) ends first. */
-	start_join();
-	if (!c->s && st.s) {
-		c->s = st.s;
-		c->ex = st.ex;
-		c->mod = st.mod;
-	}
-	if (c->ex)
-		duet_task_free(c->ex);
-	if (c->mod)
-		duet_task_free(c->mod);
-	duet_session_free(c->s);
+	/* c's session is st's (tl_duet_start): closed once, there. */
+	start_close();
 	c->ex = c->mod = NULL;
 	c->s = NULL;
-	st.ex = st.mod = NULL;
-	st.s = NULL;
 	for (int i = 0; i < c->n; i++) {
 		free(c->e[i]->rel);
 		free(c->e[i]);
@@ -435,14 +423,17 @@ static void start_join(void)
 	st.running = false;
 }
 
-/* What is still open at the exit (a tool that failed a step): closed. */
-static void start_exit(void)
+/*
+ * The start-up thread joined, if one runs, and what it opened closed:
+ * by tl_free(), or at the exit of a tool that failed a step.
+ */
+static void start_close(void)
 {
 	start_join();
-	if (st.mod)
-		duet_task_free(st.mod);
 	if (st.ex)
 		duet_task_free(st.ex);
+	if (st.mod)
+		duet_task_free(st.mod);
 	duet_session_free(st.s);
 	st.mod = st.ex = NULL;
 	st.s = NULL;
@@ -456,7 +447,7 @@ static void start_setup(struct tl_ctx *c, bool want_modified)
 	st.polite = !c->no_polite;
 	st.want_modified = want_modified;
 	if (!st.exit_handler)
-		st.exit_handler = !atexit(start_exit);
+		st.exit_handler = !atexit(start_close);
 }
 
 void tl_duet_begin(struct tl_ctx *c, bool want_modified)
@@ -465,10 +456,14 @@ void tl_duet_begin(struct tl_ctx *c, bool want_modified)
 		return;
 	start_setup(c, want_modified);
 	/* Without the exit handler or a thread, tl_duet_start() opens it in line. */
-	if (!st.exit_handler || pthread_create(&st.th, NULL, duet_open, NULL))
+	if (!st.exit_handler || pthread_create(&st.th, NULL, duet_open, NULL)) {
 		st.begun = false;
-	else
-		st.running = true;
+		return;
+	}
+	st.running = true;
+	/* Test hook: the session open before the tool goes on (see the man pages). */
+	if (getenv("DUET_TOOLS_TEST_START_FIRST"))
+		start_join();
 }
 
 void tl_duet_start(struct tl_ctx *c, bool want_modified)
@@ -559,10 +554,9 @@ static void queue(struct tl_ctx *c, struct tl_entry *e, int why)
 static void poll_task(struct tl_ctx *c, struct duet_task *t, bool mod)
 {
 	struct pollfd pfd = { .fd = duet_task_fd(t), .events = POLLIN };
+	uint64_t now = tl_now_ns(), *last = mod ? &c->mod_fetch_ns : &c->ex_fetch_ns;
 	struct duet_item it[256];
 	int n;
-
-	uint64_t now = tl_now_ns(), *last = mod ? &c->mod_fetch_ns : &c->ex_fetch_ns;
 
 	/*
 	 * The fd is readable while pages are pending (duet_task_fd(3)): a

@@ -435,21 +435,6 @@ static void copy_file(const char *from, const char *to)
 	close(out);
 }
 
-static int instances_of(pid_t pid)
-{
-	DIR *d = opendir("/sys/kernel/tracing/instances");
-	struct dirent *de;
-	char pre[32];
-	int n = 0;
-
-	snprintf(pre, sizeof(pre), "duet-%d-", (int)pid);
-	while (d && (de = readdir(d)))
-		n += !strncmp(de->d_name, pre, strlen(pre));
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void crash(void)
 {
 	char x[300], snap[KILLS][320], base[64];
@@ -499,7 +484,7 @@ static void crash(void)
 
 	s = session();
 	te = lt_task(s, "check", DUET_EXISTS, t.root);
-	CHECK(instances_of(last) == 0, "the killed savers' tracing instances are reaped");
+	CHECK(livetest_instances_of(last) == 0, "the killed savers' tracing instances are reaped");
 	for (int k = 0; k < KILLS; k++) {
 		struct duet_fileid f = fid(te, x);
 		int r = duet_task_load(te, snap[k]);

@@ -7,6 +7,7 @@
 #ifndef DUET_LIVETEST_H
 #define DUET_LIVETEST_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,25 @@ static inline void livetest_require_root(void)
 		printf("SKIP: needs root (reads the tracing ring buffer, mounts loop devices)\n");
 		exit(TEST_SKIP);
 	}
+}
+
+/*
+ * The tracing instances of process pid's duet sessions (named
+ * duet-PID-STARTTIME, consumer/tracefs.c) that exist now.
+ */
+static inline int livetest_instances_of(pid_t pid)
+{
+	DIR *d = opendir("/sys/kernel/tracing/instances");
+	struct dirent *de;
+	char pre[32];
+	int n = 0;
+
+	snprintf(pre, sizeof(pre), "duet-%d-", (int)pid);
+	while (d && (de = readdir(d)))
+		n += !strncmp(de->d_name, pre, strlen(pre));
+	if (d)
+		closedir(d);
+	return n;
 }
 
 #ifdef DUET_LIVE_H
